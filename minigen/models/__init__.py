@@ -1,0 +1,5 @@
+"""Model families. Importing this package registers every model with the CLI.
+
+Each family module registers its classes with :func:`minigen.base.register_model`;
+add one import line here per family.
+"""
