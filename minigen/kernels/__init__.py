@@ -1,0 +1,8 @@
+"""The four kernel families behind the backend switch.
+
+Each public function validates its input once, then dispatches to the NumPy
+reference (``numpy`` backend), the Numba kernels (``numba``) or the CUDA kernels
+(``cupy``). See ``kernels/README.md`` for each kernel's contract.
+"""
+
+from __future__ import annotations
