@@ -1,0 +1,23 @@
+"""Energy-based models: exact Boltzmann utilities, Boltzmann machines, RBMs, AIS."""
+
+from . import boltzmann
+from .boltzmann import (
+    empirical_distribution,
+    entropy,
+    exact_log_likelihood,
+    exact_moments,
+    exact_probabilities,
+    log_partition,
+    tv_distance,
+)
+
+__all__ = [
+    "boltzmann",
+    "empirical_distribution",
+    "entropy",
+    "exact_log_likelihood",
+    "exact_moments",
+    "exact_probabilities",
+    "log_partition",
+    "tv_distance",
+]
