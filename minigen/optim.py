@@ -1,0 +1,355 @@
+r"""Optimizers over dicts of live arrays, updated in place.
+
+An optimizer holds references to the model's parameter arrays (NumPy or CuPy)
+and, on ``step(grads)``, updates them *in place*; so it serves autograd models
+(whose ``Parameter.data`` arrays are passed) and closed-form-gradient models
+such as RBMs alike. All updates use in-place ufuncs with ``out=`` and at most
+one scratch buffer per parameter, so a float32 step allocates nothing.
+
+Update rules (``g`` the gradient, ``t`` the step count starting at 1):
+
+* SGD:  ``g <- g + wd * p``; ``b <- mu * b + g``; ``p <- p - lr * (g + mu * b)`` (Nesterov)
+  or ``p <- p - lr * b`` (heavy ball; ``b = g`` when ``mu = 0``).
+* Adam: ``g <- g + wd * p`` (L2 in the gradient);
+  ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``;
+  ``p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
+* AdamW: as Adam without L2, but first ``p <- p (1 - lr wd)`` (decoupled decay).
+
+These match ``torch.optim`` (SGD with ``dampening=0``, Adam, AdamW) to float rounding.
+
+References: Kingma & Ba, "Adam: A Method for Stochastic Optimization", 2015;
+Loshchilov & Hutter, "Decoupled Weight Decay Regularization", 2019.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._validation import check_positive_float, check_positive_int
+from .backend import to_numpy, xp_of
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "clip_grad_norm",
+    "ConstantLR",
+    "StepLR",
+    "CosineLR",
+    "make_optimizer",
+    "make_schedule",
+    "OPTIMIZERS",
+]
+
+
+def _check_params(params) -> dict:
+    if not isinstance(params, dict) or not params:
+        raise TypeError("params must be a non-empty dict mapping names to arrays")
+    for k, p in params.items():
+        if not hasattr(p, "dtype") or p.dtype.kind != "f":
+            raise TypeError(
+                f"params[{k!r}] must be a floating-point array (updated in place), "
+                f"got {type(p).__name__} of dtype {getattr(p, 'dtype', None)}"
+            )
+    return dict(params)
+
+
+class Optimizer:
+    """Base class: parameter bookkeeping, ``state_dict`` / ``load_state_dict``.
+
+    Subclasses keep named per-parameter buffers in ``self._buffers[kind][name]``
+    and the step count in ``self.t``.
+    """
+
+    _buffer_kinds: tuple[str, ...] = ()
+
+    def __init__(self, params: dict, lr: float):
+        self.params = _check_params(params)
+        self.lr = check_positive_float(lr, "lr", allow_zero=True)
+        self.t = 0
+        self._buffers = {
+            kind: {k: xp_of(p).zeros_like(p) for k, p in self.params.items()}
+            for kind in self._buffer_kinds
+        }
+        self._scratch = {k: xp_of(p).empty_like(p) for k, p in self.params.items()}
+
+    def _check_grads(self, grads: dict) -> None:
+        if not isinstance(grads, dict):
+            raise TypeError("grads must be a dict with the same keys as params")
+        missing = set(self.params) - set(grads)
+        extra = set(grads) - set(self.params)
+        if missing or extra:
+            raise KeyError(
+                f"grads keys do not match params: missing {sorted(missing)}, "
+                f"unexpected {sorted(extra)}"
+            )
+        for k, p in self.params.items():
+            if grads[k].shape != p.shape:
+                raise ValueError(
+                    f"grads[{k!r}] has shape {grads[k].shape}, params[{k!r}] has {p.shape}"
+                )
+
+    def step(self, grads: dict) -> None:
+        """Update every parameter in place from ``grads`` (same keys and shapes)."""
+        self._check_grads(grads)
+        self.t += 1
+        for k, p in self.params.items():
+            self._update(k, p, grads[k])
+
+    def _update(self, name, p, g):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Flat host arrays: ``"<kind>/<param>"`` buffers, ``"t"`` and ``"lr"``."""
+        out = {"t": np.asarray(self.t, dtype=np.int64), "lr": np.asarray(self.lr)}
+        for kind, bufs in self._buffers.items():
+            for k, b in bufs.items():
+                out[f"{kind}/{k}"] = to_numpy(b).copy()
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore exactly (bitwise) what :meth:`state_dict` returned."""
+        want = {"t", "lr"} | {f"{kind}/{k}" for kind in self._buffers for k in self.params}
+        missing = want - set(state)
+        if missing:
+            raise KeyError(f"optimizer state lacks {sorted(missing)}")
+        for kind, bufs in self._buffers.items():
+            for k, b in bufs.items():
+                src = state[f"{kind}/{k}"]
+                if tuple(src.shape) != tuple(b.shape):
+                    raise ValueError(
+                        f"optimizer state {kind}/{k} has shape {tuple(src.shape)}, "
+                        f"expected {tuple(b.shape)}"
+                    )
+                b[...] = xp_of(b).asarray(to_numpy(src), dtype=b.dtype)
+        self.t = int(to_numpy(state["t"]))
+        self.lr = float(to_numpy(state["lr"]))
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay.
+
+    Parameters
+    ----------
+    params : dict of str -> array
+        Live parameter arrays, updated in place.
+    lr : float
+    momentum : float in [0, 1)
+    nesterov : bool
+    weight_decay : float
+        L2 coefficient added to the gradient: ``g + wd * p``.
+    """
+
+    def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        self.momentum = check_positive_float(momentum, "momentum", allow_zero=True)
+        if self.momentum >= 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.nesterov = bool(nesterov)
+        self.weight_decay = check_positive_float(weight_decay, "weight_decay", allow_zero=True)
+        self._buffer_kinds = ("momentum",) if self.momentum > 0 else ()
+        super().__init__(params, lr)
+
+    def _update(self, name, p, g):
+        s = self._scratch[name]
+        if self.weight_decay:
+            np_mul_add(s, p, self.weight_decay, g)  # s = g + wd p
+            g = s
+        if self.momentum:
+            b = self._buffers["momentum"][name]
+            if self.t == 1:
+                b[...] = g
+            else:
+                b *= self.momentum
+                b += g
+            if self.nesterov:  # p -= lr * (g + mu * b), in two in-place passes
+                xp_of(b).multiply(g, self.lr, out=s)
+                p -= s
+                xp_of(b).multiply(b, self.momentum * self.lr, out=s)
+                p -= s
+                return
+            else:
+                g = b
+        xp_of(s).multiply(g, self.lr, out=s)
+        p -= s
+
+
+def np_mul_add(out, a, alpha, b):
+    """``out = alpha * a + b`` in place (two passes, no temporaries)."""
+    xp = xp_of(out)
+    xp.multiply(a, alpha, out=out)
+    out += b
+    return out
+
+
+class Adam(Optimizer):
+    r"""Adam with bias correction; ``weight_decay`` is L2 added to the gradient.
+
+    Parameters
+    ----------
+    params : dict of str -> array
+    lr : float
+    betas : (float, float)
+    eps : float
+    weight_decay : float
+    """
+
+    _buffer_kinds = ("m", "v")
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        b1, b2 = betas
+        for name, b in (("betas[0]", b1), ("betas[1]", b2)):
+            check_positive_float(b, name, allow_zero=True)
+            if b >= 1:
+                raise ValueError(f"{name} must be in [0, 1), got {b}")
+        self.betas = (float(b1), float(b2))
+        self.eps = check_positive_float(eps, "eps", allow_zero=True)
+        self.weight_decay = check_positive_float(weight_decay, "weight_decay", allow_zero=True)
+        super().__init__(params, lr)
+
+    def _update(self, name, p, g):
+        xp = xp_of(p)
+        b1, b2 = self.betas
+        m, v, s = self._buffers["m"][name], self._buffers["v"][name], self._scratch[name]
+        wd = self.weight_decay
+        if wd and self._decoupled:
+            p *= 1.0 - self.lr * wd
+        l2 = wd and not self._decoupled
+        # v <- b2 v + (1 - b2) g^2
+        if l2:
+            np_mul_add(s, p, wd, g)
+            xp.multiply(s, s, out=s)
+        else:
+            xp.multiply(g, g, out=s)
+        s *= 1.0 - b2
+        v *= b2
+        v += s
+        # m <- b1 m + (1 - b1) g
+        if l2:
+            np_mul_add(s, p, wd, g)
+            s *= 1.0 - b1
+        else:
+            xp.multiply(g, 1.0 - b1, out=s)
+        m *= b1
+        m += s
+        # p <- p - lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)
+        #    = p - m / ((sqrt(v) + eps*c) * bc1 / (lr*c)),  c = sqrt(bc2)
+        if self.lr == 0:
+            return
+        c = math.sqrt(1.0 - b2**self.t)
+        bc1 = 1.0 - b1**self.t
+        xp.sqrt(v, out=s)
+        s *= 1.0 / c
+        s += self.eps
+        s *= bc1 / self.lr
+        xp.divide(m, s, out=s)
+        p -= s
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: ``p <- p (1 - lr wd)`` before the Adam step."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+
+
+def make_optimizer(name: str, params: dict, lr: float, **kwargs) -> Optimizer:
+    """Build an optimizer by name (``"sgd"``, ``"adam"``, ``"adamw"``)."""
+    key = name.lower() if isinstance(name, str) else name
+    if key not in OPTIMIZERS:
+        raise ValueError(
+            f"unknown optimizer {name!r}; choose one of {', '.join(map(repr, OPTIMIZERS))}"
+        )
+    return OPTIMIZERS[key](params, lr=lr, **kwargs)
+
+
+def clip_grad_norm(grads: dict, max_norm: float) -> float:
+    """Scale all gradients in place so their joint L2 norm is at most ``max_norm``.
+
+    Returns the total norm *before* clipping (as ``torch.nn.utils.clip_grad_norm_``;
+    the scale is ``max_norm / (norm + 1e-6)`` when that is below 1). A non-finite
+    norm is returned unchanged and nothing is scaled, so the caller can detect it.
+    """
+    max_norm = check_positive_float(max_norm, "max_norm")
+    if not isinstance(grads, dict):
+        raise TypeError("grads must be a dict of arrays")
+    total = 0.0
+    for g in grads.values():
+        xp = xp_of(g)
+        total += float(xp.vdot(g.ravel(), g.ravel()).real) if g.size else 0.0
+    total = math.sqrt(total) if total >= 0 else float("nan")
+    if math.isfinite(total):
+        coef = max_norm / (total + 1e-6)
+        if coef < 1.0:
+            for g in grads.values():
+                g *= coef
+    return total
+
+
+# ------------------------------------------------------------------ schedules
+class ConstantLR:
+    """``lr(step) = base_lr``."""
+
+    def __call__(self, step: int, base_lr: float) -> float:
+        return float(base_lr)
+
+    def __repr__(self):
+        return "ConstantLR()"
+
+
+class StepLR:
+    """``lr(step) = base_lr * gamma ** (step // step_size)``."""
+
+    def __init__(self, step_size: int, gamma: float = 0.1):
+        self.step_size = check_positive_int(step_size, "step_size")
+        self.gamma = check_positive_float(gamma, "gamma")
+
+    def __call__(self, step: int, base_lr: float) -> float:
+        return float(base_lr) * self.gamma ** (int(step) // self.step_size)
+
+    def __repr__(self):
+        return f"StepLR(step_size={self.step_size}, gamma={self.gamma})"
+
+
+class CosineLR:
+    r"""Cosine decay: ``min_lr + (base_lr - min_lr) (1 + cos(pi min(step, T)/T)) / 2``."""
+
+    def __init__(self, total_steps: int, min_lr: float = 0.0):
+        self.total_steps = check_positive_int(total_steps, "total_steps")
+        self.min_lr = check_positive_float(min_lr, "min_lr", allow_zero=True)
+
+    def __call__(self, step: int, base_lr: float) -> float:
+        frac = min(int(step), self.total_steps) / self.total_steps
+        return self.min_lr + (float(base_lr) - self.min_lr) * 0.5 * (1 + math.cos(math.pi * frac))
+
+    def __repr__(self):
+        return f"CosineLR(total_steps={self.total_steps}, min_lr={self.min_lr})"
+
+
+SCHEDULES = {"constant": ConstantLR, "step": StepLR, "cosine": CosineLR}
+
+
+def make_schedule(spec):
+    """``None`` / ``"constant"`` / a schedule object / a callable ``(step, base_lr) -> lr``."""
+    if spec is None:
+        return ConstantLR()
+    if isinstance(spec, str):
+        if spec not in SCHEDULES:
+            raise ValueError(
+                f"unknown lr schedule {spec!r}; choose one of {', '.join(map(repr, SCHEDULES))}"
+                " or pass a schedule object"
+            )
+        return SCHEDULES[spec]()
+    if callable(spec):
+        return spec
+    raise TypeError(f"lr_schedule must be a name or a callable, got {type(spec).__name__}")
