@@ -1,0 +1,276 @@
+r"""2-D (and 1-D) convolution as im2col + one matrix product, with a hand-written backward.
+
+For input :math:`x` of shape ``(N, C, H, W)`` and weight :math:`w` of shape ``(O, C, kh, kw)``
+
+.. math::
+
+    y[n, o, i, j] = b[o] + \sum_{c, p, q} w[o, c, p, q]\,
+        x_{pad}[n, c, i s_h + p d_h, j s_w + q d_w]
+
+with output size :math:`H_o = \lfloor (H + 2 p_h - d_h (k_h - 1) - 1) / s_h \rfloor + 1`.
+
+Layout: the padded input is read through a strided view of shape
+``(C, kh, kw, N, Ho, Wo)`` (no copy), copied once into a contiguous column matrix
+``cols`` of shape ``(C kh kw, N Ho Wo)``, and ``y = w.reshape(O, -1) @ cols`` is one GEMM.
+The backward is two GEMMs (``dw = gy @ cols.T``, ``dcols = w.T @ gy``) and a col2im that
+accumulates ``kh * kw`` shifted strided slices (no ``add.at``).
+
+References: Chellapilla et al., "High performance convolutional neural networks for
+document processing" (2006).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from ..backend import xp_of
+from .tensor import Tensor, custom_op
+
+__all__ = ["conv2d", "conv1d", "conv2d_forward", "conv2d_backward", "conv_output_size"]
+
+
+def _pair(v, name: str) -> tuple[int, int]:
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
+        a, b = int(v[0]), int(v[1])
+    else:
+        a = b = int(v)
+    return a, b
+
+
+def conv_output_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
+    """Output length along one axis: ``(size + 2 padding - dilation (k - 1) - 1) // stride + 1``."""
+    return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+
+
+def _check_conv_args(x_shape, w_shape, b_shape, stride, padding, dilation):
+    if len(x_shape) != 4:
+        raise ValueError(f"conv2d: x must have shape (N, C, H, W), got shape {tuple(x_shape)}")
+    if len(w_shape) != 4:
+        raise ValueError(
+            f"conv2d: weight must have shape (O, C, kh, kw), got shape {tuple(w_shape)}"
+        )
+    if x_shape[1] != w_shape[1]:
+        raise ValueError(
+            f"conv2d: input channels do not match: x has shape {tuple(x_shape)} "
+            f"(C={x_shape[1]}) but weight has shape {tuple(w_shape)} (C={w_shape[1]})"
+        )
+    if b_shape is not None and tuple(b_shape) != (w_shape[0],):
+        raise ValueError(
+            f"conv2d: bias must have shape ({w_shape[0]},) for weight of shape "
+            f"{tuple(w_shape)}, got shape {tuple(b_shape)}"
+        )
+    s, p, d = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    if min(s) < 1 or min(d) < 1 or min(p) < 0:
+        raise ValueError(
+            f"conv2d: need stride >= 1, dilation >= 1, padding >= 0; got stride={s}, "
+            f"padding={p}, dilation={d}"
+        )
+    ho = conv_output_size(x_shape[2], w_shape[2], s[0], p[0], d[0])
+    wo = conv_output_size(x_shape[3], w_shape[3], s[1], p[1], d[1])
+    if ho < 1 or wo < 1:
+        raise ValueError(
+            f"conv2d: kernel {tuple(w_shape[2:])} (dilation {d}) is larger than the padded "
+            f"input of shape {tuple(x_shape)} with padding {p}"
+        )
+    return s, p, d, ho, wo
+
+
+def _as_strided(xp, a, shape, strides):
+    if xp.__name__ == "numpy":
+        from numpy.lib.stride_tricks import as_strided
+    else:  # cupy
+        from cupy.lib.stride_tricks import as_strided
+    return as_strided(a, shape=shape, strides=strides)
+
+
+@functools.lru_cache(maxsize=1)
+def _pool():
+    return ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
+
+
+def _split_channels(xp, c, work, fn):
+    """Run ``fn(lo, hi)`` over channel blocks; on NumPy, large copies use a thread pool
+    (NumPy releases the GIL while copying, so the strided copies run on all cores)."""
+    nthreads = _pool()._max_workers
+    if xp.__name__ != "numpy" or nthreads == 1 or c < 2 or work < (1 << 18):
+        fn(0, c)
+        return
+    bounds = [c * k // nthreads for k in range(nthreads + 1)]
+    futs = [_pool().submit(fn, bounds[k], bounds[k + 1]) for k in range(nthreads)]
+    for f in futs:
+        f.result()
+
+
+def _all_taps(kh, kw):
+    return tuple((i, j) for i in range(kh) for j in range(kw))
+
+
+def _im2col(xp, xpad, taps, s, d, ho, wo):
+    """Contiguous ``(C T, N ho wo)`` columns of the padded input for kernel ``taps``."""
+    n, c = xpad.shape[:2]
+    sn, sc, sh, sw = xpad.strides
+    cols = xp.empty((c, len(taps), n, ho, wo), dtype=xpad.dtype)
+    hspan, wspan = s[0] * (ho - 1) + 1, s[1] * (wo - 1) + 1
+    xt = xpad.transpose(1, 0, 2, 3)
+
+    def fill(lo, hi):
+        for t, (i, j) in enumerate(taps):
+            r0, c0 = i * d[0], j * d[1]
+            cols[lo:hi, t] = xt[lo:hi, :, r0:r0 + hspan:s[0], c0:c0 + wspan:s[1]]
+
+    _split_channels(xp, c, cols.size, fill)
+    return cols.reshape(c * len(taps), n * ho * wo)
+
+
+def _tap_weight(xp, w, taps):
+    """Weight restricted to ``taps`` as an ``(O, C T)`` matrix."""
+    o, c, kh, kw = w.shape
+    if len(taps) == kh * kw:
+        return w.reshape(o, c * kh * kw)
+    ii = xp.asarray([t[0] for t in taps])
+    jj = xp.asarray([t[1] for t in taps])
+    return xp.ascontiguousarray(w[:, :, ii, jj]).reshape(o, c * len(taps))
+
+
+def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, taps=None):
+    """Plain-array forward. Returns ``(y, cache)``; ``y`` has shape ``(N, O, Ho, Wo)``.
+
+    ``taps`` (optional) lists the kernel positions ``(i, j)`` that may be non-zero (a
+    masked convolution passes the positions its mask keeps); the others are skipped,
+    which saves their share of the im2col copy and the matrix products.
+    """
+    xp = xp_of(x, w, b)
+    s, p, d, ho, wo = _check_conv_args(
+        x.shape, w.shape, None if b is None else b.shape, stride, padding, dilation
+    )
+    n = x.shape[0]
+    o, c, kh, kw = w.shape
+    taps = _all_taps(kh, kw) if taps is None else tuple(taps)
+    if p[0] or p[1]:
+        xpad = xp.zeros((n, c, x.shape[2] + 2 * p[0], x.shape[3] + 2 * p[1]), dtype=x.dtype)
+        xpad[:, :, p[0]:p[0] + x.shape[2], p[1]:p[1] + x.shape[3]] = x
+    else:
+        xpad = x
+    cols = _im2col(xp, xpad, taps, s, d, ho, wo)
+    w2 = _tap_weight(xp, w, taps)
+    y2 = w2 @ cols  # (O, N ho wo)
+    if b is not None:
+        y2 += b[:, None]
+    y = xp.ascontiguousarray(y2.reshape(o, n, ho, wo).transpose(1, 0, 2, 3))
+    cache = (cols, w2, taps, xpad.shape, x.shape, s, p, d, ho, wo)
+    return y, cache
+
+
+def conv2d_backward(gy, w, cache, need_x=True, has_bias=True):
+    """Gradients ``(gx, gw, gb)`` of the conv for output gradient ``gy`` ``(N, O, Ho, Wo)``.
+
+    ``gw`` is zero outside the cached ``taps``.
+    """
+    xp = xp_of(gy, w)
+    cols, w2, taps, pad_shape, x_shape, s, p, d, ho, wo = cache
+    o, c, kh, kw = w.shape
+    n = gy.shape[0]
+    nt = len(taps)
+    gy2 = xp.ascontiguousarray(gy.transpose(1, 0, 2, 3)).reshape(o, n * ho * wo)
+    gw2 = (gy2 @ cols.T).reshape(o, c, nt)
+    if nt == kh * kw:
+        gw = gw2.reshape(w.shape)
+    else:
+        gw = xp.zeros(w.shape, dtype=gw2.dtype)
+        for t, (i, j) in enumerate(taps):
+            gw[:, :, i, j] = gw2[:, :, t]
+    gb = gy2.sum(axis=1) if has_bias else None
+    gx = None
+    if need_x:
+        gcols = (w2.T @ gy2).reshape(c, nt, n, ho, wo)
+        gpad = xp.zeros((c, n) + tuple(pad_shape[2:]), dtype=gy.dtype)
+        hspan, wspan = s[0] * (ho - 1) + 1, s[1] * (wo - 1) + 1
+
+        def scatter(lo, hi):
+            for t, (i, j) in enumerate(taps):
+                r0, c0 = i * d[0], j * d[1]
+                gpad[lo:hi, :, r0:r0 + hspan:s[0], c0:c0 + wspan:s[1]] += gcols[lo:hi, t]
+
+        _split_channels(xp, c, gcols.size, scatter)
+        gx = gpad[:, :, p[0]:p[0] + x_shape[2], p[1]:p[1] + x_shape[3]].transpose(1, 0, 2, 3)
+        gx = xp.ascontiguousarray(gx)
+    return gx, gw, gb
+
+
+def _needs_grad(t) -> bool:
+    return isinstance(t, Tensor) and t.requires_grad
+
+
+@custom_op
+def _conv2d_op(x, w, b, *, stride, padding, dilation, taps, need_x):
+    y, cache = conv2d_forward(x, w, b, stride, padding, dilation, taps)
+
+    def backward(gy):
+        gx, gw, gb = conv2d_backward(gy, w, cache, need_x=need_x, has_bias=b is not None)
+        return gx, gw, gb
+
+    return y, backward
+
+
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, taps=None):
+    r"""Differentiable 2-D cross-correlation (the deep-learning "convolution").
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, C, H, W)
+    w : Tensor, shape (O, C, kh, kw)
+    b : Tensor of shape (O,) or None
+    stride, padding, dilation : int or (int, int)
+    taps : sequence of (i, j), optional
+        Kernel positions that may be non-zero (see :func:`conv2d_forward`).
+
+    Returns
+    -------
+    Tensor, shape (N, O, Ho, Wo), :math:`H_o = (H + 2p - d(k-1) - 1) // s + 1`.
+    """
+    return _conv2d_op(
+        x, w, b, stride=stride, padding=padding, dilation=dilation, taps=taps,
+        need_x=_needs_grad(x),
+    )
+
+
+@custom_op
+def _conv1d_op(x, w, b, *, stride, padding, dilation, taps, need_x):
+    y, cache = conv2d_forward(
+        x[:, :, None, :], w[:, :, None, :], b, (1, stride), (0, padding), (1, dilation), taps
+    )
+
+    def backward(gy):
+        gx, gw, gb = conv2d_backward(
+            gy[:, :, None, :], w[:, :, None, :], cache, need_x=need_x, has_bias=b is not None
+        )
+        return (None if gx is None else gx[:, :, 0, :]), gw[:, :, 0, :], gb
+
+    return y[:, :, 0, :], backward
+
+
+def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, taps=None):
+    """Differentiable 1-D convolution over ``(N, C, W)`` with weight ``(O, C, k)``.
+
+    Implemented as :func:`conv2d` on a height-1 image; ``taps`` lists kernel positions
+    ``j`` that may be non-zero. Returns ``(N, O, Wo)``.
+    """
+    xs, ws = tuple(x.shape), tuple(w.shape)
+    if len(xs) != 3:
+        raise ValueError(f"conv1d: x must have shape (N, C, W), got shape {xs}")
+    if len(ws) != 3:
+        raise ValueError(f"conv1d: weight must have shape (O, C, k), got shape {ws}")
+    if xs[1] != ws[1]:
+        raise ValueError(
+            f"conv1d: input channels do not match: x has shape {xs} (C={xs[1]}) but "
+            f"weight has shape {ws} (C={ws[1]})"
+        )
+    taps2 = None if taps is None else tuple((0, int(j)) for j in taps)
+    return _conv1d_op(
+        x, w, b, stride=int(stride), padding=int(padding), dilation=int(dilation),
+        taps=taps2, need_x=_needs_grad(x),
+    )
