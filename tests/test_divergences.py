@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from minigen import divergences as dv
+
+
+def test_finite_support_identities(rng):
+    p = rng.dirichlet(np.ones(6), size=4)
+    q = rng.dirichlet(np.ones(6), size=4)
+    kl = dv.kl_divergence(p, q)
+    np.testing.assert_allclose(kl, (p * np.log(p / q)).sum(-1))
+    np.testing.assert_allclose(kl, dv.cross_entropy(p, q) - dv.entropy(p))
+    assert (kl > 0).all() and dv.kl_divergence(p[0], p[0]) == pytest.approx(0.0, abs=1e-15)
+    assert dv.entropy(np.full(8, 1 / 8)) == pytest.approx(np.log(8))
+
+
+def test_kl_zero_conventions():
+    assert dv.kl_divergence([0.5, 0.5, 0.0], [0.25, 0.25, 0.5]) == pytest.approx(np.log(2))
+    assert dv.kl_divergence([0.5, 0.5], [1.0, 0.0]) == np.inf
+    assert dv.entropy([1.0, 0.0]) == 0.0
+
+
+def test_scipy_oracle():
+    stats = pytest.importorskip("scipy.stats")
+    p, q = np.array([0.1, 0.2, 0.7]), np.array([0.3, 0.3, 0.4])
+    assert dv.kl_divergence(p, q) == pytest.approx(stats.entropy(p, q))
+    assert dv.entropy(p) == pytest.approx(stats.entropy(p))
+
+
+def test_closed_forms_against_quadrature_and_definition():
+    # Normal: numerical integral of p (log p - log q) on a fine grid
+    x = np.linspace(-20, 20, 400_001)
+    lp = -0.5 * ((x - 0.3) / 0.7) ** 2 - np.log(0.7 * np.sqrt(2 * np.pi))
+    lq = -0.5 * ((x + 1.0) / 1.9) ** 2 - np.log(1.9 * np.sqrt(2 * np.pi))
+    num = np.sum(np.exp(lp) * (lp - lq)) * (x[1] - x[0])
+    assert dv.kl_normal(0.3, 0.7, -1.0, 1.9) == pytest.approx(num, rel=1e-6)
+    np.testing.assert_allclose(dv.kl_normal(np.zeros(3), np.ones(3), np.zeros(3), np.ones(3)), 0)
+    p, q = 0.2, 0.6
+    assert dv.kl_bernoulli(p, q) == pytest.approx(dv.kl_divergence([1 - p, p], [1 - q, q]))
+    assert dv.kl_bernoulli(0.0, 0.5) == pytest.approx(np.log(2))
+    assert dv.kl_bernoulli(1.0, 0.0) == np.inf
+
+
+def test_kl_monte_carlo_converges_with_root_n_stderr():
+    mu1, s1, mu2, s2 = 0.0, 1.0, 1.0, 2.0
+    exact = dv.kl_normal(mu1, s1, mu2, s2)
+
+    def sample(n, rng):
+        return mu1 + s1 * rng.standard_normal(n)
+
+    def logn(mu, s):
+        return lambda x: -0.5 * ((x - mu) / s) ** 2 - np.log(s * np.sqrt(2 * np.pi))
+
+    ests = {n: dv.kl_monte_carlo(sample, logn(mu1, s1), logn(mu2, s2), n, 7)
+            for n in (1_000, 16_000, 256_000)}
+    for est, se in ests.values():
+        assert abs(est - exact) < 4 * se
+    ratio1 = ests[1_000][1] / ests[16_000][1]
+    ratio2 = ests[16_000][1] / ests[256_000][1]
+    assert 3.2 < ratio1 < 4.8 and 3.2 < ratio2 < 4.8  # sqrt(16) = 4
+    assert abs(ests[256_000][0] - exact) < 0.01
+
+
+def test_units():
+    assert dv.nats_to_bits_per_dim(np.log(2) * 64, 64) == pytest.approx(1.0)
+    np.testing.assert_allclose(dv.nats_to_bits_per_dim(np.array([0.0, np.log(4)]), 2), [0, 1])
+    assert dv.bits_per_dim(np.full(5, -np.log(2) * 10), 10) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: dv.kl_divergence([-0.1, 1.1], [0.5, 0.5]), "p has negative"),
+        (lambda: dv.kl_divergence([0.5, 0.5], [np.nan, 0.5]), "q contains NaN"),
+        (lambda: dv.kl_divergence([0.5, 0.4], [0.5, 0.5]), "p rows must sum to 1"),
+        (lambda: dv.kl_divergence([0.5, 0.5], [0.2, 0.3, 0.5]), "same shape"),
+        (lambda: dv.entropy([0.0, 0.0]), "sum to 1"),
+        (lambda: dv.kl_normal(0, -1, 0, 1), "s1"),
+        (lambda: dv.kl_bernoulli(1.5, 0.5), "p must lie"),
+        (lambda: dv.kl_monte_carlo(None, None, None, 10), "sample_p"),
+        (lambda: dv.kl_monte_carlo(lambda n, r: r.random(n), np.log, np.log, 1), "n must be"),
+        (lambda: dv.nats_to_bits_per_dim(1.0, 0), "n_dims"),
+        (lambda: dv.bits_per_dim(np.array([np.nan]), 3), "NaN"),
+    ],
+)
+def test_bad_input(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
