@@ -1,0 +1,91 @@
+"""Shared plumbing for the samplers: result container, validation, the draw loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._validation import check_array, check_positive_int
+from ..backend import get_backend
+
+
+@dataclass
+class MCMCResult:
+    """Output of a sampler.
+
+    Attributes
+    ----------
+    samples : array, shape (n_chains, n_draws, D)
+        Kept draws after burn-in and thinning.
+    acceptance_rate : array, shape (n_chains,)
+        Fraction of accepted proposals per chain during the kept phase
+        (1.0 for samplers without an accept step).
+    final_state : array, shape (n_chains, D)
+        Last state of every chain (to continue sampling).
+    info : dict
+        Sampler-specific extras (step size, number of leapfrog steps, ...).
+    """
+
+    samples: object
+    acceptance_rate: object
+    final_state: object
+    info: dict = field(default_factory=dict)
+
+    def flat(self):
+        """All draws of all chains as one ``(n_chains * n_draws, D)`` array."""
+        s = self.samples
+        return s.reshape(-1, s.shape[-1])
+
+
+def check_x0(x0, name: str = "x0"):
+    """Initial states ``(n_chains, D)`` as float64 on the active backend."""
+    x0 = check_array(x0, name, ndim=(1, 2))
+    xp = get_backend().xp
+    x0 = xp.asarray(x0, dtype=xp.float64)
+    return x0[None, :] if x0.ndim == 1 else x0.copy()
+
+
+def check_schedule(n_samples, burn_in, thin):
+    n_samples = check_positive_int(n_samples, "n_samples")
+    burn_in = check_positive_int(burn_in, "burn_in", allow_zero=True)
+    thin = check_positive_int(thin, "thin")
+    return n_samples, burn_in, thin
+
+
+def check_finite(values, what: str, step: int):
+    """Raise a clear error instead of producing NaN samples."""
+    xp = get_backend().xp
+    if not bool(xp.isfinite(values).all()):
+        raise FloatingPointError(
+            f"non-finite {what} at iteration {step}; reduce the step size or check the "
+            "energy function (no NaN samples are returned)"
+        )
+
+
+def run_chain(transition, x, n_samples: int, burn_in: int, thin: int):
+    """Drive ``transition(x, it) -> (x, accepted (n_chains,) bool)`` and collect draws.
+
+    Returns ``(samples (n_chains, n_samples, D), acceptance_rate (n_chains,), x)``.
+    """
+    xp = get_backend().xp
+    n_chains, d = x.shape
+    out = xp.empty((n_chains, n_samples, d), dtype=x.dtype)
+    acc = xp.zeros(n_chains, dtype=xp.float64)
+    n_kept_steps = 0
+    total = burn_in + n_samples * thin
+    for it in range(total):
+        x, accepted = transition(x, it)
+        if it >= burn_in:
+            acc += accepted
+            n_kept_steps += 1
+            j = it - burn_in
+            if (j + 1) % thin == 0:
+                out[:, j // thin, :] = x
+    return out, acc / max(1, n_kept_steps), x
+
+
+def as_rng(random_state) -> np.random.Generator:
+    from ..random import check_random_state
+
+    return check_random_state(random_state)
