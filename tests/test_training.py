@@ -1,0 +1,247 @@
+"""train(): convergence, validation, early stopping, checkpoints, bitwise resume, divergence."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minigen.base import GenerativeModel
+from minigen.io import load_checkpoint
+from minigen.training import History, TrainingDiverged, cross_validate, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class LogisticBernoulli(GenerativeModel):
+    r"""Test-only model: independent Bernoullis with logits ``theta`` trained by gradients.
+
+    ``log p(x) = sum_d x_d log s(theta_d) + (1 - x_d) log(1 - s(theta_d))``; the gradient of
+    the mean NLL is ``mean(s(theta) - x)``. ``noise`` adds rng-drawn gradient noise so that
+    the run's Generator matters inside ``loss_and_grads`` (for the resume test).
+    """
+
+    def __init__(self, noise=0.0, nan_at_step=None):
+        self.noise = noise
+        self.nan_at_step = nan_at_step
+
+    def _build(self, n_features, rng):
+        self.n_features_in_ = n_features
+        self.theta_ = rng.standard_normal(n_features) * 0.1
+        self.calls_ = 0
+
+    def trainable_arrays(self):
+        return {"theta": self.theta_}
+
+    def extra_state(self):
+        return {"calls": np.array(self.calls_)}
+
+    def load_extra_state(self, state):
+        self.calls_ = int(state["calls"])
+
+    def _logp(self, X):
+        t = self.theta_
+        return X * -np.logaddexp(0, -t) + (1 - X) * -np.logaddexp(0, t)
+
+    def score_samples(self, X):
+        return self._logp(np.asarray(X, dtype=float)).sum(axis=1)
+
+    def loss_and_grads(self, batch, rng):
+        self.calls_ += 1
+        X = np.asarray(batch, dtype=float)
+        loss = -self._logp(X).sum(axis=1).mean()
+        g = 1 / (1 + np.exp(-self.theta_)) - X.mean(axis=0)
+        if self.noise:
+            g = g + self.noise * rng.standard_normal(g.shape)
+        if self.nan_at_step is not None and self.calls_ > self.nan_at_step:
+            loss = float("nan")
+        return loss, {"theta": g}
+
+
+def _data(n=400, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    p = np.linspace(0.1, 0.9, d)
+    return (rng.random((n, d)) < p).astype(np.float64), p
+
+
+def test_converges_to_mle():
+    X, _ = _data()
+    m = LogisticBernoulli()
+    h = train(m, X, epochs=300, batch_size=400, lr=0.05, random_state=0)
+    assert isinstance(h, History) and h.epochs == 300
+    p_hat = 1 / (1 + np.exp(-m.theta_))
+    np.testing.assert_allclose(p_hat, X.mean(axis=0), atol=1e-3)
+    assert h.train_loss[-1] < h.train_loss[0]
+    d = h.to_dict()
+    json.dumps(d)
+    assert d["valid_nll"][0] is None  # no validation data: NaN -> null
+
+
+def test_validation_and_history():
+    X, _ = _data()
+    m = LogisticBernoulli()
+    h = train(m, X, validation_fraction=0.25, epochs=5, batch_size=32, lr=0.05, random_state=1)
+    assert len(h.valid_nll) == 5 and all(np.isfinite(h.valid_nll))
+    assert len(h.epoch_time) == 5 and h.best_epoch is not None
+    assert History.from_dict(h.to_dict()).valid_nll == h.valid_nll
+
+
+def test_l2_shrinks_parameters():
+    X, _ = _data()
+    a, b = LogisticBernoulli(), LogisticBernoulli()
+    train(a, X, epochs=30, batch_size=100, lr=0.1, random_state=0)
+    train(b, X, epochs=30, batch_size=100, lr=0.1, l2=1.0, random_state=0)
+    assert np.abs(b.theta_).sum() < np.abs(a.theta_).sum()
+
+
+def test_early_stopping_restores_best():
+    X, _ = _data(n=200)
+    Xv = 1 - _data(n=100, seed=3)[0]  # validation from the mirrored distribution: gets worse
+    m = LogisticBernoulli()
+    seen = []
+
+    def snap(epoch, history, model):
+        seen.append(model.theta_.copy())
+
+    h = train(m, X, X_valid=Xv, epochs=50, batch_size=20, lr=0.2, early_stopping_patience=3,
+              random_state=0, callbacks=[snap])
+    assert h.stopped_early and h.epochs < 50
+    assert h.epochs == h.best_epoch + 1 + 3
+    np.testing.assert_array_equal(m.theta_, seen[h.best_epoch])
+    assert np.nanargmin(h.valid_nll) == h.best_epoch
+
+
+def test_callback_can_stop():
+    X, _ = _data()
+    h = train(LogisticBernoulli(), X, epochs=10, lr=0.1, random_state=0,
+              callbacks=[lambda e, hist, m: e == 2])
+    assert h.epochs == 3
+
+
+def test_schedule_and_clip_and_optimizers():
+    from minigen.optim import StepLR
+
+    X, _ = _data()
+    h = train(LogisticBernoulli(), X, epochs=4, batch_size=400, lr=0.1, optimizer="sgd",
+              optimizer_kwargs={"momentum": 0.5}, lr_schedule=StepLR(2, 0.5), clip_norm=0.01,
+              random_state=0)
+    assert h.lr == [0.1, 0.1, 0.05, 0.05]  # lr used at steps 0..3
+
+
+def test_bad_arguments():
+    X, _ = _data()
+    m = LogisticBernoulli()
+    with pytest.raises(ValueError, match="unknown optimizer 'foo'"):
+        train(m, X, optimizer="foo", random_state=0)
+    with pytest.raises(ValueError, match="epochs"):
+        train(LogisticBernoulli(), X, epochs=0)
+    with pytest.raises(TypeError, match="batch_size"):
+        train(LogisticBernoulli(), X, batch_size=2.5)
+    with pytest.raises(ValueError, match="early_stopping_patience needs validation"):
+        train(LogisticBernoulli(), X, early_stopping_patience=2)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        train(LogisticBernoulli(), X, validation_fraction=1.0)
+    with pytest.raises(ValueError, match="X_valid"):
+        train(LogisticBernoulli(), X, X_valid=X[:, :3])
+    with pytest.raises(ValueError, match="X contains NaN"):
+        train(LogisticBernoulli(), np.full((3, 2), np.nan))
+    with pytest.raises(TypeError, match="model"):
+        train(object(), X)
+
+
+def test_checkpoint_layout(tmp_path):
+    X, _ = _data()
+    m = LogisticBernoulli(noise=0.1)
+    train(m, X, validation_fraction=0.2, epochs=3, lr=0.1, random_state=0,
+          checkpoint_dir=tmp_path, checkpoint_every=2, early_stopping_patience=5)
+    arrays, meta = load_checkpoint(tmp_path / "checkpoint.npz")
+    assert {"param/theta", "extra/calls", "optim/m/theta", "optim/v/theta", "optim/t",
+            "best/theta", "split/valid_idx"} <= set(arrays)
+    tr = meta["training"]
+    assert tr["epoch"] == 3 and tr["step"] == 3 * 5 and tr["optimizer"] == "adam"
+    assert len(tr["history"]["train_loss"]) == 3
+    assert "rng_state" in tr and meta["n_features"] == 6
+
+
+def _run_resume_script(ckpt_dir, epochs, resume):
+    code = f"""
+import sys, numpy as np
+sys.path.insert(0, {str(ROOT / 'tests')!r}); sys.path.insert(0, {str(ROOT)!r})
+from test_training import LogisticBernoulli, _data
+from minigen.training import train
+X, _ = _data()
+m = LogisticBernoulli(noise=0.3)
+train(m, X, validation_fraction=0.2, epochs={epochs}, batch_size=32, lr=0.05, random_state=7,
+      checkpoint_dir={str(ckpt_dir)!r}, resume_from={resume!r}, early_stopping_patience=100)
+sys.stdout.write(m.theta_.tobytes().hex())
+"""
+    env = {**os.environ, "MINIGEN_BACKEND": "numpy"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_resume_in_new_process_is_bitwise(tmp_path):
+    X, _ = _data()
+    full = LogisticBernoulli(noise=0.3)
+    train(full, X, validation_fraction=0.2, epochs=5, batch_size=32, lr=0.05, random_state=7,
+          early_stopping_patience=100)
+    _run_resume_script(tmp_path, 2, None)
+    resumed_hex = _run_resume_script(tmp_path, 5, str(tmp_path / "checkpoint.npz"))
+    assert resumed_hex == full.theta_.tobytes().hex()
+    _, meta = load_checkpoint(tmp_path / "checkpoint.npz")
+    assert meta["training"]["epoch"] == 5 and len(meta["training"]["history"]["valid_nll"]) == 5
+
+
+def test_nan_raises_and_keeps_last_good_checkpoint(tmp_path):
+    X, _ = _data(n=100)
+    m = LogisticBernoulli(nan_at_step=7)  # 4 steps per epoch: NaN in epoch 1
+    with pytest.raises(TrainingDiverged, match="epoch 1, step 7") as info:
+        train(m, X, epochs=5, batch_size=25, lr=0.1, random_state=0, checkpoint_dir=tmp_path)
+    err = info.value
+    assert err.epoch == 1 and err.step == 7
+    assert Path(err.checkpoint) == tmp_path / "checkpoint.npz"
+    arrays, meta = load_checkpoint(err.checkpoint)
+    assert meta["training"]["epoch"] == 1 and np.isfinite(arrays["param/theta"]).all()
+    assert np.isfinite(m.theta_).all()
+
+
+def test_nan_gradient_detected():
+    X, _ = _data(n=50)
+
+    class BadGrad(LogisticBernoulli):
+        def loss_and_grads(self, batch, rng):
+            loss, g = super().loss_and_grads(batch, rng)
+            g["theta"][0] = np.inf
+            return loss, g
+
+    with pytest.raises(TrainingDiverged, match="non-finite gradient at epoch 0, step 0"):
+        train(BadGrad(), X, epochs=2, random_state=0)
+
+
+def test_resume_rejects_non_training_checkpoint(tmp_path):
+    X, _ = _data()
+    m = LogisticBernoulli()
+    train(m, X, epochs=1, random_state=0)
+    m.save(tmp_path / "plain.npz")
+    with pytest.raises(ValueError, match="not a training checkpoint"):
+        train(LogisticBernoulli(), X, epochs=2, resume_from=tmp_path / "plain.npz")
+
+
+def test_cross_validate():
+    X, _ = _data(n=200)
+    res = cross_validate(LogisticBernoulli, X, k=4, random_state=0, epochs=20, lr=0.1,
+                         batch_size=50)
+    assert len(res["fold_nll"]) == 4
+    # entropy of the true distribution bounds the expected NLL from below (approximately)
+    p = np.linspace(0.1, 0.9, 6)
+    h = -(p * np.log(p) + (1 - p) * np.log(1 - p)).sum()
+    assert abs(res["mean"] - h) < 0.5 and res["std"] > 0
+    with pytest.raises(ValueError, match="k must be"):
+        cross_validate(LogisticBernoulli, X, k=1)
+    with pytest.raises(TypeError, match="X_valid"):
+        cross_validate(LogisticBernoulli, X, k=2, X_valid=X)
