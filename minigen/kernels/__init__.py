@@ -6,3 +6,14 @@ reference (``numpy`` backend), the Numba kernels (``numba``) or the CUDA kernels
 """
 
 from __future__ import annotations
+
+from .coupling import (  # noqa: E402
+    actnorm,
+    actnorm_backward,
+    additive_coupling,
+    additive_coupling_backward,
+    affine_coupling,
+    affine_coupling_backward,
+    invconv1x1,
+    invconv_logdet,
+)

@@ -1,0 +1,117 @@
+// Coupling-layer kernels (RealNVP affine, Glow ActNorm). Contract: kernels/README.md,
+// specification: minigen/kernels/reference/coupling.py.
+//
+// Every array is C-contiguous; x2, s, t, gy, y2 are (N, D) rows of T (float or double);
+// logdet and glogdet are (N,) double. Log-dets are accumulated in double for both T.
+// Instantiated from Python through name_expressions, e.g. "affine_coupling_fwd<float>".
+
+#include <cuda_runtime.h>
+
+namespace minigen_coupling {
+
+__device__ __forceinline__ float exp_t(float x) { return expf(x); }
+__device__ __forceinline__ double exp_t(double x) { return exp(x); }
+
+// Block-wide sum of one double per thread; blockDim.x is a power of two <= 1024.
+__device__ double block_sum(double v) {
+    __shared__ double buf[1024];
+    buf[threadIdx.x] = v;
+    __syncthreads();
+    for (unsigned int half = blockDim.x / 2; half > 0; half >>= 1) {
+        if (threadIdx.x < half) buf[threadIdx.x] += buf[threadIdx.x + half];
+        __syncthreads();
+    }
+    return buf[0];
+}
+
+}  // namespace minigen_coupling
+
+// One block per row (grid-stride over rows): y2 = x2 * exp(sign * s) + t (forward, sign = +1)
+// or y2 = (x2 - t) * exp(-s) (inverse); logdet[row] = sign * sum_j s[row, j] in double.
+template <typename T>
+__global__ void affine_coupling_fwd(const T* __restrict__ x2, const T* __restrict__ s,
+                                    const T* __restrict__ t, T* __restrict__ y2,
+                                    double* __restrict__ logdet, long long n, long long d,
+                                    int inverse) {
+    using namespace minigen_coupling;
+    for (long long row = blockIdx.x; row < n; row += gridDim.x) {
+        const long long base = row * d;
+        double acc = 0.0;
+        for (long long j = threadIdx.x; j < d; j += blockDim.x) {
+            const T sj = s[base + j];
+            acc += (double)sj;
+            if (inverse) {
+                y2[base + j] = (x2[base + j] - t[base + j]) * exp_t(-sj);
+            } else {
+                y2[base + j] = x2[base + j] * exp_t(sj) + t[base + j];
+            }
+        }
+        const double total = block_sum(acc);
+        if (threadIdx.x == 0) logdet[row] = inverse ? -total : total;
+        __syncthreads();  // buf is reused by the next row
+    }
+}
+
+// Elementwise over N*D (grid-stride): gradients of <gy, y2> + <glogdet, logdet>.
+template <typename T>
+__global__ void affine_coupling_bwd(const T* __restrict__ x2, const T* __restrict__ s,
+                                    const T* __restrict__ t, const T* __restrict__ gy,
+                                    const double* __restrict__ glogdet, T* __restrict__ gx2,
+                                    T* __restrict__ gs, T* __restrict__ gt, long long n,
+                                    long long d, int inverse) {
+    using namespace minigen_coupling;
+    const long long total = n * d;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        const T gl = (T)glogdet[i / d];
+        if (inverse) {
+            const T g = gy[i] * exp_t(-s[i]);
+            gx2[i] = g;
+            gs[i] = -(g * (x2[i] - t[i])) - gl;
+            gt[i] = -g;
+        } else {
+            const T g = gy[i] * exp_t(s[i]);
+            gx2[i] = g;
+            gs[i] = g * x2[i] + gl;
+            gt[i] = gy[i];
+        }
+    }
+}
+
+// ActNorm on x (N, C, L), elementwise: y = (x + loc[c]) * exp(log_scale[c]) (forward) or
+// y = x * exp(-log_scale[c]) - loc[c] (inverse). The log-det is L * sum(log_scale), on the host.
+template <typename T>
+__global__ void actnorm_fwd(const T* __restrict__ x, const T* __restrict__ loc,
+                            const T* __restrict__ log_scale, T* __restrict__ y, long long n,
+                            long long c, long long l, int inverse) {
+    using namespace minigen_coupling;
+    const long long total = n * c * l;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        const long long ch = (i / l) % c;
+        if (inverse) {
+            y[i] = x[i] * exp_t(-log_scale[ch]) - loc[ch];
+        } else {
+            y[i] = (x[i] + loc[ch]) * exp_t(log_scale[ch]);
+        }
+    }
+}
+
+// Explicit instantiations, so that `nvcc -ptx` compiles every body (CuPy looks the
+// kernels up by the same names through name_expressions).
+template __global__ void affine_coupling_fwd<float>(const float*, const float*, const float*,
+                                                    float*, double*, long long, long long, int);
+template __global__ void affine_coupling_fwd<double>(const double*, const double*,
+                                                     const double*, double*, double*, long long,
+                                                     long long, int);
+template __global__ void affine_coupling_bwd<float>(const float*, const float*, const float*,
+                                                    const float*, const double*, float*, float*,
+                                                    float*, long long, long long, int);
+template __global__ void affine_coupling_bwd<double>(const double*, const double*,
+                                                     const double*, const double*,
+                                                     const double*, double*, double*, double*,
+                                                     long long, long long, int);
+template __global__ void actnorm_fwd<float>(const float*, const float*, const float*, float*,
+                                            long long, long long, long long, int);
+template __global__ void actnorm_fwd<double>(const double*, const double*, const double*,
+                                             double*, long long, long long, long long, int);
