@@ -7,7 +7,7 @@ reference (``numpy`` backend), the Numba kernels (``numba``) or the CUDA kernels
 
 from __future__ import annotations
 
-from .coupling import (  # noqa: E402
+from .coupling import (  # noqa: E402, F401  (re-exported)
     actnorm,
     actnorm_backward,
     additive_coupling,
