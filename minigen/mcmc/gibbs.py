@@ -5,7 +5,8 @@ For :math:`E(x) = -\tfrac12 x^\top J x - h^\top x` (symmetric, zero-diagonal
 :math:`p(x_i = 1 \mid x_{-i}) = \sigma(h_i + \sum_j J_{ij} x_j)`.
 
 * ``method="single-site"``: a sweep updates the units one at a time in
-  ``order`` (default ``0..n-1``); every chain is a row.
+  ``order`` (default ``0..n-1``); every chain is a row. Runs on the
+  :func:`minigen.kernels.gibbs.bm_gibbs_sweep` kernel of the active backend.
 * ``method="block"``: the units are split into blocks of ``block_size``; each
   block is drawn *jointly* from its exact conditional by enumerating its
   :math:`2^b` configurations,
@@ -26,21 +27,6 @@ from .._validation import check_positive_int
 from ..backend import get_backend
 from ..random import uniforms
 from ._base import MCMCResult, as_rng, check_schedule
-
-
-def _sigmoid(xp, a):
-    return 0.5 * (1.0 + xp.tanh(0.5 * a))
-
-
-def single_site_sweep(x, J, h, u, order=None):
-    """One sequential sweep in place. ``x`` (n_chains, n), ``u`` (n_chains, n) uniforms."""
-    xp = get_backend().xp
-    n = x.shape[1]
-    order = range(n) if order is None else order
-    for i in order:
-        a = x @ J[:, i] + h[i]
-        x[:, i] = (u[:, i] < _sigmoid(xp, a)).astype(x.dtype)
-    return x
 
 
 def block_sweep(x, J, h, u, blocks):
@@ -71,6 +57,7 @@ def gibbs_boltzmann(J, h, n_samples: int, *, n_chains: int = 100, method: str = 
     Returns an :class:`MCMCResult` whose ``samples`` are ``(n_chains, n_samples, n)``
     in {0, 1}; one kept draw per ``thin`` sweeps after ``burn_in`` sweeps.
     """
+    from ..kernels.gibbs import bm_gibbs_sweep
     from ..models.ebm.boltzmann import check_coupling
 
     xp = get_backend().xp
@@ -95,7 +82,8 @@ def gibbs_boltzmann(J, h, n_samples: int, *, n_chains: int = 100, method: str = 
     out = xp.empty((n_chains, n_samples, n), dtype=xp.float64)
     for it in range(burn_in + n_samples * thin):
         if method == "single-site":
-            single_site_sweep(x, J, h, uniforms(rng, (n_chains, n), dtype=np.float64), order)
+            u = uniforms(rng, (1, n_chains, n), dtype=np.float64)
+            x = bm_gibbs_sweep(x, J, h, n_sweeps=1, uniforms=u, order=order)
         else:
             block_sweep(x, J, h, uniforms(rng, (n_chains, len(blocks)), dtype=np.float64), blocks)
         j = it - burn_in

@@ -3,3 +3,6 @@
 Each family module registers its classes with :func:`minigen.base.register_model`;
 add one import line here per family.
 """
+
+from . import baseline  # noqa: E402,F401
+from . import ebm  # noqa: E402,F401

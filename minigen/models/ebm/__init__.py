@@ -1,6 +1,7 @@
 """Energy-based models: exact Boltzmann utilities, Boltzmann machines, RBMs, AIS."""
 
 from . import boltzmann
+from .bm import BoltzmannMachine
 from .boltzmann import (
     empirical_distribution,
     entropy,
@@ -12,6 +13,7 @@ from .boltzmann import (
 )
 
 __all__ = [
+    "BoltzmannMachine",
     "boltzmann",
     "empirical_distribution",
     "entropy",
