@@ -17,3 +17,12 @@ from .coupling import (  # noqa: E402, F401  (re-exported)
     invconv1x1,
     invconv_logdet,
 )
+from .gibbs import RBMGibbsResult, bm_gibbs_sweep, rbm_gibbs  # noqa: E402, F401
+from .langevin import (  # noqa: E402, F401
+    MALAResult,
+    langevin_run_gmm,
+    langevin_run_quadratic,
+    langevin_step,
+    mala_step,
+    preconditioned_langevin_step,
+)

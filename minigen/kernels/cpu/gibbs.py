@@ -1,0 +1,157 @@
+"""Numba kernels for the Gibbs family (see :mod:`minigen.kernels.reference.gibbs`).
+
+The matrix products go through NumPy's BLAS (the same call as the reference, so the
+pre-activations are bit-identical); sigmoid and the Bernoulli threshold are fused in
+one ``prange`` pass over rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .philox import philox_uniform_f32, philox_uniform_f64
+
+
+@njit(cache=True, parallel=True)
+def _sigmoid_bernoulli(a, bias, u, p, s):
+    """In place: ``p = sigmoid(a + bias)``, ``s = (u < p)``; rows in parallel."""
+    one = a.dtype.type(1.0)
+    zero = a.dtype.type(0.0)
+    for r in prange(a.shape[0]):
+        for j in range(a.shape[1]):
+            pj = one / (one + np.exp(-(a[r, j] + bias[j])))
+            p[r, j] = pj
+            s[r, j] = one if u[r, j] < pj else zero
+
+
+@njit(cache=True, parallel=True)
+def _sigmoid(a, bias, p):
+    one = a.dtype.type(1.0)
+    for r in prange(a.shape[0]):
+        for j in range(a.shape[1]):
+            p[r, j] = one / (one + np.exp(-(a[r, j] + bias[j])))
+
+
+def _sb(a, bias, u):
+    p = np.empty(a.shape, a.dtype)
+    s = np.empty(a.shape, a.dtype)
+    _sigmoid_bernoulli(a, bias, u, p, s)
+    return p, s
+
+
+def rbm_gibbs(v, W, b, c, k, uniforms, compute_ph=True):
+    H = W.shape[1]
+    v = v.astype(W.dtype, copy=False)
+    ph0, h0 = _sb(v @ W, c, uniforms[0, :, :H])
+    h, ph = h0, ph0
+    pv = None
+    for t in range(k):
+        pv, v = _sb(h @ W.T, b, uniforms[t, :, H:])
+        if t < k - 1:
+            ph, h = _sb(v @ W, c, uniforms[t + 1, :, :H])
+        elif compute_ph:
+            ph = np.empty(ph0.shape, W.dtype)
+            _sigmoid(v @ W, c, ph)
+        else:
+            ph = None
+    return v, h, pv, ph, ph0, h0
+
+
+@njit(cache=True, parallel=True)
+def bm_gibbs_sweep_kernel(x, J, h, n_sweeps, uniforms, order):
+    one = J.dtype.type(1.0)
+    zero = J.dtype.type(0.0)
+    n = x.shape[1]
+    for ch in prange(x.shape[0]):
+        for s in range(n_sweeps):
+            for oi in range(order.shape[0]):
+                i = order[oi]
+                f = h[i]
+                for j in range(n):
+                    f += J[i, j] * x[ch, j]
+                p = one / (one + np.exp(-f))
+                x[ch, i] = one if uniforms[s, ch, i] < p else zero
+
+
+def bm_gibbs_sweep(state, J, h, n_sweeps, uniforms, order):
+    x = np.ascontiguousarray(state, dtype=J.dtype).copy()
+    bm_gibbs_sweep_kernel(x, J, h, n_sweeps, uniforms, order.astype(np.int64))
+    return x
+
+
+# --------------------------------------------------------------- in-kernel Philox variants
+
+
+@njit(cache=True, parallel=True)
+def _sigmoid_bernoulli_philox(a, bias, p, s, seed, base, row_stride, col0, f32):
+    """As :func:`_sigmoid_bernoulli` with ``u[r, j]`` = stream position
+    ``base + r*row_stride + col0 + j``."""
+    one = a.dtype.type(1.0)
+    zero = a.dtype.type(0.0)
+    for r in prange(a.shape[0]):
+        rb = np.uint64(base + r * row_stride + col0)
+        for j in range(a.shape[1]):
+            pj = one / (one + np.exp(-(a[r, j] + bias[j])))
+            p[r, j] = pj
+            pos = rb + np.uint64(j)
+            if f32:
+                u = philox_uniform_f32(seed, pos)
+            else:
+                u = philox_uniform_f64(seed, pos)
+            s[r, j] = one if u < pj else zero
+
+
+def _sbp(a, bias, seed, base, row_stride, col0):
+    p = np.empty(a.shape, a.dtype)
+    s = np.empty(a.shape, a.dtype)
+    _sigmoid_bernoulli_philox(a, bias, p, s, np.uint64(seed), base, row_stride, col0,
+                              a.dtype == np.float32)
+    return p, s
+
+
+def rbm_gibbs_philox(v, W, b, c, k, seed, offset, compute_ph=True):
+    B, (V, H) = v.shape[0], W.shape
+    v = v.astype(W.dtype, copy=False)
+    step = B * (H + V)
+    ph0, h0 = _sbp(v @ W, c, seed, offset, H + V, 0)
+    h, ph, pv = h0, ph0, None
+    for t in range(k):
+        pv, v = _sbp(h @ W.T, b, seed, offset + t * step, H + V, H)
+        if t < k - 1:
+            ph, h = _sbp(v @ W, c, seed, offset + (t + 1) * step, H + V, 0)
+        elif compute_ph:
+            ph = np.empty(ph0.shape, W.dtype)
+            _sigmoid(v @ W, c, ph)
+        else:
+            ph = None
+    return v, h, pv, ph, ph0, h0
+
+
+@njit(cache=True, parallel=True)
+def _bm_sweep_philox_kernel(x, J, h, n_sweeps, order, seed, offset, f32):
+    one = J.dtype.type(1.0)
+    zero = J.dtype.type(0.0)
+    chains, n = x.shape
+    for ch in prange(chains):
+        for s in range(n_sweeps):
+            base = np.uint64(offset + (s * chains + ch) * n)
+            for oi in range(order.shape[0]):
+                i = order[oi]
+                f = h[i]
+                for j in range(n):
+                    f += J[i, j] * x[ch, j]
+                p = one / (one + np.exp(-f))
+                pos = base + np.uint64(i)
+                if f32:
+                    u = philox_uniform_f32(seed, pos)
+                else:
+                    u = philox_uniform_f64(seed, pos)
+                x[ch, i] = one if u < p else zero
+
+
+def bm_gibbs_sweep_philox(state, J, h, n_sweeps, order, seed, offset):
+    x = np.ascontiguousarray(state, dtype=J.dtype).copy()
+    _bm_sweep_philox_kernel(x, J, h, n_sweeps, order.astype(np.int64), np.uint64(seed), offset,
+                            J.dtype == np.float32)
+    return x

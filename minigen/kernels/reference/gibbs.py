@@ -1,0 +1,85 @@
+r"""NumPy reference for the Gibbs kernels (the specification).
+
+Bernoulli RBM with energy :math:`E(v, h) = -v^T W h - b^T v - c^T h`:
+
+.. math::
+    p(h_j = 1 \mid v) = \sigma(c_j + v^T W_{:, j}), \qquad
+    p(v_i = 1 \mid h) = \sigma(b_i + W_{i, :} h).
+
+Fully visible Boltzmann machine with :math:`E(x) = -\tfrac12 x^T J x - h^T x`
+(``J`` symmetric, zero diagonal): :math:`p(x_i = 1 \mid x_{-i}) = \sigma(h_i + J_{i,:} x)`.
+
+A Bernoulli draw is ``s = (u < p)`` for a uniform ``u`` in [0, 1).
+Inputs are assumed valid (the public wrapper in :mod:`minigen.kernels.gibbs` checks them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sigmoid(a):
+    """Logistic function ``1 / (1 + exp(-a))`` in the dtype of ``a`` (overflow-safe)."""
+    with np.errstate(over="ignore"):
+        return (1 / (1 + np.exp(-a))).astype(a.dtype, copy=False)
+
+
+def sigmoid_bernoulli(a, bias, u):
+    """``p = sigmoid(a + bias)`` and ``s = (u < p)`` (as ``p``'s dtype), rows of ``a``."""
+    p = sigmoid(a + bias)
+    return p, (u < p).astype(a.dtype)
+
+
+def rbm_gibbs(v, W, b, c, k, uniforms, compute_ph=True):
+    """``k`` block-Gibbs steps ``v -> h -> v``; see :func:`minigen.kernels.gibbs.rbm_gibbs`.
+
+    ``uniforms`` has shape ``(k, B, H + V)``: step ``t`` samples ``h`` with
+    ``uniforms[t, :, :H]`` and then ``v`` with ``uniforms[t, :, H:]``.
+    Returns ``(v_k, h_{k-1}, pv_k, ph_k, ph0, h0)`` (``ph_k`` is ``None`` unless
+    ``compute_ph``).
+    """
+    H = W.shape[1]
+    v = v.astype(W.dtype, copy=False)
+    ph0, h0 = sigmoid_bernoulli(v @ W, c, uniforms[0, :, :H])
+    h, ph, pv = h0, ph0, None
+    for t in range(k):
+        pv, v = sigmoid_bernoulli(h @ W.T, b, uniforms[t, :, H:])
+        if t < k - 1:
+            ph, h = sigmoid_bernoulli(v @ W, c, uniforms[t + 1, :, :H])
+        else:
+            ph = sigmoid(v @ W + c) if compute_ph else None
+    return v, h, pv, ph, ph0, h0
+
+
+def bm_gibbs_sweep(state, J, h, n_sweeps, uniforms, order):
+    """Sequential single-site Gibbs sweeps, vectorized over chains.
+
+    ``uniforms`` has shape ``(n_sweeps, chains, n)``; site ``i`` in sweep ``s`` of
+    chain ``c`` uses ``uniforms[s, c, i]`` (indexed by site, not by position in ``order``).
+    Returns the new state (a copy, dtype of ``J``).
+    """
+    x = state.astype(J.dtype, copy=True)
+    for s in range(n_sweeps):
+        for i in order:
+            p = sigmoid(x @ J[i] + h[i])
+            x[:, i] = (uniforms[s, :, i] < p).astype(J.dtype)
+    return x
+
+
+# --------------------------------------------------------------- in-kernel Philox variants
+# The (seed, offset) variant is *defined* as the explicit variant fed with the Philox
+# stream: uniforms = philox_uniforms(shape, seed, offset) in the explicit layout.
+
+
+def rbm_gibbs_philox(v, W, b, c, k, seed, offset, compute_ph=True):
+    from .philox import philox_uniforms
+
+    u = philox_uniforms((k, v.shape[0], W.shape[1] + W.shape[0]), seed, offset, W.dtype)
+    return rbm_gibbs(v, W, b, c, k, u, compute_ph)
+
+
+def bm_gibbs_sweep_philox(state, J, h, n_sweeps, order, seed, offset):
+    from .philox import philox_uniforms
+
+    u = philox_uniforms((n_sweeps,) + state.shape, seed, offset, J.dtype)
+    return bm_gibbs_sweep(state, J, h, n_sweeps, u, order)
