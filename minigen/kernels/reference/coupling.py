@@ -29,7 +29,7 @@ from ...backend import xp_of
 
 def _rowsum64(a):
     xp = xp_of(a)
-    return a.reshape(a.shape[0], -1).sum(axis=1, dtype=xp.float64)
+    return a.sum(axis=tuple(range(1, a.ndim)), dtype=xp.float64)
 
 
 def affine_coupling(x2, s, t, inverse=False):
