@@ -278,6 +278,9 @@ def main(argv=None) -> int:
     """Entry point of the ``minigen`` console script; returns the exit status."""
     from .io import CheckpointError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # argparse's REMAINDER drops a leading "--option"; pass all on
+        return cmd_bench(argparse.Namespace(bench_args=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

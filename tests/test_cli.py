@@ -1,0 +1,128 @@
+"""CLI end to end in a temporary folder: train / sample / eval / info / bench, and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minigen.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+pytest.importorskip("sklearn")  # the digits data set comes from scikit-learn
+
+
+def test_train_sample_eval_baseline(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "baseline", "--data", "digits", "--out", str(out), "--quiet"]) == 0
+    assert (out / "model.npz").exists() and (out / "samples.png").exists()
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["dataset"] == "digits" and m["seed"] == 0 and m["backend"]
+    assert "binary" in m["protocol"] and m["n_dims"] == 64
+    test = m["nll"]["test"]
+    assert test["bits_per_dim"] == pytest.approx(test["nats"] / (64 * np.log(2)))
+    # A factorized model on binarized digits: between 10 and 44.4 (= 64 log 2) nats.
+    assert 10 < test["nats"] < 64 * np.log(2)
+    assert m["train_time_s"] >= 0 and m["training"] == "closed form"
+    capsys.readouterr()
+
+    assert main(["eval", str(out / "model.npz"), "--data", "digits", "--split", "test"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["nll_nats"] == pytest.approx(test["nats"], rel=1e-12) and res["n"] == 250
+
+    png = tmp_path / "s.png"
+    argv = ["sample", str(out / "model.npz"), "-n", "9", "--out", str(png), "--seed", "1"]
+    assert main(argv) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    npy = tmp_path / "s.npy"
+    assert main(["sample", str(out / "model.npz"), "-n", "5", "--out", str(npy)]) == 0
+    assert np.load(npy).shape == (5, 8, 8)
+
+
+def test_train_gradient_model_writes_resumable_checkpoint(tmp_path, monkeypatch):
+    # registers the test-only gradient model under a private name
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
+    from test_training import LogisticBernoulli
+
+    from minigen.base import MODEL_REGISTRY
+
+    monkeypatch.setitem(MODEL_REGISTRY, "_test-logistic", LogisticBernoulli)
+    monkeypatch.setattr(LogisticBernoulli, "_registry_name", "_test-logistic", raising=False)
+    out = tmp_path / "g"
+    args = ["train", "_test-logistic", "--data", "bars-stripes4", "--out", str(out), "--epochs",
+            "2", "--lr", "0.05", "--quiet", "--no-samples", "--backend", "numpy"]
+    assert main(args) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["training"] == "gradient" and len(m["history"]["train_loss"]) == 2
+    assert (out / "checkpoint.npz").exists()
+    args[args.index("2")] = "3"
+    assert main(args + ["--resume"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert len(m["history"]["train_loss"]) == 3
+
+
+def test_info_prints_backend_table(capsys):
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("minigen ")
+    for name in ("numpy", "numba", "cupy"):
+        assert any(line.startswith(name) for line in text.splitlines())
+    assert "numba threads:" in text
+    assert main(["info", "--warm"]) == 0
+    assert "warm-up" in capsys.readouterr().out
+
+
+def test_bench_hook_passes_arguments_on(capsys, monkeypatch):
+    import types
+
+    seen = []
+    fake = types.SimpleNamespace(main=lambda argv: seen.append(argv) or 0)
+    monkeypatch.setitem(sys.modules, "minigen.bench_cli", fake)
+    import minigen
+
+    monkeypatch.setattr(minigen, "bench_cli", fake, raising=False)
+    assert main(["bench", "--help", "x"]) == 0
+    assert seen == [["--help", "x"]]
+    assert "bench" in build_parser().format_help()
+
+
+@pytest.mark.parametrize(
+    "argv,msg",
+    [
+        (["train", "nope", "--data", "digits", "--out", "X"], "unknown model 'nope'"),
+        (["train", "baseline", "--data", "nodata", "--out", "X"], "unknown dataset 'nodata'"),
+        (["train", "baseline", "--data", "digits", "--out", "X", "--param", "alpha"],
+         "KEY=VALUE"),
+        (["train", "baseline", "--data", "digits", "--out", "X", "--param", "beta=1"],
+         "bad --param"),
+        (["eval", "missing.npz", "--data", "digits"], "does not exist"),
+        (["sample", "missing.npz", "--out", "x.png"], "does not exist"),
+    ],
+)
+def test_bad_input_exit_2(argv, msg, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert msg in capsys.readouterr().err
+
+
+def test_corrupt_checkpoint_is_a_clean_error(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip file at all")
+    assert main(["eval", str(bad), "--data", "digits"]) == 2
+    assert "truncated or corrupt" in capsys.readouterr().err
+
+
+def test_parser_requires_command():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([])
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "minigen", "info"], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "numpy" in out.stdout and "cupy" in out.stdout
