@@ -1,0 +1,126 @@
+r"""Multinomial thresholding, naive joint sampling and chain-rule sampling.
+
+Thresholding: for non-negative weights :math:`w_{1..C}` (not necessarily normalized) and
+:math:`u \sim U[0, 1)`, return the smallest :math:`k` with
+:math:`\sum_{j \le k} w_j > u \sum_j w_j`; then :math:`P(k) = w_k / \sum_j w_j`.
+
+*Naive* joint sampling of :math:`D` variables with :math:`C` values each enumerates all
+:math:`C^D` outcomes and thresholds one weight vector of that length: exact but exponential
+in :math:`D`. The *chain rule* :math:`p(x) = \prod_d p(x_d \mid x_{<d})` samples the same
+distribution with :math:`D` thresholdings of length :math:`C` — why autoregressive models
+factorize.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_array, check_positive_int, check_weights
+from ..backend import xp_of
+from ..random import check_random_state, uniforms
+
+MAX_JOINT_OUTCOMES = 2**20
+
+
+def _threshold(weights, u):
+    """Reference thresholding: ``weights (N, C) >= 0``, ``u (N,)`` in [0, 1) -> int64 (N,).
+
+    Never returns a zero-weight category: rounding at the top end is clamped to the last
+    positive one. TODO: switch to ``minigen.kernels.multinomial_threshold`` everywhere once
+    that kernel has landed (:func:`threshold` already prefers it when importable).
+    """
+    xp = xp_of(weights)
+    c = xp.cumsum(weights, axis=1)
+    target = u * c[:, -1]
+    k = (c <= target[:, None]).sum(axis=1)  # smallest k with c[k] > target
+    C = weights.shape[1]
+    last_pos = C - 1 - xp.argmax(weights[:, ::-1] > 0, axis=1)
+    return xp.minimum(k, last_pos).astype(xp.int64)
+
+
+def threshold(weights, u):
+    """Dispatch to the kernel ``multinomial_threshold`` if present, else :func:`_threshold`."""
+    try:
+        from ..kernels.multinomial import multinomial_threshold
+    except ImportError:
+        return _threshold(weights, u)
+    return multinomial_threshold(weights, u)
+
+
+def _all_outcomes(D: int, C: int) -> np.ndarray:
+    """``(C**D, D)`` int64: row ``i`` is ``i`` written in base ``C``, most significant first."""
+    idx = np.arange(C**D)
+    return (idx[:, None] // C ** np.arange(D - 1, -1, -1)[None, :]) % C
+
+
+def naive_joint_sample(log_prob_or_table, D: int, C: int, n: int, random_state=None):
+    r"""Sample ``n`` vectors in :math:`\{0..C-1\}^D` by enumerating all :math:`C^D` outcomes.
+
+    Parameters
+    ----------
+    log_prob_or_table : callable or array
+        Either ``log_prob(X) -> (C**D,)`` (unnormalized log-probabilities) of the
+        ``(C**D, D)`` outcome table, or a joint table of non-negative weights of shape
+        ``(C,) * D`` or ``(C**D,)`` (C-order, most significant dimension first).
+    D, C : int
+        Number of variables and of values per variable; ``C**D`` must be
+        ``<= MAX_JOINT_OUTCOMES`` (2**20), else ``ValueError``.
+    n : int
+    random_state : None, int or Generator
+
+    Returns
+    -------
+    (n, D) int64 array.
+    """
+    D = check_positive_int(D, "D")
+    C = check_positive_int(C, "C")
+    n = check_positive_int(n, "n", allow_zero=True)
+    if C**D > MAX_JOINT_OUTCOMES:
+        raise ValueError(
+            f"naive joint sampling enumerates C**D = {C}**{D} = {C**D} outcomes, above the "
+            f"limit {MAX_JOINT_OUTCOMES}; use a factorized (chain-rule) sampler"
+        )
+    outcomes = _all_outcomes(D, C)
+    if callable(log_prob_or_table):
+        lp = np.asarray(log_prob_or_table(outcomes), np.float64)
+        if lp.shape != (C**D,):
+            raise ValueError(f"log_prob must return shape ({C**D},), got {lp.shape}")
+        if np.isnan(lp).any() or np.isposinf(lp).any():
+            raise ValueError("log_prob returned NaN or +inf")
+        w = np.exp(lp - lp.max())
+    else:
+        w = np.asarray(check_array(log_prob_or_table, "table"), np.float64)
+        if w.shape not in ((C,) * D, (C**D,)):
+            raise ValueError(f"table must have shape {(C,) * D} or ({C**D},), got {w.shape}")
+        w = w.reshape(-1)
+    w = check_weights(w[None, :], "table")
+    rng = check_random_state(random_state)
+    u = np.asarray(uniforms(rng, (n,), np.float64))
+    k = _threshold(np.broadcast_to(w, (n, w.shape[1])), u)
+    return outcomes[k]
+
+
+def chain_rule_sample(conditional, D: int, C: int, n: int, random_state=None):
+    r"""Sample by the chain rule :math:`x_d \sim p(x_d \mid x_{<d})`, :math:`d = 0..D-1`.
+
+    Parameters
+    ----------
+    conditional : callable ``(x_prefix (n, d) int64, d) -> (n, C)`` non-negative weights
+    D, C, n : int
+    random_state : None, int or Generator
+
+    Returns
+    -------
+    (n, D) int64 array.
+    """
+    D = check_positive_int(D, "D")
+    C = check_positive_int(C, "C")
+    n = check_positive_int(n, "n", allow_zero=True)
+    rng = check_random_state(random_state)
+    x = np.zeros((n, D), np.int64)
+    for d in range(D):
+        w = check_weights(np.asarray(conditional(x[:, :d], d), np.float64), "conditional")
+        if w.shape != (n, C):
+            raise ValueError(f"conditional must return shape ({n}, {C}), got {w.shape}")
+        x[:, d] = _threshold(w, np.asarray(uniforms(rng, (n,), np.float64)))
+    return x
