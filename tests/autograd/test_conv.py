@@ -1,0 +1,188 @@
+"""conv2d / conv1d ops and Conv2d, MaskedConv2d, Conv1d, RowConv1d modules."""
+
+import numpy as np
+import pytest
+
+from minigen.autograd import Tensor, check_grads
+from minigen.autograd.conv import conv1d, conv2d
+from minigen.autograd.nn.conv import Conv1d, Conv2d, MaskedConv2d, RowConv1d, pixelcnn_mask
+
+CASES = [
+    # x shape, w shape, stride, padding, dilation
+    ((2, 3, 5, 6), (4, 3, 3, 3), 1, 0, 1),
+    ((1, 1, 4, 4), (1, 1, 1, 1), 1, 0, 1),
+    ((2, 2, 7, 5), (3, 2, 3, 2), 2, 1, 1),
+    ((1, 3, 6, 6), (2, 3, 3, 3), 1, 2, 2),
+    ((2, 2, 6, 7), (2, 2, 2, 3), (2, 1), (0, 1), (1, 2)),
+    ((3, 1, 1, 5), (2, 1, 1, 3), 1, (0, 1), 1),
+]
+
+
+@pytest.mark.parametrize("xs, ws, s, p, d", CASES)
+def test_conv2d_grads(xs, ws, s, p, d):
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    check_grads(lambda x, w, b: conv2d(x, w, b, s, p, d), x, w, b)
+    check_grads(lambda x, w: conv2d(x, w, None, s, p, d), x, w)
+
+
+@pytest.mark.parametrize("xs, ws, s, p, d", CASES)
+def test_conv2d_matches_torch(xs, ws, s, p, d):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    tx, tw, tb = (Tensor(a, requires_grad=True) for a in (x, w, b))
+    y = conv2d(tx, tw, tb, s, p, d)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    qx, qw, qb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    qy = torch.nn.functional.conv2d(qx, qw, qb, s, p, d)
+    qy.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.data, qy.detach().numpy(), atol=1e-12)
+    for ours, theirs in ((tx, qx), (tw, qw), (tb, qb)):
+        np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), atol=1e-12)
+
+
+def test_conv1d_grads_and_torch():
+    rng = np.random.default_rng(2)
+    x, w, b = rng.standard_normal((2, 3, 7)), rng.standard_normal((4, 3, 3)), rng.standard_normal(4)
+    check_grads(lambda x, w, b: conv1d(x, w, b, 2, 1, 2), x, w, b)
+    torch = pytest.importorskip("torch")
+    ref = torch.nn.functional.conv1d(torch.tensor(x), torch.tensor(w), torch.tensor(b), 2, 1, 2)
+    np.testing.assert_allclose(conv1d(x, w, b, 2, 1, 2).data, ref.numpy(), atol=1e-12)
+
+
+def test_conv_shape_errors_name_shapes():
+    x, w = np.zeros((2, 3, 5, 5)), np.zeros((4, 2, 3, 3))
+    with pytest.raises(ValueError, match=r"\(2, 3, 5, 5\).*\(4, 2, 3, 3\)"):
+        conv2d(x, w)
+    with pytest.raises(ValueError, match="x must have shape"):
+        conv2d(np.zeros((3, 5, 5)), w)
+    with pytest.raises(ValueError, match="bias must have shape"):
+        conv2d(x, np.zeros((4, 3, 3, 3)), np.zeros(3))
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        conv2d(np.zeros((1, 3, 2, 2)), np.zeros((4, 3, 3, 3)))
+    with pytest.raises(ValueError, match="stride"):
+        conv2d(x, np.zeros((4, 3, 3, 3)), stride=0)
+    with pytest.raises(ValueError, match="input channels"):
+        conv1d(np.zeros((2, 3, 5)), np.zeros((4, 2, 3)))
+
+
+def test_mask_errors():
+    with pytest.raises(ValueError, match="mask_type must be 'A' or 'B'"):
+        MaskedConv2d(3, 6, 3, mask_type="C")
+    with pytest.raises(ValueError, match="odd kernel_size"):
+        MaskedConv2d(3, 6, 2)
+    with pytest.raises(ValueError, match="not divisible by n_groups"):
+        MaskedConv2d(3, 5, 3, n_groups=3)
+    with pytest.raises(ValueError, match="mask_type must be 'A' or 'B'"):
+        RowConv1d(3, 3, 3, mask_type="a")
+
+
+def test_module_init_and_forward():
+    m = Conv2d(3, 5, 3, padding=1, random_state=0)
+    assert m.weight.dtype == np.float32 and m.weight.shape == (5, 3, 3, 3)
+    bound = 1 / np.sqrt(27)
+    assert np.abs(m.weight.data).max() <= bound and np.abs(m.weight.data).max() > 0.8 * bound
+    np.testing.assert_array_equal(Conv2d(3, 5, 3, random_state=0).weight.data, m.weight.data)
+    y = m(Tensor(np.zeros((2, 3, 8, 8), np.float32)))
+    assert y.shape == (2, 5, 8, 8) and y.dtype == np.float32
+    assert Conv1d(2, 4, 3, padding=1)(np.zeros((1, 2, 6), np.float32)).shape == (1, 4, 6)
+
+
+def _jacobian_dependency(layer, shape):
+    """dep[o_pix, i_pix, co, ci]: does output (co, pixel) depend on input (ci, pixel)?"""
+    n, c, h, w = shape
+    rng = np.random.default_rng(3)
+    x = Tensor(rng.standard_normal(shape), requires_grad=True)
+    y = layer(x)
+    co = y.shape[1]
+    dep = np.zeros((h * w, co, h * w, c), bool)
+    for p in range(h * w):
+        for o in range(co):
+            x.grad = None
+            g = np.zeros(y.shape)
+            g[0, o, p // w, p % w] = 1.0
+            y2 = layer(x)
+            y2.backward(g)
+            dep[p, o] = (x.grad[0] != 0).reshape(c, h * w).T
+    return dep
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+@pytest.mark.parametrize("groups", [1, 3])
+def test_masked_conv_autoregressive(mask_type, groups):
+    c, o = (3, 6) if groups == 3 else (2, 2)
+    layer = MaskedConv2d(c, o, 3, mask_type=mask_type, n_groups=groups, dtype=np.float64,
+                         random_state=0)
+    h, w = 4, 4
+    dep = _jacobian_dependency(layer, (1, c, h, w))
+    gin = np.arange(c) // (c // groups)
+    gout = np.arange(o) // (o // groups)
+    for p in range(h * w):
+        for q in range(h * w):
+            for oc in range(o):
+                for ic in range(c):
+                    if q < p:
+                        continue  # earlier pixels: allowed (may or may not be non-zero)
+                    if q > p:
+                        assert not dep[p, oc, q, ic], (p, q, oc, ic)
+                    else:
+                        allowed = gin[ic] < gout[oc] if mask_type == "A" else gin[ic] <= gout[oc]
+                        assert dep[p, oc, q, ic] == allowed, (p, oc, ic, mask_type)
+    # interior pixel sees its full causal neighbourhood above
+    p = 1 * w + 1
+    assert dep[p, :, 0, :].all() and dep[p, :, p - 1, :].all()
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+def test_masked_conv_matches_torch(mask_type):
+    torch = pytest.importorskip("torch")
+    layer = MaskedConv2d(3, 6, 5, mask_type=mask_type, n_groups=3, dtype=np.float64,
+                         random_state=4)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 6, 7))
+    tx = Tensor(x, requires_grad=True)
+    y = layer(tx)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    mask = torch.tensor(pixelcnn_mask(6, 3, 5, 5, mask_type, 3))
+    qx = torch.tensor(x, requires_grad=True)
+    qw = torch.tensor(layer.weight.data, requires_grad=True)
+    qb = torch.tensor(layer.bias.data, requires_grad=True)
+    qy = torch.nn.functional.conv2d(qx, qw * mask, qb, padding=2)
+    qy.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.data, qy.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(tx.grad, qx.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad, qw.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(layer.bias.grad, qb.grad.numpy(), atol=1e-12)
+
+
+def test_masked_conv_grads():
+    layer = MaskedConv2d(3, 3, 3, mask_type="A", n_groups=3, dtype=np.float64, random_state=0)
+    x = np.random.default_rng(6).standard_normal((2, 3, 4, 5))
+    check_grads(lambda x, w, b: conv2d(x, w * layer.mask, b, 1, 1, taps=layer._taps),
+                x, layer.weight.data, layer.bias.data)
+
+
+@pytest.mark.parametrize("mask_type", [None, "A", "B"])
+def test_row_conv(mask_type):
+    layer = RowConv1d(3, 6, 3, mask_type=mask_type, n_groups=3 if mask_type else 1,
+                      dtype=np.float64, random_state=0)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 5))
+    check_grads(lambda x, w, b: conv1d(x, w if mask_type is None else w * layer.mask, b, 1, 1,
+                                       taps=layer._taps), x, layer.weight.data, layer.bias.data)
+    assert layer(x).shape == (2, 6, 5)
+    if mask_type is None:
+        return
+    tx = Tensor(x, requires_grad=True)
+    y = layer(tx)
+    g = np.zeros(y.shape)
+    g[0, :, 2] = 1  # output position 2
+    y.backward(g)
+    assert np.all(tx.grad[0, :, 3:] == 0) and np.all(tx.grad[0, :, 1] != 0)
+    assert np.all(tx.grad[0, :, 0] == 0)  # outside the kernel
+    centre_in = tx.grad[0, :, 2] != 0
+    # output channels of all groups touched: centre sees groups < 2 (A) or <= 2 (B)
+    assert centre_in.tolist() == ([True, True, False] if mask_type == "A" else [True] * 3)
