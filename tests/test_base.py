@@ -1,0 +1,109 @@
+"""The model contract: registry, hyper-parameters, NLL units, save/load and its errors."""
+
+import numpy as np
+import pytest
+
+from minigen.base import GenerativeModel, get_model_class, register_model
+from minigen.io import CheckpointError, load_checkpoint, save_checkpoint
+from minigen.models.baseline import FactorizedBernoulli, FactorizedCategorical
+
+
+def _X(n=40, shape=(3, 2), seed=0):
+    return (np.random.default_rng(seed).random((n, *shape)) < 0.4).astype(float)
+
+
+def test_registry():
+    assert get_model_class("baseline") is FactorizedCategorical
+    with pytest.raises(ValueError, match="unknown model 'nope'; known models: .*baseline"):
+        get_model_class("nope")
+
+    @register_model("_tmp-test-model")
+    class A(GenerativeModel):
+        pass
+
+    assert get_model_class("_tmp-test-model") is A and A._registry_name == "_tmp-test-model"
+    register_model("_tmp-test-model")(A)  # re-registering the same class is fine
+    with pytest.raises(ValueError, match="already registered"):
+
+        @register_model("_tmp-test-model")
+        class B(GenerativeModel):
+            pass
+
+
+def test_params_and_repr():
+    m = FactorizedCategorical(n_categories=3, alpha=0.5)
+    assert m.get_params() == {"n_categories": 3, "alpha": 0.5}
+    assert repr(m) == "FactorizedCategorical(n_categories=3, alpha=0.5)"
+    m.set_params(alpha=2.0)
+    assert m.alpha == 2.0
+    with pytest.raises(ValueError, match="invalid parameter 'beta'"):
+        m.set_params(beta=1)
+
+
+def test_score_and_nll_units():
+    X = _X()
+    m = FactorizedBernoulli().fit(X)
+    assert m.score(X) == pytest.approx(m.score_samples(X).mean())
+    assert m.nll(X) == pytest.approx(-m.score(X))
+    assert m.nll(X, unit="bits/dim") == pytest.approx(-m.score(X) / (6 * np.log(2)))
+    with pytest.raises(ValueError, match="unknown unit"):
+        m.nll(X, unit="bits")
+
+
+def test_unfitted_and_not_gradient_trained():
+    m = FactorizedBernoulli()
+    with pytest.raises(RuntimeError, match="not fitted"):
+        m.save("x.npz")
+    with pytest.raises(NotImplementedError, match="not trained by gradient"):
+        GenerativeModel().loss_and_grads(None, None)
+    with pytest.raises(CheckpointError, match="no extra state"):
+        GenerativeModel().load_extra_state({"a": np.zeros(1)})
+
+
+def test_save_load_via_base_and_class(tmp_path):
+    X = _X()
+    m = FactorizedBernoulli(alpha=0.25).fit(X)
+    p = m.save(tmp_path / "m.npz", note="hello")
+    arrays, meta = load_checkpoint(p)
+    assert set(arrays) == {"param/p", "extra/input_shape"}
+    assert meta["model"] == "baseline-bernoulli" and meta["params"] == {"alpha": 0.25}
+    assert meta["note"] == "hello" and meta["n_features"] == 6
+    for loader in (GenerativeModel.load, FactorizedBernoulli.load):
+        m2 = loader(p)
+        np.testing.assert_array_equal(m2.p_, m.p_)
+    with pytest.raises(CheckpointError, match="holds a 'baseline-bernoulli' model, not 'baseline'"):
+        FactorizedCategorical.load(p)
+
+
+def test_shape_mismatched_checkpoint(tmp_path):
+    m = FactorizedBernoulli().fit(_X())
+    arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
+    arrays["param/p"] = np.zeros(7)
+    save_checkpoint(tmp_path / "bad.npz", arrays, meta)
+    with pytest.raises(CheckpointError, match=r"parameter 'p' has shape \(7,\).*expects \(6,\)"):
+        GenerativeModel.load(tmp_path / "bad.npz")
+
+
+def test_checkpoint_missing_parameter(tmp_path):
+    m = FactorizedBernoulli().fit(_X())
+    arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
+    del arrays["param/p"]
+    save_checkpoint(tmp_path / "bad.npz", arrays, meta)
+    with pytest.raises(CheckpointError, match="lacks parameter 'p'"):
+        GenerativeModel.load(tmp_path / "bad.npz")
+
+
+def test_checkpoint_unknown_model(tmp_path):
+    m = FactorizedBernoulli().fit(_X())
+    arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
+    meta["model"] = "no-such-model"
+    save_checkpoint(tmp_path / "bad.npz", arrays, meta)
+    with pytest.raises(ValueError, match="unknown model 'no-such-model'"):
+        GenerativeModel.load(tmp_path / "bad.npz")
+
+
+def test_truncated_model_checkpoint(tmp_path):
+    p = FactorizedBernoulli().fit(_X()).save(tmp_path / "m.npz")
+    p.write_bytes(p.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        GenerativeModel.load(p)

@@ -1,0 +1,47 @@
+"""README and CI stay in sync: CI runs the README's test command verbatim; the
+README's first command is a valid ``minigen`` invocation; ``minigen info`` prints the table."""
+
+import re
+import shlex
+from pathlib import Path
+
+from minigen.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bash_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", text, flags=re.S)]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    blocks = _bash_blocks()
+    assert len(blocks) >= 2, "README must have the set-up and the test bash blocks"
+    test_cmd = blocks[1]
+    assert "\n" not in test_cmd and "pytest" in test_cmd
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_cmd in ci_lines
+
+
+def test_readme_first_command_is_a_valid_minigen_call():
+    first = _bash_blocks()[0]
+    assert "pip install" in first
+    last = first.split("&&")[-1].strip()
+    argv = shlex.split(last)
+    assert argv[0] == "minigen"
+    args = build_parser().parse_args(argv[1:])
+    assert args.command == "train" and args.model == "baseline" and args.data == "digits"
+
+
+def test_minigen_info_prints_backend_table(capsys):
+    assert main(["info"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("backend"))
+    names = [line.split()[0] for line in lines[header + 1: header + 4]]
+    assert names == ["numpy", "numba", "cupy"]
+    for line in lines[header + 1: header + 4]:
+        status = line.split()[1]
+        assert status in ("active", "available", "unavailable")
+        if status == "unavailable":  # the reason is printed
+            assert f"{line.split()[0]}:" in line
