@@ -1,0 +1,98 @@
+r"""Multinomial thresholding in NumPy: the specification of the ``multinomial`` family.
+
+For a row of non-negative weights :math:`w_0..w_{C-1}` and a uniform :math:`u \in [0, 1)`,
+
+.. math::
+
+    k = \min\{k : S_k > u \cdot T\},\qquad S_k = \sum_{j \le k} w_j,
+
+computed with this exact floating-point recipe, followed by every backend (it makes the search a
+scan over blocks of 8, whose block sums vectorize, instead of a scan over single weights):
+
+* pad the row with zeros to a multiple of 8 and cut it into blocks ``b``; the block sum is
+  the tree ``((w0 + w1) + (w2 + w3)) + ((w4 + w5) + (w6 + w7))`` in the weights' dtype;
+* ``B_b`` = running sum of block sums, left to right, in the weights' dtype;
+  the row total is ``T = B_last``; the threshold is ``t = float64(u) * float64(T)``;
+* ``b`` = the first block with ``float64(B_b) > t``; inside it, ``k`` is the first index
+  with ``float64(B_{b-1} + w_8b + ... + w_k) > t`` (summed left to right, ``B_{-1} = 0``),
+  or, if rounding leaves none, the last positive weight of block ``b``;
+* if no block qualifies (``u * T`` rounded up to ``T``), ``k`` is the last positive weight.
+
+So a zero-weight category is never returned (the partial sums are flat across zeros and
+``t >= B_{b-1}``), and :math:`P(k) = w_k / T` up to rounding.
+
+``categorical_from_logits`` applies the same rule to ``p_j = exp((l_j - max_j l_j) / tau)``
+(computed in the logits' dtype, never normalized or stored).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BLOCK = 8
+
+
+def _blocks(w: np.ndarray) -> np.ndarray:
+    """``w (N, C)`` zero-padded and cut into blocks: ``(N, ceil(C / 8), 8)``."""
+    n, c = w.shape
+    nb = -(-c // BLOCK)
+    pad = np.zeros((n, nb * BLOCK), dtype=w.dtype)
+    pad[:, :c] = w
+    return pad.reshape(n, nb, BLOCK)
+
+
+def block_sums(x: np.ndarray) -> np.ndarray:
+    """Tree sums of blocks ``x (..., 8)`` in ``x``'s dtype."""
+    return ((x[..., 0] + x[..., 1]) + (x[..., 2] + x[..., 3])) + (
+        (x[..., 4] + x[..., 5]) + (x[..., 6] + x[..., 7])
+    )
+
+
+def _last_positive(x: np.ndarray) -> np.ndarray:
+    return x.shape[1] - 1 - np.argmax((x > 0)[:, ::-1], axis=1)
+
+
+def _threshold(w: np.ndarray, u: np.ndarray) -> np.ndarray:
+    n = w.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.arange(n)
+    blocks = _blocks(w)
+    cum = np.cumsum(block_sums(blocks), axis=1)  # B_b, left to right
+    t = u.astype(np.float64) * cum[:, -1].astype(np.float64)
+    above = cum.astype(np.float64) > t[:, None]
+    b = np.argmax(above, axis=1)
+    found = above[rows, b]
+    start = np.where(b > 0, cum[rows, np.maximum(b - 1, 0)], 0).astype(w.dtype)
+    blk = blocks[rows, b]  # (N, 8)
+    pref = np.cumsum(np.concatenate([start[:, None], blk], axis=1), axis=1)[:, 1:]
+    inside = pref.astype(np.float64) > t[:, None]
+    j = np.argmax(inside, axis=1)
+    j = np.where(inside[rows, j], j, _last_positive(blk))
+    k = (BLOCK * b + j).astype(np.int64)
+    k[~found] = _last_positive(w[~found])
+    return k
+
+
+def _uniforms(n: int, dtype, u, seed, offset) -> np.ndarray:
+    if u is not None:
+        return u
+    from .philox import philox_uniforms
+
+    return philox_uniforms(n, seed, offset, dtype)
+
+
+def multinomial_threshold(weights, u=None, seed=None, offset=0) -> np.ndarray:
+    """Index ``k`` per row (int64 ``(N,)``); see the module docstring for the exact rule.
+
+    Row ``i`` uses ``u[i]`` or, when ``u`` is None, the Philox uniform of the weights' dtype
+    at stream position ``offset + i`` of ``seed``.
+    """
+    return _threshold(weights, _uniforms(weights.shape[0], weights.dtype, u, seed, offset))
+
+
+def categorical_from_logits(logits, u=None, seed=None, offset=0, temperature=1.0) -> np.ndarray:
+    r"""Sample ``k ~ softmax(logits / temperature)`` per row by thresholding ``exp(l - max)``."""
+    dt = logits.dtype.type
+    p = np.exp((logits - logits.max(axis=1, keepdims=True)) / dt(temperature))
+    return _threshold(p, _uniforms(logits.shape[0], logits.dtype, u, seed, offset))
