@@ -21,8 +21,9 @@ Toys:
   :math:`c_1 = (1 - \cos\theta, \tfrac12 - \sin\theta)`) plus :math:`\mathcal N(0, \sigma^2 I)`
   noise. :math:`p(x) = \tfrac12 \sum_m \frac1\pi \int_0^\pi \mathcal N(x; c_m(\theta),
   \sigma^2 I)\, d\theta`, computed by the midpoint rule with ``n_quad`` angles
-  (default 2048; spacing :math:`\pi/2048 \approx 0.0015 \ll \sigma`, relative error far
-  below 1e-6 for :math:`\sigma \ge 0.05`).
+  (default 2048). The midpoint error scales as :math:`(\pi/n_{quad})^2/\sigma^2`; measured
+  against 32768 angles, the largest log-density error is about 5e-5 nats at
+  :math:`\sigma = 0.1` and 2e-4 at :math:`\sigma = 0.05` (raise ``n_quad`` for less).
 """
 
 from __future__ import annotations
@@ -167,12 +168,15 @@ class TwoMoons(_Toy2D):
             [self._curve(theta, np.zeros(self.n_quad, int)),
              self._curve(theta, np.ones(self.n_quad, int))]
         )  # (2Q, 2): mixture of 2Q equal-weight Gaussians
+        c2 = (centers * centers).sum(1)
         s2 = self.noise**2
         const = -np.log(2 * self.n_quad) - np.log(s2) - _LOG2PI
         out = np.empty(len(x))
         for a in range(0, len(x), chunk):
             xb = x[a : a + chunk]
-            d2 = ((xb[:, None, :] - centers[None]) ** 2).sum(-1)
+            # |x - c|^2 expanded into one matrix product (values are O(1): no cancellation issue)
+            d2 = (xb * xb).sum(1)[:, None] + c2[None, :] - 2.0 * (xb @ centers.T)
+            d2 = np.maximum(d2, 0.0)
             out[a : a + chunk] = _logsumexp(-0.5 * d2 / s2, axis=1) + const
         return out
 

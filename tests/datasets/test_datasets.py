@@ -119,14 +119,14 @@ def test_bars_and_stripes_bad_input():
 
 
 # ---------------------------------------------------------------------------- toys
-def _grid_mass(toy, lim, m=600):
+def _grid_mass(toy, lim, m=300):
     g = np.linspace(-lim, lim, m)
     h = g[1] - g[0]
     xx, yy = np.meshgrid(g, g)
     return np.exp(toy.log_prob(np.stack([xx.ravel(), yy.ravel()], 1))).sum() * h * h
 
 
-@pytest.mark.parametrize("toy, lim", [(ds.Ring8(), 3.0), (ds.TwoMoons(n_quad=512), 2.5)])
+@pytest.mark.parametrize("toy, lim", [(ds.Ring8(), 3.0), (ds.TwoMoons(n_quad=512), 2.6)])
 def test_toy_density_integrates_to_one(toy, lim):
     assert _grid_mass(toy, lim) == pytest.approx(1.0, abs=2e-3)
 
@@ -154,10 +154,13 @@ def test_moons_sample_matches_log_prob_and_sklearn_curve():
     x = moons.sample(4000, 1)
     # samples lie where the density is high: mean log p of samples beats that of shifted points
     assert moons.log_prob(x).mean() > moons.log_prob(x + 0.5).mean() + 1.0
-    h, se = moons.entropy(5000, 2)
-    h2, se2 = moons.entropy(5000, 3)
+    h, se = moons.entropy(3000, 2)
+    h2, se2 = moons.entropy(3000, 3)
     assert abs(h - h2) < 4 * np.hypot(se, se2)
     assert np.abs(x.mean(0) - [0.5, 0.25]).max() < 0.05
+    # quadrature converged: the default 2048 angles vs 8192 agree to the documented 1e-4
+    np.testing.assert_allclose(moons.log_prob(x[:200]),
+                               ds.TwoMoons(n_quad=8192).log_prob(x[:200]), atol=1e-4)
 
 
 def test_toy_bad_input():
