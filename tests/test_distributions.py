@@ -275,6 +275,14 @@ def test_naive_joint_and_chain_rule_agree_in_distribution():
     assert chi2 < _chi2_crit(m.sum() - 1), chi2
 
 
+def test_naive_joint_never_draws_zero_weight_outcomes():
+    table = np.array([0.0, 1.0, 3.0, 0.0])  # outcomes (0,0) (0,1) (1,0) (1,1)
+    x = D.naive_joint_sample(table, 2, 2, 20_000, random_state=0)
+    codes = x[:, 0] * 2 + x[:, 1]
+    ok, chi2 = _chi2_ok(np.bincount(codes, minlength=4), table / 4)
+    assert ok, chi2
+
+
 def test_naive_joint_refuses_large_and_bad_tables():
     with pytest.raises(ValueError, match="outcomes, above the limit"):
         D.naive_joint_sample(np.ones(2), 30, 2, 10)

@@ -26,8 +26,8 @@ def _threshold(weights, u):
     """Reference thresholding: ``weights (N, C) >= 0``, ``u (N,)`` in [0, 1) -> int64 (N,).
 
     Never returns a zero-weight category: rounding at the top end is clamped to the last
-    positive one. TODO: switch to ``minigen.kernels.multinomial_threshold`` everywhere once
-    that kernel has landed (:func:`threshold` already prefers it when importable).
+    positive one. Kept as the in-module specification; :func:`threshold` (used by every
+    sampler here) calls ``minigen.kernels.multinomial_threshold`` on the active backend.
     """
     xp = xp_of(weights)
     c = xp.cumsum(weights, axis=1)
@@ -39,7 +39,10 @@ def _threshold(weights, u):
 
 
 def threshold(weights, u):
-    """Dispatch to the kernel ``multinomial_threshold`` if present, else :func:`_threshold`."""
+    """Thresholding on the active backend via ``minigen.kernels.multinomial_threshold``.
+
+    Falls back to :func:`_threshold` only if the kernel module is absent (partial install).
+    """
     try:
         from ..kernels.multinomial import multinomial_threshold
     except ImportError:
@@ -93,10 +96,14 @@ def naive_joint_sample(log_prob_or_table, D: int, C: int, n: int, random_state=N
         if w.shape not in ((C,) * D, (C**D,)):
             raise ValueError(f"table must have shape {(C,) * D} or ({C**D},), got {w.shape}")
         w = w.reshape(-1)
-    w = check_weights(w[None, :], "table")
+    w = check_weights(w[None, :], "table")[0]
     rng = check_random_state(random_state)
     u = np.asarray(uniforms(rng, (n,), np.float64))
-    k = _threshold(np.broadcast_to(w, (n, w.shape[1])), u)
+    # one weight vector shared by all n draws: thresholding by binary search on its cumsum
+    # (smallest k with c[k] > u * c[-1]), clamped to the last positive outcome
+    c = np.cumsum(w)
+    k = np.searchsorted(c, u * c[-1], side="right")
+    k = np.minimum(k, len(w) - 1 - int(np.argmax(w[::-1] > 0)))
     return outcomes[k]
 
 
@@ -122,5 +129,5 @@ def chain_rule_sample(conditional, D: int, C: int, n: int, random_state=None):
         w = check_weights(np.asarray(conditional(x[:, :d], d), np.float64), "conditional")
         if w.shape != (n, C):
             raise ValueError(f"conditional must return shape ({n}, {C}), got {w.shape}")
-        x[:, d] = _threshold(w, np.asarray(uniforms(rng, (n,), np.float64)))
+        x[:, d] = np.asarray(threshold(w, uniforms(rng, (n,), np.float64)))
     return x
