@@ -36,7 +36,7 @@ from .ops_elementwise import (
     tanh,
     where,
 )
-from .ops_nn import dropout, linear
+from .ops_nn import dropout, linear, masked_linear
 from .ops_reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
 from .ops_shape import (
     broadcast_to,
@@ -63,7 +63,7 @@ __all__ = [
     "logsumexp", "log_softmax", "max", "mean", "min", "softmax", "sum", "var",
     "broadcast_to", "cat", "concatenate", "expand_dims", "flatten", "getitem", "pad", "permute",
     "reshape", "squeeze", "stack", "swapaxes", "transpose",
-    "dropout", "linear",
+    "dropout", "linear", "masked_linear",
     "binary_cross_entropy_with_logits", "cross_entropy", "mse_loss", "nll_loss",
 ]  # fmt: skip
 

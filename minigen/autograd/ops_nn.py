@@ -8,6 +8,45 @@ from .ops_elementwise import _operand
 from .tensor import Tensor, _shape_str, make_tensor, unbroadcast
 
 
+def _check_linear(xd, wd) -> None:
+    if wd.ndim != 2 or xd.ndim < 1 or xd.shape[-1] != wd.shape[1]:
+        raise ValueError(
+            f"linear: input of shape {_shape_str(xd.shape)} does not match weight of shape "
+            f"{_shape_str(wd.shape)} (expected (..., {wd.shape[1] if wd.ndim == 2 else '?'}))"
+        )
+
+
+def _affine(x, weight, wd, bias, mask=None) -> Tensor:
+    """Shared forward/VJP of :func:`linear` and :func:`masked_linear` (``wd`` = effective W)."""
+    xd = x.data
+    xp_of(xd, wd, None if bias is None else bias.data)
+    _check_linear(xd, wd)
+    x2 = xd.reshape(-1, xd.shape[-1]) if xd.ndim != 2 else xd
+    out = x2 @ wd.T
+    if bias is not None:
+        out += bias.data
+    if xd.ndim != 2:
+        out = out.reshape(xd.shape[:-1] + (wd.shape[0],))
+    rx, rw = x.requires_grad, weight.requires_grad
+    rb = bias is not None and bias.requires_grad
+
+    def backward(g):
+        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        gx = (g2 @ wd).reshape(xd.shape) if rx else None
+        gw = None
+        if rw:
+            gw = g2.T @ x2
+            if mask is not None:
+                gw *= mask
+        if bias is None:
+            return gx, gw
+        gb = unbroadcast(g2.sum(axis=0), bias.shape) if rb else None
+        return gx, gw, gb
+
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return make_tensor(out, parents, backward)
+
+
 def linear(x, weight, bias=None) -> Tensor:
     r"""Affine map :math:`y = x W^\top + b` (torch's convention, ``W`` of shape (out, in)).
 
@@ -22,34 +61,25 @@ def linear(x, weight, bias=None) -> Tensor:
     """
     x, weight = _operand(x), _operand(weight)
     bias = None if bias is None else _operand(bias)
-    xd, wd = x.data, weight.data
-    xp = xp_of(xd, wd, None if bias is None else bias.data)
-    if wd.ndim != 2 or xd.ndim < 1 or xd.shape[-1] != wd.shape[1]:
+    return _affine(x, weight, weight.data, bias)
+
+
+def masked_linear(x, weight, mask, bias=None) -> Tensor:
+    r"""Affine map with a fixed mask on the weights: :math:`y = x (M \odot W)^\top + b`.
+
+    ``mask`` (shape (out, in), a constant array) is multiplied into ``weight`` once per call
+    and the product reused by the backward pass; the weight gradient is
+    :math:`M \odot (\bar y^\top x)` (masked in place), so masked weights get exactly zero.
+    """
+    mask = mask.data if isinstance(mask, Tensor) else mask
+    x, weight = _operand(x), _operand(weight)
+    bias = None if bias is None else _operand(bias)
+    if mask.shape != weight.shape:
         raise ValueError(
-            f"linear: input of shape {_shape_str(xd.shape)} does not match weight of shape "
-            f"{_shape_str(wd.shape)} (expected (..., {wd.shape[1] if wd.ndim == 2 else '?'}))"
+            f"mask of shape {_shape_str(mask.shape)} does not match weight of shape "
+            f"{_shape_str(weight.shape)}"
         )
-    x2 = xd.reshape(-1, xd.shape[-1]) if xd.ndim != 2 else xd
-    out = x2 @ wd.T
-    if bias is not None:
-        out += bias.data
-    if xd.ndim != 2:
-        out = out.reshape(xd.shape[:-1] + (wd.shape[0],))
-    rx, rw = x.requires_grad, weight.requires_grad
-    rb = bias is not None and bias.requires_grad
-
-    def backward(g):
-        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-        gx = (g2 @ wd).reshape(xd.shape) if rx else None
-        gw = g2.T @ x2 if rw else None
-        if bias is None:
-            return gx, gw
-        gb = unbroadcast(g2.sum(axis=0), bias.shape) if rb else None
-        return gx, gw, gb
-
-    parents = (x, weight) if bias is None else (x, weight, bias)
-    del xp
-    return make_tensor(out, parents, backward)
+    return _affine(x, weight, weight.data * mask, bias, mask)
 
 
 def dropout(x, p: float = 0.5, training: bool = True, random_state=None) -> Tensor:

@@ -316,6 +316,8 @@ def make_tensor(data, parents: tuple, backward: Callable) -> Tensor:
     The graph is recorded only when grad mode is on and some parent requires grad.
     """
     out = Tensor.__new__(Tensor)
+    if isinstance(data, np.generic):  # NumPy reductions return scalars, keep 0-d arrays
+        data = np.asarray(data)
     out.data = data
     out.grad = None
     out._leaf = False
