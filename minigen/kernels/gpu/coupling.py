@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reference.coupling import additive_coupling, additive_coupling_backward, lu_logabsdet
+from ..reference.coupling import (  # xp-generic (elementwise or tiny): run on CuPy as is
+    actnorm_backward,
+    additive_coupling,
+    additive_coupling_backward,
+    lu_logabsdet,
+)
 from ._module import grid_1d, load_module
 
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
@@ -110,8 +115,6 @@ def actnorm(x, loc, log_scale, inverse=False):
         )
     return y, logdet
 
-
-from ..reference.coupling import actnorm_backward  # noqa: E402  (xp-generic, runs on CuPy)
 
 __all__ = [
     "affine_coupling",
