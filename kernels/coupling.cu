@@ -5,8 +5,6 @@
 // logdet and glogdet are (N,) double. Log-dets are accumulated in double for both T.
 // Instantiated from Python through name_expressions, e.g. "affine_coupling_fwd<float>".
 
-#include <cuda_runtime.h>
-
 namespace minigen_coupling {
 
 __device__ __forceinline__ float exp_t(float x) { return expf(x); }
