@@ -284,6 +284,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # e.g. `minigen info | head`
+        return 0
     except (CLIError, CheckpointError, ValueError, RuntimeError, ImportError, TypeError,
             FileNotFoundError) as exc:
         print(f"minigen {args.command}: error: {exc}", file=sys.stderr)

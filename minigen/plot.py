@@ -46,6 +46,9 @@ def sample_grid(images, path, nrow: int | None = None, *, cmap: str = "gray") ->
         Output file (PNG).
     nrow : int, optional
         Images per row (default ``ceil(sqrt(n))``).
+
+    Values are scaled to [0, 1] over the whole grid; images smaller than 32
+    pixels are enlarged by pixel repetition.
     """
     x = to_numpy(check_array(images, "images", allow_empty=False)).astype(np.float64)
     if x.ndim == 2:
@@ -63,6 +66,9 @@ def sample_grid(images, path, nrow: int | None = None, *, cmap: str = "gray") ->
     ncol_rows = math.ceil(n / nrow)
     lo, hi = float(x.min()), float(x.max())
     x = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+    scale = max(1, 32 // max(x.shape[1:3]))  # small images (8x8 digits) are blown up
+    if scale > 1:
+        x = x.repeat(scale, axis=1).repeat(scale, axis=2)
     h, w = x.shape[1:3]
     pad = 1
     shape = (ncol_rows * (h + pad) + pad, nrow * (w + pad) + pad) + x.shape[3:]
