@@ -94,7 +94,9 @@ def load_dataset(
         X = toy.sample(n, rng)
         info = DatasetInfo(
             name, f"{toy!r}, {n} draws, default_rng([{seed}, {SPLITS.index(split)}])",
-            (2,), None, 2, {"split": split, "toy": toy},
+            (2,), None, 2,
+            {"split": split, "toy": repr(toy),
+             "log_density": f"minigen.datasets.get_toy({name!r}).log_prob"},
         )
     return (X, info) if return_info else X
 
