@@ -75,6 +75,24 @@ def test_affine_matches_reference_random(backend, dtype):
         _compare_affine(*_random_case(rng, dtype), backend)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_parallel_path_matches_reference(dtype):
+    # Above PARALLEL_MIN_SIZE elements the Numba kernels run prange over row chunks.
+    from minigen.kernels.cpu.coupling import PARALLEL_MIN_SIZE
+
+    rng = np.random.default_rng(13)
+    n = 2 * PARALLEL_MIN_SIZE // 96 + 1
+    x2, s, t, gy = (rng.standard_normal((n, 96)).astype(dtype) for _ in range(4))
+    _compare_affine(x2, s, t, gy, rng.standard_normal(n), "numba")
+    x = rng.standard_normal((n, 3, 32)).astype(dtype)
+    loc, ls = rng.standard_normal(3).astype(dtype), rng.standard_normal(3).astype(dtype)
+    with minigen.use_backend("numba"):
+        for inverse in (False, True):
+            y, _ = K.actnorm(x, loc, ls, inverse=inverse)
+            y_ref, _ = R.actnorm(x, loc, ls, inverse=inverse)
+            np.testing.assert_allclose(y, y_ref, rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 10)
+
+
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_affine_extreme_scales_overflow_like_numpy(backend, dtype):
