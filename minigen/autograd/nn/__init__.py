@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .conv import Conv1d, Conv2d, MaskedConv2d, RowConv1d
+from .layers import LSTM, CausalSelfAttention, Embedding, LayerNorm, LSTMCell
 from .linear import Linear, MaskedLinear
 from .module import (
     ELU,
@@ -35,4 +37,13 @@ __all__ = [
     "LeakyReLU",
     "ELU",
     "Dropout",
+    "Conv1d",
+    "Conv2d",
+    "MaskedConv2d",
+    "RowConv1d",
+    "LSTMCell",
+    "LSTM",
+    "CausalSelfAttention",
+    "LayerNorm",
+    "Embedding",
 ]
