@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._vexp import vexp
 from .philox import philox_uniform_f32, philox_uniform_f64
 
 
@@ -20,7 +21,7 @@ def _sigmoid_bernoulli(a, bias, u, p, s):
     zero = a.dtype.type(0.0)
     for r in prange(a.shape[0]):
         for j in range(a.shape[1]):
-            pj = one / (one + np.exp(-(a[r, j] + bias[j])))
+            pj = one / (one + vexp(-(a[r, j] + bias[j])))
             p[r, j] = pj
             s[r, j] = one if u[r, j] < pj else zero
 
@@ -30,7 +31,7 @@ def _sigmoid(a, bias, p):
     one = a.dtype.type(1.0)
     for r in prange(a.shape[0]):
         for j in range(a.shape[1]):
-            p[r, j] = one / (one + np.exp(-(a[r, j] + bias[j])))
+            p[r, j] = one / (one + vexp(-(a[r, j] + bias[j])))
 
 
 def _sb(a, bias, u):
@@ -92,7 +93,7 @@ def _sigmoid_bernoulli_philox(a, bias, p, s, seed, base, row_stride, col0, f32):
     for r in prange(a.shape[0]):
         rb = np.uint64(base + r * row_stride + col0)
         for j in range(a.shape[1]):
-            pj = one / (one + np.exp(-(a[r, j] + bias[j])))
+            pj = one / (one + vexp(-(a[r, j] + bias[j])))
             p[r, j] = pj
             pos = rb + np.uint64(j)
             if f32:

@@ -12,7 +12,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .philox import philox_normal_f32, philox_normal_f64, philox_normals, philox_uniforms
+from ._vnormal import vnormal_f32, vnormal_f64
+from .philox import philox_normals, philox_uniforms
 
 
 @njit(cache=True, parallel=True)
@@ -171,9 +172,10 @@ def langevin_run_quadratic(x, n_steps, step, A, mu, noise):
 
 @njit(cache=True, inline="always")
 def _normal(seed, pos, f32):
+    """Philox normal at ``pos`` (float64); vectorizable, see :mod:`._vnormal`."""
     if f32:
-        return np.float64(philox_normal_f32(seed, pos))
-    return philox_normal_f64(seed, pos)
+        return vnormal_f32(seed, pos)
+    return vnormal_f64(seed, pos)
 
 
 @njit(cache=True, parallel=True)
