@@ -66,18 +66,42 @@ def cross_entropy(p, q):
     return -_xlogy(p, q).sum(axis=-1)
 
 
+def _kl_objects(p, q):
+    """KL between two distribution objects of the same family, or ``None``."""
+    from .backend import to_numpy
+    from .distributions import Bernoulli, Categorical, Normal
+
+    if isinstance(p, Categorical) and isinstance(q, Categorical):
+        return kl_divergence(to_numpy(p.probs), to_numpy(q.probs))
+    if isinstance(p, Bernoulli) and isinstance(q, Bernoulli):
+        return kl_bernoulli(to_numpy(p.probs), to_numpy(q.probs))
+    if isinstance(p, Normal) and isinstance(q, Normal):
+        args = (to_numpy(a) for a in (p.loc, p.scale, q.loc, q.scale))
+        out = np.sum(kl_normal(*args), axis=-1)
+        return float(out) if np.ndim(out) == 0 else out
+    raise TypeError(
+        f"no exact KL between {type(p).__name__} and {type(q).__name__}; "
+        "use kl_monte_carlo(sample_p, log_p, log_q, n)"
+    )
+
+
 def kl_divergence(p, q):
     r"""Exact :math:`\mathrm{KL}(p\|q) = \sum_k p_k(\log p_k - \log q_k)` for finite supports.
 
     Parameters
     ----------
-    p, q : array of shape (..., K)
-        Probability vectors along the last axis (non-negative, summing to 1).
+    p, q : array of shape (..., K), or two distribution objects of one family
+        Probability vectors along the last axis (non-negative, summing to 1); or two
+        :class:`~minigen.distributions.Categorical` (same formula), two ``Bernoulli``
+        (:func:`kl_bernoulli`, elementwise) or two diagonal ``Normal``
+        (:func:`kl_normal` summed over the event axis).
 
     Returns
     -------
     float or array of shape (...): ``+inf`` where ``p`` puts mass where ``q`` has none.
     """
+    if hasattr(p, "log_prob") or hasattr(q, "log_prob"):
+        return _kl_objects(p, q)
     p, q = _pair(p, q)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)

@@ -61,6 +61,21 @@ def test_kl_monte_carlo_converges_with_root_n_stderr():
     assert abs(ests[256_000][0] - exact) < 0.01
 
 
+def test_kl_between_distribution_objects():
+    from minigen import distributions as D
+
+    p, q = np.array([0.2, 0.3, 0.5]), np.array([0.4, 0.4, 0.2])
+    assert dv.kl_divergence(D.Categorical(probs=p), D.Categorical(logits=np.log(q))) == (
+        pytest.approx(dv.kl_divergence(p, q)))
+    np.testing.assert_allclose(dv.kl_divergence(D.Bernoulli(probs=[0.2, 0.9]),
+                                                D.Bernoulli(logits=[0.0, 0.0])),
+                               dv.kl_bernoulli(np.array([0.2, 0.9]), 0.5))
+    kl = dv.kl_divergence(D.Normal([0.0, 1.0], [1.0, 2.0]), D.Normal([1.0, 1.0], [2.0, 2.0]))
+    assert kl == pytest.approx(dv.kl_normal(0.0, 1.0, 1.0, 2.0))
+    with pytest.raises(TypeError, match="kl_monte_carlo"):
+        dv.kl_divergence(D.Normal([0.0], [1.0]), D.Categorical(probs=[1.0]))
+
+
 def test_units():
     assert dv.nats_to_bits_per_dim(np.log(2) * 64, 64) == pytest.approx(1.0)
     np.testing.assert_allclose(dv.nats_to_bits_per_dim(np.array([0.0, np.log(4)]), 2), [0, 1])
