@@ -7,6 +7,9 @@ reference (``numpy`` backend), the Numba kernels (``numba``) or the CUDA kernels
 
 from __future__ import annotations
 
+import importlib
+import time
+
 from .coupling import (  # noqa: E402, F401  (re-exported)
     actnorm,
     actnorm_backward,
@@ -26,3 +29,34 @@ from .langevin import (  # noqa: E402, F401
     mala_step,
     preconditioned_langevin_step,
 )
+from .multinomial import categorical_from_logits, multinomial_threshold  # noqa: F401
+from .philox import philox_normals, philox_raw, philox_uniforms  # noqa: F401
+
+FAMILIES = ("philox", "multinomial", "gibbs", "langevin", "coupling")
+
+
+def warm_up(verbose: bool = False) -> dict[str, float]:
+    """Compile (or load from Numba's cache) every CPU kernel family that exists.
+
+    Calls ``minigen.kernels.cpu.<family>.warm_up()`` for each family that defines it
+    (each family's module runs its kernels once on tiny inputs there). Returns the
+    seconds spent per family. Raises the reason when Numba is not installed.
+    """
+    from ..backend import _resolve
+
+    _resolve("numba")  # raises with the reason and install hint if numba is unavailable
+    spent = {}
+    for family in FAMILIES:
+        try:
+            module = importlib.import_module(f"minigen.kernels.cpu.{family}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"minigen.kernels.cpu.{family}":
+                continue
+            raise
+        if hasattr(module, "warm_up"):
+            t0 = time.perf_counter()
+            module.warm_up()
+            spent[family] = time.perf_counter() - t0
+            if verbose:
+                print(f"  {family}: {spent[family]:.2f} s")
+    return spent

@@ -120,3 +120,14 @@ def categorical_from_logits(logits, u=None, seed=None, offset=0, temperature=1.0
     return out
 
 
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) every kernel of this module on tiny inputs."""
+    for dtype in (np.float32, np.float64):
+        w = np.ones((2, 3), dtype=dtype)
+        u = np.zeros(2)
+        multinomial_threshold(w, u)
+        multinomial_threshold(w, None, 1, 0)
+        categorical_from_logits(w, u)
+        categorical_from_logits(w, None, 1, 0)

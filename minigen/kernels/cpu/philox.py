@@ -98,18 +98,27 @@ def _raw(n_blocks, k0, k1, lo0, hi0):
 
 
 @njit(cache=True, parallel=True)
-def _fill(out, seed, offset, kind):
-    seed, offset = np.uint64(seed), np.uint64(offset)
+def _fill_u32(out, seed, offset):
     for i in prange(out.size):
-        pos = offset + np.uint64(i)
-        if kind == 0:
-            out[i] = philox_uniform_f32(seed, pos)
-        elif kind == 1:
-            out[i] = philox_uniform_f64(seed, pos)
-        elif kind == 2:
-            out[i] = philox_normal_f32(seed, pos)
-        else:
-            out[i] = philox_normal_f64(seed, pos)
+        out[i] = philox_uniform_f32(seed, offset + np.uint64(i))
+
+
+@njit(cache=True, parallel=True)
+def _fill_u64(out, seed, offset):
+    for i in prange(out.size):
+        out[i] = philox_uniform_f64(seed, offset + np.uint64(i))
+
+
+@njit(cache=True, parallel=True)
+def _fill_n32(out, seed, offset):
+    for i in prange(out.size):
+        out[i] = philox_normal_f32(seed, offset + np.uint64(i))
+
+
+@njit(cache=True, parallel=True)
+def _fill_n64(out, seed, offset):
+    for i in prange(out.size):
+        out[i] = philox_normal_f64(seed, offset + np.uint64(i))
 
 
 def philox_raw(n_blocks: int, key=(0, 0), counter_start=0) -> np.ndarray:
@@ -125,8 +134,8 @@ def philox_raw(n_blocks: int, key=(0, 0), counter_start=0) -> np.ndarray:
 def _draw(shape, seed, offset, dtype, normal):
     dtype = np.dtype(dtype)
     out = np.empty(shape, dtype=dtype)
-    kind = (2 if normal else 0) + (1 if dtype == np.float64 else 0)
-    _fill(out.reshape(-1), np.uint64(seed), np.uint64(offset), kind)
+    fill = ((_fill_u32, _fill_u64), (_fill_n32, _fill_n64))[normal][dtype == np.float64]
+    fill(out.reshape(-1), np.uint64(seed), np.uint64(offset))
     return out
 
 
@@ -138,3 +147,11 @@ def philox_uniforms(shape, seed: int, offset: int = 0, dtype=np.float32) -> np.n
 def philox_normals(shape, seed: int, offset: int = 0, dtype=np.float32) -> np.ndarray:
     """See :func:`minigen.kernels.reference.philox.philox_normals`."""
     return _draw(shape, seed, offset, dtype, True)
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) every kernel of this module on tiny inputs."""
+    philox_raw(2, (1, 2), 3)
+    for dtype in (np.float32, np.float64):
+        philox_uniforms(3, 1, 0, dtype)
+        philox_normals(3, 1, 0, dtype)
