@@ -296,3 +296,35 @@ def test_naive_joint_refuses_large_and_bad_tables():
         D.naive_joint_sample(lambda X: np.full(len(X), np.nan), 2, 2, 10)
     with pytest.raises(ValueError, match="conditional must return shape"):
         D.chain_rule_sample(lambda p, d: np.ones((len(p), 3)), 2, 2, 10)
+
+
+# ----------------------------------------------------------------- CuPy (gpu marker)
+@pytest.mark.gpu
+def test_distributions_on_cupy_match_numpy():
+    import cupy as cp
+
+    from minigen import use_backend
+
+    rng = np.random.default_rng(3)
+    probs = rng.random((5, 7))
+    lw, mu, ls = rng.standard_normal((3, 4, 2)), rng.uniform(-1, 1, (4, 2)), rng.uniform(
+        -5, 0, (4, 2))
+    with use_backend("numpy"):
+        cat = D.Categorical(probs=probs)
+        ref_x = cat.sample(100, random_state=0)
+        ref_lp = cat.log_prob(ref_x)
+        ref_dlm = D.DiscretizedLogisticMixture(lw[0], mu, ls).probs_table()
+        ref_b = D.Bernoulli(probs=probs / 2).sample(3, random_state=1)
+    with use_backend("cupy"):
+        catg = D.Categorical(probs=cp.asarray(probs))
+        x = catg.sample(100, random_state=0)
+        assert isinstance(x, cp.ndarray)
+        np.testing.assert_array_equal(cp.asnumpy(x), ref_x)
+        np.testing.assert_allclose(cp.asnumpy(catg.log_prob(x)), ref_lp, rtol=1e-12)
+        dlm = D.DiscretizedLogisticMixture(cp.asarray(lw[0]), cp.asarray(mu), cp.asarray(ls))
+        np.testing.assert_allclose(cp.asnumpy(dlm.probs_table()), ref_dlm, rtol=1e-10,
+                                   atol=1e-15)
+        s = dlm.sample(10, random_state=2)
+        assert s.shape == (10, 4) and int(s.min()) >= 0 and int(s.max()) <= 255
+        b = D.Bernoulli(probs=cp.asarray(probs / 2)).sample(3, random_state=1)
+        np.testing.assert_array_equal(cp.asnumpy(b), ref_b)
