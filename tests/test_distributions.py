@@ -230,6 +230,22 @@ def test_dlm_matches_naive_cdf_difference_and_sampler(rng):
     assert ok, chi2
 
 
+def test_dlm_normalized_for_random_parameters_property():
+    hyp = pytest.importorskip("hypothesis")
+    st = pytest.importorskip("hypothesis.strategies")
+
+    @hyp.settings(max_examples=60, deadline=None, derandomize=True)
+    @hyp.given(mu=st.floats(-3, 3), ls=st.floats(-14, 4), lw=st.floats(-20, 20))
+    def check(mu, ls, lw):
+        d = D.DiscretizedLogisticMixture(np.array([lw, 0.0]), np.array([mu, -mu / 2]),
+                                         np.array([ls, ls / 2]))
+        lp = d.log_prob(np.arange(256))
+        assert not np.isnan(lp).any() and (lp <= 1e-12).all()
+        assert np.exp(lp).sum() == pytest.approx(1.0, abs=1e-9)
+
+    check()
+
+
 def test_dlm_bad_input(rng):
     d = _dlm(rng, (2,))
     with pytest.raises(ValueError, match="outside the support"):
