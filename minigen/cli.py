@@ -2,7 +2,10 @@
 
 Models come from the registry in :mod:`minigen.base` (``get_model_class``), datasets
 from :func:`minigen.datasets.load_dataset`; a family that registers a model is
-trainable from here with no change to this file.
+trainable from here with no change to this file. Data reach the model as flat
+``(n, D)`` rows unless the model class sets ``accepts_images = True`` (then as
+``(n, H, W[, C])``). Gradient-trained models are driven by
+:func:`minigen.training.train`, closed-form ones by ``model.fit``.
 
 Examples::
 
@@ -118,6 +121,8 @@ def cmd_train(args) -> int:
     Xtr, info = _load_split(args.data, "train", args.data_seed)
     Xva, _ = _load_split(args.data, "valid", args.data_seed)
     Xte, _ = _load_split(args.data, "test", args.data_seed)
+    if not getattr(cls, "accepts_images", False):  # flat (n, D) rows unless the model opts in
+        Xtr, Xva, Xte = (X.reshape(len(X), -1) for X in (Xtr, Xva, Xte))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     gradient = is_gradient_trained(model)

@@ -174,7 +174,9 @@ def train(
     ----------
     model : GenerativeModel
         Built or not: if ``model.n_features_in_`` is unset, ``model._build`` is
-        called with the data's feature count and the run's Generator.
+        called with the data's feature count (``int`` for 2-D ``X``, else the tuple
+        of the example's shape) and the run's Generator, followed by
+        ``model._init_from_data(X, rng)`` when the model defines it.
     X : array, shape (n, ...)
         Training data (NumPy or of the active backend).
     X_valid : array, optional
@@ -295,6 +297,9 @@ def train(
         model._build(_n_features(X), rng)
         if getattr(model, "n_features_in_", None) is None:
             model.n_features_in_ = _n_features(X)
+        init = getattr(model, "_init_from_data", None)
+        if init is not None:  # optional data-dependent initialisation (e.g. visible biases)
+            init(to_numpy(X), rng)
     model.fitted_ = True
     params = model.trainable_arrays()
     opt_name = optimizer

@@ -245,3 +245,21 @@ def test_cross_validate():
         cross_validate(LogisticBernoulli, X, k=1)
     with pytest.raises(TypeError, match="X_valid"):
         cross_validate(LogisticBernoulli, X, k=2, X_valid=X)
+
+
+def test_build_and_data_init_hook():
+    X, _ = _data()
+    seen = {}
+
+    class WithInit(LogisticBernoulli):
+        def _init_from_data(self, X, rng):
+            seen["shape"] = X.shape
+            p = X.mean(axis=0).clip(0.01, 0.99)
+            self.theta_[...] = np.log(p) - np.log1p(-p)
+
+    m = WithInit()
+    h = train(m, X, epochs=1, lr=1e-12, random_state=0)
+    assert seen["shape"] == X.shape and m.n_features_in_ == 6
+    # initialised at the MLE already: the first epoch's loss is the empirical entropy
+    p = X.mean(axis=0)
+    assert h.train_loss[0] == pytest.approx(-(p * np.log(p) + (1 - p) * np.log1p(-p)).sum())

@@ -48,6 +48,8 @@ def _threshold_sample(probs, u):
 
 
 class _Factorized(GenerativeModel):
+    accepts_images = True  # any (n, ...) shape; samples come back in it
+
     def _flatten(self, X, name="X"):
         X = check_array(X, name, allow_empty=False)
         if X.ndim < 2:
