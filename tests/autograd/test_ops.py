@@ -324,3 +324,27 @@ def test_batched_matmul_matches_torch():
     (ma @ mb).backward(g)
     np.testing.assert_allclose(ma.grad, ta.grad.numpy(), rtol=1e-12)
     np.testing.assert_allclose(mb.grad, tb.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.gpu
+def test_ops_run_under_cupy_and_match_numpy():
+    cupy = pytest.importorskip("cupy")
+
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((6, 5)), rng.standard_normal((4, 5)), rng.standard_normal(4)
+    t = np.array([0, 3, 1, 1, 2, 0])
+
+    def run(xp):
+        ts = [Tensor(xp.asarray(a), requires_grad=True) for a in (x, w, b)]
+        h = F.gelu(F.linear(ts[0], ts[1], ts[2])) + F.softplus(ts[0][:, 1:]) ** 2
+        h = F.concatenate([h, F.tanh(h[:, :1])], axis=1)
+        loss = F.cross_entropy(h, xp.asarray(t)) + F.logsumexp(h, axis=0).mean()
+        loss.backward()
+        return [float(loss.item())] + [cupy.asnumpy(a.grad) if xp is cupy else a.grad for a in ts]
+
+    ref, dev = run(np), run(cupy)
+    np.testing.assert_allclose(dev[0], ref[0], rtol=1e-10)
+    for a, c in zip(ref[1:], dev[1:], strict=True):
+        np.testing.assert_allclose(c, a, rtol=1e-9, atol=1e-12)
+    with pytest.raises(TypeError, match="mix NumPy"):
+        F.add(Tensor(np.ones(2)), Tensor(cupy.ones(2)))
