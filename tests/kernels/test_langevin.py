@@ -69,6 +69,7 @@ def test_parity(backend, dt, N, D, explicit):
             _close(a, b, dt, 10 if i >= 8 else 1)  # runners: a few steps of rounding
 
 
+@use_backend("numpy")
 def test_philox_variant_is_explicit_on_stream():
     rng = np.random.default_rng(1)
     x, g = rng.normal(size=(2, 6, 4))

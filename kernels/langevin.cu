@@ -1,0 +1,133 @@
+// Langevin kernels (see minigen/kernels/reference/langevin.py for the specification).
+// Templated on T = float | double; instantiated through CuPy name_expressions.
+// Randomness: explicit arrays (use_philox == 0) or Philox stream position offset + i,
+// with i the C-order index of the explicit array the stream replaces.
+#include "philox.cuh"
+
+#define MINIGEN_MAX_D 32
+#define MINIGEN_MAX_K 64
+
+template <typename T>
+__device__ __forceinline__ T noise_at(const T* z, long long i, int use_philox,
+                                      unsigned long long seed, unsigned long long offset) {
+    return use_philox ? philox_normal<T>(seed, offset + (unsigned long long)i) : z[i];
+}
+
+// out = x - half * m * g + sq * sqrt(m) * z; has_m == 0 means m = 1 (plain ULA).
+template <typename T>
+__global__ void ula_step(const T* __restrict__ x, const T* __restrict__ g,
+                         const T* __restrict__ z, const T* __restrict__ m, T half, T sq,
+                         T* out, long long n, long long D, int has_m, int use_philox,
+                         unsigned long long seed, unsigned long long offset) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+         i += (long long)gridDim.x * blockDim.x) {
+        T zi = noise_at<T>(z, i, use_philox, seed, offset);
+        if (!has_m) {
+            out[i] = (x[i] - half * g[i]) + sq * zi;
+        } else {
+            T mi = m[i % D];
+            out[i] = (x[i] - half * (mi * g[i])) + sq * (sqrt(mi) * zi);
+        }
+    }
+}
+
+// MALA accept test, one thread per chain; log alpha accumulated in double.
+template <typename T>
+__global__ void mala_accept(const T* x, const T* y, const T* gx, const T* gy, const T* ex,
+                            const T* ey, double step, const T* u, T* x_new, T* g_new, T* e_new,
+                            bool* acc, T* la, long long N, long long D, int use_philox,
+                            unsigned long long seed, unsigned long long offset) {
+    long long n = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (n >= N) return;
+    double f = 0.0, b = 0.0, half = step / 2;
+    for (long long d = 0; d < D; ++d) {
+        double xd = x[n * D + d], yd = y[n * D + d];
+        double a = yd - xd + half * (double)gx[n * D + d];
+        double c = xd - yd + half * (double)gy[n * D + d];
+        f += a * a;
+        b += c * c;
+    }
+    double lan = (double)ex[n] - (double)ey[n] + (f - b) / (2 * step);
+    T lat = (T)lan;
+    la[n] = lat;
+    double un = use_philox ? (double)philox_uniform<T>(seed, offset + (unsigned long long)n)
+                           : (double)u[n];
+    bool ok = log(un) < (double)lat;
+    acc[n] = ok;
+    e_new[n] = ok ? ey[n] : ex[n];
+    for (long long d = 0; d < D; ++d) {
+        x_new[n * D + d] = ok ? y[n * D + d] : x[n * D + d];
+        g_new[n * D + d] = ok ? gy[n * D + d] : gx[n * D + d];
+    }
+}
+
+// n_steps ULA steps on sum_k w_k N(mu_k, s_k^2 I); one thread per chain, state in registers.
+// logw[k] = log w_k - D log s_k, inv_var[k] = 1 / s_k^2. Needs D <= 32, K <= 64.
+template <typename T>
+__global__ void run_gmm(T* x, long long N, int D, int K, int n_steps, T half, T sq,
+                        const T* __restrict__ logw, const T* __restrict__ means,
+                        const T* __restrict__ inv_var, const T* __restrict__ z, int use_philox,
+                        unsigned long long seed, unsigned long long offset) {
+    long long n = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (n >= N) return;
+    T xr[MINIGEN_MAX_D], g[MINIGEN_MAX_D], lg[MINIGEN_MAX_K];
+    for (int d = 0; d < D; ++d) xr[d] = x[n * D + d];
+    for (int t = 0; t < n_steps; ++t) {
+        T mx = -INFINITY;
+        for (int k = 0; k < K; ++k) {
+            T sqd = 0;
+            for (int d = 0; d < D; ++d) {
+                T e = xr[d] - means[k * D + d];
+                sqd += e * e;
+            }
+            lg[k] = logw[k] - T(0.5) * sqd * inv_var[k];
+            mx = lg[k] > mx ? lg[k] : mx;
+        }
+        T tot = 0;
+        for (int k = 0; k < K; ++k) {
+            lg[k] = exp(lg[k] - mx);
+            tot += lg[k];
+        }
+        for (int d = 0; d < D; ++d) g[d] = 0;
+        for (int k = 0; k < K; ++k) {
+            T r = lg[k] / tot * inv_var[k];
+            for (int d = 0; d < D; ++d) g[d] += r * (xr[d] - means[k * D + d]);
+        }
+        long long base = ((long long)t * N + n) * D;
+        for (int d = 0; d < D; ++d)
+            xr[d] = (xr[d] - half * g[d]) + sq * noise_at<T>(z, base + d, use_philox, seed, offset);
+    }
+    for (int d = 0; d < D; ++d) x[n * D + d] = xr[d];
+}
+
+// n_steps ULA steps on E = 1/2 (x - mu)^T A (x - mu); one thread per chain, D <= 32.
+template <typename T>
+__global__ void run_quadratic(T* x, long long N, int D, int n_steps, T half, T sq,
+                              const T* __restrict__ A, const T* __restrict__ mu,
+                              const T* __restrict__ z, int use_philox, unsigned long long seed,
+                              unsigned long long offset) {
+    long long n = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (n >= N) return;
+    T xr[MINIGEN_MAX_D], r[MINIGEN_MAX_D];
+    for (int d = 0; d < D; ++d) xr[d] = x[n * D + d];
+    for (int t = 0; t < n_steps; ++t) {
+        for (int d = 0; d < D; ++d) r[d] = xr[d] - mu[d];
+        long long base = ((long long)t * N + n) * D;
+        for (int d = 0; d < D; ++d) {
+            T gd = 0;
+            for (int e = 0; e < D; ++e) gd += r[e] * A[e * D + d];
+            xr[d] = (xr[d] - half * gd) + sq * noise_at<T>(z, base + d, use_philox, seed, offset);
+        }
+    }
+    for (int d = 0; d < D; ++d) x[n * D + d] = xr[d];
+}
+
+// Explicit instantiations so that `nvcc -ptx` checks both dtypes (CuPy uses name_expressions).
+template __global__ void ula_step<float>(const float*, const float*, const float*, const float*, float, float, float*, long long, long long, int, int, unsigned long long, unsigned long long);
+template __global__ void ula_step<double>(const double*, const double*, const double*, const double*, double, double, double*, long long, long long, int, int, unsigned long long, unsigned long long);
+template __global__ void mala_accept<float>(const float*, const float*, const float*, const float*, const float*, const float*, double, const float*, float*, float*, float*, bool*, float*, long long, long long, int, unsigned long long, unsigned long long);
+template __global__ void mala_accept<double>(const double*, const double*, const double*, const double*, const double*, const double*, double, const double*, double*, double*, double*, bool*, double*, long long, long long, int, unsigned long long, unsigned long long);
+template __global__ void run_gmm<float>(float*, long long, int, int, int, float, float, const float*, const float*, const float*, const float*, int, unsigned long long, unsigned long long);
+template __global__ void run_gmm<double>(double*, long long, int, int, int, double, double, const double*, const double*, const double*, const double*, int, unsigned long long, unsigned long long);
+template __global__ void run_quadratic<float>(float*, long long, int, int, float, float, const float*, const float*, const float*, int, unsigned long long, unsigned long long);
+template __global__ void run_quadratic<double>(double*, long long, int, int, double, double, const double*, const double*, const double*, int, unsigned long long, unsigned long long);

@@ -1,0 +1,162 @@
+"""CuPy wrappers around ``kernels/langevin.cu`` (see the reference for the math).
+
+Element-wise steps use a 1-D grid-stride launch over the flattened arrays; the MALA
+test and the fused runners use one thread per chain (the runners keep the state in
+registers: D <= 32, K <= 64). The full-matrix preconditioner uses cuBLAS products.
+Untested on a device in the session that wrote it (no GPU there): see the gpu tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._module import grid_1d, load_module
+
+_CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+_NAMES = ("ula_step", "mala_accept", "run_gmm", "run_quadratic")
+_MAX_BLOCKS = 65535
+MAX_D, MAX_K = 32, 64
+
+
+def _kernel(name, dtype):
+    exprs = tuple(f"{k}<{c}>" for k in _NAMES for c in ("float", "double"))
+    return load_module("langevin", name_expressions=exprs).get_function(
+        f"{name}<{_CTYPE[np.dtype(dtype)]}>")
+
+
+def _prep(dtype, *arrays):
+    import cupy
+
+    if np.dtype(dtype) not in _CTYPE:
+        raise TypeError(f"cupy langevin kernels need float32 or float64, got {dtype}")
+    return [cupy.ascontiguousarray(a, dtype=dtype) for a in arrays]
+
+
+def _ula(x, grad, step, noise, m, seed, offset, out):
+    dt = x.dtype.type
+    x, grad = _prep(x.dtype, x, grad)
+    z = x if noise is None else _prep(x.dtype, noise)[0]
+    mm = x if m is None else _prep(x.dtype, m)[0]
+    n = x.size
+    if n:
+        grid, block = grid_1d(n)
+        _kernel("ula_step", x.dtype)(
+            (min(grid[0], _MAX_BLOCKS),), block,
+            (x, grad, z, mm, dt(step / 2), dt(np.sqrt(step)), out, np.int64(n),
+             np.int64(x.shape[-1] if x.ndim else 1), np.int32(m is not None),
+             np.int32(seed is not None), np.uint64(seed or 0), np.uint64(offset)))
+    return out
+
+
+def langevin_step(x, grad, step, noise, out):
+    return _ula(x, grad, step, noise, None, None, 0, out)
+
+
+def langevin_step_philox(x, grad, step, seed, offset, out):
+    return _ula(x, grad, step, None, None, seed, offset, out)
+
+
+def preconditioned_langevin_step(x, grad, step, noise, precond_diag, precond_chol, out):
+    if precond_diag is not None:
+        return _ula(x, grad, step, noise, precond_diag, None, 0, out)
+    dt = x.dtype.type
+    t = dt(-step / 2) * (grad @ precond_chol) + dt(np.sqrt(step)) * noise
+    out[...] = x + t @ precond_chol.T
+    return out
+
+
+def preconditioned_langevin_step_philox(x, grad, step, precond_diag, precond_chol, seed,
+                                        offset, out):
+    if precond_diag is not None:
+        return _ula(x, grad, step, None, precond_diag, seed, offset, out)
+    from .philox import philox_normals
+
+    z = philox_normals(x.shape, seed, offset, x.dtype)
+    return preconditioned_langevin_step(x, grad, step, z, None, precond_chol, out)
+
+
+def _mala(x, y, gx, gy, ex, ey, step, u, seed, offset):
+    import cupy
+
+    x, y, gx, gy, ex, ey = _prep(x.dtype, x, y, gx, gy, ex, ey)
+    N, D = x.shape
+    x_new, g_new, e_new = cupy.empty_like(x), cupy.empty_like(x), cupy.empty_like(ex)
+    acc = cupy.empty(N, dtype=cupy.bool_)
+    la = cupy.empty(N, dtype=x.dtype)
+    uu = ex if u is None else _prep(x.dtype, u)[0]
+    if N:
+        grid, block = grid_1d(N, 128)
+        _kernel("mala_accept", x.dtype)(
+            grid, block,
+            (x, y, gx, gy, ex, ey, np.float64(step), uu, x_new, g_new, e_new, acc, la,
+             np.int64(N), np.int64(D), np.int32(seed is not None), np.uint64(seed or 0),
+             np.uint64(offset)))
+    return x_new, g_new, e_new, acc, la
+
+
+def mala_step(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step, uniforms):
+    return _mala(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step, uniforms, None, 0)
+
+
+def mala_step_philox(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step, seed, offset):
+    return _mala(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step, None, seed, offset)
+
+
+def _check_dims(D, K=1):
+    if D > MAX_D or K > MAX_K:
+        raise ValueError(f"the cupy fused Langevin runners support D <= {MAX_D} and K <= "
+                         f"{MAX_K} (got D={D}, K={K}); loop langevin_step instead")
+
+
+def _gmm(x, n_steps, step, weights, means, scales, noise, seed, offset):
+    import cupy
+
+    dt = x.dtype.type
+    N, D = x.shape
+    K = means.shape[0]
+    _check_dims(D, K)
+    x = _prep(x.dtype, x)[0].copy()
+    logw = cupy.log(weights) - D * cupy.log(scales)
+    inv_var = 1 / (scales * scales)
+    logw, means, inv_var = _prep(x.dtype, logw, means, inv_var)
+    z = x if noise is None else _prep(x.dtype, noise)[0]
+    if N and n_steps:
+        grid, block = grid_1d(N, 128)
+        _kernel("run_gmm", x.dtype)(
+            grid, block,
+            (x, np.int64(N), np.int32(D), np.int32(K), np.int32(n_steps), dt(step / 2),
+             dt(np.sqrt(step)), logw, means, inv_var, z, np.int32(seed is not None),
+             np.uint64(seed or 0), np.uint64(offset)))
+    return x
+
+
+def langevin_run_gmm(x, n_steps, step, weights, means, scales, noise):
+    return _gmm(x, n_steps, step, weights, means, scales, noise, None, 0)
+
+
+def langevin_run_gmm_philox(x, n_steps, step, weights, means, scales, seed, offset):
+    return _gmm(x, n_steps, step, weights, means, scales, None, seed, offset)
+
+
+def _quad(x, n_steps, step, A, mu, noise, seed, offset):
+    dt = x.dtype.type
+    N, D = x.shape
+    _check_dims(D)
+    x = _prep(x.dtype, x)[0].copy()
+    A, mu = _prep(x.dtype, A, mu)
+    z = x if noise is None else _prep(x.dtype, noise)[0]
+    if N and n_steps:
+        grid, block = grid_1d(N, 128)
+        _kernel("run_quadratic", x.dtype)(
+            grid, block,
+            (x, np.int64(N), np.int32(D), np.int32(n_steps), dt(step / 2), dt(np.sqrt(step)),
+             A, mu, z, np.int32(seed is not None), np.uint64(seed or 0), np.uint64(offset)))
+    return x
+
+
+def langevin_run_quadratic(x, n_steps, step, A, mu, noise):
+    return _quad(x, n_steps, step, A, mu, noise, None, 0)
+
+
+def langevin_run_quadratic_philox(x, n_steps, step, A, mu, seed, offset):
+    return _quad(x, n_steps, step, A, mu, None, seed, offset)
