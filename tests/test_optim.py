@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from minigen.backend import use_backend
 from minigen.optim import (
     SGD,
     Adam,
@@ -42,17 +43,27 @@ CASES = [
 ]
 
 
+def _backend(name):
+    if name == "numba":
+        pytest.importorskip("numba")
+    return use_backend(name)
+
+
 @pytest.mark.parametrize("name,kw,tkw", CASES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_matches_torch(name, kw, tkw, dtype):
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_matches_torch(name, kw, tkw, dtype, backend):
     torch = pytest.importorskip("torch")
     params, grads_seq = _problem(dtype=dtype)
     tparams = {k: torch.tensor(v.copy(), requires_grad=True) for k, v in params.items()}
     tcls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
     topt = tcls(list(tparams.values()), **tkw)
     opt = make_optimizer(name, params, **kw)
+    with _backend(backend):
+        for grads in grads_seq:
+            opt.step({k: g.copy() for k, g in grads.items()})
+    assert (opt._numba_kernels() is not None) == (backend == "numba")
     for grads in grads_seq:
-        opt.step({k: g.copy() for k, g in grads.items()})
         for k, p in tparams.items():
             p.grad = torch.tensor(grads[k].copy())
         topt.step()
@@ -202,3 +213,27 @@ def test_adamw_differs_from_adam_l2():
     Adam(pa, lr=0.1, weight_decay=0.5).step(grads[0])
     AdamW(pb, lr=0.1, weight_decay=0.5).step(grads[0])
     assert not np.allclose(pa["W"], pb["W"])
+
+
+@pytest.mark.parametrize("name,kw", [("adam", {"weight_decay": 0.1}), ("adamw", {}),
+                                     ("sgd", {"momentum": 0.9, "nesterov": True,
+                                              "weight_decay": 0.1})])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_numba_path_matches_numpy_path(name, kw, dtype):
+    pytest.importorskip("numba")
+    pa, grads_seq = _problem(dtype=dtype)
+    pb = {k: v.copy() for k, v in pa.items()}
+    with use_backend("numba"):
+        a = make_optimizer(name, pa, lr=0.01, **kw)
+        b = make_optimizer(name, pb, lr=0.01, **kw)
+        b.fused = False
+        for g in grads_seq:
+            a.step(g)
+            b.step(g)
+    assert a._numba_kernels() is not None and b._numba_kernels() is None
+    tol = 1e-13 if dtype == np.float64 else 1e-5
+    for k in pa:
+        np.testing.assert_allclose(pa[k], pb[k], rtol=tol, atol=tol)
+    sa, sb = a.state_dict(), b.state_dict()
+    for k in sa:
+        np.testing.assert_allclose(sa[k], sb[k], rtol=tol, atol=tol)

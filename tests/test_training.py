@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from minigen.backend import use_backend
 from minigen.base import GenerativeModel
 from minigen.io import load_checkpoint
 from minigen.training import History, TrainingDiverged, cross_validate, train
@@ -188,8 +189,9 @@ sys.stdout.write(m.theta_.tobytes().hex())
 def test_resume_in_new_process_is_bitwise(tmp_path):
     X, _ = _data()
     full = LogisticBernoulli(noise=0.3)
-    train(full, X, validation_fraction=0.2, epochs=5, batch_size=32, lr=0.05, random_state=7,
-          early_stopping_patience=100)
+    with use_backend("numpy"):  # the subprocesses run with MINIGEN_BACKEND=numpy
+        train(full, X, validation_fraction=0.2, epochs=5, batch_size=32, lr=0.05,
+              random_state=7, early_stopping_patience=100)
     _run_resume_script(tmp_path, 2, None)
     resumed_hex = _run_resume_script(tmp_path, 5, str(tmp_path / "checkpoint.npz"))
     assert resumed_hex == full.theta_.tobytes().hex()
