@@ -1,4 +1,4 @@
-"""Multinomial thresholding in Numba: a pass of block sums for the total, then a block scan.
+"""Multinomial thresholding in Numba: running block sums into scratch, then a branch-free search.
 
 Follows :mod:`minigen.kernels.reference.multinomial` bit for bit (see its docstring for the
 blocked summation order); ``prange`` over rows, no ``(N, C)`` temporaries: the logits
@@ -14,56 +14,58 @@ from .philox import philox_uniform_f32, philox_uniform_f64
 
 
 @njit(cache=True, inline="always")
-def _val(row, j, c, m, tau, logits):
-    """Weight ``j`` of the row (0 past the end); for logits ``exp((l_j - m) / tau)``."""
-    if j >= c:
-        return m - m
+def _p(row, j, m, tau, logits):
+    """Weight ``j``: ``row[j]``, or ``exp((l_j - m) / tau)`` for logits."""
     if logits:
         return np.exp((row[j] - m) / tau)
     return row[j]
 
 
 @njit(cache=True, inline="always")
-def _bsum(row, j, c, m, tau, logits):
-    """Tree sum of the block starting at ``j``."""
-    if j + 8 <= c and not logits:
-        return ((row[j] + row[j + 1]) + (row[j + 2] + row[j + 3])) + (
-            (row[j + 4] + row[j + 5]) + (row[j + 6] + row[j + 7])
-        )
-    v0, v1 = _val(row, j, c, m, tau, logits), _val(row, j + 1, c, m, tau, logits)
-    v2, v3 = _val(row, j + 2, c, m, tau, logits), _val(row, j + 3, c, m, tau, logits)
-    v4, v5 = _val(row, j + 4, c, m, tau, logits), _val(row, j + 5, c, m, tau, logits)
-    v6, v7 = _val(row, j + 6, c, m, tau, logits), _val(row, j + 7, c, m, tau, logits)
-    return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7))
+def _block(row, j, c, m, tau, logits):
+    """Tree sum of the (zero-padded) block of 8 starting at ``j``."""
+    if j + 8 <= c:
+        v0, v1 = _p(row, j, m, tau, logits), _p(row, j + 1, m, tau, logits)
+        v2, v3 = _p(row, j + 2, m, tau, logits), _p(row, j + 3, m, tau, logits)
+        v4, v5 = _p(row, j + 4, m, tau, logits), _p(row, j + 5, m, tau, logits)
+        v6, v7 = _p(row, j + 6, m, tau, logits), _p(row, j + 7, m, tau, logits)
+        return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7))
+    v = np.zeros(8, dtype=row.dtype)
+    for k in range(j, c):
+        v[k - j] = _p(row, k, m, tau, logits)
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))
 
 
 @njit(cache=True, inline="always")
-def _last_positive(row, lo, hi, c, m, tau, logits):
-    for j in range(min(hi, c) - 1, lo - 1, -1):
-        if _val(row, j, c, m, tau, logits) > 0:
+def _last_positive(row, lo, hi, m, tau, logits):
+    for j in range(hi - 1, lo - 1, -1):
+        if _p(row, j, m, tau, logits) > 0:
             return j
     return lo
 
 
 @njit(cache=True, inline="always")
-def _row(row, u_i, m, tau, logits):
+def _row(row, u_i, m, tau, logits, B):
+    """Index for one row; ``B`` is scratch for the running block sums (length >= C / 8)."""
     c = row.shape[0]
-    total = m - m
-    for j in range(0, c, 8):
-        total += _bsum(row, j, c, m, tau, logits)
-    t = u_i * np.float64(total)
+    nb = (c + 7) // 8
     cum = m - m
-    for j in range(0, c, 8):
-        nxt = cum + _bsum(row, j, c, m, tau, logits)
-        if np.float64(nxt) > t:
-            s = cum
-            for k in range(j, min(j + 8, c)):
-                s += _val(row, k, c, m, tau, logits)
-                if np.float64(s) > t:
-                    return k
-            return _last_positive(row, j, j + 8, c, m, tau, logits)
-        cum = nxt
-    return _last_positive(row, 0, c, c, m, tau, logits)
+    for b in range(nb):  # pass 1: B_b = running sum of block tree sums
+        cum += _block(row, 8 * b, c, m, tau, logits)
+        B[b] = cum
+    t = u_i * np.float64(cum)
+    b = 0  # first block with B_b > t: B is non-decreasing, so count the others (no branches)
+    for q in range(nb):
+        b += np.float64(B[q]) <= t
+    if b == nb:  # u * T rounded up to T: the last positive weight
+        return _last_positive(row, 0, c, m, tau, logits)
+    s = B[b - 1] if b > 0 else m - m
+    hi = min(8 * b + 8, c)
+    for k in range(8 * b, hi):
+        s += _p(row, k, m, tau, logits)
+        if np.float64(s) > t:
+            return k
+    return _last_positive(row, 8 * b, hi, m, tau, logits)
 
 
 @njit(cache=True, inline="always")
@@ -76,25 +78,34 @@ def _row_uniform(u, use_seed, seed, offset, i, is32):
     return philox_uniform_f64(np.uint64(seed), pos)
 
 
+_CHUNK = 256  # rows per parallel task (one scratch buffer each)
+
+
 @njit(cache=True, parallel=True)
 def _threshold(w, u, use_seed, seed, offset, is32, out):
-    for i in prange(w.shape[0]):
-        row = w[i]
-        u_i = _row_uniform(u, use_seed, seed, offset, i, is32)
-        out[i] = _row(row, u_i, row[0] - row[0], row[0] - row[0] + 1, False)
+    n, c = w.shape
+    for ch in prange((n + _CHUNK - 1) // _CHUNK):
+        B = np.empty((c + 7) // 8, dtype=w.dtype)
+        for i in range(ch * _CHUNK, min(n, ch * _CHUNK + _CHUNK)):
+            row = w[i]
+            z = row[0] - row[0]
+            u_i = _row_uniform(u, use_seed, seed, offset, i, is32)
+            out[i] = _row(row, u_i, z, z + 1, False, B)
 
 
 @njit(cache=True, parallel=True)
 def _logits(x, u, use_seed, seed, offset, is32, temperature, out):
-    for i in prange(x.shape[0]):
-        row = x[i]
-        m = row[0]
-        for j in range(1, row.shape[0]):
-            if row[j] > m:
-                m = row[j]
-        tau = m - m + temperature  # temperature in the logits' dtype
-        u_i = _row_uniform(u, use_seed, seed, offset, i, is32)
-        out[i] = _row(row, u_i, m, tau, True)
+    n, c = x.shape
+    for ch in prange((n + _CHUNK - 1) // _CHUNK):
+        B = np.empty((c + 7) // 8, dtype=x.dtype)
+        for i in range(ch * _CHUNK, min(n, ch * _CHUNK + _CHUNK)):
+            row = x[i]
+            m = row[0]
+            for j in range(1, c):
+                m = max(m, row[j])
+            tau = m - m + temperature  # temperature in the logits' dtype
+            u_i = _row_uniform(u, use_seed, seed, offset, i, is32)
+            out[i] = _row(row, u_i, m, tau, True, B)
 
 
 def _args(dtype, u, seed, offset):
