@@ -389,6 +389,15 @@ def train(
                 opt.step(grads)
                 step += 1
                 total += loss * len(idx)
+            if not math.isfinite(_sq_norm(params)):  # e.g. overflow from a huge step
+                raise TrainingDiverged(
+                    f"training diverged: non-finite parameters after epoch {epoch} "
+                    f"(step {step}); last good checkpoint: "
+                    f"{last_good if last_good is not None else 'none written'}",
+                    epoch,
+                    step,
+                    last_good,
+                )
             history.train_loss.append(total / n)
             vnll = _valid_nll(model, Xv)
             history.valid_nll.append(vnll)

@@ -265,3 +265,17 @@ def test_build_and_data_init_hook():
     # initialised at the MLE already: the first epoch's loss is the empirical entropy
     p = X.mean(axis=0)
     assert h.train_loss[0] == pytest.approx(-(p * np.log(p) + (1 - p) * np.log1p(-p)).sum())
+
+
+def test_non_finite_parameters_detected(tmp_path):
+    X, _ = _data(n=40)
+
+    class Blowup(LogisticBernoulli):
+        def loss_and_grads(self, batch, rng):
+            loss, g = super().loss_and_grads(batch, rng)
+            return loss, {"theta": np.full_like(g["theta"], 1e150)}
+
+    with pytest.raises(TrainingDiverged, match="non-finite parameters after epoch 0") as info:
+        train(Blowup(), X, epochs=3, batch_size=40, lr=1e200, optimizer="sgd",
+              random_state=0, checkpoint_dir=tmp_path)
+    assert info.value.checkpoint is None and not (tmp_path / "checkpoint.npz").exists()
