@@ -20,10 +20,44 @@ Graves, "Generating sequences with recurrent neural networks" (2013).
 
 from __future__ import annotations
 
-from ..backend import xp_of
+import contextlib
+import functools
+
+from ..backend import get_backend, xp_of
 from .tensor import Tensor, custom_op
 
 __all__ = ["lstm", "lstm_cell", "lstm_forward", "lstm_backward"]
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # optional: only a speed-up
+        return None
+    return ThreadpoolController().select(user_api="blas")
+
+
+def _serial_blas(xp):
+    """Context: one BLAS thread for the small per-step products (NumPy only).
+
+    A (32 x 256) @ (256 x 1024) product is too small to share between threads; with
+    OpenBLAS's spinning workers it gets several times slower as soon as other processes
+    compete for the cores. Uses ``threadpoolctl`` when installed, else does nothing.
+    """
+    ctl = _blas_controller() if xp.__name__ == "numpy" else None
+    if ctl is None:
+        return contextlib.nullcontext()
+    return ctl.limit(limits=1)
+
+
+def _numba_kernels(xp):
+    """The fused Numba step kernels when the active backend is ``numba`` (else None)."""
+    if xp.__name__ != "numpy" or get_backend().name != "numba":
+        return None
+    from . import _lstm_numba
+
+    return _lstm_numba
 
 
 def _sigmoid_(xp, a):
@@ -75,10 +109,22 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b=None):
     whh_t = w_hh.T
     rec = xp.empty((n, 4 * hid), dtype=dt)
     tmp = xp.empty((n, hid), dtype=dt)
+    kern = _numba_kernels(xp)
+    with _serial_blas(xp):
+        _forward_loop(xp, kern, gates, hs, cs, tcs, whh_t, rec, tmp, hid)
+    out = xp.ascontiguousarray(hs[1:].transpose(1, 0, 2))
+    cache = (xt, gates, hs, cs, tcs)
+    return (out, hs[t_len].copy(), cs[t_len].copy()), cache
+
+
+def _forward_loop(xp, kern, gates, hs, cs, tcs, whh_t, rec, tmp, hid):
     h2, h3 = 2 * hid, 3 * hid
-    for t in range(t_len):
+    for t in range(gates.shape[0]):
         z = gates[t]
         xp.matmul(hs[t], whh_t, out=rec)
+        if kern is not None:
+            kern.lstm_step_forward(z, rec, cs[t], cs[t + 1], tcs[t], hs[t + 1])
+            continue
         z += rec
         _sigmoid_(xp, z[:, :h2])
         xp.tanh(z[:, h2:h3], out=z[:, h2:h3])
@@ -89,9 +135,6 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b=None):
         c += tmp
         xp.tanh(c, out=tcs[t])
         xp.multiply(z[:, h3:], tcs[t], out=hs[t + 1])
-    out = xp.ascontiguousarray(hs[1:].transpose(1, 0, 2))
-    cache = (xt, gates, hs, cs, tcs)
-    return (out, hs[t_len].copy(), cs[t_len].copy()), cache
 
 
 def lstm_backward(g_out, g_hT, g_cT, w_ih, w_hh, cache, has_bias=True, need_x=True):
@@ -99,13 +142,32 @@ def lstm_backward(g_out, g_hT, g_cT, w_ih, w_hh, cache, has_bias=True, need_x=Tr
     xt, gates, hs, cs, tcs = cache
     xp = xp_of(g_out, w_ih)
     t_len, n, hid = tcs.shape
-    h2, h3 = 2 * hid, 3 * hid
     gz = xp.empty_like(gates)
     g_seq = g_out.transpose(1, 0, 2)  # (T, N, H) view
     dh = xp.array(g_hT, dtype=gates.dtype, copy=True)
     dc = xp.array(g_cT, dtype=gates.dtype, copy=True)
     tmp = xp.empty((n, hid), dtype=gates.dtype)
-    for t in range(t_len - 1, -1, -1):
+    with _serial_blas(xp):
+        _backward_loop(xp, _numba_kernels(xp), gates, tcs, cs, dh, dc, g_seq, gz, w_hh, tmp)
+    gz2 = gz.reshape(t_len * n, 4 * hid)
+    gw_hh = gz2.T @ hs[:-1].reshape(t_len * n, hid)
+    gw_ih = gz2.T @ xt.reshape(t_len * n, -1)
+    gb = gz2.sum(axis=0) if has_bias else None
+    gx = None
+    if need_x:
+        gx = (gz2 @ w_ih).reshape(t_len, n, -1).transpose(1, 0, 2)
+        gx = xp.ascontiguousarray(gx)
+    return gx, dh, dc, gw_ih, gw_hh, gb
+
+
+def _backward_loop(xp, kern, gates, tcs, cs, dh, dc, g_seq, gz, w_hh, tmp):
+    hid = tcs.shape[2]
+    h2, h3 = 2 * hid, 3 * hid
+    for t in range(gates.shape[0] - 1, -1, -1):
+        if kern is not None:
+            kern.lstm_step_backward(gates[t], tcs[t], cs[t], dh, g_seq[t], dc, gz[t])
+            xp.matmul(gz[t], w_hh, out=dh)
+            continue
         dh += g_seq[t]
         z = gates[t]
         i, f, g, o = z[:, :hid], z[:, hid:h2], z[:, h2:h3], z[:, h3:]
@@ -134,15 +196,6 @@ def lstm_backward(g_out, g_hT, g_cT, w_ih, w_hh, cache, has_bias=True, need_x=Tr
         dz[:, hid:h2] *= 1 - f
         dc *= f
         xp.matmul(dz, w_hh, out=dh)
-    gz2 = gz.reshape(t_len * n, 4 * hid)
-    gw_hh = gz2.T @ hs[:-1].reshape(t_len * n, hid)
-    gw_ih = gz2.T @ xt.reshape(t_len * n, -1)
-    gb = gz2.sum(axis=0) if has_bias else None
-    gx = None
-    if need_x:
-        gx = (gz2 @ w_ih).reshape(t_len, n, -1).transpose(1, 0, 2)
-        gx = xp.ascontiguousarray(gx)
-    return gx, dh, dc, gw_ih, gw_hh, gb
 
 
 @custom_op

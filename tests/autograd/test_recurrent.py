@@ -3,13 +3,33 @@
 import numpy as np
 import pytest
 
+import minigen
 from minigen.autograd import Tensor, check_grads
 from minigen.autograd.nn.layers import LSTM, LSTMCell
 from minigen.autograd.recurrent import lstm, lstm_cell
 
 
+def _backends():
+    return ["numpy"] + (["numba"] if _has_numba() else [])
+
+
+def _has_numba():
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(params=_backends())
+def backend(request):
+    """Run under the NumPy reference path and (when installed) the fused Numba kernels."""
+    with minigen.use_backend(request.param):
+        yield request.param
+
+
 @pytest.mark.parametrize("n, t, d, h", [(2, 3, 4, 5), (1, 1, 1, 1), (3, 4, 1, 2)])
-def test_lstm_grads(n, t, d, h):
+def test_lstm_grads(n, t, d, h, backend):
     rng = np.random.default_rng(0)
     args = [rng.standard_normal(s) for s in ((n, t, d), (4 * h, d), (4 * h, h), (4 * h,),
                                              (n, h), (n, h))]
@@ -19,14 +39,14 @@ def test_lstm_grads(n, t, d, h):
     check_grads(lambda x, wi, wh: lstm(x, wi, wh)[0], *args[:3])
 
 
-def test_lstm_cell_grads():
+def test_lstm_cell_grads(backend):
     rng = np.random.default_rng(1)
     args = [rng.standard_normal(s) for s in ((2, 3), (2, 4), (2, 4), (16, 3), (16, 4), (16,))]
     check_grads(lambda *a: lstm_cell(*a)[0], *args)
     check_grads(lambda *a: lstm_cell(*a)[1], *args)
 
 
-def test_lstm_matches_torch():
+def test_lstm_matches_torch(backend):
     torch = pytest.importorskip("torch")
     m = LSTM(3, 5, dtype=np.float64, random_state=0)
     ref = torch.nn.LSTM(3, 5, batch_first=True).double()
@@ -54,7 +74,7 @@ def test_lstm_matches_torch():
         np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), atol=1e-12)
 
 
-def test_cell_unrolled_equals_sequence():
+def test_cell_unrolled_equals_sequence(backend):
     m = LSTM(3, 4, dtype=np.float64, random_state=3)
     cell = LSTMCell(3, 4, dtype=np.float64, random_state=3)
     x = np.random.default_rng(4).standard_normal((2, 5, 3))
