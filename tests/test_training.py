@@ -267,6 +267,7 @@ def test_build_and_data_init_hook():
     assert h.train_loss[0] == pytest.approx(-(p * np.log(p) + (1 - p) * np.log1p(-p)).sum())
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered")
 def test_non_finite_parameters_detected(tmp_path):
     X, _ = _data(n=40)
 
