@@ -280,3 +280,16 @@ def test_non_finite_parameters_detected(tmp_path):
         train(Blowup(), X, epochs=3, batch_size=40, lr=1e200, optimizer="sgd",
               random_state=0, checkpoint_dir=tmp_path)
     assert info.value.checkpoint is None and not (tmp_path / "checkpoint.npz").exists()
+
+
+def test_closed_form_model_goes_through_fit(tmp_path):
+    from minigen.models.baseline import FactorizedBernoulli
+
+    X, _ = _data(n=300)
+    m = FactorizedBernoulli(alpha=0.0)
+    h = train(m, X[:200], X_valid=X[200:], epochs=5, checkpoint_dir=tmp_path, random_state=0)
+    np.testing.assert_allclose(m.p_, X[:200].mean(axis=0))
+    assert h.epochs == 1 and h.valid_nll[0] == pytest.approx(-m.score(X[200:]))
+    assert (tmp_path / "checkpoint.npz").exists()
+    res = cross_validate(lambda: FactorizedBernoulli(alpha=1.0), X, k=3, random_state=0)
+    assert len(res["fold_nll"]) == 3 and np.isfinite(res["mean"])
