@@ -1,0 +1,11 @@
+"""Autoregressive models: exact likelihoods by the chain rule along an ordering.
+
+Registered names: ``"fvsbn"``, ``"made"``, ``"transformer"``, ``"made-gaussian"``
+(continuous MADE). The shared machinery for discrete data is
+:class:`~minigen.models.autoregressive.base.AutoregressiveModel`.
+"""
+
+from .base import AutoregressiveModel, resolve_ordering
+from .fvsbn import FVSBN
+
+__all__ = ["AutoregressiveModel", "resolve_ordering", "FVSBN"]

@@ -1,0 +1,77 @@
+r"""Fully visible sigmoid belief network (FVSBN): logistic-regression conditionals.
+
+For binary data and ordering :math:`\sigma` (rank :math:`r(d)` of position :math:`d`),
+
+.. math::
+
+    p(x_i = 1 \mid x_{<i}) = \mathrm{sigmoid}\Big(a_i + \sum_{j:\, r(j) < r(i)} W_{ij} x_j\Big),
+
+i.e. one linear layer whose weight matrix is masked to be strictly lower triangular in
+the ordering. With ``K > 2`` values the same construction on one-hot inputs gives a
+fully visible softmax network: logits :math:`\ell_{i,k} = a_{ik} + \sum_{r(j) < r(i),\,c}
+W_{ik,jc} [x_j = c]`. ``D(D-1)/2`` weights for ``K = 2``.
+
+References: Frey, "Graphical models for machine learning and digital communication"
+(1998); Neal, "Connectionist learning of belief networks" (1992).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...autograd import F, nn
+from ...base import register_model
+from .base import AutoregressiveModel
+
+__all__ = ["FVSBN"]
+
+
+@register_model("fvsbn")
+class FVSBN(AutoregressiveModel):
+    """Fully visible sigmoid (K = 2) / softmax (K > 2) belief network.
+
+    Parameters
+    ----------
+    n_categories : int or None
+        Alphabet size K; ``None`` infers ``max(X) + 1`` (at least 2).
+    ordering : "natural", "random" or permutation of range(D)
+    dtype : str
+        Network float dtype.
+
+    Attributes
+    ----------
+    net_ : nn.MaskedLinear, ``(D * C_in) -> (D * K_out)`` with ``K_out = 1`` for K = 2.
+    """
+
+    def __init__(self, n_categories: int | None = None, ordering="natural",
+                 dtype: str = "float32"):
+        self.n_categories = n_categories
+        self.ordering = ordering
+        self.dtype = dtype
+
+    def _k_out(self) -> int:
+        return 1 if self.n_categories_ == 2 else self.n_categories_
+
+    def _mask(self) -> np.ndarray:
+        c_in, k_out = self._n_input_channels(), self._k_out()
+        strict = self.rank_[None, :] < self.rank_[:, None]  # (out i, in j)
+        return np.kron(strict, np.ones((k_out, c_in))).astype(self.dtype_)
+
+    def _make_network(self, rng) -> None:
+        d = self.n_dims_
+        c_in, k_out = self._n_input_channels(), self._k_out()
+        self.net_ = nn.MaskedLinear(d * c_in, d * k_out, mask=self._mask(), dtype=self.dtype_,
+                                    random_state=rng)
+        self.net_.weight.data[...] *= 0.1  # start near the factorized model
+
+    def _set_ordering(self, order) -> None:
+        super()._set_ordering(order)
+        if getattr(self, "net_", None) is not None:
+            self.net_.set_mask(self._mask())
+
+    def _logits(self, h):
+        n = h.shape[0]
+        out = self.net_(F.reshape(h, (n, -1)))
+        if self.n_categories_ == 2:
+            return out
+        return F.reshape(out, (n, self.n_dims_, self.n_categories_))
