@@ -12,6 +12,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._vexp import vexp
 from ._vnormal import vnormal_f32, vnormal_f64
 from .philox import philox_normals, philox_uniforms
 
@@ -89,44 +90,74 @@ def mala_step(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step, uniform
     return x_new, g_new, e_new, acc, la
 
 
-@njit(cache=True)
-def _gmm_grad_row(xr, logw, means, inv_var, logits, g):
-    K, D = means.shape
-    mx = -np.inf
-    for k in range(K):
-        sq = 0.0
-        for d in range(D):
-            t = xr[d] - means[k, d]
-            sq += t * t
-        lk = logw[k] - 0.5 * sq * inv_var[k]
-        logits[k] = lk
-        if lk > mx:
-            mx = lk
-    tot = 0.0
-    for k in range(K):
-        logits[k] = math.exp(logits[k] - mx)
-        tot += logits[k]
-    for d in range(D):
-        g[d] = 0.0
-    for k in range(K):
-        r = logits[k] / tot * inv_var[k]
-        for d in range(D):
-            g[d] += r * (xr[d] - means[k, d])
+_BLOCK = 256
 
 
 @njit(cache=True, parallel=True)
-def _run_gmm(x, n_steps, half, sq, logw, means, inv_var, noise):
+def _run_gmm_blocked(x, n_steps, half, sq, logw, means, inv_var, noise, use_philox, seed,
+                     offset, f32):
+    """ULA on the mixture, chains in blocks of ``_BLOCK`` laid out (D, block) so that the
+    innermost loops run over chains (SIMD across chains); the state stays in the block."""
     N, D = x.shape
     K = means.shape[0]
-    for n in prange(N):
-        xr = x[n].copy()
-        g = np.empty(D, x.dtype)
-        logits = np.empty(K, x.dtype)
+    dt = x.dtype.type
+    zero, hf = dt(0.0), dt(0.5)
+    for bi in prange((N + _BLOCK - 1) // _BLOCK):
+        n0 = bi * _BLOCK
+        nb = min(_BLOCK, N - n0)
+        X = np.empty((D, nb), x.dtype)
+        G = np.empty((D, nb), x.dtype)
+        Lg = np.empty((K, nb), x.dtype)
+        mx = np.empty(nb, x.dtype)
+        tot = np.empty(nb, x.dtype)
+        for d in range(D):
+            for c in range(nb):
+                X[d, c] = x[n0 + c, d]
         for t in range(n_steps):
-            _gmm_grad_row(xr, logw, means, inv_var, logits, g)
+            for c in range(nb):
+                mx[c] = dt(-np.inf)
+                tot[c] = zero
+            for k in range(K):
+                for c in range(nb):
+                    Lg[k, c] = zero
+                for d in range(D):
+                    m = means[k, d]
+                    for c in range(nb):
+                        e = X[d, c] - m
+                        Lg[k, c] += e * e
+                lw, iv = logw[k], inv_var[k]
+                for c in range(nb):
+                    lk = lw - hf * Lg[k, c] * iv
+                    Lg[k, c] = lk
+                    mx[c] = max(mx[c], lk)
+            for k in range(K):
+                for c in range(nb):
+                    e = vexp(Lg[k, c] - mx[c])
+                    Lg[k, c] = e
+                    tot[c] += e
             for d in range(D):
-                xr[d] = (xr[d] - half * g[d]) + sq * noise[t, n, d]
-        x[n] = xr
+                for c in range(nb):
+                    G[d, c] = zero
+            for k in range(K):
+                iv = inv_var[k]
+                for c in range(nb):
+                    Lg[k, c] = Lg[k, c] / tot[c] * iv
+                for d in range(D):
+                    m = means[k, d]
+                    for c in range(nb):
+                        G[d, c] += Lg[k, c] * (X[d, c] - m)
+            base = offset + (t * N + n0) * D
+            for d in range(D):
+                if use_philox:
+                    for c in range(nb):
+                        z = dt(_normal(seed, np.uint64(base + c * D + d), f32))
+                        X[d, c] = (X[d, c] - half * G[d, c]) + sq * z
+                else:
+                    for c in range(nb):
+                        X[d, c] = (X[d, c] - half * G[d, c]) + sq * noise[t, n0 + c, d]
+        for d in range(D):
+            for c in range(nb):
+                x[n0 + c, d] = X[d, c]
 
 
 def _gmm_consts(weights, means, scales, D):
@@ -139,7 +170,8 @@ def langevin_run_gmm(x, n_steps, step, weights, means, scales, noise):
     dt = x.dtype.type
     x = np.ascontiguousarray(x).copy()
     logw, inv_var = _gmm_consts(weights, means, scales, x.shape[1])
-    _run_gmm(x, n_steps, dt(step / 2), dt(np.sqrt(step)), logw, means, inv_var, noise)
+    _run_gmm_blocked(x, n_steps, dt(step / 2), dt(np.sqrt(step)), logw, means, inv_var, noise,
+                     False, np.uint64(0), 0, x.dtype == np.float32)
     return x
 
 
@@ -218,29 +250,13 @@ def mala_step_philox(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step, 
     return mala_step(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step, u)
 
 
-@njit(cache=True, parallel=True)
-def _run_gmm_philox(x, n_steps, half, sq, logw, means, inv_var, seed, offset, f32):
-    N, D = x.shape
-    K = means.shape[0]
-    for n in prange(N):
-        xr = x[n].copy()
-        g = np.empty(D, x.dtype)
-        logits = np.empty(K, x.dtype)
-        for t in range(n_steps):
-            _gmm_grad_row(xr, logw, means, inv_var, logits, g)
-            base = np.uint64(offset + (t * N + n) * D)
-            for d in range(D):
-                z = x.dtype.type(_normal(seed, base + np.uint64(d), f32))
-                xr[d] = (xr[d] - half * g[d]) + sq * z
-        x[n] = xr
-
-
 def langevin_run_gmm_philox(x, n_steps, step, weights, means, scales, seed, offset):
     dt = x.dtype.type
     x = np.ascontiguousarray(x).copy()
     logw, inv_var = _gmm_consts(weights, means, scales, x.shape[1])
-    _run_gmm_philox(x, n_steps, dt(step / 2), dt(np.sqrt(step)), logw, means, inv_var,
-                    np.uint64(seed), offset, x.dtype == np.float32)
+    _run_gmm_blocked(x, n_steps, dt(step / 2), dt(np.sqrt(step)), logw, means, inv_var,
+                     np.empty((1, 1, 1), x.dtype), True, np.uint64(seed), offset,
+                     x.dtype == np.float32)
     return x
 
 
