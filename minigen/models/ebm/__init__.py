@@ -11,8 +11,11 @@ from .boltzmann import (
     log_partition,
     tv_distance,
 )
+from .rbm import BernoulliRBM, GaussianBernoulliRBM
 
 __all__ = [
+    "BernoulliRBM",
+    "GaussianBernoulliRBM",
     "BoltzmannMachine",
     "boltzmann",
     "empirical_distribution",

@@ -1,0 +1,439 @@
+r"""Restricted Boltzmann machines with closed-form (autodiff-free) CD / PCD gradients.
+
+Bernoulli RBM, visible :math:`v \in \{0,1\}^V`, hidden :math:`h \in \{0,1\}^H`:
+
+.. math::
+    E(v, h) = -v^\top W h - b^\top v - c^\top h, \qquad
+    F(v) = -b^\top v - \sum_j \operatorname{softplus}(c_j + v^\top W_{:,j}),
+
+:math:`p(v) = e^{-F(v)}/Z`. The mean-NLL gradient is
+:math:`\partial_\theta \mathrm{NLL} = \langle \partial_\theta F\rangle_{data}
+- \langle \partial_\theta F\rangle_{model}`; the model term is estimated from
+``k`` block-Gibbs steps started at the data (CD-k) or at persistent chains
+(PCD, Tieleman 2008). Gibbs steps run on :func:`minigen.kernels.gibbs.rbm_gibbs`.
+
+Log-likelihood (``score_samples``) is **exact** when ``min(V, H) <= exact_max_units``
+(log Z by summing the analytic marginal over :math:`2^{\min(V,H)}` states);
+otherwise log Z comes from AIS (:func:`.ais.ais_log_partition`), so the score is
+an estimate (a stochastic upper bound on log p in expectation).
+
+The Gaussian-Bernoulli RBM (unit-variance visibles, real data) has
+:math:`E(v,h) = \tfrac12\lVert v - b\rVert^2 - v^\top W h - c^\top h`,
+:math:`p(v \mid h) = N(b + W h, I)`.
+
+References: Hinton, Neural Computation 14 (2002); Tieleman, ICML 2008;
+Hinton, "A practical guide to training RBMs" (2010).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from ..._validation import (
+    check_array,
+    check_binary,
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+)
+from ...backend import get_backend, to_numpy
+from ...base import GenerativeModel, register_model
+from ...random import check_random_state, uniforms
+from . import boltzmann as bz
+
+
+def _softplus(xp, a):
+    return xp.logaddexp(0.0, a)
+
+
+def _sigmoid(xp, a):
+    return 0.5 * (1.0 + xp.tanh(0.5 * a))
+
+
+class _RBMBase(GenerativeModel):
+    """Shared machinery: parameters, training loop, optimizer, sklearn surface."""
+
+    def __init__(self, n_components: int = 64, learning_rate: float = 0.05,
+                 batch_size: int = 20, n_iter: int = 10, method: str = "pcd", k: int = 1,
+                 momentum: float = 0.5, weight_decay: float = 0.0,
+                 sparsity_target: float | None = None, sparsity_cost: float = 0.0,
+                 n_persistent: int | None = None, exact_max_units: int = 20,
+                 ais_chains: int = 200, ais_betas: int = 2000, verbose: bool = False,
+                 random_state=None):
+        self.n_components = n_components
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.method = method
+        self.k = k
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.sparsity_target = sparsity_target
+        self.sparsity_cost = sparsity_cost
+        self.n_persistent = n_persistent
+        self.exact_max_units = exact_max_units
+        self.ais_chains = ais_chains
+        self.ais_betas = ais_betas
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # ------------------------------------------------------------ parameters
+    def _build(self, n_features, rng=None):
+        rng = check_random_state(0 if rng is None else rng)
+        H = check_positive_int(self.n_components, "n_components")
+        V = int(n_features)
+        xp = get_backend().xp
+        self.n_features_in_ = V
+        self.W_ = xp.asarray(rng.normal(0.0, 0.01, (V, H)))
+        self.b_ = xp.zeros(V)
+        self.c_ = xp.zeros(H)
+        self.chains_ = None
+
+    components_ = property(lambda self: self.W_.T, doc="(H, V) weights (scikit-learn layout).")
+    intercept_hidden_ = property(lambda self: self.c_, doc="(H,) hidden biases c.")
+    intercept_visible_ = property(lambda self: self.b_, doc="(V,) visible biases b.")
+
+    def trainable_arrays(self) -> dict:
+        return {"W": self.W_, "b": self.b_, "c": self.c_}
+
+    def extra_state(self) -> dict:
+        return {} if self.chains_ is None else {"chains": self.chains_}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.chains_ = None
+        if "chains" in state:
+            self.chains_ = get_backend().asarray(state["chains"]).astype(self.W_.dtype)
+
+    def _check_hparams(self):
+        check_choice(self.method, "method", ("cd", "pcd"))
+        check_positive_int(self.k, "k")
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.n_iter, "n_iter")
+        check_positive_float(self.learning_rate, "learning_rate")
+        check_positive_float(self.momentum, "momentum", allow_zero=True)
+        check_positive_float(self.weight_decay, "weight_decay", allow_zero=True)
+        check_positive_float(self.sparsity_cost, "sparsity_cost", allow_zero=True)
+        if self.sparsity_target is not None and not 0 < self.sparsity_target < 1:
+            raise ValueError(f"sparsity_target must be in (0, 1), got {self.sparsity_target}")
+
+    # ------------------------------------------------------------ gradients
+    def _negative_phase(self, v0, rng):
+        """Return (ph0, vk, phk): positive hidden probs, negative visibles and hidden probs."""
+        raise NotImplementedError
+
+    def loss_and_grads(self, batch, rng):
+        r"""CD-k / PCD gradients of the mean NLL (closed form) for ``batch`` (B, V).
+
+        The returned loss is the CD objective
+        :math:`\langle F(v)\rangle_{data} - \langle F(v_k)\rangle_{chains}`
+        (its gradient is the CD gradient); exact NLL is :meth:`score_samples`.
+        """
+        xp = get_backend().xp
+        v0 = self._check_X(batch)
+        ph0, vk, phk = self._negative_phase(v0, rng)
+        B, N = v0.shape[0], vk.shape[0]
+        gW = vk.T @ phk / N - v0.T @ ph0 / B
+        gb = vk.mean(axis=0) - v0.mean(axis=0)
+        gc = phk.mean(axis=0) - ph0.mean(axis=0)
+        if self.weight_decay:
+            gW = gW + self.weight_decay * self.W_
+        if self.sparsity_target is not None and self.sparsity_cost:
+            d = self.sparsity_cost * (ph0.mean(axis=0) - self.sparsity_target)
+            gc = gc + d
+            gW = gW + v0.mean(axis=0)[:, None] * d[None, :]
+        loss = float(self.free_energy(v0).mean() - self.free_energy(vk).mean())
+        del xp
+        return loss, {"W": gW, "b": gb, "c": gc}
+
+    # ------------------------------------------------------------ fit
+    def _init_visible_bias(self, X):
+        """Visible biases from the data means (Hinton's guide)."""
+        xp = get_backend().xp
+        p = xp.clip(X.mean(axis=0), 1e-3, 1 - 1e-3)
+        self.b_[...] = xp.log(p) - xp.log1p(-p)
+
+    def fit(self, X, y=None):
+        """Train by mini-batch SGD with momentum on CD-k / PCD gradients."""
+        from ...optim import SGD
+
+        self._check_hparams()
+        X = self._check_X(X)
+        rng = check_random_state(self.random_state)
+        self._build(X.shape[1], rng)
+        self._init_visible_bias(X)
+        opt = SGD(self.trainable_arrays(), lr=self.learning_rate, momentum=self.momentum)
+        n = X.shape[0]
+        bs = self.batch_size
+        self.loss_curve_ = []
+        for epoch in range(self.n_iter):
+            perm = get_backend().asarray(rng.permutation(n))
+            tot = 0.0
+            for s in range(0, n, bs):
+                loss, g = self.loss_and_grads(X[perm[s:s + bs]], rng)
+                opt.step(g)
+                tot += loss * min(bs, n - s)
+            self.loss_curve_.append(tot / n)
+            if self.verbose:
+                print(f"[{type(self).__name__}] epoch {epoch + 1}: cd-loss {tot / n:.4f}")
+        self.fitted_ = True
+        return self
+
+    def partial_fit(self, X, y=None):
+        """One gradient step on ``X`` (builds the model on first call)."""
+        X = self._check_X(X)
+        if not getattr(self, "fitted_", False):
+            self._build(X.shape[1], check_random_state(self.random_state))
+            self._init_visible_bias(X)
+            self._rng = check_random_state(self.random_state)
+        rng = getattr(self, "_rng", None) or check_random_state(self.random_state)
+        self._rng = rng
+        _, g = self.loss_and_grads(X, rng)
+        for name, p in self.trainable_arrays().items():
+            p -= self.learning_rate * g[name]
+        self.fitted_ = True
+        return self
+
+    # ------------------------------------------------------------ likelihood
+    def _param_hash(self) -> str:
+        h = hashlib.sha1()
+        for a in (self.W_, self.b_, self.c_):
+            h.update(np.ascontiguousarray(to_numpy(a)).tobytes())
+        return h.hexdigest()
+
+    def log_partition(self, method: str = "auto", random_state=0, return_stderr=False):
+        """:math:`\\log Z`: ``"exact"`` (min(V, H) <= 24), ``"ais"``, or ``"auto"``.
+
+        ``"auto"`` is exact when ``min(V, H) <= exact_max_units``, else AIS with
+        ``ais_chains`` chains and ``ais_betas`` temperatures (cached per parameters).
+        With ``return_stderr`` returns ``(log Z, stderr)`` (0 for exact).
+        """
+        self._check_fitted()
+        check_choice(method, "method", ("auto", "exact", "ais"))
+        if method == "auto":
+            exact = min(self.W_.shape) <= self.exact_max_units
+            method = "exact" if exact else "ais"
+        key = (method, self._param_hash())
+        cache = getattr(self, "_logz_cache", None)
+        if cache is None or cache[0] != key:
+            if method == "exact":
+                val = (self._exact_log_partition(), 0.0)
+            else:
+                from .ais import ais_log_partition
+
+                r = ais_log_partition(self, n_chains=self.ais_chains, n_betas=self.ais_betas,
+                                      random_state=random_state)
+                val = (r.log_z, r.stderr)
+            self._logz_cache = (key, val)
+        val = self._logz_cache[1]
+        return val if return_stderr else val[0]
+
+    def score_samples(self, X):
+        """:math:`\\log p(v) = -F(v) - \\log Z` per row (nats).
+
+        Exact when ``min(V, H) <= exact_max_units``; otherwise log Z is an AIS
+        estimate (see :meth:`log_partition`) and so is the score.
+        """
+        self._check_fitted()
+        return -self.free_energy(X) - self.log_partition()
+
+    def transform(self, X):
+        """Hidden activation probabilities :math:`p(h=1 \\mid v)`, (n, H)."""
+        self._check_fitted()
+        xp = get_backend().xp
+        return _sigmoid(xp, self._check_X(X) @ self.W_ + self.c_)
+
+    def sample(self, n_samples: int, random_state=None, *, n_steps: int = 1000):
+        """``n_samples`` visible samples after ``n_steps`` block-Gibbs steps from noise."""
+        self._check_fitted()
+        n_samples = check_positive_int(n_samples, "n_samples")
+        rng = check_random_state(random_state)
+        v = self._init_chains(n_samples, rng)
+        for _ in range(check_positive_int(n_steps, "n_steps")):
+            v = self.gibbs(v, random_state=rng)
+        return v
+
+
+@register_model("rbm")
+class BernoulliRBM(_RBMBase):
+    """Bernoulli-Bernoulli RBM (binary data), trained by CD-k or PCD.
+
+    Parameters
+    ----------
+    n_components : int
+        Hidden units H.
+    learning_rate, momentum : SGD step size and momentum.
+    batch_size, n_iter : mini-batch size and epochs.
+    method : {"cd", "pcd"}; k : Gibbs steps per update.
+    weight_decay : L2 coefficient on W.
+    sparsity_target, sparsity_cost : optional penalty pulling mean hidden activations
+        to the target.
+    n_persistent : PCD chains (default ``batch_size``).
+    exact_max_units : largest ``min(V, H)`` for exact log Z (enumeration).
+    ais_chains, ais_betas : AIS settings used when log Z is not exact.
+
+    Attributes
+    ----------
+    components_ (H, V), intercept_hidden_ (H,), intercept_visible_ (V,), W_ (V, H),
+    chains_ (persistent chains, PCD).
+    """
+
+    def _check_X(self, X):
+        X = check_array(X, "X", ndim=(2, 3, 4))
+        X = X.reshape(X.shape[0], -1)  # images are flattened
+        check_binary(X, "X")
+        if hasattr(self, "W_") and X.shape[1] != self.W_.shape[0]:
+            raise ValueError(f"X must have {self.W_.shape[0]} features, got {X.shape[1]}")
+        return get_backend().xp.asarray(X, dtype=np.float64)
+
+    def free_energy(self, X):
+        r""":math:`F(v) = -b^\top v - \sum_j \mathrm{softplus}(c_j + v^\top W_{:,j})`, (n,)."""
+        xp = get_backend().xp
+        X = self._check_X(X)
+        return -X @ self.b_ - _softplus(xp, X @ self.W_ + self.c_).sum(axis=1)
+
+    def energy(self, v, h):
+        """Joint energy :math:`E(v, h)` per row."""
+        return -((v @ self.W_) * h).sum(axis=1) - v @ self.b_ - h @ self.c_
+
+    def _exact_log_partition(self) -> float:
+        xp = get_backend().xp
+        V, H = self.W_.shape
+        if min(V, H) > bz.MAX_ENUM_UNITS:
+            raise ValueError(f"exact log Z needs min(V, H) <= {bz.MAX_ENUM_UNITS}, got {V}x{H}")
+        if H <= V:
+            # sum over h: log Z = logsumexp_h [c.h + sum_i softplus(b_i + (W h)_i)]
+            return bz.logsumexp_over_states(
+                lambda S: S @ self.c_ + _softplus(xp, S @ self.W_.T + self.b_).sum(axis=1),
+                H, chunk_size=1 << 14)
+        return bz.logsumexp_over_states(
+            lambda S: S @ self.b_ + _softplus(xp, S @ self.W_ + self.c_).sum(axis=1),
+            V, chunk_size=1 << 14)
+
+    def pseudo_likelihood(self, X):
+        r"""Exact log pseudo-likelihood :math:`\sum_i \log p(v_i \mid v_{-i})` per row.
+
+        :math:`\log p(v_i \mid v_{-i}) = -\mathrm{softplus}(F(v) - F(v^{(i)}))`
+        with :math:`v^{(i)}` = ``v`` with bit ``i`` flipped.
+        """
+        self._check_fitted()
+        xp = get_backend().xp
+        X = self._check_X(X)
+        f0 = self.free_energy(X)
+        out = xp.zeros(X.shape[0])
+        for i in range(X.shape[1]):
+            Xi = X.copy()
+            Xi[:, i] = 1 - Xi[:, i]
+            out -= _softplus(xp, f0 - self.free_energy(Xi))
+        return out
+
+    def _gibbs_k(self, v, k, rng):
+        from ...kernels.gibbs import rbm_gibbs
+
+        V, H = self.W_.shape
+        u = uniforms(rng, (k, v.shape[0], H + V), dtype=self.W_.dtype)
+        return rbm_gibbs(v, self.W_, self.b_, self.c_, k, uniforms=u)
+
+    def _init_chains(self, n, rng):
+        xp = get_backend().xp
+        p = _sigmoid(xp, self.b_)
+        return (uniforms(rng, (n, self.W_.shape[0]), dtype=self.W_.dtype) < p).astype(
+            self.W_.dtype)
+
+    def _negative_phase(self, v0, rng):
+        xp = get_backend().xp
+        k = check_positive_int(self.k, "k")
+        if self.method == "cd":
+            r = self._gibbs_k(v0, k, rng)
+            return r.ph0, r.v, r.ph
+        if self.chains_ is None:
+            n = self.n_persistent or self.batch_size
+            self.chains_ = self._init_chains(check_positive_int(n, "n_persistent"), rng)
+        ph0 = _sigmoid(xp, v0 @ self.W_ + self.c_)
+        r = self._gibbs_k(self.chains_, k, rng)
+        self.chains_ = r.v
+        return ph0, r.v, r.ph
+
+    def gibbs(self, v, random_state=None):
+        """One block-Gibbs step v -> h -> v; returns the new visible sample (n, V)."""
+        self._check_fitted()
+        v = self._check_X(v)
+        return self._gibbs_k(v, 1, check_random_state(random_state)).v
+
+
+@register_model("gbrbm")
+class GaussianBernoulliRBM(_RBMBase):
+    """Gaussian-Bernoulli RBM for real-valued data (unit visible variance;
+    standardize the data first). Same hyper-parameters as :class:`BernoulliRBM`."""
+
+    def _check_X(self, X):
+        X = check_array(X, "X", ndim=(2, 3, 4))
+        X = X.reshape(X.shape[0], -1)  # images are flattened
+        if hasattr(self, "W_") and X.shape[1] != self.W_.shape[0]:
+            raise ValueError(f"X must have {self.W_.shape[0]} features, got {X.shape[1]}")
+        return get_backend().xp.asarray(X, dtype=np.float64)
+
+    def _init_visible_bias(self, X):
+        self.b_[...] = X.mean(axis=0)
+
+    def free_energy(self, X):
+        r""":math:`F(v) = \tfrac12\lVert v-b\rVert^2 - \sum_j \mathrm{softplus}(c_j + v^\top W_{:,j})`."""  # noqa: E501
+        xp = get_backend().xp
+        X = self._check_X(X)
+        return 0.5 * ((X - self.b_) ** 2).sum(axis=1) - _softplus(
+            xp, X @ self.W_ + self.c_).sum(axis=1)
+
+    def _exact_log_partition(self) -> float:
+        r""":math:`\log Z = \tfrac V2 \log 2\pi + \log\sum_h
+        \exp(c^\top h + b^\top W h + \tfrac12 \lVert W h\rVert^2)`."""
+        V, H = self.W_.shape
+        if H > bz.MAX_ENUM_UNITS:
+            raise ValueError(f"exact log Z needs H <= {bz.MAX_ENUM_UNITS}, got {H}")
+
+        def lw(S):
+            m = S @ self.W_.T
+            return S @ self.c_ + m @ self.b_ + 0.5 * (m * m).sum(axis=1)
+
+        return 0.5 * V * float(np.log(2 * np.pi)) + bz.logsumexp_over_states(lw, H)
+
+    def log_partition(self, method: str = "auto", random_state=0, return_stderr=False):
+        if method == "ais":
+            raise ValueError("AIS is implemented for BernoulliRBM only")
+        return super().log_partition("exact", random_state, return_stderr)
+
+    def _step(self, v, rng):
+        xp = get_backend().xp
+        ph = _sigmoid(xp, v @ self.W_ + self.c_)
+        h = (uniforms(rng, ph.shape, dtype=np.float64) < ph).astype(v.dtype)
+        from ...random import normals
+
+        mean = self.b_ + h @ self.W_.T
+        return ph, h, mean + normals(rng, mean.shape, dtype=np.float64)
+
+    def _init_chains(self, n, rng):
+        from ...random import normals
+
+        return self.b_ + normals(rng, (n, self.W_.shape[0]), dtype=np.float64)
+
+    def _negative_phase(self, v0, rng):
+        xp = get_backend().xp
+        k = check_positive_int(self.k, "k")
+        ph0 = _sigmoid(xp, v0 @ self.W_ + self.c_)
+        if self.method == "cd":
+            v = v0
+        else:
+            if self.chains_ is None:
+                n = self.n_persistent or self.batch_size
+                self.chains_ = self._init_chains(check_positive_int(n, "n_persistent"), rng)
+            v = self.chains_
+        for _ in range(k):
+            _, _, v = self._step(v, rng)
+        if self.method == "pcd":
+            self.chains_ = v
+        return ph0, v, _sigmoid(xp, v @ self.W_ + self.c_)
+
+    def gibbs(self, v, random_state=None):
+        """One block-Gibbs step v -> h -> v (Gaussian visibles)."""
+        self._check_fitted()
+        return self._step(self._check_X(v), check_random_state(random_state))[2]

@@ -1,0 +1,152 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from minigen.base import get_model_class
+from minigen.models.ebm import BernoulliRBM, GaussianBernoulliRBM
+
+
+def make_rbm(V=8, H=5, seed=0, scale=0.7, cls=BernoulliRBM, **kw):
+    r = cls(n_components=H, **kw)
+    rng = np.random.default_rng(seed)
+    r._build(V, rng)
+    r.W_[...] = rng.normal(0, scale, (V, H))
+    r.b_[...] = rng.normal(0, 0.5, V)
+    r.c_[...] = rng.normal(0, 0.5, H)
+    r.fitted_ = True
+    return r
+
+
+def brute_logz(r):
+    V = r.W_.shape[0]
+    S = np.array(list(itertools.product([0, 1], repeat=V)), float)
+    f = -r.free_energy(S)
+    m = f.max()
+    return m + np.log(np.exp(f - m).sum())
+
+
+@pytest.mark.parametrize("V,H", [(8, 5), (5, 8)])
+def test_exact_log_partition_both_ways(V, H):
+    r = make_rbm(V, H)
+    assert np.isclose(r._exact_log_partition(), brute_logz(r))
+    S = np.array(list(itertools.product([0, 1], repeat=V)), float)
+    assert np.isclose(np.exp(r.score_samples(S)).sum(), 1.0)
+
+
+def test_free_energy_matches_joint_energy_sum():
+    r = make_rbm(4, 3)
+    v = np.array([[1, 0, 1, 1.0]])
+    Hs = np.array(list(itertools.product([0, 1], repeat=3)), float)
+    direct = -np.log(np.exp(-r.energy(np.repeat(v, 8, 0), Hs)).sum())
+    assert np.isclose(r.free_energy(v)[0], direct)
+
+
+def test_pcd_gradient_matches_exact_gradient():
+    X = np.random.default_rng(3).integers(0, 2, (40, 6)).astype(float)
+    r = make_rbm(6, 3, scale=0.4, method="pcd", k=30, n_persistent=20000)
+    _, g = r.loss_and_grads(X, np.random.default_rng(0))
+
+    def nll():
+        r._logz_cache = None
+        return -r.score(X)
+
+    base, eps = nll(), 1e-6
+    for name, idx in [("W", (0, 0)), ("W", (5, 2)), ("b", (2,)), ("c", (1,))]:
+        arr = r.trainable_arrays()[name]
+        arr[idx] += eps
+        fd = (nll() - base) / eps
+        arr[idx] -= eps
+        # Monte Carlo error of the model term: <= 0.5/sqrt(20000) per entry; 4 SE
+        assert abs(fd - g[name][idx]) < 0.015, (name, idx, fd, g[name][idx])
+
+
+def test_pseudo_likelihood_exact_small():
+    r = make_rbm(5, 3)
+    S = np.array(list(itertools.product([0, 1], repeat=5)), float)
+    lp = r.score_samples(S)
+    x = S[[7, 20]]
+    pl = r.pseudo_likelihood(x)
+    idx = {tuple(s): i for i, s in enumerate(S)}
+    want = []
+    for row in x:
+        tot = 0.0
+        for i in range(5):
+            f = row.copy()
+            f[i] = 1 - f[i]
+            a, b = lp[idx[tuple(row)]], lp[idx[tuple(f)]]
+            tot += a - np.logaddexp(a, b)
+        want.append(tot)
+    np.testing.assert_allclose(pl, want)
+
+
+def test_fit_bars_and_stripes_improves_and_sklearn_surface():
+    from minigen.datasets import bars_and_stripes
+
+    X = bars_and_stripes(4).reshape(30, -1)
+    r = BernoulliRBM(n_components=16, n_iter=300, batch_size=10, learning_rate=0.1,
+                     momentum=0.9, method="cd", random_state=0).fit(X)
+    nll = -r.score(X)
+    assert nll < 9.0  # uniform over 2^16 is 11.09 nats
+    assert r.components_.shape == (16, 16)
+    assert r.intercept_hidden_.shape == (16,) and r.intercept_visible_.shape == (16,)
+    assert r.transform(X).shape == (30, 16)
+    s = r.sample(7, random_state=0, n_steps=5)
+    assert s.shape == (7, 16) and set(np.unique(s)) <= {0.0, 1.0}
+    g = r.gibbs(X, random_state=1)
+    assert g.shape == X.shape
+    assert get_model_class("rbm") is BernoulliRBM
+
+
+def test_pcd_resume_is_bitwise(tmp_path):
+    from minigen.training import train
+
+    X = np.random.default_rng(0).integers(0, 2, (60, 12)).astype(float)
+    kw = dict(batch_size=20, optimizer="sgd", lr=0.05, random_state=3)
+
+    def model():
+        return BernoulliRBM(n_components=6, method="pcd", k=2)
+
+    full = model()
+    train(full, X, epochs=4, **kw)
+    part = model()
+    train(part, X, epochs=2, checkpoint_dir=tmp_path, **kw)
+    resumed = model()
+    train(resumed, X, epochs=4, resume_from=tmp_path / "checkpoint.npz", **kw)
+    np.testing.assert_array_equal(resumed.W_, full.W_)
+    np.testing.assert_array_equal(resumed.chains_, full.chains_)
+
+
+def test_save_load_roundtrip(tmp_path):
+    r = make_rbm(6, 4, method="pcd")
+    r.chains_ = np.ones((3, 6))
+    r.save(tmp_path / "r.npz")
+    r2 = BernoulliRBM.load(tmp_path / "r.npz")
+    np.testing.assert_array_equal(r2.W_, r.W_)
+    np.testing.assert_array_equal(r2.chains_, r.chains_)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="binary"):
+        BernoulliRBM(n_iter=1).fit(np.full((4, 3), 0.5))
+    with pytest.raises(ValueError, match="method"):
+        BernoulliRBM(method="xx").fit(np.zeros((4, 3)))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        BernoulliRBM().score_samples(np.zeros((2, 3)))
+    r = make_rbm(4, 2)
+    with pytest.raises(ValueError, match="features"):
+        r.score_samples(np.zeros((2, 5)))
+
+
+def test_gaussian_rbm_normalized_and_trains():
+    r = make_rbm(1, 3, cls=GaussianBernoulliRBM, scale=0.8)
+    grid = np.linspace(-12, 12, 20001)[:, None]
+    dens = np.exp(r.score_samples(grid))
+    assert np.isclose(dens.sum() * (grid[1, 0] - grid[0, 0]), 1.0, atol=1e-6)
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(-1.5, 0.5, (200, 2)), rng.normal(1.5, 0.5, (200, 2))])
+    g = GaussianBernoulliRBM(n_components=4, n_iter=30, learning_rate=0.01, method="cd",
+                             k=1, random_state=0)
+    before = g.set_params(n_iter=1).fit(X).score(X)
+    after = g.set_params(n_iter=30).fit(X).score(X)
+    assert after > before
