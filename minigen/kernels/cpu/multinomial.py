@@ -22,15 +22,20 @@ def _p(row, j, m, tau, logits):
 
 
 @njit(cache=True, inline="always")
-def _block(row, j, c, m, tau, logits):
-    """Tree sum of the (zero-padded) block of 8 starting at ``j``."""
-    if j + 8 <= c:
-        v0, v1 = _p(row, j, m, tau, logits), _p(row, j + 1, m, tau, logits)
-        v2, v3 = _p(row, j + 2, m, tau, logits), _p(row, j + 3, m, tau, logits)
-        v4, v5 = _p(row, j + 4, m, tau, logits), _p(row, j + 5, m, tau, logits)
-        v6, v7 = _p(row, j + 6, m, tau, logits), _p(row, j + 7, m, tau, logits)
-        return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7))
-    v = np.zeros(8, dtype=row.dtype)
+def _tree(row, j, m, tau, logits):
+    """Tree sum of the full block of 8 starting at ``j``."""
+    v0, v1 = _p(row, j, m, tau, logits), _p(row, j + 1, m, tau, logits)
+    v2, v3 = _p(row, j + 2, m, tau, logits), _p(row, j + 3, m, tau, logits)
+    v4, v5 = _p(row, j + 4, m, tau, logits), _p(row, j + 5, m, tau, logits)
+    v6, v7 = _p(row, j + 6, m, tau, logits), _p(row, j + 7, m, tau, logits)
+    return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7))
+
+
+@njit(cache=True, inline="always")
+def _tail_tree(row, j, c, m, tau, logits):
+    """Tree sum of the last, partial block ``row[j:c]`` padded with zeros."""
+    z = m - m
+    v = [z, z, z, z, z, z, z, z]
     for k in range(j, c):
         v[k - j] = _p(row, k, m, tau, logits)
     return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))
@@ -48,11 +53,15 @@ def _last_positive(row, lo, hi, m, tau, logits):
 def _row(row, u_i, m, tau, logits, B):
     """Index for one row; ``B`` is scratch for the running block sums (length >= C / 8)."""
     c = row.shape[0]
+    nfull = c // 8
     nb = (c + 7) // 8
     cum = m - m
-    for b in range(nb):  # pass 1: B_b = running sum of block tree sums
-        cum += _block(row, 8 * b, c, m, tau, logits)
+    for b in range(nfull):  # pass 1: B_b = running sum of block tree sums
+        cum += _tree(row, 8 * b, m, tau, logits)
         B[b] = cum
+    if nb > nfull:
+        cum += _tail_tree(row, 8 * nfull, c, m, tau, logits)
+        B[nfull] = cum
     t = u_i * np.float64(cum)
     b = 0  # first block with B_b > t: B is non-decreasing, so count the others (no branches)
     for q in range(nb):
