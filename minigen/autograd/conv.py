@@ -9,9 +9,10 @@ For input :math:`x` of shape ``(N, C, H, W)`` and weight :math:`w` of shape ``(O
 
 with output size :math:`H_o = \lfloor (H + 2 p_h - d_h (k_h - 1) - 1) / s_h \rfloor + 1`.
 
-Layout: the padded input is read through a strided view of shape
-``(C, kh, kw, N, Ho, Wo)`` (no copy), copied once into a contiguous column matrix
-``cols`` of shape ``(C kh kw, N Ho Wo)``, and ``y = w.reshape(O, -1) @ cols`` is one GEMM.
+Layout: for each kernel tap ``(p, q)`` a strided slice of the padded input (a view,
+``(C, N, Ho, Wo)``) is copied into a contiguous column matrix ``cols`` of shape
+``(C kh kw, N Ho Wo)`` (one pass over the output, split over channels between threads
+on NumPy), and ``y = w.reshape(O, -1) @ cols`` is one GEMM.
 The backward is two GEMMs (``dw = gy @ cols.T``, ``dcols = w.T @ gy``) and a col2im that
 accumulates ``kh * kw`` shifted strided slices (no ``add.at``).
 
@@ -77,14 +78,6 @@ def _check_conv_args(x_shape, w_shape, b_shape, stride, padding, dilation):
             f"input of shape {tuple(x_shape)} with padding {p}"
         )
     return s, p, d, ho, wo
-
-
-def _as_strided(xp, a, shape, strides):
-    if xp.__name__ == "numpy":
-        from numpy.lib.stride_tricks import as_strided
-    else:  # cupy
-        from cupy.lib.stride_tricks import as_strided
-    return as_strided(a, shape=shape, strides=strides)
 
 
 @functools.lru_cache(maxsize=1)
