@@ -101,11 +101,30 @@ def cmd_info(args) -> int:
             from .kernels import warm_up  # provided by the kernels package when it exists
         except ImportError:
             print("kernel warm-up: not available yet")
-        else:
-            t0 = time.perf_counter()
-            warm_up()
-            print(f"kernel warm-up: done in {time.perf_counter() - t0:.1f} s")
+            return 0
+        print("kernel warm-up (Numba compile or cache load):")
+        t0 = time.perf_counter()
+        try:
+            warm_up(verbose=True)
+            _warm_optim()
+        except RuntimeError as exc:  # numba unavailable: say why, not a failure of `info`
+            print(f"kernel warm-up skipped: {exc}")
+            return 0
+        print(f"kernel warm-up: done in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _warm_optim() -> None:
+    import numpy as np
+
+    from . import _optim_numba as k
+
+    t0 = time.perf_counter()
+    for dt in (np.float32, np.float64):
+        a = [np.zeros(4, dt) for _ in range(4)]
+        k.adam_update(*a, 0.9, 0.999, 1.0, 1e-8, 1.0, 0.0, 1.0)
+        k.sgd_momentum_update(*a[:3], 0.9, 0.1, 0.0, True, False)
+    print(f"  optim: {time.perf_counter() - t0:.2f} s")
 
 
 def cmd_train(args) -> int:
