@@ -234,12 +234,13 @@ class Tensor:
 
         topo = _topological_order(self)
         grads: dict[int, object] = {id(self): grad}
+        stored: set[int] = set()  # memory already handed to a leaf's .grad in this pass
         for node in reversed(topo):
             g = grads.pop(id(node), None)
             backward = node._backward
             if backward is None:
                 if node._leaf and g is not None:
-                    _accumulate_leaf(node, g)
+                    _accumulate_leaf(node, g, stored)
                 continue
             if g is not None:
                 if type(node) is _MultiOutput:
@@ -288,7 +289,14 @@ def _topological_order(root: Tensor) -> list:
     return topo
 
 
-def _accumulate_leaf(node: Tensor, g) -> None:
+def _root_id(a) -> int:
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return id(a)
+
+
+def _accumulate_leaf(node: Tensor, g, stored: set) -> None:
+    """Add ``g`` into ``node.grad``; never let two leaves' ``.grad`` share memory."""
     if g.dtype != node.data.dtype:
         g = g.astype(node.data.dtype)
     if g.shape != node.data.shape:  # pragma: no cover - an op returned a wrong shape
@@ -296,9 +304,13 @@ def _accumulate_leaf(node: Tensor, g) -> None:
             f"internal error: gradient of shape {_shape_str(g.shape)} for a leaf of shape "
             f"{_shape_str(node.data.shape)}"
         )
-    if isinstance(g, np.ndarray) and not g.flags.writeable:
-        g = g.copy()  # e.g. a broadcast view from sum's backward
-    node.grad = g if node.grad is None else node.grad + g
+    if node.grad is not None:
+        node.grad = node.grad + g
+    elif (isinstance(g, np.ndarray) and not g.flags.writeable) or _root_id(g) in stored:
+        node.grad = g.copy()  # a broadcast view (sum's VJP), or memory another leaf holds
+    else:
+        node.grad = g
+    stored.add(_root_id(node.grad))
 
 
 def make_tensor(data, parents: tuple, backward: Callable) -> Tensor:

@@ -192,3 +192,18 @@ def test_functional_alias_and_methods():
     y.backward()
     np.testing.assert_allclose(x.grad, np.exp(x.data) / 2)
     assert x.T.shape == (3, 2)
+
+
+def test_leaf_grads_never_share_memory():
+    a = Tensor(np.ones((2, 3)), requires_grad=True)
+    b = Tensor(np.ones((2, 3)), requires_grad=True)
+    c = Tensor(np.ones(6), requires_grad=True)
+    (a + b + c.reshape(2, 3)).sum().backward()
+    a.grad *= 10.0  # e.g. in-place gradient clipping must not touch b.grad or c.grad
+    np.testing.assert_array_equal(b.grad, np.ones((2, 3)))
+    np.testing.assert_array_equal(c.grad, np.ones(6))
+    x = Tensor(np.ones(3), requires_grad=True)
+    g = np.full(3, 2.0)
+    (x + 0.0).backward(g)
+    x.grad += 1.0
+    np.testing.assert_array_equal(g, 2.0)  # the caller's grad array is not aliased
