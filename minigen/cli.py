@@ -144,22 +144,26 @@ def cmd_train(args) -> int:
         Xtr, Xva, Xte = (X.reshape(len(X), -1) for X in (Xtr, Xva, Xte))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    gradient = is_gradient_trained(model)
+    gradient = is_gradient_trained(model) and not args.model_fit
     t0 = time.perf_counter()
-    history = train(
-        model,
-        Xtr,
-        X_valid=Xva,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        early_stopping_patience=args.patience,
-        checkpoint_dir=out if gradient else None,
-        resume_from=(out / "checkpoint.npz") if args.resume else None,
-        random_state=args.seed,
-        verbose=not args.quiet,
-    )
+    if args.model_fit:  # the model's own fit(X) with its own hyper-parameters
+        model.fit(Xtr)
+        history = None
+    else:
+        history = train(
+            model,
+            Xtr,
+            X_valid=Xva,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            optimizer=args.optimizer,
+            early_stopping_patience=args.patience,
+            checkpoint_dir=out if gradient else None,
+            resume_from=(out / "checkpoint.npz") if args.resume else None,
+            random_state=args.seed,
+            verbose=not args.quiet,
+        )
     train_time = time.perf_counter() - t0
     model_path = model.save(out / "model.npz", dataset=args.data, protocol=info.protocol,
                             seed=args.seed)
@@ -173,11 +177,11 @@ def cmd_train(args) -> int:
         "data_seed": args.data_seed,
         "backend": backend.name,
         "minigen_version": __version__,
-        "training": "gradient" if gradient else "closed form",
+        "training": "model.fit" if args.model_fit else ("gradient" if gradient else "closed form"),
         "train_time_s": train_time,
         "nll": {s: _nll(model, X, info.n_dims)
                 for s, X in (("train", Xtr), ("valid", Xva), ("test", Xte))},
-        "history": history.to_dict(),
+        "history": history.to_dict() if history is not None else None,
     }
     png = None
     if not args.no_samples:
@@ -273,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="model hyper-parameter (JSON value), repeatable")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    p.add_argument("--model-fit", action="store_true",
+                   help="call the model's own fit(X) (its hyper-parameters, e.g. an RBM's "
+                   "learning_rate / n_iter via --param) instead of minigen.training.train")
     p.add_argument("--no-samples", action="store_true", help="skip samples.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     common(p)

@@ -126,3 +126,15 @@ def test_python_dash_m_entry_point(tmp_path):
                          text=True, env=env, cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "numpy" in out.stdout and "cupy" in out.stdout
+
+
+def test_train_with_model_fit(tmp_path):
+    out = tmp_path / "mf"
+    argv = ["train", "baseline-bernoulli", "--data", "bars-stripes4", "--out", str(out),
+            "--model-fit", "--quiet", "--param", "alpha=0.5", "--no-samples"]
+    assert main(argv) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["training"] == "model.fit" and m["history"] is None
+    assert m["params"] == {"alpha": 0.5} and m["samples_png"] is None
+    # uniform over 30 patterns: the factorized model cannot reach the entropy log 30
+    assert m["nll"]["test"]["nats"] > np.log(30)
