@@ -7,6 +7,7 @@ import pytest
 
 from minigen.backend import backend_info, use_backend
 from minigen.kernels import bm_gibbs_sweep, rbm_gibbs
+from minigen.kernels.reference.gibbs import packed_uniforms
 from minigen.kernels.reference.philox import philox_uniforms
 
 AVAILABLE = [r["name"] for r in backend_info() if r["available"]]
@@ -46,7 +47,7 @@ def test_rbm_gibbs_parity_explicit_and_philox(backend, dt, B, V, H, k):
     with use_backend("numpy"):
         ref = rbm_gibbs(v, W, b, c, k, uniforms=u)
         ref_p = rbm_gibbs(v, W, b, c, k, seed=11, offset=7)
-        ref_p2 = rbm_gibbs(v, W, b, c, k, uniforms=philox_uniforms(u.shape, 11, 7, dt))
+        ref_p2 = rbm_gibbs(v, W, b, c, k, uniforms=packed_uniforms(u.shape, 11, 7, dt))
     _check_same(ref_p, ref_p2, dt)  # the Philox variant is the explicit one on the stream
     with use_backend(backend):
         _check_same(ref, rbm_gibbs(v, W, b, c, k, uniforms=u), dt)

@@ -67,14 +67,38 @@ def bm_gibbs_sweep(state, J, h, n_sweeps, uniforms, order):
 
 
 # --------------------------------------------------------------- in-kernel Philox variants
-# The (seed, offset) variant is *defined* as the explicit variant fed with the Philox
-# stream: uniforms = philox_uniforms(shape, seed, offset) in the explicit layout.
+# The (seed, offset) variant is *defined* as the explicit variant fed with a Philox
+# stream in the explicit layout. rbm_gibbs uses every word of each Philox block
+# ("packed" uniforms, 4 per block in float32, 2 in float64: see packed_uniforms);
+# bm_gibbs_sweep uses the one-uniform-per-position stream philox_uniforms.
+
+
+def packed_uniforms(shape, seed, offset=0, dtype=np.float32):
+    r"""Uniforms in [0, 1) using all four words of each Philox block.
+
+    float32: ``u.flat[i] = (x_{i mod 4} >> 8) 2^{-24}`` of block ``offset + i // 4``;
+    float64: ``u.flat[i] = ((x_{2m} >> 5) 2^{26} + (x_{2m+1} >> 6)) 2^{-53}``, ``m = i mod 2``,
+    of block ``offset + i // 2``. Blocks are those of the minigen stream (counter
+    ``(pos lo, pos hi, 0, 0)``, key from ``seed``); ``ceil(n / 4)`` (``ceil(n / 2)``)
+    positions are consumed.
+    """
+    from .philox import philox_raw, seed_key
+
+    n = int(np.prod(shape, dtype=np.int64))
+    per = 4 if np.dtype(dtype) == np.float32 else 2
+    first, last = offset, offset + (n + per - 1) // per
+    words = philox_raw(last - first, seed_key(seed), first).astype(np.uint64)
+    if per == 4:
+        u = (words.reshape(-1)[:n] >> np.uint64(8)).astype(np.float32) * np.float32(2.0**-24)
+    else:
+        w = words.reshape(-1, 2)[:n]
+        u = ((w[:, 0] >> np.uint64(5)) * np.uint64(1 << 26) + (w[:, 1] >> np.uint64(6))).astype(
+            np.float64) * 2.0**-53
+    return u.reshape(shape)
 
 
 def rbm_gibbs_philox(v, W, b, c, k, seed, offset, compute_ph=True):
-    from .philox import philox_uniforms
-
-    u = philox_uniforms((k, v.shape[0], W.shape[1] + W.shape[0]), seed, offset, W.dtype)
+    u = packed_uniforms((k, v.shape[0], W.shape[1] + W.shape[0]), seed, offset, W.dtype)
     return rbm_gibbs(v, W, b, c, k, u, compute_ph)
 
 
