@@ -122,8 +122,9 @@ def _warm_optim() -> None:
     t0 = time.perf_counter()
     for dt in (np.float32, np.float64):
         a = [np.zeros(4, dt) for _ in range(4)]
-        k.adam_update(*a, 0.9, 0.999, 1.0, 1e-8, 1.0, 0.0, 1.0)
-        k.sgd_momentum_update(*a[:3], 0.9, 0.1, 0.0, True, False)
+        f = np.dtype(dt).type
+        k.adam_update(*a, *(f(x) for x in (0.9, 0.1, 0.999, 0.001, 1.0, 1e-8, 1.0, 0.0, 1.0)))
+        k.sgd_momentum_update(*a[:3], f(0.9), f(0.1), f(0.0), True, False)
     print(f"  optim: {time.perf_counter() - t0:.2f} s")
 
 

@@ -16,9 +16,9 @@ Update rules (``g`` the gradient, ``t`` the step count starting at 1):
 * AdamW: as Adam without L2, but first ``p <- p (1 - lr wd)`` (decoupled decay).
 
 These match ``torch.optim`` (SGD with ``dampening=0``, Adam, AdamW) to float rounding.
-On the ``numba`` backend, Adam/AdamW and momentum SGD use a fused one-pass
-Numba update (:mod:`minigen._optim_numba`); set ``opt.fused = False`` to force
-the NumPy ufunc path.
+``opt.fused = True`` switches Adam/AdamW and momentum SGD to a fused one-pass
+Numba update (:mod:`minigen._optim_numba`); it is off by default because the
+NumPy ufunc path measured as fast (see ``bench/bench_optim.py``).
 
 References: Kingma & Ba, "Adam: A Method for Stochastic Optimization", 2015;
 Loshchilov & Hutter, "Decoupled Weight Decay Regularization", 2019.
@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from ._validation import check_positive_float, check_positive_int
-from .backend import get_backend, to_numpy, xp_of
+from .backend import to_numpy, xp_of
 
 __all__ = [
     "Optimizer",
@@ -78,27 +78,31 @@ class Optimizer:
             for kind in self._buffer_kinds
         }
         self._scratch = {k: xp_of(p).empty_like(p) for k, p in self.params.items()}
-        #: ``None``: use the fused Numba update when the ``numba`` backend is active and
-        #: every parameter is a C-contiguous NumPy array; ``False``: always NumPy ufuncs.
-        self.fused = None
+        #: ``True``: use the fused one-pass Numba update (NumPy C-contiguous parameters).
+        #: Off by default: on the benchmark machine the NumPy ufunc path was as fast
+        #: (Adam on 2.4 M float32: 3.7 ms NumPy vs 4.5-5 ms fused Numba, serial).
+        self.fused = False
         self._kernels = None
 
     def _numba_kernels(self):
-        """The fused-update module, or ``None`` (decided once, at the first step)."""
-        if self.fused is False:
+        """The fused-update module when ``self.fused`` is true, else ``None``."""
+        if not self.fused:
             return None
         if self._kernels is None:
-            self._kernels = False
-            ok = all(isinstance(p, np.ndarray) and p.flags.c_contiguous
-                     for p in self.params.values())
-            if ok and get_backend().name == "numba":
-                try:
-                    from . import _optim_numba
-
-                    self._kernels = _optim_numba
-                except ImportError:  # numba missing or broken: NumPy path
-                    pass
-        return self._kernels or None
+            bad = [k for k, p in self.params.items()
+                   if not (isinstance(p, np.ndarray) and p.flags.c_contiguous)]
+            if bad:
+                raise RuntimeError(
+                    f"fused=True needs C-contiguous NumPy parameters; not so: {bad}"
+                )
+            try:
+                from . import _optim_numba
+            except ImportError as exc:
+                raise ImportError(
+                    f"fused=True needs numba ({exc}); pip install 'minigen[numba]'"
+                ) from exc
+            self._kernels = _optim_numba
+        return self._kernels
 
     def _check_grads(self, grads: dict) -> None:
         if not isinstance(grads, dict):
@@ -181,10 +185,11 @@ class SGD(Optimizer):
     def _update(self, name, p, g):
         nb = self._numba_kernels()
         if nb is not None and self.momentum:
+            f = p.dtype.type
             nb.sgd_momentum_update(
-                p.reshape(-1), np.ascontiguousarray(g).reshape(-1),
-                self._buffers["momentum"][name].reshape(-1), self.momentum, self.lr,
-                self.weight_decay, self.t == 1, self.nesterov,
+                p.reshape(-1), np.ascontiguousarray(g, dtype=p.dtype).reshape(-1),
+                self._buffers["momentum"][name].reshape(-1), f(self.momentum), f(self.lr),
+                f(self.weight_decay), self.t == 1, self.nesterov,
             )
             return
         s = self._scratch[name]
@@ -251,12 +256,14 @@ class Adam(Optimizer):
         wd = self.weight_decay
         nb = self._numba_kernels()
         if nb is not None and self.lr > 0:
+            f = p.dtype.type
             nb.adam_update(
-                p.reshape(-1), np.ascontiguousarray(g).reshape(-1), m.reshape(-1), v.reshape(-1),
-                b1, b2, 1.0 / math.sqrt(1.0 - b2**self.t), self.eps,
-                (1.0 - b1**self.t) / self.lr,
-                0.0 if self._decoupled else wd,
-                1.0 - self.lr * wd if self._decoupled else 1.0,
+                p.reshape(-1), np.ascontiguousarray(g, dtype=p.dtype).reshape(-1),
+                m.reshape(-1), v.reshape(-1), f(b1), f(1.0 - b1), f(b2), f(1.0 - b2),
+                f(1.0 / math.sqrt(1.0 - b2**self.t)), f(self.eps),
+                f((1.0 - b1**self.t) / self.lr),
+                f(0.0 if self._decoupled else wd),
+                f(1.0 - self.lr * wd if self._decoupled else 1.0),
             )
             return
         if wd and self._decoupled:

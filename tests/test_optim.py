@@ -59,6 +59,7 @@ def test_matches_torch(name, kw, tkw, dtype, backend):
     tcls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
     topt = tcls(list(tparams.values()), **tkw)
     opt = make_optimizer(name, params, **kw)
+    opt.fused = backend == "numba"  # "numba": the fused one-pass kernels
     with _backend(backend):
         for grads in grads_seq:
             opt.step({k: g.copy() for k, g in grads.items()})
@@ -226,7 +227,7 @@ def test_fused_numba_path_matches_numpy_path(name, kw, dtype):
     with use_backend("numba"):
         a = make_optimizer(name, pa, lr=0.01, **kw)
         b = make_optimizer(name, pb, lr=0.01, **kw)
-        b.fused = False
+        a.fused = True
         for g in grads_seq:
             a.step(g)
             b.step(g)
@@ -237,3 +238,11 @@ def test_fused_numba_path_matches_numpy_path(name, kw, dtype):
     sa, sb = a.state_dict(), b.state_dict()
     for k in sa:
         np.testing.assert_allclose(sa[k], sb[k], rtol=tol, atol=tol)
+
+
+def test_fused_needs_numpy_contiguous():
+    p = {"x": np.zeros((4, 4))[:, ::2]}
+    opt = Adam(p)
+    opt.fused = True
+    with pytest.raises(RuntimeError, match="C-contiguous"):
+        opt.step({"x": np.ones((4, 2))})
