@@ -64,6 +64,20 @@ def test_backend_equals_reference_on_1000_cases(backend):
         np.testing.assert_array_equal(got_l, ref_l, err_msg=f"logits case {i}")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_kernel_equals_reference(dtype):
+    rng = np.random.default_rng(5)
+    w = rng.random((20_000, 13)).astype(dtype)  # above the serial cut-off: prange path
+    w[w < 0.4] = 0
+    w[:, 5] += dtype(1e-3)
+    u = rng.random(20_000)
+    with use_backend("numba"):
+        got = M.multinomial_threshold(w, u)
+        got_l = M.categorical_from_logits(w * 3, seed=9, offset=1)
+    np.testing.assert_array_equal(got, R.multinomial_threshold(w, u))
+    np.testing.assert_array_equal(got_l, R.categorical_from_logits(w * 3, None, 9, 1))
+
+
 def test_reference_rule_by_hand():
     w = np.array([[0, 1, 0, 2, 0], [1, 0, 0, 0, 0], [0, 0, 0, 0, 3.0], [2, 0, 0, 1, 0]])
     u = np.array([0.0, 0.4, ONE_MINUS[np.float64], ONE_MINUS[np.float64]])

@@ -1,5 +1,8 @@
 """Multinomial thresholding in Numba: running block sums into scratch, then a branch-free search.
 
+Inputs under ``_SERIAL_BELOW`` elements run a serial twin of each kernel: waking the
+thread pool costs more than the work there.
+
 Follows :mod:`minigen.kernels.reference.multinomial` bit for bit (see its docstring for the
 blocked summation order); ``prange`` over rows, no ``(N, C)`` temporaries: the logits
 kernel recomputes ``exp`` where it needs a value again.
@@ -88,33 +91,58 @@ def _row_uniform(u, use_seed, seed, offset, i, is32):
 
 
 _CHUNK = 256  # rows per parallel task (one scratch buffer each)
+_SERIAL_BELOW = 1 << 17  # N * C under which the serial kernels run (no thread wake-up)
+
+
+@njit(cache=True, inline="always")
+def _threshold_rows(w, u, use_seed, seed, offset, is32, lo, hi, out):
+    B = np.empty((w.shape[1] + 7) // 8, dtype=w.dtype)
+    for i in range(lo, hi):
+        row = w[i]
+        z = row[0] - row[0]
+        u_i = _row_uniform(u, use_seed, seed, offset, i, is32)
+        out[i] = _row(row, u_i, z, z + 1, False, B)
+
+
+@njit(cache=True, inline="always")
+def _logits_rows(x, u, use_seed, seed, offset, is32, temperature, lo, hi, out):
+    c = x.shape[1]
+    B = np.empty((c + 7) // 8, dtype=x.dtype)
+    for i in range(lo, hi):
+        row = x[i]
+        m = row[0]
+        for j in range(1, c):
+            m = max(m, row[j])
+        tau = m - m + temperature  # temperature in the logits' dtype
+        u_i = _row_uniform(u, use_seed, seed, offset, i, is32)
+        out[i] = _row(row, u_i, m, tau, True, B)
 
 
 @njit(cache=True, parallel=True)
 def _threshold(w, u, use_seed, seed, offset, is32, out):
-    n, c = w.shape
+    n = w.shape[0]
     for ch in prange((n + _CHUNK - 1) // _CHUNK):
-        B = np.empty((c + 7) // 8, dtype=w.dtype)
-        for i in range(ch * _CHUNK, min(n, ch * _CHUNK + _CHUNK)):
-            row = w[i]
-            z = row[0] - row[0]
-            u_i = _row_uniform(u, use_seed, seed, offset, i, is32)
-            out[i] = _row(row, u_i, z, z + 1, False, B)
+        lo = ch * _CHUNK
+        _threshold_rows(w, u, use_seed, seed, offset, is32, lo, min(n, lo + _CHUNK), out)
+
+
+@njit(cache=True)
+def _threshold_serial(w, u, use_seed, seed, offset, is32, out):
+    _threshold_rows(w, u, use_seed, seed, offset, is32, 0, w.shape[0], out)
 
 
 @njit(cache=True, parallel=True)
 def _logits(x, u, use_seed, seed, offset, is32, temperature, out):
-    n, c = x.shape
+    n = x.shape[0]
     for ch in prange((n + _CHUNK - 1) // _CHUNK):
-        B = np.empty((c + 7) // 8, dtype=x.dtype)
-        for i in range(ch * _CHUNK, min(n, ch * _CHUNK + _CHUNK)):
-            row = x[i]
-            m = row[0]
-            for j in range(1, c):
-                m = max(m, row[j])
-            tau = m - m + temperature  # temperature in the logits' dtype
-            u_i = _row_uniform(u, use_seed, seed, offset, i, is32)
-            out[i] = _row(row, u_i, m, tau, True, B)
+        lo = ch * _CHUNK
+        _logits_rows(x, u, use_seed, seed, offset, is32, temperature, lo, min(n, lo + _CHUNK),
+                     out)
+
+
+@njit(cache=True)
+def _logits_serial(x, u, use_seed, seed, offset, is32, temperature, out):
+    _logits_rows(x, u, use_seed, seed, offset, is32, temperature, 0, x.shape[0], out)
 
 
 def _args(dtype, u, seed, offset):
@@ -128,7 +156,8 @@ def multinomial_threshold(weights, u=None, seed=None, offset=0):
     """See :func:`minigen.kernels.reference.multinomial.multinomial_threshold`."""
     out = np.empty(weights.shape[0], dtype=np.int64)
     if weights.shape[0]:
-        _threshold(weights, *_args(weights.dtype, u, seed, offset), out)
+        kernel = _threshold_serial if weights.size < _SERIAL_BELOW else _threshold
+        kernel(weights, *_args(weights.dtype, u, seed, offset), out)
     return out
 
 
@@ -136,18 +165,19 @@ def categorical_from_logits(logits, u=None, seed=None, offset=0, temperature=1.0
     """See :func:`minigen.kernels.reference.multinomial.categorical_from_logits`."""
     out = np.empty(logits.shape[0], dtype=np.int64)
     if logits.shape[0]:
-        _logits(logits, *_args(logits.dtype, u, seed, offset), float(temperature), out)
+        kernel = _logits_serial if logits.size < _SERIAL_BELOW else _logits
+        kernel(logits, *_args(logits.dtype, u, seed, offset), float(temperature), out)
     return out
-
-
 
 
 def warm_up() -> None:
     """Compile (or load from cache) every kernel of this module on tiny inputs."""
+    out = np.empty(2, dtype=np.int64)
     for dtype in (np.float32, np.float64):
         w = np.ones((2, 3), dtype=dtype)
-        u = np.zeros(2)
-        multinomial_threshold(w, u)
-        multinomial_threshold(w, None, 1, 0)
-        categorical_from_logits(w, u)
-        categorical_from_logits(w, None, 1, 0)
+        for u in (np.zeros(2), None):
+            args = _args(w.dtype, u, 1, 0)
+            for kernel in (_threshold, _threshold_serial):
+                kernel(w, *args, out)
+            for kernel in (_logits, _logits_serial):
+                kernel(w, *args, 1.0, out)
