@@ -80,15 +80,18 @@ def rbm_gibbs(v, W, b, c, k: int = 1, *, uniforms=None, seed=None, offset: int =
     RBMGibbsResult
         Named tuple ``(v, h, pv, ph, ph0, h0)``, see :class:`RBMGibbsResult`.
     """
-    W = check_array(W, "W", ndim=2)
+    # Finiteness via min/max (NaN propagates; no temporaries): this wrapper runs per step.
+    W = check_array(W, "W", ndim=2, finite=False)
     xp = xp_of(W)
+    if W.size and not (bool(xp.isfinite(W.min())) and bool(xp.isfinite(W.max()))):
+        raise ValueError("W contains NaN or infinite values")
     dt = float_dtype(W)
     V, H = W.shape
-    v = check_array(v, "v", ndim=2)
+    v = check_array(v, "v", ndim=2, finite=False)
     if v.shape[1] != V:
         raise ValueError(f"v must have shape (B, {V}) to match W {W.shape}, got {v.shape}")
-    if v.size and not bool(((v >= 0) & (v <= 1)).all()):
-        raise ValueError("v must lie in [0, 1]")
+    if v.size and not (float(v.min()) >= 0 and float(v.max()) <= 1):
+        raise ValueError("v must lie in [0, 1] (and be finite)")
     b = check_array(b, "b", shape=(V,))
     c = check_array(c, "c", shape=(H,))
     k = check_positive_int(k, "k")
