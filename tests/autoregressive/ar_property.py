@@ -70,9 +70,22 @@ def check_autoregressive(fn, h, ordering, positions=None, seed=0) -> np.ndarray:
     return J
 
 
-def check_autoregressive_model(model, n=4, seed=0, positions=None) -> np.ndarray:
+def check_autoregressive_model(model, n=16, seed=0, positions=None) -> np.ndarray:
     """:func:`check_autoregressive` on a built AR model at ``n`` random alphabet inputs."""
     rng = np.random.default_rng(seed)
     x = get_backend().asarray(rng.integers(0, model.n_categories_, size=(n, model.n_dims_)))
     h = model._encode(x)
     return check_autoregressive(model._logits, h, model.ordering_, positions, seed)
+
+
+def numpy_backend_fixture():
+    """Module fixture body: run a test module on the NumPy backend.
+
+    Training speed on a loaded 2-core machine: Numba's parallel (OpenMP) fused optimizer
+    update costs milliseconds per tiny parameter there, so AR training tests pin NumPy.
+    Usage: ``_np = pytest.fixture(autouse=True, scope="module")(numpy_backend_fixture)``.
+    """
+    import minigen
+
+    with minigen.use_backend("numpy"):
+        yield

@@ -7,5 +7,9 @@ Registered names: ``"fvsbn"``, ``"made"``, ``"transformer"``, ``"made-gaussian"`
 
 from .base import AutoregressiveModel, resolve_ordering
 from .fvsbn import FVSBN
+from .made import MADE, MADENetwork, made_degrees, made_masks
 
-__all__ = ["AutoregressiveModel", "resolve_ordering", "FVSBN"]
+__all__ = [
+    "AutoregressiveModel", "resolve_ordering", "FVSBN", "MADE", "MADENetwork", "made_degrees",
+    "made_masks",
+]

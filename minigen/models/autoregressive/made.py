@@ -1,0 +1,219 @@
+r"""MADE: masked autoencoder for distribution estimation.
+
+A multilayer perceptron whose weight matrices are multiplied by 0/1 masks so that
+output :math:`d` only sees inputs earlier in the ordering. Each unit gets a degree
+:math:`m`: input (and output) units of position :math:`d` have :math:`m = r(d) + 1`
+(rank in the ordering, 1-based); hidden units get degrees in :math:`[\min m_{l-1}, D - 1]`,
+each value used equally often (up to one), randomly arranged. Connections are kept when
+
+.. math::
+
+    M^{(l)}_{kj} = [\, m_l(k) \ge m_{l-1}(j) \,] \ \text{(hidden)}, \qquad
+    M^{out}_{dk} = [\, m_{out}(d) > m_L(k) \,] \ \text{(output, strict)},
+
+so output :math:`d` depends on input :math:`j` only through paths with strictly
+increasing-or-equal degrees ending in :math:`m(j) < m(d)`: the autoregressive property.
+
+Connectivity-agnostic training (``n_masks > 1``): a fixed set of ``n_masks`` degree
+assignments (and, with ``ordering="random"``, also orderings) is drawn at build time;
+each mini-batch uses one drawn at random. At test time the ensemble averages the
+probabilities, :math:`\log p(x) = \log \frac1M \sum_m p_m(x)` (a log-mean-exp of the
+per-mask log-likelihoods), still an exact normalized density (a uniform mixture);
+``sample`` draws a mask per example, then ancestrally from it (exact mixture sampling).
+
+References: Germain, Gregor, Murray, Larochelle, "MADE: Masked autoencoder for
+distribution estimation" (ICML 2015).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..._validation import check_choice, check_positive_int
+from ...autograd import F, nn
+from ...backend import get_backend, to_numpy
+from ...base import register_model
+from .base import AutoregressiveModel, resolve_ordering
+
+__all__ = ["MADE", "MADENetwork", "made_degrees", "made_masks"]
+
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
+
+
+def made_degrees(rank, hidden_sizes, rng) -> list:
+    """Degrees ``[m_in (D,), m_1 (H_1,), ..., m_L (H_L,)]`` for positions of rank ``rank``."""
+    rank = np.asarray(rank)
+    d = rank.size
+    degs = [rank + 1]
+    for h in hidden_sizes:
+        lo = min(int(degs[-1].min()), d - 1)
+        if d == 1:
+            degs.append(np.zeros(h, dtype=np.int64))  # no hidden unit may see anything
+        else:
+            # every degree in [lo, D-1] used about equally often (so no output is cut off
+            # when h >= D - 1), in a random arrangement (a different mask per draw)
+            cycle = np.arange(h) % (d - lo) + lo
+            degs.append(rng.permutation(cycle).astype(np.int64))
+    return degs
+
+
+def made_masks(degrees, in_channels: int, out_channels: int) -> list:
+    """Masks ``(out, in)`` for each layer from :func:`made_degrees` (inputs/outputs repeated
+    ``in_channels``/``out_channels`` times per position, position-major)."""
+    m_in = np.repeat(degrees[0], in_channels)
+    masks, prev = [], m_in
+    for m in degrees[1:]:
+        masks.append((m[:, None] >= prev[None, :]).astype(np.float64))
+        prev = m
+    m_out = np.repeat(degrees[0], out_channels)
+    masks.append((m_out[:, None] > prev[None, :]).astype(np.float64))
+    return masks
+
+
+class MADENetwork(nn.Module):
+    """Masked MLP ``(n, D, C_in) -> (n, D, C_out)`` (masks set with :meth:`set_masks`)."""
+
+    def __init__(self, n_dims, in_channels, out_channels, hidden_sizes, activation="relu",
+                 dtype=np.float32, random_state=None):
+        super().__init__()
+        self.n_dims, self.in_channels, self.out_channels = n_dims, in_channels, out_channels
+        sizes = [n_dims * in_channels, *hidden_sizes, n_dims * out_channels]
+        self.layers = nn.ModuleList(
+            nn.MaskedLinear(a, b, dtype=dtype, random_state=random_state)
+            for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        )
+        self.act = _ACTIVATIONS[activation]()
+
+    def set_masks(self, masks) -> None:
+        for layer, m in zip(self.layers, masks, strict=True):
+            layer.set_mask(m)
+
+    def forward(self, h):
+        n = h.shape[0]
+        z = F.reshape(h, (n, -1))
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            z = layer(z)
+            if i < last:
+                z = self.act(z)
+        return F.reshape(z, (n, self.n_dims, self.out_channels))
+
+
+@register_model("made")
+class MADE(AutoregressiveModel):
+    """MADE for binary (Bernoulli outputs) or K-valued (categorical outputs) data.
+
+    Parameters
+    ----------
+    hidden_sizes : sequence of int
+        Hidden layer widths (each should be >= D - 1 for full connectivity).
+    n_categories : int or None
+        Alphabet size K; ``None`` infers ``max(X) + 1``.
+    ordering : "natural", "random" or a permutation of range(D)
+        With ``"random"`` and ``n_masks > 1`` every mask has its own ordering
+        (order-agnostic training).
+    n_masks : int
+        Number of masks in the fixed set; > 1 resamples one per mini-batch and
+        ensembles all of them in ``score_samples``.
+    activation : {"relu", "tanh", "elu", "gelu"}
+    dtype : str
+
+    Attributes
+    ----------
+    orderings_ : int64 (n_masks, D); degrees_ : list of int64 (n_masks, H_l) per layer;
+    active_mask_ : int, the mask in use by ``_logits`` (``ordering_`` is its ordering).
+    """
+
+    def __init__(self, hidden_sizes=(256, 256), n_categories: int | None = None,
+                 ordering="natural", n_masks: int = 1, activation: str = "relu",
+                 dtype: str = "float32"):
+        self.hidden_sizes = hidden_sizes
+        self.n_categories = n_categories
+        self.ordering = ordering
+        self.n_masks = n_masks
+        self.activation = activation
+        self.dtype = dtype
+
+    def _k_out(self) -> int:
+        return 1 if self.n_categories_ == 2 else self.n_categories_
+
+    def _make_network(self, rng) -> None:
+        hidden = [check_positive_int(h, "hidden_sizes") for h in self.hidden_sizes]
+        n_masks = check_positive_int(self.n_masks, "n_masks")
+        check_choice(self.activation, "activation", tuple(_ACTIVATIONS))
+        orders = [self.ordering_]
+        for _ in range(1, n_masks):
+            orders.append(resolve_ordering(self.ordering, self.n_dims_, rng))
+        self.orderings_ = np.stack(orders)
+        self.degrees_ = [np.zeros((n_masks, h), dtype=np.int64) for h in hidden]
+        for k, order in enumerate(orders):
+            rank = np.empty_like(order)
+            rank[order] = np.arange(self.n_dims_)
+            for layer, deg in enumerate(made_degrees(rank, hidden, rng)[1:]):
+                self.degrees_[layer][k] = deg
+        self.net_ = MADENetwork(self.n_dims_, self._n_input_channels(), self._k_out(), hidden,
+                                self.activation, self.dtype_, rng)
+        self._activate(0)
+
+    def _activate(self, k: int) -> None:
+        """Use mask ``k`` (its ordering and hidden degrees)."""
+        self.active_mask_ = int(k)
+        self._set_ordering(self.orderings_[k])
+        degs = [self.rank_ + 1] + [d[k] for d in self.degrees_]
+        self.net_.set_masks(made_masks(degs, self._n_input_channels(), self._k_out()))
+
+    def _logits(self, h):
+        out = self.net_(h)
+        if self.n_categories_ == 2:
+            return F.reshape(out, (out.shape[0], self.n_dims_))
+        return out
+
+    def _before_batch(self, rng) -> None:
+        if self.orderings_.shape[0] > 1:
+            self._activate(int(rng.integers(self.orderings_.shape[0])))
+
+    def _log_prob(self, x):
+        n_masks = self.orderings_.shape[0]
+        if n_masks == 1:
+            return super()._log_prob(x)
+        xp = get_backend().xp
+        keep = self.active_mask_
+        lps = []
+        for k in range(n_masks):
+            self._activate(k)
+            lps.append(super()._log_prob(x))
+        self._activate(keep)
+        lp = xp.stack(lps)
+        mx = lp.max(axis=0)
+        return mx + xp.log(xp.exp(lp - mx).mean(axis=0))
+
+    # sampling from the ensemble: one mask per example (a uniform mixture)
+    def _uniforms(self, rng, n):
+        self._row_masks = rng.integers(self.orderings_.shape[0], size=n)
+        return super()._uniforms(rng, n)
+
+    def _run_sampler(self, x, u, temperature, observed=None):
+        if self.orderings_.shape[0] == 1:
+            return super()._run_sampler(x, u, temperature, observed)
+        keep = self.active_mask_
+        for k in np.unique(self._row_masks):
+            rows = np.flatnonzero(self._row_masks == k)
+            ridx = get_backend().asarray(rows)
+            self._activate(int(k))
+            obs = None if observed is None else observed[ridx]
+            x[ridx] = super()._run_sampler(x[ridx], u[ridx], temperature, obs)
+        self._activate(keep)
+        return x
+
+    # checkpoints: orderings and degrees of every mask
+    def _extra_arrays(self) -> dict:
+        out = {"orderings": self.orderings_.copy()}
+        out.update({f"degrees_{i}": d.copy() for i, d in enumerate(self.degrees_)})
+        return out
+
+    def _load_extra_arrays(self, state: dict) -> None:
+        if "orderings" in state:
+            self.orderings_ = np.asarray(to_numpy(state["orderings"]), dtype=np.int64)
+            self.degrees_ = [np.asarray(to_numpy(state[f"degrees_{i}"]), dtype=np.int64)
+                             for i in range(len(self.degrees_))]
+            self._activate(0)
