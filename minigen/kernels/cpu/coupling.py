@@ -4,9 +4,10 @@ A ``prange`` over chunks of rows (serial below ``PARALLEL_MIN_SIZE`` elements); 
 row is a single fused pass computing the output and the float64 log-det (or, for the
 backward, all three gradients). No ``fastmath``: ``exp`` is :func:`._vexp.vexp`, a
 SIMD-vectorizable exp within a few ulp of NumPy's whose overflow to ``inf`` and underflow
-to 0 match NumPy (libm's scalar ``exp`` would block vectorization). The log-det sum uses four float64 partial sums so the additions do not form one
-long dependency chain (the order differs from NumPy's pairwise sum by a few
-float64 ulps, far inside the 1e-12 parity tolerance).
+to 0 match NumPy (libm's scalar ``exp`` would block vectorization). The log-det sum
+uses four float64 partial sums so the additions do not form one long dependency chain
+(the order differs from NumPy's pairwise sum by a few float64 ulps, far inside the 1e-12
+parity tolerance).
 """
 
 from __future__ import annotations
