@@ -33,7 +33,7 @@ def _prep(*arrays):
     return [cupy.ascontiguousarray(a, dtype=dtype) for a in arrays]
 
 
-def _sb(a, bias, u, u_stride, sample, seed, base):
+def _sb(a, bias, u, u_stride, sample, seed, offset, base):
     """(p, s) with ``p = sigmoid(a + bias)`` and ``s = u < p`` (``s`` None if not sample)."""
     import cupy
 
@@ -49,7 +49,8 @@ def _sb(a, bias, u, u_stride, sample, seed, base):
         _kernel("sigmoid_bernoulli", a.dtype)(
             grid, block,
             (a, bias, uu, p, s, np.int64(rows), np.int64(cols), np.int64(u_stride),
-             np.int32(sample), np.int32(use_philox), np.uint64(seed or 0), np.uint64(base)))
+             np.int32(sample), np.int32(use_philox), np.uint64(seed or 0), np.uint64(offset),
+             np.uint64(base)))
     return p, (s if sample else None)
 
 
@@ -62,12 +63,12 @@ def _rbm(v, W, b, c, k, uniforms, seed, offset, compute_ph):
 
     def u_at(t, col0):
         if seed is not None:
-            return None, offset + t * B * stride + col0
+            return None, t * B * stride + col0
         return cupy.ascontiguousarray(uniforms[t])[:, col0:], 0
 
     def sb(a, bias, t, col0):
         u, base = u_at(t, col0)
-        return _sb(cupy.ascontiguousarray(a), bias, u, stride, True, seed, base)
+        return _sb(cupy.ascontiguousarray(a), bias, u, stride, True, seed, offset, base)
 
     ph0, h0 = sb(v @ W, c, 0, 0)
     h, ph, pv = h0, ph0, None
@@ -76,7 +77,7 @@ def _rbm(v, W, b, c, k, uniforms, seed, offset, compute_ph):
         if t < k - 1:
             ph, h = sb(v @ W, c, t + 1, 0)
         elif compute_ph:
-            ph, _ = _sb(cupy.ascontiguousarray(v @ W), c, None, stride, False, None, 0)
+            ph, _ = _sb(cupy.ascontiguousarray(v @ W), c, None, stride, False, None, 0, 0)
         else:
             ph = None
     return v, h, pv, ph, ph0, h0
