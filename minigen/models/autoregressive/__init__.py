@@ -8,8 +8,9 @@ Registered names: ``"fvsbn"``, ``"made"``, ``"transformer"``, ``"made-gaussian"`
 from .base import AutoregressiveModel, resolve_ordering
 from .fvsbn import FVSBN
 from .made import MADE, MADENetwork, made_degrees, made_masks
+from .transformer import PixelTransformer, TransformerNetwork
 
 __all__ = [
     "AutoregressiveModel", "resolve_ordering", "FVSBN", "MADE", "MADENetwork", "made_degrees",
-    "made_masks",
+    "made_masks", "PixelTransformer", "TransformerNetwork",
 ]
