@@ -102,14 +102,12 @@ def _all_taps(kh, kw):
     return tuple((i, j) for i in range(kh) for j in range(kw))
 
 
-def _im2col(xp, xpad, taps, s, d, ho, wo):
-    """Contiguous ``(C T, N ho wo)`` columns of the padded input for kernel ``taps``."""
-    n, c = xpad.shape[:2]
-    sn, sc, sh, sw = xpad.strides
-    cols = xp.empty((c, len(taps), n, ho, wo), dtype=xpad.dtype)
+def _im2col(xp, xt, taps, s, d, ho, wo):
+    """Contiguous ``(C T, N ho wo)`` columns of the padded channel-major input
+    ``xt`` ``(C, N, Hp, Wp)`` for kernel ``taps``."""
+    c, n = xt.shape[:2]
+    cols = xp.empty((c, len(taps), n, ho, wo), dtype=xt.dtype)
     hspan, wspan = s[0] * (ho - 1) + 1, s[1] * (wo - 1) + 1
-    xt = xpad.transpose(1, 0, 2, 3)
-
     def fill(lo, hi):
         for t, (i, j) in enumerate(taps):
             r0, c0 = i * d[0], j * d[1]
@@ -143,17 +141,20 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, taps=None):
     n = x.shape[0]
     o, c, kh, kw = w.shape
     taps = _all_taps(kh, kw) if taps is None else tuple(taps)
+    # Work channel-major, (C, N, H, W): a previous conv's output is a transposed view of
+    # such a buffer, so this transpose is free and the padded copy reads contiguous rows.
+    xt = x.transpose(1, 0, 2, 3)
     if p[0] or p[1]:
-        xpad = xp.zeros((n, c, x.shape[2] + 2 * p[0], x.shape[3] + 2 * p[1]), dtype=x.dtype)
-        xpad[:, :, p[0]:p[0] + x.shape[2], p[1]:p[1] + x.shape[3]] = x
+        xpad = xp.zeros((c, n, x.shape[2] + 2 * p[0], x.shape[3] + 2 * p[1]), dtype=x.dtype)
+        xpad[:, :, p[0]:p[0] + x.shape[2], p[1]:p[1] + x.shape[3]] = xt
     else:
-        xpad = x
+        xpad = xt
     cols = _im2col(xp, xpad, taps, s, d, ho, wo)
     w2 = _tap_weight(xp, w, taps)
     y2 = w2 @ cols  # (O, N ho wo)
     if b is not None:
         y2 += b[:, None]
-    y = xp.ascontiguousarray(y2.reshape(o, n, ho, wo).transpose(1, 0, 2, 3))
+    y = y2.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)  # (N, O, Ho, Wo) view, no copy
     cache = (cols, w2, taps, xpad.shape, x.shape, s, p, d, ho, wo)
     return y, cache
 
@@ -180,7 +181,7 @@ def conv2d_backward(gy, w, cache, need_x=True, has_bias=True):
     gx = None
     if need_x:
         gcols = (w2.T @ gy2).reshape(c, nt, n, ho, wo)
-        gpad = xp.zeros((c, n) + tuple(pad_shape[2:]), dtype=gy.dtype)
+        gpad = xp.zeros(pad_shape, dtype=gy.dtype)
         hspan, wspan = s[0] * (ho - 1) + 1, s[1] * (wo - 1) + 1
 
         def scatter(lo, hi):
@@ -189,8 +190,8 @@ def conv2d_backward(gy, w, cache, need_x=True, has_bias=True):
                 gpad[lo:hi, :, r0:r0 + hspan:s[0], c0:c0 + wspan:s[1]] += gcols[lo:hi, t]
 
         _split_channels(xp, c, gcols.size, scatter)
-        gx = gpad[:, :, p[0]:p[0] + x_shape[2], p[1]:p[1] + x_shape[3]].transpose(1, 0, 2, 3)
-        gx = xp.ascontiguousarray(gx)
+        gx = xp.ascontiguousarray(gpad[:, :, p[0]:p[0] + x_shape[2], p[1]:p[1] + x_shape[3]])
+        gx = gx.transpose(1, 0, 2, 3)  # (N, C, H, W) view of a channel-major buffer
     return gx, gw, gb
 
 
