@@ -64,12 +64,14 @@ def linear(x, weight, bias=None) -> Tensor:
     return _affine(x, weight, weight.data, bias)
 
 
-def masked_linear(x, weight, mask, bias=None) -> Tensor:
+def masked_linear(x, weight, mask, bias=None, out_weight=None) -> Tensor:
     r"""Affine map with a fixed mask on the weights: :math:`y = x (M \odot W)^\top + b`.
 
     ``mask`` (shape (out, in), a constant array) is multiplied into ``weight`` once per call
     and the product reused by the backward pass; the weight gradient is
     :math:`M \odot (\bar y^\top x)` (masked in place), so masked weights get exactly zero.
+    ``out_weight``, if given, is a buffer of ``weight``'s shape and dtype that receives
+    :math:`M \odot W`; it must stay untouched until this graph's backward has run.
     """
     mask = mask.data if isinstance(mask, Tensor) else mask
     x, weight = _operand(x), _operand(weight)
@@ -79,7 +81,11 @@ def masked_linear(x, weight, mask, bias=None) -> Tensor:
             f"mask of shape {_shape_str(mask.shape)} does not match weight of shape "
             f"{_shape_str(weight.shape)}"
         )
-    return _affine(x, weight, weight.data * mask, bias, mask)
+    if out_weight is None:
+        w_eff = weight.data * mask
+    else:
+        w_eff = xp_of(weight.data).multiply(weight.data, mask, out=out_weight)
+    return _affine(x, weight, w_eff, bias, mask)
 
 
 def dropout(x, p: float = 0.5, training: bool = True, random_state=None) -> Tensor:

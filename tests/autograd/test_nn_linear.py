@@ -1,5 +1,7 @@
 """nn: Module registration, state dicts, Linear/MaskedLinear (grad checks and torch parity)."""
 
+import weakref
+
 import numpy as np
 import pytest
 
@@ -175,3 +177,21 @@ def test_training_with_adam_reduces_loss():
         opt.step(net.grad_arrays())
         losses.append(loss.item())
     assert losses[-1] < 0.3 * losses[0]
+
+
+def test_masked_linear_weight_buffer_is_reused_only_when_free():
+    rng = np.random.default_rng(0)
+    mask = (rng.random((3, 4)) > 0.3).astype(np.float64)
+    lin = nn.MaskedLinear(4, 3, mask, dtype=np.float64, random_state=0)
+    x1 = Tensor(rng.standard_normal((2, 4)), requires_grad=True)
+    x2 = Tensor(rng.standard_normal((2, 4)), requires_grad=True)
+    w_old = lin.weight.data * mask
+    y1 = lin(x1)
+    lin.weight.data[...] += 1.0  # e.g. an optimizer step while y1's graph is alive
+    y2 = lin(x2)
+    (y1.sum() + y2.sum()).backward()
+    np.testing.assert_allclose(x1.grad, np.ones((2, 3)) @ w_old)
+    np.testing.assert_allclose(x2.grad, np.ones((2, 3)) @ (lin.weight.data * mask))
+    buf = weakref.ref(lin._w_eff)
+    lin(x1).sum().backward()  # no graph holds the buffer any more: reused
+    assert lin._w_eff is buf()

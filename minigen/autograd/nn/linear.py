@@ -3,11 +3,12 @@ r"""Fully connected layers: ``Linear`` and ``MaskedLinear`` (MADE-style masks)."
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
 from ..._validation import check_positive_int
-from ...backend import get_backend
+from ...backend import get_backend, xp_of
 from ...random import check_random_state
 from .. import functional as F
 from ..tensor import _shape_str
@@ -103,5 +104,22 @@ class MaskedLinear(Linear):
             )
         self.register_buffer("mask", get_backend().asarray(mask, dtype=self.weight.dtype))
 
+    def _weight_buffer(self):
+        r"""A buffer for :math:`M \odot W`, reused once no graph holds the previous one.
+
+        Reuse is decided by reference count: while a recorded graph (not yet
+        back-propagated, or kept with ``retain_graph``) references the previous buffer,
+        a fresh one is allocated, so reuse never changes results. It saves one
+        weight-sized allocation per forward pass.
+        """
+        buf = self.__dict__.get("_w_eff")
+        w = self.weight.data
+        # references when free: the instance dict, ``buf`` here, getrefcount's argument
+        if buf is None or sys.getrefcount(buf) > 3 or buf.shape != w.shape or buf.dtype != w.dtype:
+            buf = xp_of(w).empty_like(w)
+            object.__setattr__(self, "_w_eff", buf)
+        return buf
+
     def forward(self, x):
-        return F.masked_linear(x, self.weight, self.mask, self.bias)
+        buf = self._weight_buffer()
+        return F.masked_linear(x, self.weight, self.mask, self.bias, out_weight=buf)
