@@ -150,3 +150,20 @@ def test_gaussian_rbm_normalized_and_trains():
     before = g.set_params(n_iter=1).fit(X).score(X)
     after = g.set_params(n_iter=30).fit(X).score(X)
     assert after > before
+
+
+@pytest.mark.slow
+def test_bars_and_stripes_exact_nll_near_optimum():
+    """4x4 bars-and-stripes (30 patterns): exact NLL within 0.1 nats of log 30."""
+    from minigen.datasets import bars_and_stripes
+    from minigen.training import train
+
+    X = bars_and_stripes(4).reshape(30, -1)
+    r = BernoulliRBM(n_components=16, method="exact")
+    r._build(16, np.random.default_rng(0))
+    r.W_[...] = np.random.default_rng(0).normal(0, 0.1, r.W_.shape)
+    r._init_visible_bias(X)
+    train(r, X, epochs=300, batch_size=30, optimizer="adam", lr=0.05, random_state=0)
+    r._logz_cache = None
+    nll = -r.score(X)  # exact: V = 16
+    assert nll <= np.log(30) + 0.1, nll

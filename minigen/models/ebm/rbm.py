@@ -11,6 +11,8 @@ Bernoulli RBM, visible :math:`v \in \{0,1\}^V`, hidden :math:`h \in \{0,1\}^H`:
 - \langle \partial_\theta F\rangle_{model}`; the model term is estimated from
 ``k`` block-Gibbs steps started at the data (CD-k) or at persistent chains
 (PCD, Tieleman 2008). Gibbs steps run on :func:`minigen.kernels.gibbs.rbm_gibbs`.
+``method="exact"`` computes the model term by enumerating all :math:`2^V`
+visible states (V <= 20): the exact maximum-likelihood gradient.
 
 Log-likelihood (``score_samples``) is **exact** when ``min(V, H) <= exact_max_units``
 (log Z by summing the analytic marginal over :math:`2^{\min(V,H)}` states);
@@ -107,7 +109,7 @@ class _RBMBase(GenerativeModel):
             self.chains_ = get_backend().asarray(state["chains"]).astype(self.W_.dtype)
 
     def _check_hparams(self):
-        check_choice(self.method, "method", ("cd", "pcd"))
+        check_choice(self.method, "method", ("cd", "pcd", "exact"))
         check_positive_int(self.k, "k")
         check_positive_int(self.batch_size, "batch_size")
         check_positive_int(self.n_iter, "n_iter")
@@ -132,20 +134,35 @@ class _RBMBase(GenerativeModel):
         """
         xp = get_backend().xp
         v0 = self._check_X(batch)
-        ph0, vk, phk = self._negative_phase(v0, rng)
-        B, N = v0.shape[0], vk.shape[0]
-        gW = vk.T @ phk / N - v0.T @ ph0 / B
-        gb = vk.mean(axis=0) - v0.mean(axis=0)
-        gc = phk.mean(axis=0) - ph0.mean(axis=0)
+        if self.method == "exact":
+            ph0 = _sigmoid(xp, v0 @ self.W_ + self.c_)
+            vk, phk, wk = self._exact_model_states()
+        else:
+            ph0, vk, phk = self._negative_phase(v0, rng)
+            wk = xp.full(vk.shape[0], 1.0 / vk.shape[0])
+        B = v0.shape[0]
+        gW = (vk * wk[:, None]).T @ phk - v0.T @ ph0 / B
+        gb = wk @ vk - v0.mean(axis=0)
+        gc = wk @ phk - ph0.mean(axis=0)
         if self.weight_decay:
             gW = gW + self.weight_decay * self.W_
         if self.sparsity_target is not None and self.sparsity_cost:
             d = self.sparsity_cost * (ph0.mean(axis=0) - self.sparsity_target)
             gc = gc + d
             gW = gW + v0.mean(axis=0)[:, None] * d[None, :]
-        loss = float(self.free_energy(v0).mean() - self.free_energy(vk).mean())
-        del xp
+        loss = float(self.free_energy(v0).mean() - wk @ self.free_energy(vk))
         return loss, {"W": gW, "b": gb, "c": gc}
+
+    def _exact_model_states(self):
+        """All visible states (V <= 20), their hidden probabilities and exact p(v)."""
+        xp = get_backend().xp
+        V = self.W_.shape[0]
+        if V > 20:
+            raise ValueError(f"method='exact' enumerates 2^V visible states; V={V} > 20")
+        S = bz.all_states(V, xp=xp)
+        lp = -self.free_energy(S)
+        w = xp.exp(lp - lp.max())
+        return S, _sigmoid(xp, S @ self.W_ + self.c_), w / w.sum()
 
     # ------------------------------------------------------------ fit
     def _init_visible_bias(self, X):
@@ -265,7 +282,8 @@ class BernoulliRBM(_RBMBase):
         Hidden units H.
     learning_rate, momentum : SGD step size and momentum.
     batch_size, n_iter : mini-batch size and epochs.
-    method : {"cd", "pcd"}; k : Gibbs steps per update.
+    method : {"cd", "pcd", "exact"}; k : Gibbs steps per update ("exact": enumerate
+        visibles for the model term, V <= 20).
     weight_decay : L2 coefficient on W.
     sparsity_target, sparsity_cost : optional penalty pulling mean hidden activations
         to the target.
