@@ -113,9 +113,8 @@ def _logits_rows(x, u, use_seed, seed, offset, is32, temperature, lo, hi, out):
         m = row[0]
         for j in range(1, c):
             m = max(m, row[j])
-        tau = m - m + temperature  # temperature in the logits' dtype
         u_i = _row_uniform(u, use_seed, seed, offset, i, is32)
-        out[i] = _row(row, u_i, m, tau, True, B)
+        out[i] = _row(row, u_i, m, temperature, True, B)
 
 
 @njit(cache=True, parallel=True)
@@ -166,7 +165,7 @@ def categorical_from_logits(logits, u=None, seed=None, offset=0, temperature=1.0
     out = np.empty(logits.shape[0], dtype=np.int64)
     if logits.shape[0]:
         kernel = _logits_serial if logits.size < _SERIAL_BELOW else _logits
-        kernel(logits, *_args(logits.dtype, u, seed, offset), float(temperature), out)
+        kernel(logits, *_args(logits.dtype, u, seed, offset), logits.dtype.type(temperature), out)
     return out
 
 
@@ -180,4 +179,4 @@ def warm_up() -> None:
             for kernel in (_threshold, _threshold_serial):
                 kernel(w, *args, out)
             for kernel in (_logits, _logits_serial):
-                kernel(w, *args, 1.0, out)
+                kernel(w, *args, dtype(1.0), out)
