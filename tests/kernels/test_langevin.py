@@ -22,28 +22,29 @@ def _close(a, b, dt, scale=1.0):
     np.testing.assert_allclose(a, b, rtol=TOL[dt] * scale, atol=TOL[dt] * scale)
 
 
-def _all_kernels(x, g, z, rng, dt, explicit):
-    """Every kernel on one input set; returns a list of outputs."""
+def _all_kernels(x, g, z, rng, dt, explicit, xa=lambda a: a):
+    """Every kernel on one input set; returns a list of outputs (``xa`` moves arrays)."""
     N, D = x.shape
-    kw = (lambda a: {"noise": a}) if explicit else (lambda a: {"seed": 5, "offset": 3})
+    kw = (lambda a: {"noise": xa(a)}) if explicit else (lambda a: {"seed": 5, "offset": 3})
     m = (rng.random(D) + 0.5).astype(dt)
     L = np.tril(rng.normal(size=(D, D)) * 0.3).astype(dt)
     np.fill_diagonal(L, 1.0)
     y = x + 0.3 * z
     e_x, e_y = (x**2).sum(1) / 2, (y**2).sum(1) / 2
-    ukw = {"uniforms": rng.random(N).astype(dt)} if explicit else {"seed": 8, "offset": 1}
+    ukw = {"uniforms": xa(rng.random(N).astype(dt))} if explicit else {"seed": 8, "offset": 1}
     w, mu, s = np.array([0.2, 0.5, 0.3]), rng.normal(size=(3, D)) * 2, np.array([0.5, 1, 0.7])
     A = rng.normal(size=(D, D))
     A = A @ A.T / D + np.eye(D)
     T = 4
     zz = rng.normal(size=(T, N, D)).astype(dt)
+    m, L, w, mu, s, A = (xa(a) for a in (m, L, w, mu, s, A))
     out = [
         langevin_step(x, g, 0.1, **kw(z)),
         preconditioned_langevin_step(x, g, 0.1, precond_diag=m, **kw(z)),
         preconditioned_langevin_step(x, g, 0.1, precond_chol=L, **kw(z)),
         *mala_step(x, y, g, y, e_x, e_y, 0.09, **ukw),
         langevin_run_gmm(x, T, 0.05, w, mu, s, **kw(zz)),
-        langevin_run_quadratic(x, T, 0.05, A, np.ones(D), **kw(zz)),
+        langevin_run_quadratic(x, T, 0.05, A, xa(np.ones(D)), **kw(zz)),
     ]
     return out
 
@@ -190,7 +191,7 @@ def test_gpu_parity():
                 ref = _all_kernels(x, g, z, np.random.default_rng(2), dt, explicit)
             with use_backend("cupy"):
                 out = _all_kernels(cp.asarray(x), cp.asarray(g), cp.asarray(z),
-                                   np.random.default_rng(2), dt, explicit)
+                                   np.random.default_rng(2), dt, explicit, cp.asarray)
             for i, (a, b) in enumerate(zip(ref, out, strict=True)):
                 b = cp.asnumpy(b)
                 if a.dtype == bool:
