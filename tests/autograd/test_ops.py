@@ -348,3 +348,20 @@ def test_ops_run_under_cupy_and_match_numpy():
         np.testing.assert_allclose(c, a, rtol=1e-9, atol=1e-12)
     with pytest.raises(TypeError, match="mix NumPy"):
         F.add(Tensor(np.ones(2)), Tensor(cupy.ones(2)))
+
+
+def test_dropout_and_astype_gradients():
+    check_grads(lambda t: F.dropout(t, 0.4, training=True, random_state=7), rnd(4, 5))
+    check_grads(lambda t: F.astype(t, np.float64) * 2.0, rnd(3))
+
+
+def test_tensor_methods_match_functions():
+    x = Tensor(rnd(2, 3, 4))
+    for name in ("sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax"):
+        np.testing.assert_array_equal(
+            getattr(x, name)(axis=1).data, getattr(F, name)(x, axis=1).data
+        )
+    for name in ("exp", "tanh", "sigmoid", "relu", "softplus", "log_sigmoid", "abs"):
+        np.testing.assert_array_equal(getattr(x, name)().data, getattr(F, name)(x).data)
+    assert x.reshape(6, 4).shape == (6, 4) and x.permute(2, 0, 1).shape == (4, 2, 3)
+    assert x.T.shape == (4, 3, 2) and (x @ Tensor(rnd(4, 2))).shape == (2, 3, 2)
