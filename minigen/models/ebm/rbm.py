@@ -132,8 +132,11 @@ class _RBMBase(GenerativeModel):
         :math:`\langle F(v)\rangle_{data} - \langle F(v_k)\rangle_{chains}`
         (its gradient is the CD gradient); exact NLL is :meth:`score_samples`.
         """
+        return self._loss_and_grads(self._check_X(batch), rng, with_loss=True)
+
+    def _loss_and_grads(self, v0, rng, with_loss: bool):
+        """Unchecked fast path (``v0`` already validated); loss is NaN unless ``with_loss``."""
         xp = get_backend().xp
-        v0 = self._check_X(batch)
         if self.method == "exact":
             ph0 = _sigmoid(xp, v0 @ self.W_ + self.c_)
             vk, phk, wk = self._exact_model_states()
@@ -150,7 +153,9 @@ class _RBMBase(GenerativeModel):
             d = self.sparsity_cost * (ph0.mean(axis=0) - self.sparsity_target)
             gc = gc + d
             gW = gW + v0.mean(axis=0)[:, None] * d[None, :]
-        loss = float(self.free_energy(v0).mean() - wk @ self.free_energy(vk))
+        loss = float("nan")
+        if with_loss:
+            loss = float(self.free_energy(v0).mean() - wk @ self.free_energy(vk))
         return loss, {"W": gW, "b": gb, "c": gc}
 
     def _exact_model_states(self):
@@ -183,15 +188,15 @@ class _RBMBase(GenerativeModel):
         opt = SGD(self.trainable_arrays(), lr=self.learning_rate, momentum=self.momentum)
         n = X.shape[0]
         bs = self.batch_size
-        self.loss_curve_ = []
         for epoch in range(self.n_iter):
             perm = get_backend().asarray(rng.permutation(n))
             tot = 0.0
             for s in range(0, n, bs):
-                loss, g = self.loss_and_grads(X[perm[s:s + bs]], rng)
+                # X was validated once above: skip per-batch checks; the CD loss is only
+                # computed when it is reported
+                loss, g = self._loss_and_grads(X[perm[s:s + bs]], rng, self.verbose)
                 opt.step(g)
                 tot += loss * min(bs, n - s)
-            self.loss_curve_.append(tot / n)
             if self.verbose:
                 print(f"[{type(self).__name__}] epoch {epoch + 1}: cd-loss {tot / n:.4f}")
         self.fitted_ = True
@@ -347,11 +352,17 @@ class BernoulliRBM(_RBMBase):
         return out
 
     def _gibbs_k(self, v, k, rng):
-        from ...kernels.gibbs import rbm_gibbs
+        """k block-Gibbs steps on the active backend's kernel. Inputs are validated at the
+        model boundary, so the kernel implementation is called directly (no re-checks)."""
+        from ...kernels._dispatch import implementation
+        from ...kernels.gibbs import RBMGibbsResult
 
         V, H = self.W_.shape
         u = uniforms(rng, (k, v.shape[0], H + V), dtype=self.W_.dtype)
-        return rbm_gibbs(v, self.W_, self.b_, self.c_, k, uniforms=u)
+        xp = get_backend().xp
+        v = xp.ascontiguousarray(v, dtype=self.W_.dtype)
+        out = implementation("gibbs", "rbm_gibbs")(v, self.W_, self.b_, self.c_, k, u, True)
+        return RBMGibbsResult(*out)
 
     def _init_chains(self, n, rng):
         xp = get_backend().xp
