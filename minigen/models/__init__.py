@@ -7,3 +7,4 @@ add one import line here per family.
 from . import baseline  # noqa: E402,F401
 from . import ebm  # noqa: E402,F401
 from . import autoregressive  # noqa: E402,F401
+from . import flows  # noqa: E402,F401

@@ -1,0 +1,107 @@
+r"""Glow (Kingma & Dhariwal 2018): steps of ActNorm -> invertible 1x1 conv -> affine coupling.
+
+**Image mode** (multi-scale): per scale a squeeze ``(C, H, W) -> (4C, H/2, W/2)``,
+``n_steps`` flow steps, then half the channels are factored out (not after the last
+scale). For 8x8 digits with ``n_scales=2``: 8x8x1 -> 4x4x4 (K steps, factor out 2) ->
+2x2x8 (K steps). Each step:
+
+* ActNorm (data-dependent init on the first batch, flag kept in checkpoints);
+* LU-parametrized invertible 1x1 convolution, :math:`\log|\det W| = \sum \log|s|`;
+* affine coupling on the channel halves, :math:`s = b\tanh(\tilde s/b)`.
+
+**Vector mode** (the "Glow-style 2-D flow" for toys): the same steps on ``(N, D)``,
+the 1x1 convolution becoming a learned LU-parametrized ``D x D`` linear map.
+
+The latent is a standard Gaussian (no learned prior for the factored-out parts).
+
+References: Kingma & Dhariwal (2018) "Glow: Generative Flow with Invertible 1x1
+Convolutions", NeurIPS.
+"""
+
+from __future__ import annotations
+
+from ..._validation import check_choice, check_positive_int
+from ...base import register_model
+from ...random import check_random_state
+from .actnorm import ActNorm
+from .base import Compose
+from .coupling import AffineCoupling, ConvConditioner, MLPConditioner, channel_mask, half_mask
+from .invconv import InvertibleConv1x1
+from .model import FlowModel
+from .squeeze import MultiScale, Squeeze
+
+__all__ = ["Glow"]
+
+
+@register_model("glow")
+class Glow(FlowModel):
+    """Glow flow for images or vectors (see the module docstring and :class:`FlowModel`).
+
+    Parameters
+    ----------
+    n_steps : int
+        Flow steps per scale (``K``), or in total for vectors.
+    hidden : int
+        Conditioner width.
+    n_hidden : int
+    n_scales : int
+        Image mode: number of squeeze levels (``L``).
+    scale_bound : float
+    mode : {"auto", "vector", "image"}
+    activation : {"relu", "tanh"}
+    n_bins : "auto", None or int
+    dtype : {"float32", "float64"}
+    """
+
+    def __init__(self, n_steps: int = 4, hidden: int = 64, n_hidden: int = 2,
+                 n_scales: int = 2, scale_bound: float = 2.0, mode: str = "auto",
+                 activation: str = "relu", n_bins="auto", dtype: str = "float32"):
+        self.n_steps = n_steps
+        self.hidden = hidden
+        self.n_hidden = n_hidden
+        self.n_scales = n_scales
+        self.scale_bound = scale_bound
+        self.mode = mode
+        self.activation = activation
+        self.n_bins = n_bins
+        self.dtype = dtype
+
+    def _image_mode(self, input_shape) -> bool:
+        check_choice(self.mode, "mode", ("auto", "vector", "image"))
+        if self.mode == "image" and len(input_shape) < 2:
+            raise ValueError(f"mode='image' needs (n, H, W[, C]) input, got rows of {input_shape}")
+        return self.mode == "image" or (self.mode == "auto" and len(input_shape) >= 2)
+
+    def _step(self, c, spatial, h, i, rng):
+        if spatial is None:
+            mask = half_mask(c, i % 2 == 0)
+            net = MLPConditioner(c, h, self.n_hidden, 2, self.activation, self.dtype_, rng)
+        else:
+            mask = channel_mask(c, *spatial, first=i % 2 == 0)
+            net = ConvConditioner(c, h, self.n_hidden, 2, self.activation, self.dtype_, rng)
+        return [ActNorm(c, self.dtype_), InvertibleConv1x1(c, self.dtype_, rng),
+                AffineCoupling(mask, net, self.scale_bound)]
+
+    def _make_flow(self, event_shape, rng):
+        rng = check_random_state(rng)
+        k = check_positive_int(self.n_steps, "n_steps")
+        h = check_positive_int(self.hidden, "hidden")
+        if len(event_shape) == 1:
+            (d,) = event_shape
+            if d < 2:
+                raise ValueError(f"flows need at least 2 dimensions, got {d}")
+            return Compose([t for i in range(k) for t in self._step(d, None, h, i, rng)])
+        n_scales = check_positive_int(self.n_scales, "n_scales")
+        c, hh, ww = event_shape
+        levels = []
+        for s in range(n_scales):
+            if hh % 2 or ww % 2:
+                raise ValueError(
+                    f"n_scales={n_scales} needs height and width divisible by 2**{n_scales}; "
+                    f"got {event_shape[1:]} at scale {s}")
+            c, hh, ww = 4 * c, hh // 2, ww // 2
+            layers = [Squeeze()]
+            layers += [t for i in range(k) for t in self._step(c, (hh, ww), h, i, rng)]
+            levels.append(Compose(layers))
+            c = c // 2
+        return MultiScale(levels, event_shape)

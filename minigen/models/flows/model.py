@@ -1,0 +1,361 @@
+r"""Shared machinery of the flow models: data handling, dequantization, likelihood,
+sampling, interpolation, training contract and checkpoints.
+
+A flow model is a bijection :math:`f` (a :class:`~.base.Transform`) with a standard
+Gaussian latent :math:`z = f(y) \sim \mathcal N(0, I_D)`, so (change of variables)
+
+.. math:: \log p_Y(y) = \log \mathcal N(f(y); 0, I) + \log|\det \partial f/\partial y| .
+
+**Continuous data** (``n_bins=None``, e.g. the 2-D toys): :math:`y = x`, the
+likelihood is exact.
+
+**Discrete data** (``n_bins=K``: integer levels ``0..K-1``, e.g. binary digits
+``K=2`` or raw digits ``K=17``): uniform dequantization :math:`v = x + u`,
+:math:`u \sim U[0,1)^D`, rescaled to :math:`y = v/K - 1/2 \in [-1/2, 1/2)^D` for the
+flow, so :math:`\log p_V(v) = \log p_Y(v/K - 1/2) - D \log K`. Since
+:math:`P(x) = \int_{[0,1)^D} p_V(x + u)\,du`, Jensen gives the bound reported by
+:meth:`FlowModel.score_samples` (and minimised in training):
+
+.. math:: \log P(x) \ge \mathbb E_u[\log p_Y((x + u)/K - 1/2)] - D \log K ,
+
+estimated with ``n_dequant`` draws of :math:`u` from a fixed seed (so it is
+reproducible). Bits/dim is this bound divided by :math:`D \log 2`. Levels outside
+``0..K-1`` or non-integer values are rejected. ``n_bins="auto"`` infers it at fit
+time: integer-valued non-negative data gives ``K = max(2, max(X) + 1)``, anything
+else is continuous.
+
+References: Theis, van den Oord, Bethge (2016) "A note on the evaluation of generative
+models"; Dinh et al. (2017); Kingma & Dhariwal (2018); Ho et al. (2019) Flow++.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..._validation import check_array, check_positive_int
+from ...autograd import F, Tensor, no_grad
+from ...backend import get_backend, to_numpy
+from ...base import GenerativeModel
+from ...io import CheckpointError
+from ...random import check_random_state
+from .actnorm import ActNorm
+from .base import to64
+
+__all__ = ["FlowModel"]
+
+_LOG2PI = math.log(2.0 * math.pi)
+
+
+def _dtype(name):
+    dt = np.dtype(name)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {name!r}")
+    return dt
+
+
+class FlowModel(GenerativeModel):
+    """Base class of ``nice``, ``realnvp`` and ``glow`` (see the module docstring).
+
+    Subclasses implement ``_make_flow(event_shape, rng) -> Transform`` where
+    ``event_shape`` is ``(D,)`` (vector mode) or ``(C, H, W)`` (image mode).
+    """
+
+    accepts_images = True
+    supports_images = True
+
+    # ------------------------------------------------------------ shapes
+    def _make_flow(self, event_shape, rng):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _image_mode(self, input_shape) -> bool:
+        return len(input_shape) >= 2 and self.supports_images
+
+    def _build(self, n_features, rng=None) -> None:
+        rng = check_random_state(rng)
+        if np.ndim(n_features) == 0:
+            shape = (int(n_features),)
+        else:
+            shape = tuple(int(s) for s in n_features)
+        if len(shape) > 3:
+            raise ValueError(f"examples must be vectors or images (H, W[, C]), got shape {shape}")
+        self.input_shape_ = shape
+        self.n_features_in_ = list(shape) if len(shape) > 1 else shape[0]
+        self.n_dims_ = int(np.prod(shape))
+        self.dtype_ = _dtype(self.dtype)
+        if self._image_mode(shape):
+            self.event_shape_ = (1, *shape) if len(shape) == 2 else (shape[2], shape[0], shape[1])
+        else:
+            self.event_shape_ = (self.n_dims_,)
+        self.n_bins_ = None if self.n_bins in (None, "auto") else check_positive_int(
+            self.n_bins, "n_bins")
+        self.flow_ = self._make_flow(self.event_shape_, rng)
+
+    def _to_event(self, X):
+        """``(n, *input_shape)`` xp array -> ``(n, *event_shape)``."""
+        n = X.shape[0]
+        if len(self.event_shape_) == 1:
+            return X.reshape(n, -1)
+        if len(self.input_shape_) == 2:
+            return X.reshape(n, *self.event_shape_)
+        return get_backend().xp.transpose(X, (0, 3, 1, 2))
+
+    def _from_event(self, Y):
+        n = Y.shape[0]
+        if len(self.input_shape_) == 3 and len(self.event_shape_) == 3:
+            Y = get_backend().xp.transpose(Y, (0, 2, 3, 1))
+        return Y.reshape(n, *self.input_shape_)
+
+    # ------------------------------------------------------------ data checks
+    def _resolve_bins(self, X) -> None:
+        if self.n_bins == "auto":
+            Xh = to_numpy(X)
+            if Xh.size and np.all(Xh == np.round(Xh)) and Xh.min() >= 0:
+                self.n_bins_ = max(2, int(Xh.max()) + 1)
+            else:
+                self.n_bins_ = None
+        elif self.n_bins is None:
+            self.n_bins_ = None
+        else:
+            self.n_bins_ = check_positive_int(self.n_bins, "n_bins")
+            if self.n_bins_ < 2:
+                raise ValueError(f"n_bins must be >= 2, got {self.n_bins}")
+
+    def _check_X(self, X, name="X", discrete=True):
+        """Validate shape (and levels for discrete data); returns an xp float array."""
+        X = check_array(X, name, allow_empty=False)
+        shape = tuple(int(s) for s in X.shape[1:])
+        if X.ndim < 2 or (shape != self.input_shape_ and shape != (self.n_dims_,)):
+            raise ValueError(
+                f"{name} must have examples of shape {self.input_shape_} (or flat "
+                f"({self.n_dims_},)), got array of shape {tuple(X.shape)}"
+            )
+        X = X.reshape(X.shape[0], *self.input_shape_)
+        if not np.all(np.isfinite(to_numpy(X))):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        if discrete and self.n_bins_ is not None:
+            Xh = to_numpy(X)
+            bad = (Xh != np.round(Xh)) | (Xh < 0) | (Xh > self.n_bins_ - 1)
+            if bad.any():
+                raise ValueError(
+                    f"{name} holds {Xh[bad].ravel()[0]!r}, outside the dequantization range: "
+                    f"this model dequantizes integer levels 0..{self.n_bins_ - 1} "
+                    f"(n_bins={self.n_bins_})"
+                )
+        return get_backend().asarray(X, dtype=self.dtype_)
+
+    def _dequantize(self, X, rng):
+        """``v = x + u`` (discrete) or ``x``; returns the xp array in data units."""
+        if self.n_bins_ is None:
+            return X
+        u = get_backend().asarray(rng.random(X.shape), dtype=self.dtype_)
+        return X + u
+
+    def _to_flow_space(self, V):
+        """Data units -> the flow's input ``y`` (event layout) and the constant log-det term."""
+        Y = self._to_event(V)
+        if self.n_bins_ is None:
+            return Y, 0.0
+        return Y * (1.0 / self.n_bins_) - 0.5, -self.n_dims_ * math.log(self.n_bins_)
+
+    def _from_flow_space(self, Y):
+        V = self._from_event(Y)
+        if self.n_bins_ is None:
+            return V, 0.0
+        return (V + 0.5) * self.n_bins_, -self.n_dims_ * math.log(self.n_bins_)
+
+    # ------------------------------------------------------------ density
+    def _log_prob_tensor(self, V):
+        """``log p_V(v)`` as a float64 Tensor (n,) (differentiable)."""
+        Y, const = self._to_flow_space(V)
+        z, ld = self.flow_.forward(Tensor(Y))
+        z64 = to64(z)
+        log_pz = -0.5 * F.sum(z64 * z64, axis=1) - 0.5 * self.n_dims_ * _LOG2PI
+        return log_pz + ld + const
+
+    def forward(self, X):
+        """``(z (n, D), logabsdet (n,))`` of the flow on data-space values ``X``.
+
+        For a discrete model ``X`` is taken in data units (levels plus dequantization
+        noise, ``[0, K)``) and the log-det includes the ``-D log K`` rescaling.
+        """
+        self._check_fitted()
+        V = self._check_X(X, discrete=False)
+        Y, const = self._to_flow_space(V)
+        with no_grad():
+            z, ld = self.flow_.forward(Tensor(Y))
+        return z.data.reshape(len(V), -1), ld.data + const
+
+    def inverse(self, Z):
+        """``(x, logabsdet)``: data-space values of latents ``Z (n, D)``, inverse log-det."""
+        self._check_fitted()
+        Z = check_array(Z, "Z", ndim=2)
+        if Z.shape[1] != self.n_dims_:
+            raise ValueError(f"Z must have shape (n, {self.n_dims_}), got {tuple(Z.shape)}")
+        Z = get_backend().asarray(Z, dtype=self.dtype_)
+        with no_grad():
+            y, ld = self.flow_.inverse(Tensor(Z))
+        V, const = self._from_flow_space(y.data)
+        return V, ld.data - const
+
+    def log_prob(self, X, batch_size: int = 512):
+        """Log-density (nats) of continuous data-space values ``X``, shape (n,).
+
+        For discrete models ``X`` are dequantized values in ``[0, K)``: this is the
+        density :math:`p_V` of :meth:`sample` with ``dequantized=True``.
+        """
+        self._check_fitted()
+        V = self._check_X(X, discrete=False)
+        xp = get_backend().xp
+        out = []
+        with no_grad():
+            for i in range(0, len(V), batch_size):
+                out.append(self._log_prob_tensor(V[i:i + batch_size]).data)
+        return xp.concatenate(out)
+
+    def score_samples(self, X, n_dequant: int = 1, random_state=0, batch_size: int = 512):
+        r"""Log-likelihood per example (nats), shape (n,).
+
+        Continuous data: exact :math:`\log p(x)`. Discrete data: the dequantization
+        lower bound :math:`\mathbb E_u[\log p_V(x + u)] \le \log P(x)`, averaged over
+        ``n_dequant`` draws of ``u`` from ``random_state`` (fixed by default).
+        """
+        self._check_fitted()
+        X = self._check_X(X)
+        if self.n_bins_ is None:
+            return self.log_prob(X, batch_size)
+        rng = check_random_state(random_state)
+        n_dequant = check_positive_int(n_dequant, "n_dequant")
+        total = 0.0
+        for _ in range(n_dequant):
+            total = total + self.log_prob(self._dequantize(X, rng), batch_size)
+        return total / n_dequant
+
+    # ------------------------------------------------------------ sampling
+    def sample(self, n_samples: int, random_state=None, temperature: float = 1.0,
+               return_log_prob: bool = False, dequantized: bool = False):
+        r"""Draw ``z ~ N(0, T^2 I)`` and return ``x = f^{-1}(z)``, shape (n, *input_shape).
+
+        Parameters
+        ----------
+        n_samples : int
+        random_state : None, int or Generator
+        temperature : float > 0
+            Latent standard deviation ``T`` (``T < 1`` trades diversity for quality).
+        return_log_prob : bool
+            Also return the model's log-density of each returned sample (at ``T = 1``;
+            for discrete models the density of the dequantized value, as
+            :meth:`log_prob`), computed in the same pass through the inverse.
+        dequantized : bool
+            Discrete models: return continuous values ``v`` in data units instead of
+            the levels ``floor(v)`` clipped to ``0..K-1``. With ``return_log_prob`` the
+            returned values are always the dequantized ones.
+        """
+        self._check_fitted()
+        n = check_positive_int(n_samples, "n_samples")
+        if not (isinstance(temperature, (int, float)) and temperature > 0):
+            raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+        rng = check_random_state(random_state)
+        xp = get_backend().xp
+        Z = get_backend().asarray(rng.standard_normal((n, self.n_dims_)) * temperature,
+                                  dtype=self.dtype_)
+        V, ld_inv = self.inverse(Z)
+        if return_log_prob:
+            z64 = Z.astype(np.float64)
+            log_pz = -0.5 * (z64 * z64).sum(axis=1) - 0.5 * self.n_dims_ * _LOG2PI
+            return V, log_pz - ld_inv
+        if self.n_bins_ is not None and not dequantized:
+            return xp.clip(xp.floor(V), 0, self.n_bins_ - 1)
+        return V
+
+    def interpolate(self, x_a, x_b, n_steps: int = 8, spherical: bool = False):
+        """Decode ``n_steps`` latents on the segment (or great circle) from f(x_a) to f(x_b).
+
+        ``x_a``, ``x_b``: single examples (shape ``input_shape``); discrete inputs are
+        encoded at their bin centres ``x + 1/2``. Returns ``(n_steps, *input_shape)``
+        continuous data-space values.
+        """
+        n_steps = check_positive_int(n_steps, "n_steps")
+        pair = np.stack([np.asarray(to_numpy(x_a), float), np.asarray(to_numpy(x_b), float)])
+        X = self._check_X(pair, "x_a/x_b")
+        if self.n_bins_ is not None:
+            X = X + 0.5
+        Z, _ = self.forward(X)
+        xp = get_backend().xp
+        a, b = Z[0], Z[1]
+        t = xp.linspace(0.0, 1.0, n_steps, dtype=self.dtype_)[:, None]
+        if spherical:
+            cos = float((a * b).sum() / (xp.linalg.norm(a) * xp.linalg.norm(b) + 1e-12))
+            om = math.acos(max(-1.0, min(1.0, cos)))
+            if om < 1e-6:
+                Zt = (1 - t) * a + t * b
+            else:
+                Zt = (xp.sin((1 - t) * om) * a + xp.sin(t * om) * b) / math.sin(om)
+        else:
+            Zt = (1 - t) * a + t * b
+        V, _ = self.inverse(Zt.astype(self.dtype_))
+        return V
+
+    # ------------------------------------------------------------ training contract
+    def fit(self, X, y=None, **train_kw):
+        """Fit by maximum likelihood with :func:`minigen.training.train`; returns self.
+
+        ``train_kw`` go to ``train`` (``epochs``, ``lr``, ``batch_size``, ``X_valid``,
+        ``random_state``, ...).
+        """
+        from ...training import train
+
+        self.n_features_in_ = None
+        self.history_ = train(self, X, **train_kw)
+        return self
+
+    def _init_from_data(self, X, rng) -> None:
+        """Resolve ``n_bins`` and run ActNorm's data-dependent initialisation on a batch."""
+        self._resolve_bins(X)
+        X = self._check_X(X)
+        idx = rng.permutation(len(X))[: min(len(X), 512)]
+        V = self._dequantize(X[get_backend().asarray(idx) if get_backend().is_gpu else idx], rng)
+        Y, _ = self._to_flow_space(V)
+        with no_grad():
+            self.flow_.forward(Tensor(Y))
+
+    def trainable_arrays(self) -> dict:
+        if getattr(self, "flow_", None) is None:
+            raise RuntimeError(f"{type(self).__name__} has no flow yet; call fit(X) first")
+        return self.flow_.param_arrays()
+
+    def loss_and_grads(self, batch, rng):
+        """Mean NLL (nats per example; the dequantization bound for discrete data)."""
+        X = self._check_X(batch, "batch")
+        V = self._dequantize(X, rng)
+        self.flow_.zero_grad()
+        loss = -F.mean(self._log_prob_tensor(V))
+        loss.backward()
+        return float(loss.data), self.flow_.grad_arrays()
+
+    # ------------------------------------------------------------ checkpoints
+    def _actnorms(self):
+        return [m for m in self.flow_.modules() if isinstance(m, ActNorm)]
+
+    def extra_state(self) -> dict:
+        return {
+            "n_bins": np.asarray(0 if self.n_bins_ is None else self.n_bins_, dtype=np.int64),
+            "actnorm_initialized": np.asarray(
+                [m.initialized for m in self._actnorms()], dtype=np.int64),
+        }
+
+    def load_extra_state(self, state: dict) -> None:
+        state = {k: to_numpy(v) for k, v in state.items()}
+        if "n_bins" in state:
+            k = int(state["n_bins"])
+            self.n_bins_ = None if k == 0 else k
+        if "actnorm_initialized" in state:
+            flags = state["actnorm_initialized"].ravel()
+            acts = self._actnorms()
+            if len(flags) != len(acts):
+                raise CheckpointError(
+                    f"checkpoint has {len(flags)} ActNorm flags, the model has {len(acts)} ActNorms"
+                )
+            for m, f in zip(acts, flags, strict=True):
+                m.initialized = bool(f)

@@ -1,0 +1,71 @@
+r"""NICE (Dinh, Krueger, Bengio 2015): additive couplings and a final diagonal scaling.
+
+.. math::
+
+    z = e^{s} \odot (g_K \circ \dots \circ g_1)(y), \qquad
+    g_k(y) = y + (1 - m_k) \odot t_k(m_k \odot y),
+
+with alternating masks :math:`m_k` (even/odd coordinates). The couplings are
+volume preserving, so :math:`\log|\det| = \sum_j s_j` comes from the scaling alone.
+Vector model: images are flattened (``(n, H, W)`` in, samples back in that shape).
+
+References: Dinh, Krueger, Bengio (2015) "NICE: Non-linear Independent Components
+Estimation", arXiv:1410.8516.
+"""
+
+from __future__ import annotations
+
+from ..._validation import check_positive_int
+from ...base import register_model
+from ...random import check_random_state
+from .actnorm import DiagonalScaling
+from .base import Compose
+from .coupling import AdditiveCoupling, MLPConditioner, alternating_mask, half_mask
+from .model import FlowModel
+
+__all__ = ["NICE"]
+
+
+@register_model("nice")
+class NICE(FlowModel):
+    r"""NICE flow for vectors (see the module docstring and :class:`FlowModel`).
+
+    Parameters
+    ----------
+    n_couplings : int
+        Number of additive coupling layers (masks alternate).
+    hidden : int
+        Width of the conditioner MLPs.
+    n_hidden : int
+        Hidden layers per conditioner.
+    activation : {"relu", "tanh"}
+    n_bins : "auto", None or int
+        Dequantization levels ``K`` (see :mod:`minigen.models.flows.model`).
+    dtype : {"float32", "float64"}
+    """
+
+    supports_images = False
+
+    def __init__(self, n_couplings: int = 4, hidden: int = 64, n_hidden: int = 2,
+                 activation: str = "relu", n_bins="auto", dtype: str = "float32"):
+        self.n_couplings = n_couplings
+        self.hidden = hidden
+        self.n_hidden = n_hidden
+        self.activation = activation
+        self.n_bins = n_bins
+        self.dtype = dtype
+
+    def _make_flow(self, event_shape, rng):
+        rng = check_random_state(rng)
+        (d,) = event_shape
+        if d < 2:
+            raise ValueError(f"flows need at least 2 dimensions, got {d}")
+        k = check_positive_int(self.n_couplings, "n_couplings")
+        h = check_positive_int(self.hidden, "hidden")
+        layers = []
+        for i in range(k):
+            mask = alternating_mask(d, i % 2) if d > 2 else half_mask(d, i % 2 == 0)
+            net = MLPConditioner(d, h, self.n_hidden, 1, self.activation, self.dtype_, rng)
+            layers.append(AdditiveCoupling(mask, net))
+        layers.append(DiagonalScaling(d, self.dtype_))
+        return Compose(layers)

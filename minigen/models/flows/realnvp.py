@@ -1,0 +1,120 @@
+r"""RealNVP (Dinh, Sohl-Dickstein, Bengio 2017): affine couplings with bounded scales.
+
+**Vector mode** (2-D toys, flattened images): ``n_couplings`` affine couplings with
+alternating masks and MLP conditioners.
+
+**Image mode** (``(n, H, W)`` or ``(n, H, W, C)`` input, multi-scale): per scale,
+``n_couplings`` checkerboard couplings (alternating parity), a squeeze
+``(C, H, W) -> (4C, H/2, W/2)``, ``n_couplings`` channel couplings (alternating
+halves), then half the channels are factored out; the last scale has checkerboard
+couplings only. For 8x8 digits with ``n_scales=2``: 8x8x1 -> 4x4x4 -> factor out 2 ->
+4x4x2 (checkerboard). Each coupling: :math:`y = x e^s + t`,
+:math:`s = (1 - m)\, b \tanh(\tilde s / b)` (``scale_bound`` ``b``).
+
+References: Dinh, Sohl-Dickstein, Bengio (2017) "Density estimation using Real NVP",
+ICLR.
+"""
+
+from __future__ import annotations
+
+from ..._validation import check_choice, check_positive_int
+from ...base import register_model
+from ...random import check_random_state
+from .base import Compose
+from .coupling import (
+    AffineCoupling,
+    ConvConditioner,
+    MLPConditioner,
+    alternating_mask,
+    channel_mask,
+    checkerboard_mask,
+    half_mask,
+)
+from .model import FlowModel
+from .squeeze import MultiScale, Squeeze
+
+__all__ = ["RealNVP"]
+
+
+@register_model("realnvp")
+class RealNVP(FlowModel):
+    """RealNVP flow for vectors or images (see the module docstring and :class:`FlowModel`).
+
+    Parameters
+    ----------
+    n_couplings : int
+        Coupling layers (vector mode), or per block (image mode).
+    hidden : int
+        Conditioner width (MLP units or conv channels).
+    n_hidden : int
+        Hidden layers per conditioner.
+    scale_bound : float
+        Every log-scale is in ``(-scale_bound, scale_bound)``.
+    mode : {"auto", "vector", "image"}
+        "auto": image mode for ``(n, H, W[, C])`` input, vector mode for ``(n, D)``.
+    n_scales : int
+        Image mode: number of scales (factor-outs + 1).
+    activation : {"relu", "tanh"}
+    n_bins : "auto", None or int
+    dtype : {"float32", "float64"}
+    """
+
+    def __init__(self, n_couplings: int = 6, hidden: int = 64, n_hidden: int = 2,
+                 scale_bound: float = 2.0, mode: str = "auto", n_scales: int = 2,
+                 activation: str = "relu", n_bins="auto", dtype: str = "float32"):
+        self.n_couplings = n_couplings
+        self.hidden = hidden
+        self.n_hidden = n_hidden
+        self.scale_bound = scale_bound
+        self.mode = mode
+        self.n_scales = n_scales
+        self.activation = activation
+        self.n_bins = n_bins
+        self.dtype = dtype
+
+    def _image_mode(self, input_shape) -> bool:
+        check_choice(self.mode, "mode", ("auto", "vector", "image"))
+        if self.mode == "image" and len(input_shape) < 2:
+            raise ValueError(f"mode='image' needs (n, H, W[, C]) input, got rows of {input_shape}")
+        return self.mode == "image" or (self.mode == "auto" and len(input_shape) >= 2)
+
+    def _make_flow(self, event_shape, rng):
+        rng = check_random_state(rng)
+        k = check_positive_int(self.n_couplings, "n_couplings")
+        h = check_positive_int(self.hidden, "hidden")
+        if len(event_shape) == 1:
+            (d,) = event_shape
+            if d < 2:
+                raise ValueError(f"flows need at least 2 dimensions, got {d}")
+            layers = []
+            for i in range(k):
+                mask = alternating_mask(d, i % 2) if d > 2 else half_mask(d, i % 2 == 0)
+                net = MLPConditioner(d, h, self.n_hidden, 2, self.activation, self.dtype_, rng)
+                layers.append(AffineCoupling(mask, net, self.scale_bound))
+            return Compose(layers)
+        return MultiScale(self._image_levels(event_shape, k, h, rng), event_shape)
+
+    def _coupling(self, mask, c, h, rng):
+        net = ConvConditioner(c, h, self.n_hidden, 2, self.activation, self.dtype_, rng)
+        return AffineCoupling(mask, net, self.scale_bound)
+
+    def _image_levels(self, shape, k, h, rng):
+        n_scales = check_positive_int(self.n_scales, "n_scales")
+        c, hh, ww = shape
+        levels = []
+        for s in range(n_scales):
+            last = s == n_scales - 1
+            layers = [self._coupling(checkerboard_mask(c, hh, ww, i % 2), c, h, rng)
+                      for i in range(k)]
+            if not last:
+                if hh % 2 or ww % 2:
+                    raise ValueError(
+                        f"n_scales={n_scales} needs height and width divisible by "
+                        f"2**{n_scales - 1}; got {shape[1:]} at scale {s}")
+                layers.append(Squeeze())
+                c, hh, ww = 4 * c, hh // 2, ww // 2
+                layers += [self._coupling(channel_mask(c, hh, ww, i % 2 == 0), c, h, rng)
+                           for i in range(k)]
+                c = c // 2
+            levels.append(Compose(layers))
+        return levels
