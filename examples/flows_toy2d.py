@@ -1,0 +1,69 @@
+"""Train NICE, RealNVP and a Glow-style 2-D flow on the 8-Gaussian ring (exact entropy).
+
+Writes ``<out>/flows_ring8_<model>.png`` (learned density with samples on top) and
+``<out>/flows_ring8.json`` (test NLL, gap to the true entropy, training time).
+
+    python examples/flows_toy2d.py --epochs 40 --out runs/flows_toy2d
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from minigen.datasets import Ring8, load_dataset
+from minigen.models.flows import NICE, Glow, RealNVP
+from minigen.optim import CosineLR
+from minigen.plot import density_2d
+from minigen.training import train
+
+MODELS = {
+    "realnvp": lambda: RealNVP(n_couplings=8, hidden=64),
+    "glow": lambda: Glow(n_steps=6, hidden=64),
+    "nice": lambda: NICE(n_couplings=6, hidden=64),
+}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--models", default="realnvp,glow,nice")
+    ap.add_argument("--out", default="runs/flows_toy2d")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    Xtr, Xva, Xte = (load_dataset("ring8", s) for s in ("train", "valid", "test"))
+    entropy_mc = float(-Ring8().log_prob(Xte).mean())  # Monte Carlo estimate on the test set
+    results = {"true_test_nll": entropy_mc, "models": {}}
+    steps = args.epochs * int(np.ceil(len(Xtr) / args.batch_size))
+    for name in args.models.split(","):
+        model = MODELS[name]()
+        t0 = time.perf_counter()
+        hist = train(model, Xtr, X_valid=Xva, epochs=args.epochs, batch_size=args.batch_size,
+                     lr=args.lr, lr_schedule=CosineLR(steps, min_lr=args.lr * 0.02),
+                     clip_norm=10.0, random_state=0)
+        dt = time.perf_counter() - t0
+        nll = -model.score(Xte)
+        t1 = time.perf_counter()
+        S = model.sample(10_000, random_state=1)
+        ts = time.perf_counter() - t1
+        results["models"][name] = {
+            "params": model.get_params(), "test_nll": nll, "gap_nats": nll - entropy_mc,
+            "train_time_s": dt, "epochs": args.epochs, "valid_nll": hist.valid_nll,
+            "samples_per_s": 10_000 / ts,
+        }
+        density_2d(model.score_samples, out / f"flows_ring8_{name}.png",
+                   extent=(-3, 3, -3, 3), samples=np.asarray(S)[:500], resolution=150)
+        print(f"{name}: test NLL {nll:.4f} (true {entropy_mc:.4f}, gap {nll - entropy_mc:+.4f}) "
+              f"in {dt:.0f} s", flush=True)
+        (out / "flows_ring8.json").write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
