@@ -229,18 +229,20 @@ class AutoregressiveModel(GenerativeModel):
 
     # ------------------------------------------------------------ validation
     def _check_values(self, Xf, name, k):
-        Xh = to_numpy(Xf)
-        if Xh.size and not (np.all(Xh == np.round(Xh)) and Xh.min() >= 0):
-            bad = Xh[(Xh != np.round(Xh)) | (Xh < 0)].ravel()[0]
+        """Integer values in ``0..k-1`` (any ``k`` if None) -> int64 array on Xf's backend."""
+        xp = get_backend().xp if not isinstance(Xf, np.ndarray) else np
+        bad = (Xf != xp.round(Xf)) | (Xf < 0)
+        if Xf.size and bool(bad.any()):
+            v = to_numpy(Xf[bad]).ravel()[0]
             raise ValueError(
-                f"{name} must hold integer values 0..K-1 (the model's alphabet); found {bad}"
+                f"{name} must hold integer values 0..K-1 (the model's alphabet); found {v}"
             )
-        if k is not None and Xh.size and Xh.max() >= k:
+        if k is not None and Xf.size and bool((Xf >= k).any()):
             raise ValueError(
-                f"{name} has value {Xh.max():g} outside the model's alphabet 0..{k - 1} "
-                f"(n_categories={k})"
+                f"{name} has value {float(Xf.max()):g} outside the model's alphabet "
+                f"0..{k - 1} (n_categories={k})"
             )
-        return Xh.astype(np.int64)
+        return Xf.astype(np.int64)
 
     def _check_X(self, X, name: str = "X"):
         """Validate ``X`` (image shape or flat ``D``, values in the alphabet) -> int xp (n, D)."""
@@ -253,8 +255,8 @@ class AutoregressiveModel(GenerativeModel):
                 f"shape {self.image_shape_} (or flat ({self.n_dims_},)); got array of shape "
                 f"{tuple(X.shape)}"
             )
-        Xi = self._check_values(X.reshape(X.shape[0], -1), name, self.n_categories_)
-        return get_backend().asarray(Xi)
+        return get_backend().asarray(
+            self._check_values(X.reshape(X.shape[0], -1), name, self.n_categories_))
 
     # ------------------------------------------------------------ likelihood
     def _log_prob_from_logits(self, logits: Tensor, x) -> Tensor:

@@ -33,8 +33,6 @@ pretraining from pixels" (2020).
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..._validation import check_positive_int
 from ...autograd import F, Tensor, nn, no_grad
 from ...backend import get_backend
@@ -155,8 +153,9 @@ class PixelTransformer(AutoregressiveModel):
                                        d_ff, self.dtype_, rng)
 
     def _logits(self, h):
-        seq = h[:, self.ordering_]  # generation order
-        out = self.net_(seq)[:, self.rank_]  # back to the natural layout
+        be = get_backend()
+        seq = h[:, be.asarray(self.ordering_)]  # generation order
+        out = self.net_(seq)[:, be.asarray(self.rank_)]  # back to the natural layout
         if self.n_categories_ == 2:
             return F.reshape(out, (out.shape[0], self.n_dims_))
         return out
@@ -184,5 +183,3 @@ class PixelTransformer(AutoregressiveModel):
             out = self.net_.step(prev, t, state)
         return out[:, 0] if self.n_categories_ == 2 else out
 
-    def _check_X(self, X, name="X"):
-        return super()._check_X(X, name).astype(np.int64)
