@@ -34,7 +34,8 @@ F64 = np.float64
 def _vec_transforms(dt, rng):
     d = 4
     return {
-        "additive": AdditiveCoupling(alternating_mask(d), MLPConditioner(d, 8, 1, 1, "tanh", dt, 0)),
+        "additive": AdditiveCoupling(alternating_mask(d),
+                                     MLPConditioner(d, 8, 1, 1, "tanh", dt, 0)),
         "affine": AffineCoupling(alternating_mask(d, 1), MLPConditioner(d, 8, 1, 2, "tanh", dt, 1)),
         "actnorm": ActNorm(d, dt),
         "diagonal": DiagonalScaling(d, dt),
