@@ -11,9 +11,11 @@ from .boltzmann import (
     log_partition,
     tv_distance,
 )
+from .neural import NeuralEBM
 from .rbm import BernoulliRBM, GaussianBernoulliRBM
 
 __all__ = [
+    "NeuralEBM",
     "BernoulliRBM",
     "GaussianBernoulliRBM",
     "BoltzmannMachine",
