@@ -1,0 +1,299 @@
+r"""PixelRNN: Row LSTM and Diagonal BiLSTM, with optional scheduled sampling.
+
+Both start with a mask-A ``k_0 x k_0`` convolution (features at :math:`(r, c)` see only
+pixels before :math:`(r, c)`), stack ``n_layers`` residual recurrent layers and end with
+the mask-B ``1 x 1`` head ``ReLU -> 1x1 -> ReLU -> 1x1`` (as :mod:`.pixelcnn`). An LSTM
+layer maps gates :math:`(i, f, o, g)` to
+
+.. math::
+
+    c = \sigma(f) \odot c_{prev} + \sigma(i) \odot \tanh(g), \qquad h = \sigma(o) \odot \tanh(c)
+
+and its output is added back through a ``1 x 1`` convolution (residual).
+
+**Row LSTM** (``"row-lstm"``): one step per image row. Gates of row :math:`r` =
+a mask-B ``1 x (k//2 + 1)`` input-to-state convolution of the row's features (columns
+:math:`c - k//2 .. c`, computed for the whole map at once) + an unmasked ``1 x 3``
+state-to-state convolution of the previous row's hidden state. Pixel :math:`(r, c)` sees
+a triangle above it (widening by one column per row up) and its left neighbours.
+
+**Diagonal BiLSTM** (``"diagonal-bilstm"``): the map is *skewed* (row :math:`r` shifted
+right by :math:`r`) so each column of the skewed ``H x (W + H - 1)`` map is one diagonal;
+the LSTM runs over those ``W + H - 1`` columns (``2d - 1`` steps for a ``d x d`` image).
+Input-to-state is a ``1 x 1`` convolution; state-to-state is a ``2 x 1`` convolution of the
+previous column's state (rows :math:`r - 1` and :math:`r` of the skewed map, i.e. the
+pixel above and the pixel to the left), so :math:`(r, c)` sees the whole quadrant above
+and to the left. The right-to-left direction runs on the mirrored map; unskewed and
+mirrored back, it is shifted *down by one row* before being added, so no pixel sees its
+own row to the right (its future). Both directions share the step loop, whose count is
+kept in ``recurrent_steps_``.
+
+**Scheduled sampling** (``scheduled_sampling=p_max``; ``None``/0 = teacher forcing):
+with probability :math:`p(e) = p_{max} \min(1, e / E)` after :math:`e` epochs
+(``E = scheduled_sampling_epochs``; fractional epochs counted from the examples seen),
+each input pixel of a training batch is replaced by a draw from the model's own
+(detached) teacher-forced conditional, while the targets stay the data. This exposes the
+model to its own mistakes (exposure bias). A callable ``epoch -> p`` is also accepted.
+
+References: van den Oord, Kalchbrenner, Kavukcuoglu, "Pixel recurrent neural networks"
+(ICML 2016); Bengio et al., "Scheduled sampling for sequence prediction with recurrent
+neural networks" (NeurIPS 2015).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..._validation import check_positive_int
+from ...autograd import F, Tensor, nn, no_grad
+from ...autograd.conv import conv1d
+from ...backend import get_backend, to_numpy
+from ...base import register_model
+from ._pixel import CausalConv, PixelModel
+from .pixelcnn import _Head, _odd
+
+__all__ = ["RowLSTM", "DiagonalBiLSTM"]
+
+
+def _lstm_update(z, c_prev, hid):
+    """Gates ``z (..., 4H)`` split on the last axis (or axis 1 for maps) -> ``(h, c)``."""
+    i, f, o, g = (z[..., k * hid:(k + 1) * hid] for k in range(4))
+    c = F.sigmoid(i) * F.tanh(g) if c_prev is None else (
+        F.sigmoid(f) * c_prev + F.sigmoid(i) * F.tanh(g))
+    return F.sigmoid(o) * F.tanh(c), c
+
+
+def _param(rng, k, shape, dtype):
+    return nn.Parameter(get_backend().asarray(rng.uniform(-k, k, shape).astype(dtype)))
+
+
+class _RowLSTMLayer(nn.Module):
+    def __init__(self, c, hid, k, dtype, rng):
+        super().__init__()
+        self.hid = hid
+        self.is_conv = CausalConv(c, 4 * hid, 0, k // 2, 0, "B", 1, dtype, rng)
+        self.ss = _param(rng, 1.0 / math.sqrt(3 * hid), (4 * hid, hid, 3), dtype)
+        self.out = CausalConv(hid, c, 0, 0, 0, None, 1, dtype, rng)
+
+    def forward(self, feat):
+        g_is = F.transpose(self.is_conv(feat), (0, 2, 3, 1))  # (n, H, W, 4h)
+        h = c = None
+        rows = []
+        self.steps = 0
+        for r in range(feat.shape[2]):
+            z = g_is[:, r]
+            if h is not None:  # 1 x 3 state-to-state conv of the previous row
+                z = z + F.transpose(conv1d(h, self.ss, None, padding=1), (0, 2, 1))
+            hr, c = _lstm_update(z, c, self.hid)
+            h = F.transpose(hr, (0, 2, 1))  # (n, h, W)
+            rows.append(h)
+            self.steps += 1
+        return feat + self.out(F.stack(rows, axis=2))
+
+
+def _skew(x):
+    """``(n, C, H, W) -> (n, C, H, W + H - 1)``: row ``r`` shifted right by ``r``."""
+    hh = x.shape[2]
+    return F.stack([F.pad(x[:, :, r], ((0, 0), (0, 0), (r, hh - 1 - r))) for r in range(hh)],
+                   axis=2)
+
+
+def _unskew(y, width):
+    return F.stack([y[:, :, r, r:r + width] for r in range(y.shape[2])], axis=2)
+
+
+class _DiagBiLSTMLayer(nn.Module):
+    def __init__(self, c, hid, dtype, rng):
+        super().__init__()
+        self.hid = hid
+        k = 1.0 / math.sqrt(2 * hid)
+        self.is_l = CausalConv(c, 4 * hid, 0, 0, 0, "B", 1, dtype, rng)
+        self.is_r = CausalConv(c, 4 * hid, 0, 0, 0, "B", 1, dtype, rng)
+        # state-to-state 2 x 1 kernels as (2h, 4h): rows [state above; state at the same row]
+        self.ss_l = _param(rng, k, (2 * hid, 4 * hid), dtype)
+        self.ss_r = _param(rng, k, (2 * hid, 4 * hid), dtype)
+        self.out = CausalConv(hid, c, 0, 0, 0, None, 1, dtype, rng)
+
+    def forward(self, feat):
+        hh, ww = feat.shape[2], feat.shape[3]
+        mirrored = feat[:, :, :, ::-1]
+        seqs = [F.transpose(_skew(conv(x)), (0, 3, 2, 1))  # (n, T, H, 4h)
+                for conv, x in ((self.is_l, feat), (self.is_r, mirrored))]
+        weights = (self.ss_l, self.ss_r)
+        states = [(None, None), (None, None)]
+        outs = ([], [])
+        self.steps = 0
+        for j in range(ww + hh - 1):  # one diagonal per step
+            for d in range(2):
+                h, c = states[d]
+                z = seqs[d][:, j]  # (n, H, 4h)
+                if h is not None:
+                    above = F.pad(h, ((0, 0), (1, 0), (0, 0)))[:, :hh]
+                    z = z + F.concatenate([above, h], axis=-1) @ weights[d]
+                states[d] = _lstm_update(z, c, self.hid)
+                outs[d].append(states[d][0])
+            self.steps += 1
+        maps = [_unskew(F.transpose(F.stack(o, axis=1), (0, 3, 2, 1)), ww) for o in outs]
+        right = maps[1][:, :, :, ::-1]
+        right = F.pad(right, ((0, 0), (0, 0), (1, 0), (0, 0)))[:, :, :hh]  # shift down a row
+        return feat + self.out(maps[0] + right)
+
+
+class _RNNNet(nn.Module):
+    def __init__(self, cin, c, hid, k_out, n_layers, k0, layer, dtype, rng):
+        super().__init__()
+        self.inp = CausalConv(cin, c, k0 // 2, k0 // 2, k0 // 2, "A", 1, dtype, rng)
+        self.layers = nn.ModuleList(layer() for _ in range(n_layers))
+        self.head = _Head(c, k_out, 1, dtype, rng)
+
+    def forward(self, x):
+        h = self.inp(x)
+        for layer in self.layers:
+            h = layer(h)
+        return self.head(h)
+
+
+class _PixelRNN(PixelModel):
+    """Shared hyper-parameters, network plumbing and scheduled sampling."""
+
+    def __init__(self, n_channels: int = 32, hidden_size: int = 32, n_layers: int = 1,
+                 first_kernel_size: int = 5, head: str = "auto", n_mix: int = 5,
+                 scheduled_sampling=None, scheduled_sampling_epochs: int = 10,
+                 n_categories: int | None = None, dtype: str = "float32"):
+        self.n_channels = n_channels
+        self.hidden_size = hidden_size
+        self.n_layers = n_layers
+        self.first_kernel_size = first_kernel_size
+        self.head = head
+        self.n_mix = n_mix
+        self.scheduled_sampling = scheduled_sampling
+        self.scheduled_sampling_epochs = scheduled_sampling_epochs
+        self.n_categories = n_categories
+        self.dtype = dtype
+
+    def _layer_factory(self, c, hid, rng):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _make_network(self, rng) -> None:
+        self._hwg()
+        c = check_positive_int(self.n_channels, "n_channels")
+        hid = check_positive_int(self.hidden_size, "hidden_size")
+        n_layers = check_positive_int(self.n_layers, "n_layers")
+        k0 = _odd(self.first_kernel_size, "first_kernel_size")
+        self._ss_prob(0.0)  # validate the schedule early
+        self.net_ = _RNNNet(self._n_input_channels(), c, hid, self._k_out(), n_layers, k0,
+                            self._layer_factory(c, hid, rng), self.dtype_, rng)
+        self.examples_seen_ = 0
+
+    def _logits(self, h):
+        out = self._from_image(self.net_(self._to_image(h)))
+        self.recurrent_steps_ = [layer.steps for layer in self.net_.layers]
+        return out
+
+    # ------------------------------------------------------------ scheduled sampling
+    def _ss_prob(self, epoch: float) -> float:
+        """Probability of feeding the model's own sample after ``epoch`` (fractional) epochs."""
+        spec = self.scheduled_sampling
+        if spec is None:
+            return 0.0
+        if callable(spec):
+            p = float(spec(epoch))
+        else:
+            p_max = float(spec)
+            if not 0.0 <= p_max <= 1.0:
+                raise ValueError(f"scheduled_sampling must be in [0, 1], got {spec!r}")
+            ramp = check_positive_int(self.scheduled_sampling_epochs,
+                                      "scheduled_sampling_epochs")
+            p = p_max * min(1.0, epoch / ramp)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"scheduled_sampling gave probability {p} outside [0, 1]")
+        return p
+
+    def _init_from_data(self, X, rng) -> None:
+        super()._init_from_data(X, rng)
+        self.n_train_ = len(X)
+
+    def current_scheduled_probability(self) -> float:
+        n_train = getattr(self, "n_train_", 0) or 0
+        epoch = self.examples_seen_ / n_train if n_train else 0.0
+        return self._ss_prob(epoch)
+
+    def loss_and_grads(self, batch, rng):
+        p = self.current_scheduled_probability()
+        self.scheduled_p_ = p
+        if p <= 0.0:
+            out = super().loss_and_grads(batch, rng)
+            self.examples_seen_ += len(batch)
+            return out
+        x = self._check_X(batch, "batch")
+        self._before_batch(rng)
+        be = get_backend()
+        with no_grad():  # the model's own teacher-forced draws (detached)
+            logits = self._logits(Tensor(self._encode(x))).data
+        flat = logits.reshape(-1) if logits.ndim == 2 else logits.reshape(-1, logits.shape[-1])
+        u = be.asarray(rng.random(flat.shape[0]))
+        own = self._draw(flat, u, 1.0).reshape(x.shape)
+        replace = be.asarray(rng.random(x.shape) < p)
+        x_in = be.xp.where(replace, own, x)
+        self.net_.zero_grad()
+        loss = -F.mean(self._log_prob_from_logits(self._logits(Tensor(self._encode(x_in))), x))
+        loss.backward()
+        self.examples_seen_ += len(batch)
+        return float(loss.data), self.net_.grad_arrays()
+
+    def _extra_arrays(self) -> dict:
+        return {"examples_seen": np.asarray(getattr(self, "examples_seen_", 0), dtype=np.int64),
+                "n_train": np.asarray(getattr(self, "n_train_", 0), dtype=np.int64)}
+
+    def _load_extra_arrays(self, state: dict) -> None:
+        if "examples_seen" in state:
+            self.examples_seen_ = int(to_numpy(state["examples_seen"]))
+            self.n_train_ = int(to_numpy(state["n_train"]))
+
+
+@register_model("row-lstm")
+class RowLSTM(_PixelRNN):
+    """PixelRNN Row LSTM (see module docstring).
+
+    Parameters
+    ----------
+    n_channels : int
+        Feature channels between layers.
+    hidden_size : int
+        LSTM state size.
+    n_layers : int
+        Row LSTM layers (residual).
+    kernel_size : odd int
+        ``k`` of the masked ``1 x (k//2 + 1)`` input-to-state convolution.
+    first_kernel_size : odd int
+        The mask-A convolution.
+    head, n_mix, n_categories, dtype
+        As in :class:`~minigen.models.autoregressive.pixelcnn.PixelCNN`.
+    scheduled_sampling : None, float in [0, 1] or callable epoch -> p
+    scheduled_sampling_epochs : int
+        Epochs of the linear ramp to ``scheduled_sampling``.
+    """
+
+    def __init__(self, n_channels: int = 32, hidden_size: int = 32, n_layers: int = 1,
+                 kernel_size: int = 3, first_kernel_size: int = 5, head: str = "auto",
+                 n_mix: int = 5, scheduled_sampling=None, scheduled_sampling_epochs: int = 10,
+                 n_categories: int | None = None, dtype: str = "float32"):
+        super().__init__(n_channels, hidden_size, n_layers, first_kernel_size, head, n_mix,
+                         scheduled_sampling, scheduled_sampling_epochs, n_categories, dtype)
+        self.kernel_size = kernel_size
+
+    def _layer_factory(self, c, hid, rng):
+        k = _odd(self.kernel_size, "kernel_size")
+        return lambda: _RowLSTMLayer(c, hid, k, self.dtype_, rng)
+
+
+@register_model("diagonal-bilstm")
+class DiagonalBiLSTM(_PixelRNN):
+    """PixelRNN Diagonal BiLSTM (see module docstring); parameters as :class:`RowLSTM`
+    without ``kernel_size``. ``recurrent_steps_`` (after a forward pass): the steps each
+    layer took, ``H + W - 1`` (``2d - 1`` for ``d x d`` images)."""
+
+    def _layer_factory(self, c, hid, rng):
+        return lambda: _DiagBiLSTMLayer(c, hid, self.dtype_, rng)
