@@ -78,6 +78,8 @@ def langevin(energy, grad, x0, n_samples: int, *, step_size: float = 0.1,
         ``hessian(x (n, D)) -> (n, D, D)`` or a constant ``(D, D)`` array
         (required for ``"precond"``).
     """
+    from ..kernels.langevin import langevin_step
+
     xp = get_backend().xp
     if method not in ("ula", "mala", "precond"):
         raise ValueError(f"unknown method {method!r}; choose 'ula', 'mala' or 'precond'")
@@ -109,8 +111,8 @@ def langevin(energy, grad, x0, n_samples: int, *, step_size: float = 0.1,
             A, A_half, A_inv, logdet = P
             xn = x - 0.5 * eps * xp.einsum("nij,nj->ni", A, g) + sq * xp.einsum(
                 "nij,nj->ni", A_half, z)
-        else:
-            xn = x - 0.5 * eps * g + sq * z
+        else:  # fused ULA proposal kernel of the active backend
+            xn = langevin_step(x, g, eps, noise=z, check_finite=False)
         gn = grad(xn)
         check_finite(gn, "energy gradient", it + 1)
         if method == "ula":
