@@ -28,6 +28,15 @@ MODELS = {
 }
 
 
+def _progress(name):
+    def cb(epoch, hist, model):
+        print(f"  {name} epoch {epoch}: train {hist.train_loss[-1]:.4f} "
+              f"valid {hist.valid_nll[-1]:.4f} ({hist.epoch_time[-1]:.1f} s)", flush=True)
+        return False
+
+    return cb
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=40)
@@ -47,7 +56,7 @@ def main(argv=None):
         t0 = time.perf_counter()
         hist = train(model, Xtr, X_valid=Xva, epochs=args.epochs, batch_size=args.batch_size,
                      lr=args.lr, lr_schedule=CosineLR(steps, min_lr=args.lr * 0.02),
-                     clip_norm=10.0, random_state=0)
+                     clip_norm=10.0, random_state=0, callbacks=[_progress(name)])
         dt = time.perf_counter() - t0
         nll = -model.score(Xte)
         t1 = time.perf_counter()
@@ -62,7 +71,7 @@ def main(argv=None):
                    extent=(-3, 3, -3, 3), samples=np.asarray(S)[:500], resolution=150)
         print(f"{name}: test NLL {nll:.4f} (true {entropy_mc:.4f}, gap {nll - entropy_mc:+.4f}) "
               f"in {dt:.0f} s", flush=True)
-        (out / "flows_ring8.json").write_text(json.dumps(results, indent=2, default=str))
+        (out / f"flows_ring8_{args.models.replace(',', '_')}.json").write_text(json.dumps(results, indent=2, default=str))
 
 
 if __name__ == "__main__":
