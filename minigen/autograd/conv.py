@@ -89,13 +89,22 @@ def _split_channels(xp, c, work, fn):
     """Run ``fn(lo, hi)`` over channel blocks; on NumPy, large copies use a thread pool
     (NumPy releases the GIL while copying, so the strided copies run on all cores)."""
     nthreads = _pool()._max_workers
-    if xp.__name__ != "numpy" or nthreads == 1 or c < 2 or work < (1 << 18):
+    if (xp.__name__ != "numpy" or nthreads == 1 or c < 2 or work < (1 << 18)
+            or _oversubscribed()):
         fn(0, c)
         return
     bounds = [c * k // nthreads for k in range(nthreads + 1)]
     futs = [_pool().submit(fn, bounds[k], bounds[k + 1]) for k in range(nthreads)]
     for f in futs:
         f.result()
+
+
+def _oversubscribed() -> bool:
+    """Load average above the CPU count: helper threads would only wait for a core."""
+    try:
+        return os.getloadavg()[0] > (os.cpu_count() or 1)
+    except (AttributeError, OSError):  # e.g. Windows
+        return False
 
 
 def _all_taps(kh, kw):
