@@ -1,4 +1,4 @@
-"""Command line: ``minigen info | train | sample | eval | bench``.
+"""Command line: ``minigen info | train | sample | eval | bench | tour``.
 
 Models come from the registry in :mod:`minigen.base` (``get_model_class``), datasets
 from :func:`minigen.datasets.load_dataset`; a family that registers a model is
@@ -251,6 +251,18 @@ def _add_bench_parser(subparsers) -> None:
     p.set_defaults(func=cmd_bench)
 
 
+def _add_tour_parser(subparsers) -> None:
+    """``minigen tour``: one model per family, report.html + report.md (``minigen.tour``)."""
+    p = subparsers.add_parser("tour", help="train one model per family and write a report")
+    p.add_argument("--quick", action="store_true", help="tiny budgets (< 5 min on 2 cores)")
+    p.add_argument("--smoke", action="store_true", help="even tinier (for the tests)")
+    p.add_argument("--backend", choices=["numpy", "numba", "cupy", "auto"], default=None)
+    p.add_argument("--out", default="runs/tour", help="output folder (default runs/tour)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=lambda args: __import__("minigen.tour", fromlist=["main"]).main(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minigen", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"minigen {__version__}")
@@ -303,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     _add_bench_parser(sub)
+    _add_tour_parser(sub)
     return parser
 
 

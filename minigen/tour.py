@@ -1,0 +1,490 @@
+"""``minigen tour``: train one representative of every registered family and report.
+
+Every number in the report is measured by the run that writes it: nothing is read
+from a stored file. A family whose model is not registered (not written yet) is
+listed as *skipped*; a family that raises is listed as *failed* with its error, and
+the tour goes on.
+
+Per model the tour records the test NLL (nats per example and bits per dimension),
+the KL divergence to the truth where the truth is known, training time, sampling
+throughput (samples/s) and the parameter count:
+
+* 2-D toys (``ring8``): :math:`\\mathrm{KL}(p\\,\\|\\,q) = \\mathbb{E}_p[\\log p(x) - \\log q(x)]`,
+  estimated on the test points with the exact :math:`\\log p` of the toy (the test NLL
+  minus the entropy, paired on the same points so the Monte Carlo error shrinks).
+* bars-and-stripes 4x4: exact,
+  :math:`\\mathrm{KL} = -\\log 30 - \\frac{1}{30}\\sum_{x} \\log q(x)` over the 30 patterns.
+
+Then three experiments: Gibbs burn-in on a small Boltzmann machine (exact TV distance to
+the enumerated distribution vs sweeps), scheduled sampling vs teacher forcing (Row LSTM),
+and the "seed claims" checked with timings (autoregressive sampling time grows linearly
+in D; flows sample fastest; EBMs need MCMC).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["ModelSpec", "SPECS", "run_tour", "main"]
+
+
+@dataclass
+class ModelSpec:
+    """One tour entry: a registered model, its data and its budget per mode."""
+
+    key: str
+    family: str
+    model: str
+    data: str
+    quick: dict
+    full: dict
+    train: dict = field(default_factory=dict)  # mode -> train() kwargs, "fit" for model.fit
+    note: str = ""
+    smoke: dict | None = None  # hyper-parameters of the tests' tiny mode (default: quick)
+
+
+def _tr(epochs, batch_size=64, lr=1e-3):
+    return {"epochs": epochs, "batch_size": batch_size, "lr": lr}
+
+
+SPECS: list[ModelSpec] = [
+    ModelSpec("baseline", "baseline (factorized)", "baseline", "digits", {}, {},
+              {"quick": "fit", "full": "fit", "smoke": "fit"}, "closed-form MLE"),
+    ModelSpec("fvsbn", "autoregressive", "fvsbn", "digits", {}, {},
+              {"smoke": _tr(1, 128, 1e-2), "quick": _tr(4, 64, 1e-2), "full": _tr(40, 64, 5e-3)}),
+    ModelSpec("made", "autoregressive", "made", "digits",
+              {"hidden_sizes": [64]}, {"hidden_sizes": [256, 256]},
+              {"smoke": _tr(1, 128), "quick": _tr(5, 64, 3e-3), "full": _tr(40, 64, 1e-3)}),
+    ModelSpec("pixelcnn", "autoregressive", "pixelcnn", "digits",
+              {"n_channels": 8, "n_layers": 2}, {"n_channels": 32, "n_layers": 5},
+              {"smoke": _tr(1, 128), "quick": _tr(3, 64, 3e-3), "full": _tr(30, 64, 1e-3)}),
+    ModelSpec("row-lstm", "autoregressive (PixelRNN)", "row-lstm", "digits",
+              {"n_channels": 8, "hidden_size": 8}, {"n_channels": 32, "hidden_size": 32},
+              {"smoke": _tr(1, 128), "quick": _tr(2, 64, 3e-3), "full": _tr(20, 64, 1e-3)}),
+    ModelSpec("transformer", "autoregressive", "transformer", "digits",
+              {"d_model": 16, "n_heads": 2, "n_layers": 1}, {"d_model": 64, "n_layers": 2},
+              {"smoke": _tr(1, 128), "quick": _tr(2, 64, 3e-3), "full": _tr(20, 64, 1e-3)}),
+    ModelSpec("rbm", "energy-based", "rbm", "digits",
+              {"n_components": 16, "n_iter": 3}, {"n_components": 20, "n_iter": 30},
+              {"quick": "fit", "full": "fit", "smoke": "fit"}, "exact log Z (2^H hidden states)"),
+    ModelSpec("bm-bas", "energy-based", "bm", "bars-stripes4",
+              {"n_iter": 30}, {"n_iter": 300},
+              {"quick": "fit", "full": "fit", "smoke": "fit"}, "exact log Z (2^16 states)",
+              {"n_iter": 4}),
+    ModelSpec("nice", "flow", "nice", "digits",
+              {"n_couplings": 4, "hidden": 32}, {"n_couplings": 4, "hidden": 128},
+              {"smoke": _tr(1, 128), "quick": _tr(4, 64, 1e-3), "full": _tr(40, 64, 1e-3)},
+              "dequantized: NLL is an upper bound"),
+    ModelSpec("realnvp", "flow", "realnvp", "digits",
+              {"n_couplings": 4, "hidden": 32, "mode": "vector"},
+              {"n_couplings": 6, "hidden": 128, "mode": "vector"},
+              {"smoke": _tr(1, 128), "quick": _tr(4, 64, 1e-3), "full": _tr(40, 64, 1e-3)},
+              "dequantized: NLL is an upper bound"),
+    ModelSpec("glow", "flow", "glow", "digits",
+              {"n_steps": 2, "hidden": 16, "n_scales": 1}, {"n_steps": 4, "hidden": 64},
+              {"smoke": _tr(1, 128), "quick": _tr(3, 64, 1e-3), "full": _tr(30, 64, 1e-3)},
+              "dequantized: NLL is an upper bound"),
+    ModelSpec("made-ring8", "autoregressive (continuous)", "made-continuous", "ring8",
+              {"hidden_sizes": [32, 32]}, {"hidden_sizes": [64, 64]},
+              {"smoke": _tr(1, 256, 3e-3), "quick": _tr(4, 128, 3e-3), "full": _tr(40, 128, 1e-3)},
+              "mixture-of-Gaussians conditionals"),
+    ModelSpec("ebm-ring8", "energy-based", "ebm", "ring8",
+              {"hidden": [32, 32], "n_iter": 150, "n_steps": 15, "grid_size": 100},
+              {"hidden": [64, 64], "n_iter": 2000, "n_steps": 30},
+              {"quick": "fit", "full": "fit", "smoke": "fit"},
+              "Langevin negatives; Z on a grid"),
+    ModelSpec("realnvp-ring8", "flow", "realnvp", "ring8",
+              {"n_couplings": 4, "hidden": 32}, {"n_couplings": 8, "hidden": 64},
+              {"smoke": _tr(1, 256, 3e-3), "quick": _tr(4, 128, 3e-3), "full": _tr(40, 128, 1e-3)}),
+]
+_FULL_ONLY = [
+    ModelSpec("nice-ring8", "flow", "nice", "ring8", {}, {"n_couplings": 6, "hidden": 64},
+              {"full": _tr(40, 128, 1e-3)}),
+    ModelSpec("glow-ring8", "flow", "glow", "ring8", {}, {"n_steps": 6, "hidden": 64},
+              {"full": _tr(40, 128, 1e-3)}),
+    ModelSpec("gated-pixelcnn", "autoregressive", "gated-pixelcnn", "digits", {},
+              {"n_channels": 32, "n_layers": 5}, {"full": _tr(30, 64, 1e-3)}),
+    ModelSpec("diagonal-bilstm", "autoregressive (PixelRNN)", "diagonal-bilstm", "digits", {},
+              {"n_channels": 16, "hidden_size": 16}, {"full": _tr(15, 64, 1e-3)}),
+]
+
+MODES = ("smoke", "quick", "full")
+_SIZES = {"smoke": dict(n_sample=16, toy_n=(1500, 500), sub=300),
+          "quick": dict(n_sample=64, toy_n=(4000, 1000), sub=None),
+          "full": dict(n_sample=256, toy_n=(10000, 2000), sub=None)}
+
+
+# ------------------------------------------------------------------ helpers
+def _data(name, mode, data_seed=0):
+    from .datasets import load_dataset
+
+    sz = _SIZES[mode]
+    if name == "ring8":
+        ntr, nte = sz["toy_n"]
+        Xtr, info = load_dataset(name, "train", n_samples=ntr, seed=data_seed, return_info=True)
+        Xva = load_dataset(name, "valid", n_samples=nte // 2, seed=data_seed)
+        Xte = load_dataset(name, "test", n_samples=nte, seed=data_seed)
+    else:
+        Xtr, info = load_dataset(name, "train", seed=data_seed, return_info=True)
+        Xva = load_dataset(name, "valid", seed=data_seed)
+        Xte = load_dataset(name, "test", seed=data_seed)
+    if sz["sub"] and len(Xtr) > sz["sub"]:
+        Xtr = Xtr[: sz["sub"]]
+    return Xtr, Xva, Xte, info
+
+
+def _n_params(model) -> int:
+    try:
+        return int(sum(int(np.size(a)) for a in model.trainable_arrays().values()))
+    except Exception:  # noqa: BLE001 - a count is best effort
+        return -1
+
+
+def _kl(model, data, Xte, nll_nats):
+    """KL(p || q) to the truth where it is known, else ``None`` (with the method)."""
+    from .backend import to_numpy
+
+    if data == "ring8":
+        from .datasets import get_toy
+
+        lp = get_toy("ring8").log_prob(np.asarray(Xte, dtype=np.float64))
+        return float(lp.mean()) + nll_nats, "E_test[log p - log q]"
+    if data == "bars-stripes4":
+        from .datasets import bars_and_stripes
+
+        P = bars_and_stripes(4).reshape(-1, 16).astype(np.float64)
+        lq = to_numpy(model.score_samples(P)).astype(np.float64)
+        return float(-math.log(len(P)) - lq.mean()), "exact over the 30 patterns"
+    return None, "truth unknown"
+
+
+def _time_sampling(model, n, seed):
+    from .backend import to_numpy
+
+    t0 = time.perf_counter()
+    S = to_numpy(model.sample(n, random_state=seed))
+    dt = time.perf_counter() - t0
+    return S, n / max(dt, 1e-9), dt
+
+
+def _fig(path, draw):
+    from .plot import _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    draw(ax)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _run_one(spec: ModelSpec, mode: str, out: Path, seed: int, verbose: bool) -> dict:
+    from .backend import get_backend, to_numpy
+    from .base import get_model_class
+    from .divergences import nats_to_bits_per_dim
+    from .plot import density_2d, sample_grid, training_curves
+    from .training import train
+
+    cls = get_model_class(spec.model)
+    params = dict(spec.full if mode == "full" else
+                  spec.smoke if (mode == "smoke" and spec.smoke is not None) else spec.quick)
+    import inspect
+
+    if "random_state" in inspect.signature(cls.__init__).parameters:
+        params["random_state"] = seed
+    model = cls(**params)
+    Xtr, Xva, Xte, info = _data(spec.data, mode)
+    if not getattr(cls, "accepts_images", False):
+        Xtr, Xva, Xte = (X.reshape(len(X), -1) for X in (Xtr, Xva, Xte))
+    how = spec.train.get(mode, spec.train.get("quick"))
+    xp_asarray = get_backend().asarray
+    t0 = time.perf_counter()
+    history = None
+    if how == "fit":
+        model.fit(xp_asarray(Xtr))
+    else:
+        history = train(model, xp_asarray(Xtr), X_valid=xp_asarray(Xva), random_state=seed,
+                        verbose=verbose, **how)
+    train_time = time.perf_counter() - t0
+    nll = float(-np.mean(to_numpy(model.score_samples(xp_asarray(Xte)))))
+    kl, kl_how = _kl(model, spec.data, Xte, nll)
+    n = _SIZES[mode]["n_sample"]
+    S, rate, _ = _time_sampling(model, n, seed)
+    row = {"key": spec.key, "family": spec.family, "model": spec.model, "data": spec.data,
+           "status": "ok", "nll_nats": nll,
+           "bits_per_dim": float(nats_to_bits_per_dim(nll, info.n_dims)),
+           "kl": kl, "kl_method": kl_how, "train_time_s": train_time,
+           "samples_per_s": rate, "n_params": _n_params(model), "note": spec.note,
+           "images": {}, "history": history.to_dict() if history is not None else None}
+    img = out / "img"
+    if spec.data == "ring8":
+        S2 = S.reshape(len(S), 2)
+        row["images"]["density"] = str(density_2d(model.score_samples,
+                                                  img / f"{spec.key}_density.png",
+                                                  extent=(-3, 3, -3, 3), samples=S2,
+                                                  resolution=80))
+    else:
+        side = int(round(math.sqrt(S[0].size)))
+        row["images"]["samples"] = str(sample_grid(S.reshape(len(S), side, side),
+                                                   img / f"{spec.key}_samples.png"))
+    if history is not None and len(history.train_loss) > 0:
+        row["images"]["curve"] = str(training_curves(history, img / f"{spec.key}_curve.png"))
+    elif getattr(model, "loss_curve_", None):
+        lc = [float(v) for v in model.loss_curve_]
+        row["images"]["curve"] = str(_fig(img / f"{spec.key}_curve.png", lambda ax: (
+            ax.plot(lc), ax.set_xlabel("iteration"), ax.set_ylabel("contrastive loss"))))
+    return row
+
+
+# ------------------------------------------------------------------ experiments
+def gibbs_burn_in(out: Path, mode: str, seed: int) -> dict:
+    """Exact TV distance between the chains' state distribution and p, vs sweeps."""
+    from .kernels.gibbs import bm_gibbs_sweep
+    from .models.ebm.boltzmann import empirical_distribution, exact_probabilities, tv_distance
+    from .random import uniforms
+
+    n_units = 8
+    rng = np.random.default_rng(seed)
+    J = rng.normal(0, 0.6, (n_units, n_units))
+    J = np.triu(J, 1)
+    J = J + J.T
+    h = rng.normal(0, 0.3, n_units)
+    p = np.asarray(exact_probabilities(J, h))
+    n_chains = 2000 if mode == "smoke" else 5000
+    sweeps = [0, 1, 2, 3, 5, 8, 12, 20]
+    x = np.zeros((n_chains, n_units))  # every chain starts in the all-zero state
+    tvs, floor = [], []
+    done = 0
+    for s in sweeps:
+        if s > done:
+            u = uniforms(rng, (s - done, n_chains, n_units), dtype=np.float64)
+            x = bm_gibbs_sweep(x, J, h, n_sweeps=s - done, uniforms=u)
+            done = s
+        tvs.append(float(tv_distance(empirical_distribution(x, n_units), p)))
+    # the TV of n_chains exact draws from p: the noise floor of the estimate
+    idx = rng.choice(p.size, size=n_chains, p=p / p.sum())
+    exact_x = ((idx[:, None] >> np.arange(n_units - 1, -1, -1)) & 1).astype(np.float64)
+    floor = float(tv_distance(empirical_distribution(exact_x, n_units), p))
+    path = _fig(out / "img" / "gibbs_burn_in.png", lambda ax: (
+        ax.plot(sweeps, tvs, "o-", label="Gibbs chains"),
+        ax.axhline(floor, color="gray", ls="--", label=f"{n_chains} exact draws"),
+        ax.set_xlabel("single-site sweeps"), ax.set_ylabel("TV distance to exact p"),
+        ax.set_yscale("log"), ax.legend()))
+    return {"n_units": n_units, "n_chains": n_chains, "sweeps": sweeps, "tv": tvs,
+            "tv_floor": floor, "image": str(path)}
+
+
+def scheduled_sampling(out: Path, mode: str, seed: int, verbose: bool) -> dict:
+    """Row LSTM trained with teacher forcing and with scheduled sampling, same seed."""
+    from .backend import to_numpy
+    from .base import MODEL_REGISTRY
+    from .plot import sample_grid
+    from .training import train
+
+    if "row-lstm" not in MODEL_REGISTRY:
+        return {"available": False, "note": "row-lstm is not registered"}
+    cls = MODEL_REGISTRY["row-lstm"]
+    if "scheduled_sampling" not in cls().get_params():
+        return {"available": False, "note": "row-lstm exposes no scheduled_sampling"}
+    Xtr, Xva, Xte, _ = _data("digits", mode)
+    epochs = {"smoke": 1, "quick": 2, "full": 15}[mode]
+    rows = []
+    for label, ss in (("teacher forcing", None), ("scheduled sampling (p_max=0.5)", 0.5)):
+        m = cls(n_channels=8, hidden_size=8, scheduled_sampling=ss,
+                scheduled_sampling_epochs=max(1, epochs // 2))
+        t0 = time.perf_counter()
+        train(m, Xtr, X_valid=Xva, epochs=epochs, batch_size=64, lr=3e-3, random_state=seed,
+              verbose=verbose)
+        dt = time.perf_counter() - t0
+        nll = float(-np.mean(to_numpy(m.score_samples(Xte))))
+        S = to_numpy(m.sample(16, random_state=seed))
+        # how "data-like" the free-running samples are: their mean NLL under the model
+        s_nll = float(-np.mean(to_numpy(m.score_samples(S))))
+        name = "tf" if ss is None else "ss"
+        img = sample_grid(S.reshape(len(S), 8, 8), out / "img" / f"ss_{name}_samples.png")
+        rows.append({"method": label, "test_nll": nll, "sample_nll": s_nll,
+                     "train_time_s": dt, "image": str(img)})
+    return {"available": True, "epochs": epochs, "rows": rows}
+
+
+def seed_claims(out: Path, mode: str, seed: int, results: list[dict]) -> dict:
+    """Check the claims with timings measured now."""
+    from .base import MODEL_REGISTRY
+    from .training import train
+
+    claims = {}
+    # 1. autoregressive sampling time grows linearly in D
+    if "fvsbn" in MODEL_REGISTRY:
+        dims = [16, 64, 144, 256] if mode != "smoke" else [16, 64, 144]
+        n = 64
+        times = []
+        rng = np.random.default_rng(seed)
+        for d in dims:
+            X = (rng.random((128, d)) < 0.3).astype(np.float64)
+            m = MODEL_REGISTRY["made"](hidden_sizes=[64]) if "made" in MODEL_REGISTRY else \
+                MODEL_REGISTRY["fvsbn"]()
+            train(m, X, epochs=1, batch_size=128, random_state=seed)
+            m.sample(4, random_state=seed)  # warm-up
+            best = math.inf
+            for _ in range(3):
+                t0 = time.perf_counter()
+                m.sample(n, random_state=seed)
+                best = min(best, time.perf_counter() - t0)
+            times.append(best)
+        slope, icept = np.polyfit(dims, times, 1)
+        pred = slope * np.asarray(dims) + icept
+        r2 = 1 - float(np.sum((np.asarray(times) - pred) ** 2) /
+                       max(np.sum((np.asarray(times) - np.mean(times)) ** 2), 1e-30))
+        path = _fig(out / "img" / "ar_sampling_vs_D.png", lambda ax: (
+            ax.plot(dims, times, "o", label="measured"),
+            ax.plot(dims, pred, "-", label=f"linear fit, R^2={r2:.3f}"),
+            ax.set_xlabel("dimensions D"), ax.set_ylabel(f"seconds for {n} samples"),
+            ax.legend()))
+        claims["ar_linear"] = {"model": "made" if "made" in MODEL_REGISTRY else "fvsbn",
+                               "dims": dims, "seconds": times, "r2": r2,
+                               "ratio_last_first": times[-1] / times[0],
+                               "dim_ratio": dims[-1] / dims[0], "image": str(path),
+                               "holds": bool(r2 > 0.9 and times[-1] > times[0])}
+    # 2. flows sample fastest (digits models of this run)
+    ok = [r for r in results if r["status"] == "ok" and r["data"] == "digits"]
+    flows = [r for r in ok if r["family"] == "flow"]
+    ar = [r for r in ok if r["family"].startswith("autoregressive")]
+    ebm = [r for r in ok if r["family"] == "energy-based"]
+    if flows and ar:
+        def rate(r):
+            return r["samples_per_s"]
+
+        bf, ba = max(flows, key=rate), max(ar, key=rate)
+        claims["flows_fastest"] = {
+            "best_flow": bf["key"], "flow_rate": bf["samples_per_s"],
+            "best_ar": ba["key"], "ar_rate": ba["samples_per_s"],
+            "slowest_flow_rate": min(r["samples_per_s"] for r in flows),
+            "holds": bool(min(r["samples_per_s"] for r in flows) > ba["samples_per_s"])}
+    # 3. EBMs need MCMC: sample quality of the RBM vs Gibbs steps (free energy of samples)
+    if "rbm" in MODEL_REGISTRY:
+        Xtr, _, Xte, _ = _data("digits", mode)
+        X = Xtr.reshape(len(Xtr), -1)
+        m = MODEL_REGISTRY["rbm"](n_components=16, n_iter=3 if mode != "full" else 20,
+                                  random_state=seed).fit(X)
+        from .backend import to_numpy
+
+        steps = [1, 10, 100, 1000]
+        ll, secs = [], []
+        for k in steps:
+            t0 = time.perf_counter()
+            S = to_numpy(m.sample(64, random_state=seed, n_steps=k))
+            secs.append(time.perf_counter() - t0)
+            ll.append(float(np.mean(to_numpy(m.score_samples(S)))))
+        data_ll = float(np.mean(to_numpy(m.score_samples(Xte.reshape(len(Xte), -1)))))
+        path = _fig(out / "img" / "rbm_steps.png", lambda ax: (
+            ax.semilogx(steps, ll, "o-", label="RBM samples"),
+            ax.axhline(data_ll, color="gray", ls="--", label="test data"),
+            ax.set_xlabel("Gibbs steps from random start"),
+            ax.set_ylabel("mean log q(x) (nats)"), ax.legend()))
+        claims["ebm_mcmc"] = {"steps": steps, "log_q": ll, "seconds": secs, "data_log_q": data_ll,
+                              "image": str(path),
+                              "ebm_rates": {r["key"]: r["samples_per_s"] for r in ebm},
+                              "holds": bool(abs(ll[-1] - data_ll) < abs(ll[0] - data_ll))}
+    return claims
+
+
+# ------------------------------------------------------------------ driver
+def run_tour(out="runs/tour", mode: str = "quick", seed: int = 0, backend=None,
+             verbose: bool = True, only=None) -> dict:
+    """Run the tour, write ``out/report.md``, ``out/report.html`` and PNGs; return the results.
+
+    Parameters
+    ----------
+    out : path
+    mode : {"smoke", "quick", "full"}
+        ``smoke`` is the tests' tiny variant; ``quick`` < 5 minutes on 2 cores.
+    seed : int
+    backend : str, optional
+        ``numpy`` | ``numba`` | ``cupy`` | ``auto``.
+    only : list of str, optional
+        Keys of :data:`SPECS` to run (default all).
+    """
+    from tqdm.auto import tqdm
+
+    from . import __version__
+    from .backend import get_backend, set_backend
+    from .base import MODEL_REGISTRY
+    from .tour_report import write_reports
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    import minigen.models  # noqa: F401 - registers every family that exists
+
+    be = set_backend(backend) if backend else get_backend()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    specs = list(SPECS) + (list(_FULL_ONLY) if mode == "full" else [])
+    if only:
+        unknown = set(only) - {s.key for s in specs}
+        if unknown:
+            raise ValueError(f"unknown tour entries {sorted(unknown)}; "
+                             f"choose from {[s.key for s in specs]}")
+        specs = [s for s in specs if s.key in only]
+    t_start = time.perf_counter()
+    results = []
+    bar = tqdm(specs, desc=f"tour ({mode})", disable=not verbose, unit="model")
+    for spec in bar:
+        bar.set_postfix_str(spec.key)
+        if spec.model not in MODEL_REGISTRY:
+            results.append({"key": spec.key, "family": spec.family, "model": spec.model,
+                            "data": spec.data, "status": "skipped",
+                            "error": f"model {spec.model!r} is not registered"})
+            continue
+        try:
+            results.append(_run_one(spec, mode, out, seed, verbose=False))
+        except Exception as exc:  # noqa: BLE001 - one family failing is reported, not fatal
+            results.append({"key": spec.key, "family": spec.family, "model": spec.model,
+                            "data": spec.data, "status": "failed",
+                            "error": f"{type(exc).__name__}: {exc}",
+                            "traceback": traceback.format_exc(limit=6)})
+    extras = {}
+    for name, fn in (("gibbs", lambda: gibbs_burn_in(out, mode, seed)),
+                     ("scheduled_sampling", lambda: scheduled_sampling(out, mode, seed, False)),
+                     ("claims", lambda: seed_claims(out, mode, seed, results))):
+        if only and name != "gibbs":
+            continue
+        try:
+            extras[name] = fn()
+        except Exception as exc:  # noqa: BLE001
+            extras[name] = {"error": f"{type(exc).__name__}: {exc}",
+                            "traceback": traceback.format_exc(limit=6)}
+    meta = {"mode": mode, "seed": seed, "backend": be.name, "minigen_version": __version__,
+            "python": platform.python_version(), "machine": platform.machine(),
+            "processor": platform.processor() or platform.machine(),
+            "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+            "total_time_s": time.perf_counter() - t_start}
+    res = {"meta": meta, "results": results, "extras": extras}
+    res["paths"] = write_reports(res, out)
+    return res
+
+
+def main(args) -> int:
+    """CLI entry: ``minigen tour [--quick | --smoke] [--backend B] [--out DIR] [--seed S]``."""
+    mode = "smoke" if args.smoke else ("quick" if args.quick else "full")
+    res = run_tour(args.out, mode=mode, seed=args.seed, backend=args.backend,
+                   verbose=not args.quiet)
+    bad = [r for r in res["results"] if r["status"] == "failed"]
+    skipped = [r["key"] for r in res["results"] if r["status"] == "skipped"]
+    print(f"tour ({mode}) done in {res['meta']['total_time_s']:.1f} s: "
+          f"{len(res['results']) - len(bad) - len(skipped)} ok, {len(bad)} failed, "
+          f"{len(skipped)} skipped" + (f" ({', '.join(skipped)})" if skipped else ""))
+    for r in bad:
+        print(f"  failed {r['key']}: {r['error']}")
+    print(f"wrote {res['paths']['md']} and {res['paths']['html']}")
+    return 0
