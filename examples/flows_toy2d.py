@@ -22,9 +22,9 @@ from minigen.plot import density_2d
 from minigen.training import train
 
 MODELS = {
-    "realnvp": lambda: RealNVP(n_couplings=8, hidden=64),
-    "glow": lambda: Glow(n_steps=6, hidden=64),
-    "nice": lambda: NICE(n_couplings=6, hidden=64),
+    "realnvp": lambda **kw: RealNVP(**{"n_couplings": 8, "hidden": 64, **kw}),
+    "glow": lambda **kw: Glow(**{"n_steps": 6, "hidden": 64, **kw}),
+    "nice": lambda **kw: NICE(**{"n_couplings": 6, "hidden": 64, **kw}),
 }
 
 
@@ -44,6 +44,8 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--models", default="realnvp,glow,nice")
     ap.add_argument("--out", default="runs/flows_toy2d")
+    ap.add_argument("--kw", default="{}", help="JSON hyper-parameters for every model")
+    ap.add_argument("--tag", default="")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -52,7 +54,7 @@ def main(argv=None):
     results = {"true_test_nll": entropy_mc, "models": {}}
     steps = args.epochs * int(np.ceil(len(Xtr) / args.batch_size))
     for name in args.models.split(","):
-        model = MODELS[name]()
+        model = MODELS[name](**json.loads(args.kw))
         t0 = time.perf_counter()
         hist = train(model, Xtr, X_valid=Xva, epochs=args.epochs, batch_size=args.batch_size,
                      lr=args.lr, lr_schedule=CosineLR(steps, min_lr=args.lr * 0.02),
@@ -67,11 +69,12 @@ def main(argv=None):
             "train_time_s": dt, "epochs": args.epochs, "valid_nll": hist.valid_nll,
             "samples_per_s": 10_000 / ts,
         }
-        density_2d(model.score_samples, out / f"flows_ring8_{name}.png",
+        density_2d(model.score_samples, out / f"flows_ring8_{name}{args.tag}.png",
                    extent=(-3, 3, -3, 3), samples=np.asarray(S)[:500], resolution=150)
         print(f"{name}: test NLL {nll:.4f} (true {entropy_mc:.4f}, gap {nll - entropy_mc:+.4f}) "
               f"in {dt:.0f} s", flush=True)
-        (out / f"flows_ring8_{args.models.replace(',', '_')}.json").write_text(json.dumps(results, indent=2, default=str))
+        stem = f"flows_ring8_{args.models.replace(',', '_')}{args.tag}"
+        (out / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str))
 
 
 if __name__ == "__main__":
