@@ -33,9 +33,9 @@ CONFIGS = {
 
 
 def run(names=None, quick=False, seed=0):
-    X, info = load_dataset("digits", "train", return_info=True)
+    X = load_dataset("digits", "train")
     Xv = load_dataset("digits", "valid")
-    Xt = load_dataset("digits", "test")
+    Xt, info = load_dataset("digits", "test", return_info=True)
     rows = []
     with minigen.use_backend("numpy"):
         for name, (make, kw) in CONFIGS.items():
