@@ -1,0 +1,152 @@
+"""``minigen tour``: the tests' tiny variant (``--smoke``) writes a complete report.
+
+The README's ``--quick`` tour has the same code path with larger budgets (about
+2-4 minutes on 2 cores), too long for the suite; ``--smoke`` shrinks the budgets only.
+"""
+
+import base64
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from minigen.base import MODEL_REGISTRY
+from minigen.cli import build_parser
+from minigen.tour import SPECS, run_tour
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def tour(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tour")
+    res = run_tour(out, mode="smoke", seed=0, verbose=False)
+    return out, res
+
+
+def _md_rows(text: str) -> list[list[str]]:
+    """Cells of every Markdown table row (header separators excluded)."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("|") and not set(line) <= set("|- "):
+            cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+            rows.append([c.strip() for c in cells])
+    return rows
+
+
+def test_every_registered_family_ran_and_none_failed(tour):
+    _, res = tour
+    by_key = {r["key"]: r for r in res["results"]}
+    for spec in SPECS:
+        r = by_key[spec.key]
+        if spec.model in MODEL_REGISTRY:
+            assert r["status"] == "ok", f"{spec.key} failed: {r.get('error')}"
+        else:
+            assert r["status"] == "skipped" and "not registered" in r["error"]
+    for name, extra in res["extras"].items():
+        assert "error" not in extra, f"{name}: {extra.get('error')}"
+
+
+def test_report_files_and_filled_tables(tour):
+    out, res = tour
+    md = (out / "report.md").read_text()
+    page = (out / "report.html").read_text()
+    rows = _md_rows(md)
+    assert len(rows) > len(SPECS)
+    for row in rows:
+        assert all(c for c in row), f"empty cell in {row}"
+    # every model of the summary table appears with finite numbers
+    for r in res["results"]:
+        if r["status"] == "ok":
+            line = next(x for x in rows if x[0] == r["key"])
+            assert float(line[4]) == pytest.approx(r["nll_nats"], abs=1e-3)
+            assert r["train_time_s"] >= 0 and r["samples_per_s"] > 0 and r["n_params"] > 0
+    assert "<td></td>" not in page
+    assert "Gibbs burn-in" in md and "Claims checked" in md
+
+
+def test_kl_columns_are_measured(tour):
+    _, res = tour
+    by_key = {r["key"]: r for r in res["results"] if r["status"] == "ok"}
+    for key, r in by_key.items():
+        if r["data"] in ("ring8", "bars-stripes4"):
+            assert r["kl"] is not None and r["kl"] > -0.05, key  # KL >= 0 up to MC noise
+        else:
+            assert r["kl"] is None
+    g = res["extras"]["gibbs"]
+    # burn-in: the chains approach the exact distribution
+    assert g["tv"][-1] < g["tv"][0] and g["tv"][-1] < 3 * g["tv_floor"] + 0.02
+
+
+def test_html_is_self_contained(tour):
+    out, _ = tour
+    page = (out / "report.html").read_text()
+    srcs = re.findall(r"<img src='([^']*)'", page)
+    assert srcs, "no images in the report"
+    for s in srcs:
+        assert s.startswith("data:image/png;base64,")
+        assert base64.b64decode(s.split(",", 1)[1])[:8] == PNG_MAGIC
+    for link in re.findall(r"!\[[^\]]*\]\(([^)]*)\)", (out / "report.md").read_text()):
+        assert (out / link).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_cli_parses_tour():
+    args = build_parser().parse_args(["tour", "--quick", "--out", "x", "--seed", "3",
+                                      "--backend", "numpy"])
+    assert (args.command, args.quick, args.out, args.seed, args.backend) == (
+        "tour", True, "x", 3, "numpy")
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="mode"):
+        run_tour(tmp_path, mode="fast")
+    with pytest.raises(ValueError, match="seed"):
+        run_tour(tmp_path, mode="smoke", seed=-1)
+    with pytest.raises(ValueError, match="unknown tour entries"):
+        run_tour(tmp_path, mode="smoke", only=["nope"])
+
+
+_CHECK_JS = """<script>
+window.addEventListener('load', function () {
+  var bad = 0, imgs = document.images;
+  for (var i = 0; i < imgs.length; i++) {
+    if (!imgs[i].complete || imgs[i].naturalWidth === 0) bad++;
+  }
+  var empty = 0, cells = document.querySelectorAll('td');
+  for (var j = 0; j < cells.length; j++) { if (cells[j].textContent.trim() === '') empty++; }
+  var p = document.createElement('pre');
+  p.id = 'tour-check';
+  p.textContent = 'IMAGES=' + imgs.length + ' BROKEN=' + bad + ' CELLS=' + cells.length +
+                  ' EMPTY=' + empty;
+  document.body.appendChild(p);
+});
+</script>"""
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def test_html_in_headless_browser(tour, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("chromium not on PATH (CI installs the Debian chromium package); "
+                    "headless image check skipped")
+    out, _ = tour
+    page = (out / "report.html").read_text().replace("</body>", _CHECK_JS + "</body>")
+    probe = tmp_path / "probe.html"
+    probe.write_text(page)
+    proc = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    m = re.search(r"IMAGES=(\d+) BROKEN=(\d+) CELLS=(\d+) EMPTY=(\d+)", proc.stdout)
+    assert m, f"check script did not run; stderr: {proc.stderr[-2000:]}"
+    n_img, broken, n_cells, empty = map(int, m.groups())
+    assert n_img > 0 and broken == 0, m.group(0)
+    assert n_cells > 0 and empty == 0, m.group(0)
