@@ -19,13 +19,14 @@ import numpy as np
 
 from minigen.datasets import load_dataset
 from minigen.models.flows import NICE, Glow, RealNVP
+from minigen.optim import CosineLR
 from minigen.plot import sample_grid
 from minigen.training import train
 
 MODELS = {
-    "nice": lambda: NICE(n_couplings=4, hidden=256),
-    "realnvp": lambda: RealNVP(n_couplings=2, hidden=32),
-    "glow": lambda: Glow(n_steps=4, hidden=32),
+    "nice": lambda **kw: NICE(**{"n_couplings": 4, "hidden": 256, **kw}),
+    "realnvp": lambda **kw: RealNVP(**{"n_couplings": 2, "hidden": 32, **kw}),
+    "glow": lambda **kw: Glow(**{"n_steps": 4, "hidden": 32, **kw}),
 }
 
 
@@ -36,13 +37,18 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--models", default="nice,realnvp,glow")
     ap.add_argument("--out", default="runs/flows_digits")
+    ap.add_argument("--kw", default="{}", help="JSON hyper-parameters for every model")
+    ap.add_argument("--cosine", action="store_true", help="cosine learning-rate decay")
+    ap.add_argument("--tag", default="")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     Xtr, Xva, Xte = (load_dataset("digits17", s) for s in ("train", "valid", "test"))
     results = {}
     for name in args.models.split(","):
-        model = MODELS[name]()
+        model = MODELS[name](**json.loads(args.kw))
+        steps = args.epochs * math.ceil(len(Xtr) / args.batch_size)
+        sched = CosineLR(steps, min_lr=0.02 * args.lr) if args.cosine else None
 
         def cb(epoch, hist, model, name=name):
             print(f"  {name} epoch {epoch}: train {hist.train_loss[-1]:.2f} valid "
@@ -50,13 +56,13 @@ def main(argv=None):
 
         t0 = time.perf_counter()
         train(model, Xtr, X_valid=Xva, epochs=args.epochs, batch_size=args.batch_size,
-              lr=args.lr, clip_norm=50.0, random_state=0, callbacks=[cb])
+              lr=args.lr, lr_schedule=sched, clip_norm=50.0, random_state=0, callbacks=[cb])
         dt = time.perf_counter() - t0
         nats = -float(np.mean(model.score_samples(Xte, n_dequant=8)))
         t1 = time.perf_counter()
         S = model.sample(1000, random_state=1)
         ts = time.perf_counter() - t1
-        sample_grid(np.asarray(S)[:64], out / f"flows_digits_{name}.png")
+        sample_grid(np.asarray(S)[:64], out / f"flows_digits_{name}{args.tag}.png")
         results[name] = {
             "params": model.get_params(), "epochs": args.epochs, "test_nats": nats,
             "test_bits_per_dim": nats / (64 * math.log(2)), "train_time_s": dt,
@@ -64,7 +70,7 @@ def main(argv=None):
         }
         print(f"{name}: {results[name]['test_bits_per_dim']:.4f} bits/dim, trained {dt:.0f} s, "
               f"{1000 / ts:.0f} samples/s", flush=True)
-        (out / f"flows_digits_{name}.json").write_text(json.dumps(results[name], indent=2,
+        (out / f"flows_digits_{name}{args.tag}.json").write_text(json.dumps(results[name], indent=2,
                                                                  default=str))
 
 
