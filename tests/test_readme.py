@@ -31,7 +31,7 @@ def test_readme_first_command_is_a_valid_minigen_call():
     argv = shlex.split(last)
     assert argv[0] == "minigen"
     args = build_parser().parse_args(argv[1:])
-    assert args.command == "train" and args.model == "baseline" and args.data == "digits"
+    assert args.command == "tour" and args.quick and args.out == "runs/tour"
 
 
 def test_minigen_info_prints_backend_table(capsys):
