@@ -61,21 +61,21 @@ SPECS: list[ModelSpec] = [
               {"smoke": _tr(1, 128, 1e-2), "quick": _tr(4, 64, 1e-2), "full": _tr(40, 64, 5e-3)}),
     ModelSpec("made", "autoregressive", "made", "digits",
               {"hidden_sizes": [64]}, {"hidden_sizes": [256, 256]},
-              {"smoke": _tr(1, 128), "quick": _tr(5, 64, 3e-3), "full": _tr(40, 64, 1e-3)}),
+              {"smoke": _tr(1, 128), "quick": _tr(5, 64, 3e-3), "full": _tr(30, 64, 1e-3)}),
     ModelSpec("pixelcnn", "autoregressive", "pixelcnn", "digits",
-              {"n_channels": 8, "n_layers": 2}, {"n_channels": 32, "n_layers": 5},
-              {"smoke": _tr(1, 128), "quick": _tr(3, 64, 3e-3), "full": _tr(30, 64, 1e-3)}),
+              {"n_channels": 8, "n_layers": 2}, {"n_channels": 16, "n_layers": 3},
+              {"smoke": _tr(1, 128), "quick": _tr(3, 64, 3e-3), "full": _tr(8, 64, 2e-3)}),
     ModelSpec("row-lstm", "autoregressive (PixelRNN)", "row-lstm", "digits",
-              {"n_channels": 8, "hidden_size": 8}, {"n_channels": 32, "hidden_size": 32},
-              {"smoke": _tr(1, 128), "quick": _tr(2, 64, 3e-3), "full": _tr(20, 64, 1e-3)}),
+              {"n_channels": 8, "hidden_size": 8}, {"n_channels": 16, "hidden_size": 16},
+              {"smoke": _tr(1, 128), "quick": _tr(2, 64, 3e-3), "full": _tr(10, 64, 2e-3)}),
     ModelSpec("transformer", "autoregressive", "transformer", "digits",
-              {"d_model": 16, "n_heads": 2, "n_layers": 1}, {"d_model": 64, "n_layers": 2},
-              {"smoke": _tr(1, 128), "quick": _tr(2, 64, 3e-3), "full": _tr(20, 64, 1e-3)}),
+              {"d_model": 16, "n_heads": 2, "n_layers": 1}, {"d_model": 32, "n_layers": 2},
+              {"smoke": _tr(1, 128), "quick": _tr(2, 64, 3e-3), "full": _tr(6, 64, 2e-3)}),
     ModelSpec("rbm", "energy-based", "rbm", "digits",
               {"n_components": 16, "n_iter": 3}, {"n_components": 20, "n_iter": 30},
               {"quick": "fit", "full": "fit", "smoke": "fit"}, "exact log Z (2^H hidden states)"),
     ModelSpec("bm-bas", "energy-based", "bm", "bars-stripes4",
-              {"n_iter": 15}, {"n_iter": 300},
+              {"n_iter": 15}, {"n_iter": 100},
               {"quick": "fit", "full": "fit", "smoke": "fit"}, "exact log Z (2^16 states)",
               {"n_iter": 1}),
     ModelSpec("nice", "flow", "nice", "digits",
@@ -88,8 +88,8 @@ SPECS: list[ModelSpec] = [
               {"smoke": _tr(1, 128), "quick": _tr(4, 64, 1e-3), "full": _tr(40, 64, 1e-3)},
               "dequantized: NLL is an upper bound"),
     ModelSpec("glow", "flow", "glow", "digits",
-              {"n_steps": 2, "hidden": 16, "n_scales": 1}, {"n_steps": 4, "hidden": 64},
-              {"smoke": _tr(1, 128), "quick": _tr(3, 64, 1e-3), "full": _tr(30, 64, 1e-3)},
+              {"n_steps": 2, "hidden": 16, "n_scales": 1}, {"n_steps": 3, "hidden": 32},
+              {"smoke": _tr(1, 128), "quick": _tr(3, 64, 1e-3), "full": _tr(10, 64, 1e-3)},
               "dequantized: NLL is an upper bound"),
     ModelSpec("made-ring8", "autoregressive (continuous)", "made-continuous", "ring8",
               {"hidden_sizes": [32, 32]}, {"hidden_sizes": [64, 64]},
@@ -110,9 +110,9 @@ _FULL_ONLY = [
     ModelSpec("glow-ring8", "flow", "glow", "ring8", {}, {"n_steps": 6, "hidden": 64},
               {"full": _tr(40, 128, 1e-3)}),
     ModelSpec("gated-pixelcnn", "autoregressive", "gated-pixelcnn", "digits", {},
-              {"n_channels": 32, "n_layers": 5}, {"full": _tr(30, 64, 1e-3)}),
+              {"n_channels": 16, "n_layers": 3}, {"full": _tr(5, 64, 2e-3)}),
     ModelSpec("diagonal-bilstm", "autoregressive (PixelRNN)", "diagonal-bilstm", "digits", {},
-              {"n_channels": 16, "hidden_size": 16}, {"full": _tr(15, 64, 1e-3)}),
+              {"n_channels": 16, "hidden_size": 16}, {"full": _tr(5, 64, 2e-3)}),
 ]
 
 MODES = ("smoke", "quick", "full")
@@ -296,7 +296,7 @@ def scheduled_sampling(out: Path, mode: str, seed: int, verbose: bool) -> dict:
     if "scheduled_sampling" not in cls().get_params():
         return {"available": False, "note": "row-lstm exposes no scheduled_sampling"}
     Xtr, Xva, Xte, _ = _data("digits", mode)
-    epochs = {"smoke": 1, "quick": 2, "full": 15}[mode]
+    epochs = {"smoke": 1, "quick": 2, "full": 10}[mode]
     rows = []
     for label, ss in (("teacher forcing", None), ("scheduled sampling (p_max=0.5)", 0.5)):
         m = cls(n_channels=8, hidden_size=8, scheduled_sampling=ss,
