@@ -79,13 +79,24 @@ def check_autoregressive_model(model, n=16, seed=0, positions=None) -> np.ndarra
 
 
 def numpy_backend_fixture():
-    """Module fixture body: run a test module on the NumPy backend.
+    """Module fixture body: run a test module on the NumPy backend with one BLAS thread.
 
-    Training speed on a loaded 2-core machine: Numba's parallel (OpenMP) fused optimizer
-    update costs milliseconds per tiny parameter there, so AR training tests pin NumPy.
-    Usage: ``_np = pytest.fixture(autouse=True, scope="module")(numpy_backend_fixture)``.
+    Small-matrix training on an oversubscribed 2-core machine: multi-threaded OpenBLAS
+    (and Numba's parallel optimizer update) spin-wait and run 10-20x slower than one
+    thread, so AR training tests pin NumPy and limit BLAS to one thread (threadpoolctl,
+    when installed). Usage::
+
+        _np = pytest.fixture(autouse=True, scope="module")(numpy_backend_fixture)
     """
+    import contextlib
+
     import minigen
 
-    with minigen.use_backend("numpy"):
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        limits = contextlib.nullcontext()
+    else:
+        limits = threadpool_limits(limits=1, user_api="blas")
+    with limits, minigen.use_backend("numpy"):
         yield
