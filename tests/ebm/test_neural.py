@@ -58,3 +58,25 @@ def test_short_run_from_data_and_errors(ring):
     m3 = small(n_iter=1).fit(np.random.default_rng(0).normal(size=(50, 3)))
     with pytest.raises(ValueError, match="2-D"):
         m3.score_samples(np.zeros((2, 3)))
+
+
+def test_array_energy_and_gradient_match_autograd():
+    from minigen.autograd import Tensor
+
+    m = small(hidden=(16, 8, 4))
+    m._build(2, np.random.default_rng(0))
+    x = np.random.default_rng(2).normal(size=(7, 2)) * 3
+    xt = Tensor(x, requires_grad=True)
+    e = m.net_(xt)
+    e.sum().backward()
+    ea, ga = m.energy_grad(x)
+    np.testing.assert_allclose(ea, e.data[:, 0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(m.energy(x), e.data[:, 0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ga, xt.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_langevin_chains_stay_in_the_box(ring):
+    X, _ = ring
+    m = small(n_iter=3).fit(X)
+    s = m.sample(200, random_state=0, n_steps=20)
+    assert (s >= m.box_[0]).all() and (s <= m.box_[1]).all()

@@ -117,36 +117,69 @@ class NeuralEBM(GenerativeModel):
 
     # ------------------------------------------------------------ energy
     def energy(self, X):
-        """:math:`E_\\theta(x)` per row, (n,)."""
-        from ...autograd import Tensor, no_grad
+        """:math:`E_\\theta(x)` per row, (n,) (array forward pass, chunks of 8192 rows)."""
+        xp = get_backend().xp
+        X = self._check_X(X)
+        layers = self._layers()
+        out = []
+        for i in range(0, X.shape[0], 8192):
+            h = X[i:i + 8192]
+            for W, b in layers[:-1]:
+                a = h @ W.T + b
+                h = a / (1.0 + xp.exp(-a))
+            W, b = layers[-1]
+            out.append((h @ W.T + b)[:, 0])
+        return xp.concatenate(out) if out else xp.zeros(0)
 
-        with no_grad():
-            return self.net_(Tensor(self._check_X(X))).data[:, 0]
+    def _layers(self):
+        return [(getattr(self.net_, f"l{i}").weight.data, getattr(self.net_, f"l{i}").bias.data)
+                for i in range(self.net_.n)]
 
     def energy_grad(self, X):
-        """:math:`(E(x), \\nabla_x E(x))` via autograd; parameter grads are left untouched."""
-        from ...autograd import Tensor
+        """:math:`(E(x), \\nabla_x E(x))`, (n,) and (n, D); parameter grads are untouched.
 
-        x = Tensor(X, requires_grad=True)
-        e = self.net_(x)
-        saved = {k: p.grad for k, p in self.net_.named_parameters()}
-        e.sum().backward()
-        for k, p in self.net_.named_parameters():
-            p.grad = saved[k]
-        return e.data[:, 0], x.grad
+        Hand-written forward and input backward of the SiLU MLP in array code (the
+        Langevin inner loop; ~10x faster than the autograd graph on small batches,
+        checked against finite differences and autograd in the tests):
+        :math:`h_{l} = \\mathrm{silu}(a_l)`, :math:`a_l = h_{l-1}W_l^\\top + b_l`,
+        :math:`\\partial h/\\partial a = \\sigma(a)(1 + a(1-\\sigma(a)))`.
+        """
+        xp = get_backend().xp
+        layers = self._layers()
+        h, dacts = X, []
+        for W, b in layers[:-1]:
+            a = h @ W.T + b
+            s = 1.0 / (1.0 + xp.exp(-a))
+            h = a * s
+            dacts.append(s * (1.0 + a * (1.0 - s)))
+        W, b = layers[-1]
+        e = (h @ W.T + b)[:, 0]
+        g = xp.broadcast_to(W, (X.shape[0], W.shape[1]))
+        for (W, _), d in zip(reversed(layers[:-1]), reversed(dacts), strict=True):
+            g = (g * d) @ W
+        return e, g
 
     def _noise(self, n, rng):
         lo, hi = self.box_[0], self.box_[1]
         return lo + (hi - lo) * uniforms(rng, (n, self.n_features_in_), dtype=np.float64)
 
     def langevin(self, x, n_steps, rng):
-        """``n_steps`` ULA steps from ``x`` (n, D); raises on non-finite gradients."""
+        """``n_steps`` ULA steps from ``x`` (n, D), each clipped to the box ``box_``.
+
+        The model is :math:`p(x) \\propto e^{-E(x)}\\,1[x \\in \\mathrm{box}]`, so chains stay in
+        the box (the support the grid normalizes over); raises on non-finite samples.
+        """
         from ...kernels.langevin import langevin_step
 
+        xp = get_backend().xp
         for _ in range(n_steps):
             _, g = self.energy_grad(x)
             z = normals(rng, x.shape, dtype=np.float64)
-            x = langevin_step(x, g, self.step_size, noise=z)
+            x = langevin_step(x, g, self.step_size, noise=z, check_finite=False)
+            x = xp.clip(x, self.box_[0], self.box_[1], out=x)
+        if not bool(xp.isfinite(x).all()):
+            raise FloatingPointError("Langevin produced non-finite samples; lower step_size "
+                                     "or learning_rate")
         return x
 
     def _negatives(self, data, rng):
