@@ -84,7 +84,6 @@ def test_logistic_head_is_normalized_over_the_alphabet():
     np.testing.assert_allclose(np.exp(m.score_samples(X)).sum(), 1.0, rtol=1e-9)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("cls,kw", [
     (PixelCNN, dict(n_channels=16, n_layers=4, first_kernel_size=7)),
     (GatedPixelCNN, dict(n_channels=16, n_layers=4)),
@@ -129,3 +128,24 @@ def test_trains_a_step_on_cupy():
         m = PixelCNN(n_channels=8, n_layers=1).fit(X, epochs=1, batch_size=8)
         assert np.isfinite(float(m.nll(X)))
         assert m.sample(2, random_state=0).shape == (2, 4, 4)
+
+
+@pytest.mark.parametrize("name", ["pixelcnn", "gated-pixelcnn", "row-lstm", "diagonal-bilstm"])
+def test_cli_train_one_epoch(name, tmp_path, capsys):
+    import json
+
+    pytest.importorskip("sklearn")  # digits come from scikit-learn
+    from minigen.cli import main
+
+    out = tmp_path / name
+    argv = ["train", name, "--data", "digits", "--epochs", "1", "--out", str(out), "--quiet",
+            "--no-samples", "--backend", "numpy", "--lr", "0.01", "--param", "n_channels=8",
+            "--param", "n_layers=1"]
+    assert main(argv) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["model"] == name and np.isfinite(m["nll"]["test"]["nats"])
+    assert m["nll"]["test"]["nats"] < 64 * np.log(2)  # better than a coin per pixel
+    npy = tmp_path / "s.npy"
+    assert main(["sample", str(out / "model.npz"), "-n", "3", "--out", str(npy)]) == 0
+    assert np.load(npy).shape == (3, 8, 8)
+    capsys.readouterr()

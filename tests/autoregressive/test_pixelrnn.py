@@ -77,13 +77,16 @@ def test_scheduled_sampling_feeds_model_samples():
     assert b.scheduled_p_ == 1.0 and la != lb
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("cls", [RowLSTM, DiagonalBiLSTM])
-def test_fits_bars_and_stripes_exactly(cls, tmp_path):
+@pytest.mark.parametrize("cls,kw,epochs,lr", [
+    (RowLSTM, dict(n_channels=32, hidden_size=16, kernel_size=5), 15, 2e-2),
+    pytest.param(DiagonalBiLSTM, dict(n_channels=16, hidden_size=16), 15, 1e-2,
+                 marks=pytest.mark.slow),
+])
+def test_fits_bars_and_stripes_exactly(cls, kw, epochs, lr, tmp_path):
     X = load_dataset("bars-stripes4", "train", n_samples=3000)
     P = bars_and_stripes(4)
-    m = cls(n_channels=16, hidden_size=16, first_kernel_size=7).fit(
-        X, epochs=10, lr=1e-2, batch_size=100, random_state=0)
+    m = cls(first_kernel_size=7, **kw).fit(X, epochs=epochs, lr=lr, batch_size=100,
+                                           random_state=0)
     assert abs(m.nll(P) - np.log(30)) < 0.05
     m2 = GenerativeModel.load(m.save(tmp_path / "m.npz"))
     np.testing.assert_allclose(m2.score_samples(P), m.score_samples(P), rtol=1e-6)
