@@ -451,7 +451,7 @@ def run_tour(out="runs/tour", mode: str = "quick", seed: int = 0, backend=None,
                             "error": f"model {spec.model!r} is not registered"})
             continue
         try:
-            results.append(_run_one(spec, mode, out, seed, verbose=False))
+            results.append(_run_one(spec, mode, out, seed, verbose=verbose))
         except Exception as exc:  # noqa: BLE001 - one family failing is reported, not fatal
             results.append({"key": spec.key, "family": spec.family, "model": spec.model,
                             "data": spec.data, "status": "failed",
@@ -459,7 +459,7 @@ def run_tour(out="runs/tour", mode: str = "quick", seed: int = 0, backend=None,
                             "traceback": traceback.format_exc(limit=6)})
     extras = {}
     for name, fn in (("gibbs", lambda: gibbs_burn_in(out, mode, seed)),
-                     ("scheduled_sampling", lambda: scheduled_sampling(out, mode, seed, False)),
+                     ("scheduled_sampling", lambda: scheduled_sampling(out, mode, seed, verbose)),
                      ("claims", lambda: seed_claims(out, mode, seed, results))):
         if only and name != "gibbs":
             continue
