@@ -7,6 +7,7 @@ Models are untrained (sampling cost does not depend on the weights), 17 levels a
 
     python -m pytest bench/bench_ar_pixel.py --benchmark-enable -q
     python bench/bench_ar_pixel.py          # prints samples/second and the speed-up
+    python bench/bench_ar_pixel.py digits   # the README rows (test NLL on binarized digits)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from minigen.backend import use_backend
-from minigen.models.autoregressive import GatedPixelCNN, PixelCNN
+from minigen.models.autoregressive import DiagonalBiLSTM, GatedPixelCNN, PixelCNN, RowLSTM
 
 N = 32  # samples per call
 
@@ -40,6 +41,37 @@ def test_sampling(benchmark, name, cls, use_cache):
     assert out.shape == (N, 8, 8)
 
 
+DIGITS = {  # name: (factory, training keywords); README "Autoregressive models on digits"
+    "PixelCNN (32 ch, 5 res. blocks, 5x5 mask A)": (
+        lambda: PixelCNN(n_channels=32, n_layers=5, first_kernel_size=5), dict(lr=3e-3)),
+    "gated PixelCNN (32 ch, 5 layers)": (
+        lambda: GatedPixelCNN(n_channels=32, n_layers=5), dict(lr=3e-3)),
+    "Row LSTM (32 ch, 32 hidden, k=5)": (
+        lambda: RowLSTM(n_channels=32, hidden_size=32, kernel_size=5), dict(lr=3e-3)),
+    "Diagonal BiLSTM (32 ch, 32 hidden)": (
+        lambda: DiagonalBiLSTM(n_channels=32, hidden_size=32), dict(lr=3e-3)),
+}
+
+
+def digits_table(epochs=60, names=None, seed=0) -> None:
+    """Same protocol as ``bench/ar_digits_table.py`` (early stopping on valid, patience 15,
+    batch 64, NumPy, exact test NLL); prints README rows."""
+    from minigen.datasets import load_dataset
+
+    X, Xv, Xt = (load_dataset("digits", s) for s in ("train", "valid", "test"))
+    with use_backend("numpy"):
+        for name, (make, kw) in DIGITS.items():
+            if names and not any(n in name for n in names):
+                continue
+            m = make()
+            t0 = time.perf_counter()
+            m.fit(X, X_valid=Xv, early_stopping_patience=15, random_state=seed, epochs=epochs,
+                  batch_size=64, **kw)
+            dt = time.perf_counter() - t0
+            print(f"| {name} | {m.nll(Xt):.2f} | {m.nll(Xt, 'bits/dim'):.4f} | {dt:.0f} | "
+                  f"{m.history_.epochs} |", flush=True)
+
+
 def main() -> None:
     with use_backend("numpy"):
         for name, cls in (("pixelcnn", PixelCNN), ("gated-pixelcnn", GatedPixelCNN)):
@@ -59,4 +91,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if len(sys.argv) > 1 and sys.argv[1] == "digits":  # python bench/bench_ar_pixel.py digits [E]
+        digits_table(int(sys.argv[2]) if len(sys.argv) > 2 else 60, sys.argv[3:] or None)
+    else:
+        main()
