@@ -50,7 +50,7 @@ def _md_table(header, rows) -> str:
 def _sections(res) -> list[tuple[str, list]]:
     """Report as (title, blocks).
 
-    A block is ``("p", text)``, ``("pre", text)``, ``("table", header, rows)`` or
+    A block is ``("p", text)``, ``("h3", title)``, ``("pre", text)``, ``("table", header, rows)`` or
     ``("img", path, alt)``.
     """
     meta, results, extras = res["meta"], res["results"], res["extras"]
@@ -77,6 +77,7 @@ def _sections(res) -> list[tuple[str, list]]:
     for r in results:
         if r["status"] != "ok":
             continue
+        blocks.append(("h3", f"{r['key']}: {r['model']} on {r['data']}"))
         for kind, path in r["images"].items():
             blocks.append(("img", path, f"{r['key']} {kind}"))
     secs.append(("Samples, densities and training curves", blocks))
@@ -161,6 +162,8 @@ def _render_md(secs, out: Path) -> str:
         for b in blocks:
             if b[0] == "p":
                 parts += [b[1], ""]
+            elif b[0] == "h3":
+                parts += [f"### {b[1]}", ""]
             elif b[0] == "pre":
                 parts += ["```text", b[1].rstrip(), "```", ""]
             elif b[0] == "table":
@@ -196,6 +199,8 @@ def _render_html(secs) -> str:
         for b in blocks:
             if b[0] == "p":
                 parts.append(f"<p>{inline(b[1])}</p>")
+            elif b[0] == "h3":
+                parts.append(f"<h3>{html.escape(b[1])}</h3>")
             elif b[0] == "pre":
                 parts.append(f"<pre>{html.escape(b[1])}</pre>")
             elif b[0] == "table":
