@@ -50,6 +50,9 @@ DIGITS = {  # name: (factory, training keywords); README "Autoregressive models 
         lambda: RowLSTM(n_channels=32, hidden_size=32, kernel_size=5), dict(lr=3e-3)),
     "Diagonal BiLSTM (32 ch, 32 hidden)": (
         lambda: DiagonalBiLSTM(n_channels=32, hidden_size=32), dict(lr=3e-3)),
+    "Row LSTM + scheduled sampling (p 0 -> 0.25 over 20 epochs)": (
+        lambda: RowLSTM(n_channels=32, hidden_size=32, kernel_size=5, scheduled_sampling=0.25,
+                        scheduled_sampling_epochs=20), dict(lr=3e-3)),
 }
 
 
