@@ -33,7 +33,9 @@ with probability :math:`p(e) = p_{max} \min(1, e / E)` after :math:`e` epochs
 (``E = scheduled_sampling_epochs``; fractional epochs counted from the examples seen),
 each input pixel of a training batch is replaced by a draw from the model's own
 (detached) teacher-forced conditional, while the targets stay the data. This exposes the
-model to its own mistakes (exposure bias). A callable ``epoch -> p`` is also accepted.
+model to its own mistakes (exposure bias). A callable ``epoch -> p`` is also accepted
+(but cannot be written to a checkpoint; use the float form to save). ``examples_seen_`` is
+checkpointed, so a resumed run continues the ramp.
 
 References: van den Oord, Kalchbrenner, Kavukcuoglu, "Pixel recurrent neural networks"
 (ICML 2016); Bengio et al., "Scheduled sampling for sequence prediction with recurrent
