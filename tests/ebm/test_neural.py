@@ -66,13 +66,14 @@ def test_array_energy_and_gradient_match_autograd():
     m = small(hidden=(16, 8, 4))
     m._build(2, np.random.default_rng(0))
     x = np.random.default_rng(2).normal(size=(7, 2)) * 3
-    xt = Tensor(x, requires_grad=True)
+    s = m.input_scale  # E(x) = net(s x), so grad_x E = s * grad net
+    xt = Tensor(x * s, requires_grad=True)
     e = m.net_(xt)
     e.sum().backward()
     ea, ga = m.energy_grad(x)
     np.testing.assert_allclose(ea, e.data[:, 0], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(m.energy(x), e.data[:, 0], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ga, xt.grad, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ga, s * xt.grad, rtol=1e-10, atol=1e-12)
 
 
 def test_langevin_chains_stay_in_the_box(ring):

