@@ -85,7 +85,7 @@ class NeuralEBM(GenerativeModel):
     grid_size : points per axis of the normalization grid (2-D ``score_samples``).
 
     The defaults are tuned on ``ring8`` (modes of std 0.1 on a radius-2 circle): held-out
-    NLL 0.465 nats vs true entropy 0.314 (gap 0.15) after 3000 iterations, ~3 min on one
+    NLL 0.465 nats vs true entropy 0.314 (gap 0.15) after 3000 iterations, 92 s on one
     core. ULA with step 0.005 inflates a std-0.1 mode's variance by ~14%, so the learned
     modes come out slightly sharp (a ~0.01 nat NLL cost); smaller steps mix more slowly.
     """
