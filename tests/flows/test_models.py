@@ -49,7 +49,7 @@ def test_model_roundtrip_and_logdet(name):
     check_logdet(model.flow_, model._to_event(X))
 
 
-@pytest.mark.parametrize("name", ["realnvp-vec", "glow-img"])
+@pytest.mark.parametrize("name", list(SMALL))
 def test_model_roundtrip_float32(name):
     model = SMALL[name]()
     model.dtype = "float32"
@@ -59,9 +59,12 @@ def test_model_roundtrip_float32(name):
     randomize(model.flow_, rng, scale=0.2)
     model.fitted_ = True
     X = rng.standard_normal((6, *model.input_shape_)).astype(np.float32)
-    Z, _ = model.forward(X)
-    Xr, _ = model.inverse(Z)
+    Z, ld = model.forward(X)
+    assert Z.dtype == np.float32
+    Xr, ld_inv = model.inverse(Z)
+    assert Xr.dtype == np.float32
     assert np.abs(Xr - X).max() <= 1e-5
+    np.testing.assert_allclose(ld + ld_inv, 0, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", list(SMALL))
