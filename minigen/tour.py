@@ -15,6 +15,11 @@ throughput (samples/s) and the parameter count:
 * bars-and-stripes 4x4: exact,
   :math:`\\mathrm{KL} = -\\log 30 - \\frac{1}{30}\\sum_{x} \\log q(x)` over the 30 patterns.
 
+Every trained model is saved to ``models/<key>.npz`` and summarized in ``metrics.json``
+(test NLL in nats and bits/dim, the dataset and its protocol string, training time,
+samples/s, checkpoint path); the protocol string also appears next to the numbers in
+the reports. ``minigen tour`` exits with status 1 when an entry or experiment failed.
+
 Then three experiments: Gibbs burn-in on a small Boltzmann machine (exact TV distance to
 the enumerated distribution vs sweeps), scheduled sampling vs teacher forcing (Row LSTM),
 and the "seed claims" checked with timings (autoregressive sampling time grows linearly
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import math
 import platform
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -125,19 +131,26 @@ _SIZES = {"smoke": dict(n_sample=16, toy_n=(1500, 500), sub=300),
 def _data(name, mode, data_seed=0):
     from .datasets import load_dataset
 
+    """Train/valid/test arrays and the *test* split's info (the reported numbers are on it)."""
     sz = _SIZES[mode]
     if name == "ring8":
         ntr, nte = sz["toy_n"]
-        Xtr, info = load_dataset(name, "train", n_samples=ntr, seed=data_seed, return_info=True)
+        Xtr = load_dataset(name, "train", n_samples=ntr, seed=data_seed)
         Xva = load_dataset(name, "valid", n_samples=nte // 2, seed=data_seed)
-        Xte = load_dataset(name, "test", n_samples=nte, seed=data_seed)
+        Xte, info = load_dataset(name, "test", n_samples=nte, seed=data_seed, return_info=True)
     else:
-        Xtr, info = load_dataset(name, "train", seed=data_seed, return_info=True)
+        Xtr = load_dataset(name, "train", seed=data_seed)
         Xva = load_dataset(name, "valid", seed=data_seed)
-        Xte = load_dataset(name, "test", seed=data_seed)
+        Xte, info = load_dataset(name, "test", seed=data_seed, return_info=True)
     if sz["sub"] and len(Xtr) > sz["sub"]:
         Xtr = Xtr[: sz["sub"]]
     return Xtr, Xva, Xte, info
+
+
+def _protocol(info, Xtr, Xva, Xte) -> str:
+    """The loader's protocol string (test split) plus the split sizes this run used."""
+    return (f"{info.protocol}; tour sizes train/valid/test = "
+            f"{len(Xtr)}/{len(Xva)}/{len(Xte)}")
 
 
 def _n_params(model) -> int:
@@ -206,6 +219,7 @@ def _run_one(spec: ModelSpec, mode: str, out: Path, seed: int, verbose: bool) ->
     Xtr, Xva, Xte, info = _data(spec.data, mode)
     if not getattr(cls, "accepts_images", False):
         Xtr, Xva, Xte = (X.reshape(len(X), -1) for X in (Xtr, Xva, Xte))
+    protocol = _protocol(info, Xtr, Xva, Xte)
     how = spec.train.get(mode, spec.train.get("quick"))
     xp_asarray = get_backend().asarray
     t0 = time.perf_counter()
@@ -220,8 +234,10 @@ def _run_one(spec: ModelSpec, mode: str, out: Path, seed: int, verbose: bool) ->
     kl, kl_how = _kl(model, spec.data, Xte, nll)
     n = _SIZES[mode]["n_sample"]
     S, rate, _ = _time_sampling(model, n, seed)
+    ckpt = model.save(out / "models" / f"{spec.key}.npz", dataset=spec.data,
+                      protocol=protocol, seed=seed, tour_mode=mode, tour_key=spec.key)
     row = {"key": spec.key, "family": spec.family, "model": spec.model, "data": spec.data,
-           "status": "ok", "nll_nats": nll,
+           "protocol": protocol, "checkpoint": str(ckpt), "status": "ok", "nll_nats": nll,
            "bits_per_dim": float(nats_to_bits_per_dim(nll, info.n_dims)),
            "kl": kl, "kl_method": kl_how, "train_time_s": train_time,
            "samples_per_s": rate, "n_params": _n_params(model), "note": spec.note,
@@ -295,7 +311,7 @@ def scheduled_sampling(out: Path, mode: str, seed: int, verbose: bool) -> dict:
     cls = MODEL_REGISTRY["row-lstm"]
     if "scheduled_sampling" not in cls().get_params():
         return {"available": False, "note": "row-lstm exposes no scheduled_sampling"}
-    Xtr, Xva, Xte, _ = _data("digits", mode)
+    Xtr, Xva, Xte, info = _data("digits", mode)
     epochs = {"smoke": 1, "quick": 2, "full": 10}[mode]
     rows = []
     for label, ss in (("teacher forcing", None), ("scheduled sampling (p_max=0.5)", 0.5)):
@@ -313,7 +329,8 @@ def scheduled_sampling(out: Path, mode: str, seed: int, verbose: bool) -> dict:
         img = sample_grid(S.reshape(len(S), 8, 8), out / "img" / f"ss_{name}_samples.png")
         rows.append({"method": label, "test_nll": nll, "sample_nll": s_nll,
                      "train_time_s": dt, "image": str(img)})
-    return {"available": True, "epochs": epochs, "rows": rows}
+    return {"available": True, "epochs": epochs, "rows": rows,
+            "protocol": _protocol(info, Xtr, Xva, Xte)}
 
 
 def seed_claims(out: Path, mode: str, seed: int, results: list[dict]) -> dict:
@@ -375,7 +392,7 @@ def seed_claims(out: Path, mode: str, seed: int, results: list[dict]) -> dict:
             "holds": bool(bf["samples_per_s"] > ba["samples_per_s"])}
     # 3. EBMs need MCMC: sample quality of the RBM vs Gibbs steps (free energy of samples)
     if "rbm" in MODEL_REGISTRY:
-        Xtr, _, Xte, _ = _data("digits", mode)
+        Xtr, Xva, Xte, info = _data("digits", mode)
         X = Xtr.reshape(len(Xtr), -1)
         m = MODEL_REGISTRY["rbm"](n_components=16, n_iter=3 if mode != "full" else 20,
                                   random_state=seed).fit(X)
@@ -396,6 +413,7 @@ def seed_claims(out: Path, mode: str, seed: int, results: list[dict]) -> dict:
             ax.set_ylabel("mean log q(x) (nats)"), ax.legend()))
         claims["ebm_mcmc"] = {"steps": steps, "log_q": ll, "seconds": secs, "data_log_q": data_ll,
                               "image": str(path),
+                              "protocol": _protocol(info, Xtr, Xva, Xte),
                               "ebm_rates": {r["key"]: r["samples_per_s"] for r in ebm},
                               "holds": bool(abs(ll[-1] - data_ll) < abs(ll[0] - data_ll))}
     return claims
@@ -404,7 +422,13 @@ def seed_claims(out: Path, mode: str, seed: int, results: list[dict]) -> dict:
 # ------------------------------------------------------------------ driver
 def run_tour(out="runs/tour", mode: str = "quick", seed: int = 0, backend=None,
              verbose: bool = True, only=None) -> dict:
-    """Run the tour, write ``out/report.md``, ``out/report.html`` and PNGs; return the results.
+    """Run the tour and write its outputs into ``out``; return the results.
+
+    Writes ``report.md`` (+ PNGs in ``img/``), ``report.html`` (self-contained),
+    ``results.json`` (everything), ``metrics.json`` (per model: test NLL in nats and
+    bits/dim, dataset and protocol, training time, samples/s, checkpoint) and one
+    checkpoint per trained model, ``models/<key>.npz`` (load with
+    ``GenerativeModel.load(path)``).
 
     Parameters
     ----------
@@ -490,5 +514,14 @@ def main(args) -> int:
           f"{len(skipped)} skipped" + (f" ({', '.join(skipped)})" if skipped else ""))
     for r in bad:
         print(f"  failed {r['key']}: {r['error']}")
-    print(f"wrote {res['paths']['md']} and {res['paths']['html']}")
+    bad_extras = [k for k, v in res["extras"].items() if isinstance(v, dict) and "error" in v]
+    for k in bad_extras:
+        print(f"  failed experiment {k}: {res['extras'][k]['error']}")
+    print(f"wrote {res['paths']['md']}, {res['paths']['html']}, {res['paths']['metrics']} "
+          f"and checkpoints in {Path(args.out) / 'models'}")
+    if bad or bad_extras:
+        names = [r["key"] for r in bad] + bad_extras
+        print(f"minigen tour: error: {len(names)} failed ({', '.join(names)}); "
+              "skipped entries do not count as failures", file=sys.stderr)
+        return 1
     return 0

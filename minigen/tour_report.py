@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["write_reports", "main_table"]
+__all__ = ["write_reports", "main_table", "metrics", "dataset_protocols"]
 
 COLUMNS = ["model", "family", "data", "status", "test NLL (nats)", "bits/dim", "KL to truth",
            "train time (s)", "samples/s", "parameters", "note"]
@@ -40,6 +40,33 @@ def main_table(results) -> list[list[str]]:
     return rows
 
 
+def dataset_protocols(results) -> dict[str, str]:
+    """``{dataset: protocol}`` over the entries that ran (first protocol seen per dataset)."""
+    out: dict[str, str] = {}
+    for r in results:
+        if r.get("protocol"):
+            out.setdefault(r["data"], r["protocol"])
+    return out
+
+
+def metrics(res: dict) -> dict:
+    """The ``metrics.json`` payload: per model, test NLL, protocol, timings, checkpoint."""
+    models = {}
+    for r in res["results"]:
+        if r["status"] != "ok":
+            models[r["key"]] = {"model": r["model"], "dataset": r["data"], "status": r["status"],
+                                "error": r.get("error", "")}
+            continue
+        models[r["key"]] = {
+            "model": r["model"], "family": r["family"], "dataset": r["data"],
+            "protocol": r["protocol"], "status": "ok", "split": "test",
+            "nll": {"nats": r["nll_nats"], "bits_per_dim": r["bits_per_dim"]},
+            "kl": r["kl"], "kl_method": r["kl_method"], "train_time_s": r["train_time_s"],
+            "samples_per_s": r["samples_per_s"], "n_params": r["n_params"],
+            "checkpoint": r["checkpoint"], "note": r["note"]}
+    return {"meta": res["meta"], "models": models}
+
+
 def _md_table(header, rows) -> str:
     esc = [[str(c).replace("|", "\\|").replace("\n", " ") for c in row] for row in rows]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
@@ -62,7 +89,17 @@ def _sections(res) -> list[tuple[str, list]]:
              f"{ok} of {len(results)} models trained. Every number below was measured by "
              "this run. NLL is per example (nats) on the test split; flows on binary digits "
              "use uniform dequantization, so their NLL is an upper bound on the discrete NLL.")
-    secs.append(("Summary", [("p", intro), ("table", COLUMNS, main_table(results))]))
+    summary = [("p", intro), ("table", COLUMNS, main_table(results))]
+    protocols = dataset_protocols(results)
+    if protocols:
+        summary += [("p", "Dataset protocols (binarization, split, draws) behind every number "
+                          "in the table, as returned by `load_dataset(..., return_info=True)`"
+                          " for the test split, with the split sizes this run used:"),
+                    ("table", ["data", "protocol"], [[d, p] for d, p in protocols.items()])]
+    summary.append(("p", "Checkpoints: `models/<key>.npz` (load with "
+                         "`minigen.base.GenerativeModel.load(path)`); per-model numbers with "
+                         "their protocol: `metrics.json`."))
+    secs.append(("Summary", summary))
     skipped = [r for r in results if r["status"] == "skipped"]
     failed = [r for r in results if r["status"] == "failed"]
     notes = []
@@ -104,7 +141,8 @@ def _sections(res) -> list[tuple[str, list]]:
     elif ss:
         rows = [[r["method"], f"{r['test_nll']:.3f}", f"{r['sample_nll']:.3f}",
                  f"{r['train_time_s']:.2f}"] for r in ss["rows"]]
-        blocks = [("p", f"Row LSTM, same seed and architecture, {ss['epochs']} epoch(s). "
+        blocks = [("p", f"Row LSTM on digits ({ss.get('protocol', 'digits')}), same seed and "
+                        f"architecture, {ss['epochs']} epoch(s). "
                         "Scheduled sampling feeds the model's own draws as inputs with a "
                         "ramped probability; 'sample NLL' is the model's NLL of its own "
                         "free-running samples."),
@@ -147,7 +185,8 @@ def _sections(res) -> list[tuple[str, list]]:
         blocks += [("p", f"**EBMs need MCMC** ({'holds' if e['holds'] else 'does NOT hold'} here):"
                          " an RBM's samples are only as good as the Gibbs chain that made them. "
                          "Mean log-likelihood of 64 samples under the (exactly normalized) RBM vs "
-                         f"Gibbs steps; test data: {e['data_log_q']:.2f} nats."),
+                         f"Gibbs steps; test data: {e['data_log_q']:.2f} nats (digits: "
+                         f"{e.get('protocol', 'digits')})."),
                    ("table", ["Gibbs steps", "mean log q(samples)", "ms"], rows),
                    ("img", e["image"], "RBM samples vs Gibbs steps")]
     if blocks:
@@ -216,12 +255,14 @@ def _render_html(secs) -> str:
 
 
 def write_reports(res: dict, out) -> dict:
-    """Write ``report.md``, ``report.html`` and ``results.json`` into ``out``; return paths."""
+    """Write ``report.md``, ``report.html``, ``results.json`` and ``metrics.json``; return paths."""
     out = Path(out)
     secs = _sections(res)
     md, page, js = out / "report.md", out / "report.html", out / "results.json"
+    mj = out / "metrics.json"
+    mj.write_text(json.dumps(metrics(res), indent=1, default=str) + "\n")
     md.write_text(_render_md(secs, out) + "\n")
     page.write_text(_render_html(secs))
     js.write_text(json.dumps({k: v for k, v in res.items() if k != "paths"}, indent=1,
                              default=str) + "\n")
-    return {"md": str(md), "html": str(page), "json": str(js)}
+    return {"md": str(md), "html": str(page), "json": str(js), "metrics": str(mj)}

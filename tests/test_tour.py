@@ -1,19 +1,28 @@
-"""``minigen tour``: the tests' tiny variant (``--smoke``) writes a complete report.
+"""``minigen tour``: the tests' tiny variant (``--smoke``) writes a complete report,
+a checkpoint per model and ``metrics.json``.
 
 The README's ``--quick`` tour has the same code path with larger budgets (about
 2-4 minutes on 2 cores), too long for the suite; ``--smoke`` shrinks the budgets only.
 """
 
+import argparse
 import base64
+import html
+import json
+import math
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from minigen.base import MODEL_REGISTRY
+import minigen.tour as tour_mod
+from minigen.backend import to_numpy
+from minigen.base import MODEL_REGISTRY, GenerativeModel
 from minigen.cli import build_parser
-from minigen.tour import SPECS, run_tour
+from minigen.tour import SPECS, _data, run_tour
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -89,6 +98,80 @@ def test_html_is_self_contained(tour):
         assert base64.b64decode(s.split(",", 1)[1])[:8] == PNG_MAGIC
     for link in re.findall(r"!\[[^\]]*\]\(([^)]*)\)", (out / "report.md").read_text()):
         assert (out / link).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_checkpoints_exist_load_and_reproduce_the_test_nll(tour):
+    out, res = tour
+    ok = [r for r in res["results"] if r["status"] == "ok"]
+    assert ok
+    for r in ok:
+        path = Path(r["checkpoint"])
+        assert path == out / "models" / f"{r['key']}.npz" and path.is_file(), r["key"]
+        model = GenerativeModel.load(path)  # any registered class, from the metadata
+        cls = MODEL_REGISTRY[r["model"]]
+        assert type(model) is cls
+        assert type(cls.load(path)) is cls
+        _, _, Xte, _ = _data(r["data"], "smoke")
+        if not getattr(cls, "accepts_images", False):
+            Xte = Xte.reshape(len(Xte), -1)
+        nll = float(-np.mean(to_numpy(model.score_samples(Xte))))
+        # the reloaded model is the trained one: same test NLL as reported
+        assert nll == pytest.approx(r["nll_nats"], rel=1e-9, abs=1e-9), r["key"]
+
+
+def test_metrics_json_has_finite_nll_and_protocol(tour):
+    out, res = tour
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["meta"]["mode"] == "smoke"
+    by_key = {r["key"]: r for r in res["results"]}
+    assert set(m["models"]) == set(by_key)
+    for key, e in m["models"].items():
+        r = by_key[key]
+        assert e["dataset"] == r["data"] and e["status"] == r["status"]
+        if r["status"] != "ok":
+            continue
+        assert math.isfinite(e["nll"]["nats"]) and math.isfinite(e["nll"]["bits_per_dim"])
+        assert e["nll"]["nats"] == pytest.approx(r["nll_nats"])
+        assert e["nll"]["bits_per_dim"] > 0 and e["split"] == "test"
+        assert e["train_time_s"] >= 0 and e["samples_per_s"] > 0
+        assert Path(e["checkpoint"]).is_file()
+        assert e["protocol"] == r["protocol"] and "tour sizes" in e["protocol"]
+
+
+def test_protocol_is_printed_next_to_the_numbers(tour):
+    out, res = tour
+    md = (out / "report.md").read_text()
+    page = (out / "report.html").read_text()
+    protocols = {r["data"]: r["protocol"] for r in res["results"] if r["status"] == "ok"}
+    assert "digits" in protocols and "binary: pixel >= 8" in protocols["digits"]
+    for data, proto in protocols.items():
+        assert f"| {data} | {proto} |" in md
+        assert html.escape(proto) in page
+
+
+def _fake_result(statuses, extras=None):
+    results = [{"key": f"m{i}", "family": "f", "model": "m", "data": "digits", "status": s,
+                "error": "boom" if s != "ok" else ""} for i, s in enumerate(statuses)]
+    return {"meta": {"total_time_s": 1.0}, "results": results, "extras": extras or {},
+            "paths": {"md": "r.md", "html": "r.html", "json": "r.json", "metrics": "m.json"}}
+
+
+@pytest.mark.parametrize("statuses, extras, code", [
+    (["ok", "skipped"], {}, 0),
+    (["ok", "failed", "skipped"], {}, 1),
+    (["ok"], {"gibbs": {"error": "ValueError: x"}}, 1),
+    (["ok"], {"scheduled_sampling": {"available": False, "note": "n/a"}}, 0),
+])
+def test_main_exit_status(monkeypatch, capsys, statuses, extras, code):
+    monkeypatch.setattr(tour_mod, "run_tour", lambda *a, **k: _fake_result(statuses, extras))
+    args = argparse.Namespace(smoke=True, quick=False, out="x", seed=0, backend=None, quiet=True)
+    assert tour_mod.main(args) == code
+    cap = capsys.readouterr()
+    if code:
+        failed = "m1" if "failed" in statuses else "gibbs"
+        assert f"failed ({failed})" in cap.err
+    else:
+        assert "error" not in cap.err
 
 
 def test_cli_parses_tour():
