@@ -83,7 +83,7 @@ def _write_samples_png(model, path, n, seed, is_2d) -> Path | None:
 
 # ------------------------------------------------------------------ commands
 def cmd_info(args) -> int:
-    from .backend import backend_info
+    from .backend import backend_info, get_backend
 
     print(f"minigen {__version__}")
     rows = backend_info()
@@ -96,6 +96,9 @@ def cmd_info(args) -> int:
     numba_row = next(r for r in rows if r["name"] == "numba")
     threads = numba_row["details"].get("threads")
     print(f"numba threads: {threads if threads is not None else 'n/a (numba unavailable)'}")
+    # the table never raises; a bad MINIGEN_BACKEND (unknown or unavailable) is an error
+    # here too, with the same message the first model would raise (exit status 2)
+    get_backend()
     if args.warm:
         try:
             from .kernels import warm_up  # provided by the kernels package when it exists
