@@ -4,6 +4,7 @@ Writes ``<out>/flows_ring8_<model>.png`` (learned density with samples on top) a
 ``<out>/flows_ring8.json`` (test NLL, gap to the true entropy, training time).
 
     python examples/flows_toy2d.py --epochs 40 --out runs/flows_toy2d
+    python examples/flows_toy2d.py --smoke --out /tmp/ft   # tiny sizes (tests), seconds
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ MODELS = {
     "glow": lambda **kw: Glow(**{"n_steps": 6, "hidden": 64, **kw}),
     "nice": lambda **kw: NICE(**{"n_couplings": 6, "hidden": 64, **kw}),
 }
+# --smoke: tiny networks, 2 epochs on 1,000 points, 1,000 samples, a coarse density grid
+SMOKE_KW = {"realnvp": {"n_couplings": 2, "hidden": 16}, "glow": {"n_steps": 2, "hidden": 16},
+            "nice": {"n_couplings": 2, "hidden": 16}}
 
 
 def _progress(name):
@@ -46,15 +50,22 @@ def main(argv=None):
     ap.add_argument("--out", default="runs/flows_toy2d")
     ap.add_argument("--kw", default="{}", help="JSON hyper-parameters for every model")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes (tests), a few seconds")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    Xtr, Xva, Xte = (load_dataset("ring8", s) for s in ("train", "valid", "test"))
+    if args.smoke:
+        Xtr, Xva, Xte = (load_dataset("ring8", s, n_samples=n)
+                         for s, n in (("train", 1000), ("valid", 500), ("test", 1000)))
+        args.epochs, n_samples, resolution = 2, 1000, 40
+    else:
+        Xtr, Xva, Xte = (load_dataset("ring8", s) for s in ("train", "valid", "test"))
+        n_samples, resolution = 10_000, 150
     entropy_mc = float(-Ring8().log_prob(Xte).mean())  # Monte Carlo estimate on the test set
     results = {"true_test_nll": entropy_mc, "models": {}}
     steps = args.epochs * int(np.ceil(len(Xtr) / args.batch_size))
     for name in args.models.split(","):
-        model = MODELS[name](**json.loads(args.kw))
+        model = MODELS[name](**{**(SMOKE_KW[name] if args.smoke else {}), **json.loads(args.kw)})
         t0 = time.perf_counter()
         hist = train(model, Xtr, X_valid=Xva, epochs=args.epochs, batch_size=args.batch_size,
                      lr=args.lr, lr_schedule=CosineLR(steps, min_lr=args.lr * 0.02),
@@ -62,15 +73,15 @@ def main(argv=None):
         dt = time.perf_counter() - t0
         nll = -model.score(Xte)
         t1 = time.perf_counter()
-        S = model.sample(10_000, random_state=1)
+        S = model.sample(n_samples, random_state=1)
         ts = time.perf_counter() - t1
         results["models"][name] = {
             "params": model.get_params(), "test_nll": nll, "gap_nats": nll - entropy_mc,
             "train_time_s": dt, "epochs": args.epochs, "valid_nll": hist.valid_nll,
-            "samples_per_s": 10_000 / ts,
+            "samples_per_s": n_samples / ts, "smoke": args.smoke,
         }
         density_2d(model.score_samples, out / f"flows_ring8_{name}{args.tag}.png",
-                   extent=(-3, 3, -3, 3), samples=np.asarray(S)[:500], resolution=150)
+                   extent=(-3, 3, -3, 3), samples=np.asarray(S)[:500], resolution=resolution)
         print(f"{name}: test NLL {nll:.4f} (true {entropy_mc:.4f}, gap {nll - entropy_mc:+.4f}) "
               f"in {dt:.0f} s", flush=True)
         stem = f"flows_ring8_{args.models.replace(',', '_')}{args.tag}"
