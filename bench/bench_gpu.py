@@ -305,12 +305,58 @@ def test_rbm_two_cublas_products(benchmark, cp, rbm):
 
 
 @pytest.mark.benchmark(group=RB)
-def test_rbm_gibbs_philox(benchmark, cp, rbm):
-    from minigen.kernels.gpu.gibbs import rbm_gibbs_philox
+def test_rbm_two_direct_cublas_products(benchmark, cp, rbm):
+    """The floor: the same two products as one direct cuBLAS call each."""
+    from minigen.kernels.gpu.gibbs import _matmul
+
+    v, W, _, _, h = rbm
+    _timed(benchmark, cp, lambda: (_matmul(v, W), _matmul(h, W, transpose_w=True)), 0,
+           rounds=200)
+
+
+@pytest.mark.benchmark(group=RB)
+@pytest.mark.parametrize("direct_cublas", [True, False])
+def test_rbm_gibbs_philox(benchmark, cp, rbm, direct_cublas, monkeypatch):
+    from minigen.kernels.gpu import gibbs as gpu_gibbs
+
+    monkeypatch.setattr(gpu_gibbs, "USE_DIRECT_CUBLAS", direct_cublas)
+    v, W, b, c, _ = rbm
+    _timed(benchmark, cp,
+           lambda: gpu_gibbs.rbm_gibbs_philox(v, W, b, c, 1, 7, 0, compute_ph=False), 0,
+           rounds=200)
+
+
+@pytest.mark.benchmark(group=RB)
+def test_rbm_gibbs_public_wrapper(benchmark, cp, rbm):
+    """``minigen.kernels.rbm_gibbs`` under the cupy backend: validation included."""
+    import minigen
+    from minigen.kernels import rbm_gibbs
 
     v, W, b, c, _ = rbm
-    _timed(benchmark, cp, lambda: rbm_gibbs_philox(v, W, b, c, 1, 7, 0, compute_ph=False), 0,
-           rounds=200)
+    with minigen.use_backend("cupy"):
+        _timed(benchmark, cp, lambda: rbm_gibbs(v, W, b, c, 1, seed=7, compute_ph=False), 0,
+               rounds=200)
+
+
+@pytest.mark.benchmark(group=RB + " (GPU time, CUDA events)")
+def test_rbm_gpu_time_breakdown(benchmark, cp, rbm):
+    """Device time alone (cupyx.profiler.benchmark), to separate kernels from Python cost."""
+    from cupyx.profiler import benchmark as cupy_bench
+
+    from minigen.kernels.gpu.gibbs import rbm_gibbs_philox
+
+    v, W, b, c, h = rbm
+    runs = {
+        "two_products": lambda: (v @ W, h @ W.T),
+        "rbm_gibbs_k1": lambda: rbm_gibbs_philox(v, W, b, c, 1, 7, 0, compute_ph=False),
+    }
+    for name, fn in runs.items():
+        r = cupy_bench(fn, n_repeat=200, n_warmup=10)
+        benchmark.extra_info[f"{name}_gpu_ms"] = float(np.median(r.gpu_times)) * 1e3
+        benchmark.extra_info[f"{name}_cpu_ms"] = float(np.median(r.cpu_times)) * 1e3
+    benchmark.extra_info["gpu_ratio"] = (benchmark.extra_info["rbm_gibbs_k1_gpu_ms"]
+                                         / benchmark.extra_info["two_products_gpu_ms"])
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
 
 
 @pytest.mark.benchmark(group=RB)

@@ -34,6 +34,9 @@ def summarize(path: str) -> str:
             pct = f"{100 * nbytes / med / copy_bw:5.0f}% copy" if nbytes and copy_bw else " " * 10
             lines.append(f"  {r['name']:<48} {med * 1e3:9.3f} ms  {bw}  {pct}  "
                          f"{med / first:6.2f}x first")
+            notes = {k: v for k, v in r["extra_info"].items() if k != "bytes"}
+            if notes:
+                lines.append("    " + ", ".join(f"{k}={v:.4g}" for k, v in notes.items()))
     return "\n".join(lines)
 
 

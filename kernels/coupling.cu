@@ -76,21 +76,26 @@ __global__ void affine_coupling_bwd(const T* __restrict__ x2, const T* __restric
     }
 }
 
-// ActNorm on x (N, C, L), elementwise: y = (x + loc[c]) * exp(log_scale[c]) (forward) or
+// ActNorm on x (N, C, L): y = (x + loc[c]) * exp(log_scale[c]) (forward) or
 // y = x * exp(-log_scale[c]) - loc[c] (inverse). The log-det is L * sum(log_scale), on the host.
+// 2-D launch: blockIdx.y strides over the N*C rows (one channel each, so the channel index
+// and exp are computed once per row, not with a 64-bit division per element: that made the
+// elementwise version reach 24% of a device copy on an H200), blockIdx.x over the L
+// contiguous elements of a row.
 template <typename T>
 __global__ void actnorm_fwd(const T* __restrict__ x, const T* __restrict__ loc,
                             const T* __restrict__ log_scale, T* __restrict__ y, long long n,
                             long long c, long long l, int inverse) {
     using namespace minigen_coupling;
-    const long long total = n * c * l;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (long long)gridDim.x * blockDim.x) {
-        const long long ch = (i / l) % c;
-        if (inverse) {
-            y[i] = x[i] * exp_t(-log_scale[ch]) - loc[ch];
-        } else {
-            y[i] = (x[i] + loc[ch]) * exp_t(log_scale[ch]);
+    for (long long r = blockIdx.y; r < n * c; r += gridDim.y) {
+        const long long ch = r % c;
+        const T scale = exp_t(inverse ? -log_scale[ch] : log_scale[ch]);
+        const T shift = loc[ch];
+        const T* xr = x + r * l;
+        T* yr = y + r * l;
+        for (long long j = (long long)blockIdx.x * blockDim.x + threadIdx.x; j < l;
+             j += (long long)gridDim.x * blockDim.x) {
+            yr[j] = inverse ? xr[j] * scale - shift : (xr[j] + shift) * scale;
         }
     }
 }

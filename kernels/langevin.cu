@@ -73,7 +73,7 @@ __global__ void run_gmm(T* x, long long N, int D, int K, int n_steps, T half, T 
     T xr[MINIGEN_MAX_D], g[MINIGEN_MAX_D], lg[MINIGEN_MAX_K];
     for (int d = 0; d < D; ++d) xr[d] = x[n * D + d];
     for (int t = 0; t < n_steps; ++t) {
-        T mx = -INFINITY;
+        T mx = T(0);  // set by k == 0 below (NVRTC has no INFINITY macro)
         for (int k = 0; k < K; ++k) {
             T sqd = 0;
             for (int d = 0; d < D; ++d) {
@@ -81,7 +81,7 @@ __global__ void run_gmm(T* x, long long N, int D, int K, int n_steps, T half, T 
                 sqd += e * e;
             }
             lg[k] = logw[k] - T(0.5) * sqd * inv_var[k];
-            mx = lg[k] > mx ? lg[k] : mx;
+            mx = (k == 0 || lg[k] > mx) ? lg[k] : mx;
         }
         T tot = 0;
         for (int k = 0; k < K; ++k) {

@@ -183,8 +183,13 @@ def test_bm_gibbs_bad_input(rng):
 
 
 @pytest.mark.gpu
-def test_gpu_parity():
+@pytest.mark.parametrize("direct_cublas", [True, False])
+def test_gpu_parity(direct_cublas, monkeypatch):
     import cupy as cp
+
+    from minigen.kernels.gpu import gibbs as gpu_gibbs
+
+    monkeypatch.setattr(gpu_gibbs, "USE_DIRECT_CUBLAS", direct_cublas)
 
     rng = np.random.default_rng(7)
     for dt in (np.float32, np.float64):
@@ -210,3 +215,21 @@ def test_gpu_parity():
             np.testing.assert_array_equal(ref, cp.asnumpy(
                 bm_gibbs_sweep(*a, n_sweeps=3, uniforms=cp.asarray(u))))
             np.testing.assert_array_equal(ref_p, cp.asnumpy(bm_gibbs_sweep(*a, n_sweeps=3, seed=2)))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(37, 19, 23), (1000, 784, 500), (0, 5, 3), (4, 0, 3)])
+def test_gpu_direct_cublas_products(dt, shape):
+    """The row-major -> column-major operand swap of the direct cuBLAS calls."""
+    import cupy as cp
+
+    from minigen.kernels.gpu.gibbs import _matmul
+
+    m, k, n = shape
+    rng = np.random.default_rng(3)
+    a, w, wt = (rng.standard_normal(s).astype(dt) for s in ((m, k), (k, n), (n, k)))
+    tol = dict(rtol=1e-4, atol=1e-4) if dt == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cp.asnumpy(_matmul(cp.asarray(a), cp.asarray(w))), a @ w, **tol)
+    np.testing.assert_allclose(
+        cp.asnumpy(_matmul(cp.asarray(a), cp.asarray(wt), transpose_w=True)), a @ wt.T, **tol)

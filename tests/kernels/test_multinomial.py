@@ -196,3 +196,39 @@ def test_gpu_equals_reference():
         np.testing.assert_array_equal(got, ref, err_msg=f"case {i}")
         np.testing.assert_array_equal(got_seed, R.multinomial_threshold(w, seed=i, offset=i))
         np.testing.assert_array_equal(got_l, R.categorical_from_logits(w, u.astype(np.float64)))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("c", [255, 257, 600, 2048, 2049, 5000])
+def test_gpu_long_rows(c):
+    """Rows of several warp chunks (up to 8 in registers) and the serial path beyond."""
+    import cupy
+
+    rng = np.random.default_rng(c)
+    for dt in (np.float32, np.float64):
+        w = rng.random((64, c)).astype(dt)
+        w[rng.random(w.shape) < 0.5] = 0
+        w[:, 0] += dt(1e-3)
+        u = rng.random(64)
+        u[:2] = (0.0, np.nextafter(1.0, 0.0))
+        with use_backend("cupy"):
+            got = M.multinomial_threshold(cupy.asarray(w), cupy.asarray(u)).get()
+            got_l = M.categorical_from_logits(cupy.asarray(np.log(w + dt(1e-3))),
+                                              cupy.asarray(u)).get()
+        np.testing.assert_array_equal(got, R.multinomial_threshold(w, u))
+        np.testing.assert_array_equal(got_l, R.categorical_from_logits(np.log(w + dt(1e-3)), u))
+
+
+@pytest.mark.gpu
+def test_gpu_bad_input():
+    import cupy
+
+    with use_backend("cupy"):
+        for bad, match in (([[1.0, np.nan]], "NaN"), ([[1.0, np.inf]], "infinite"),
+                           ([[1.0, -1.0]], "negative"), ([[0.0, 0.0], [1.0, 0.0]], "zero")):
+            with pytest.raises(ValueError, match=match):
+                M.multinomial_threshold(cupy.asarray(bad), seed=0)
+        with pytest.raises(ValueError, match="-inf"):
+            M.categorical_from_logits(cupy.full((1, 2), -np.inf), seed=1)
+        with pytest.raises(ValueError, match="NaN"):
+            M.categorical_from_logits(cupy.asarray([[0.0, np.nan]]), seed=1)

@@ -14,13 +14,14 @@ from ._module import grid_1d, load_module
 
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _NAMES = ("ula_step", "mala_accept", "run_gmm", "run_quadratic")
+# every template instance the wrapper asks NVRTC for (tests compile these without a GPU)
+NAME_EXPRESSIONS = tuple(f"{k}<{c}>" for k in _NAMES for c in ("float", "double"))
 _MAX_BLOCKS = 65535
 MAX_D, MAX_K = 32, 64
 
 
 def _kernel(name, dtype):
-    exprs = tuple(f"{k}<{c}>" for k in _NAMES for c in ("float", "double"))
-    return load_module("langevin", name_expressions=exprs).get_function(
+    return load_module("langevin", name_expressions=NAME_EXPRESSIONS).get_function(
         f"{name}<{_CTYPE[np.dtype(dtype)]}>")
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._module import grid_1d, load_module
+from ._module import load_module
 
+_ROWS_PER_BLOCK = 8
+_MAX_BLOCKS = 1 << 20
 _T = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
-_NAMES = tuple(
+NAME_EXPRESSIONS = tuple(
     f"{k}<{t}>"
     for k in ("multinomial_threshold_kernel", "categorical_from_logits_kernel")
     for t in ("float", "double")
@@ -20,10 +22,12 @@ def _launch(kernel_name, x, u, seed, offset, extra=()):
     n, c = x.shape
     out = cupy.empty(n, dtype=cupy.int64)
     if n:
-        fn = load_module("multinomial", _NAMES).get_function(f"{kernel_name}<{_T[x.dtype]}>")
+        fn = load_module("multinomial", NAME_EXPRESSIONS).get_function(f"{kernel_name}<{_T[x.dtype]}>")
         use_seed = u is None
         u_arr = cupy.zeros(1, dtype=cupy.float64) if use_seed else u
-        grid, block = grid_1d(n, 128)
+        # one warp (32 threads) per row, 8 rows per block of 256, grid-stride beyond
+        grid = (min((n + _ROWS_PER_BLOCK - 1) // _ROWS_PER_BLOCK, _MAX_BLOCKS),)
+        block = (32 * _ROWS_PER_BLOCK,)
         fn(grid, block, (x, u_arr, np.int64(n), np.int64(c), np.int32(use_seed),
                          np.uint64(seed or 0), np.uint64(offset), *extra, out))
     return out

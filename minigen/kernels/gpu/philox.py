@@ -6,11 +6,11 @@ import numpy as np
 
 from ._module import grid_1d, load_module
 
-_NAMES = ("philox_fill<float>", "philox_fill<double>")
+NAME_EXPRESSIONS = ("philox_fill<float>", "philox_fill<double>")
 
 
 def _module():
-    return load_module("philox", _NAMES)
+    return load_module("philox", NAME_EXPRESSIONS)
 
 
 def philox_raw(n_blocks: int, key=(0, 0), counter_start=0):
@@ -36,7 +36,7 @@ def _draw(shape, seed, offset, dtype, normal):
     dtype = np.dtype(dtype)
     out = cupy.empty(shape, dtype=dtype)
     if out.size:
-        name = _NAMES[0] if dtype == np.float32 else _NAMES[1]
+        name = NAME_EXPRESSIONS[0] if dtype == np.float32 else NAME_EXPRESSIONS[1]
         kernel = _module().get_function(name)
         grid, block = grid_1d(out.size)
         kernel(grid, block, (out, np.int64(out.size), np.uint64(seed), np.uint64(offset),
