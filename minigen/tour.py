@@ -265,6 +265,7 @@ def _run_one(spec: ModelSpec, mode: str, out: Path, seed: int, verbose: bool) ->
 # ------------------------------------------------------------------ experiments
 def gibbs_burn_in(out: Path, mode: str, seed: int) -> dict:
     """Exact TV distance between the chains' state distribution and p, vs sweeps."""
+    from .backend import get_backend, to_numpy, use_backend
     from .kernels.gibbs import bm_gibbs_sweep
     from .models.ebm.boltzmann import empirical_distribution, exact_probabilities, tv_distance
     from .random import uniforms
@@ -275,18 +276,21 @@ def gibbs_burn_in(out: Path, mode: str, seed: int) -> dict:
     J = np.triu(J, 1)
     J = J + J.T
     h = rng.normal(0, 0.3, n_units)
-    p = np.asarray(exact_probabilities(J, h))
+    with use_backend("numpy"):  # the enumerated ground truth lives on the host
+        p = np.asarray(exact_probabilities(J, h))
     n_chains = 2000 if mode == "smoke" else 5000
     sweeps = [0, 1, 2, 3, 5, 8, 12, 20]
-    x = np.zeros((n_chains, n_units))  # every chain starts in the all-zero state
+    be = get_backend()  # the chains run on the active backend's Gibbs kernel
+    Jd, hd = be.asarray(J), be.asarray(h)
+    x = be.asarray(np.zeros((n_chains, n_units)))  # every chain starts in the all-zero state
     tvs, floor = [], []
     done = 0
     for s in sweeps:
         if s > done:
-            u = uniforms(rng, (s - done, n_chains, n_units), dtype=np.float64)
-            x = bm_gibbs_sweep(x, J, h, n_sweeps=s - done, uniforms=u)
+            u = be.asarray(uniforms(rng, (s - done, n_chains, n_units), dtype=np.float64))
+            x = bm_gibbs_sweep(x, Jd, hd, n_sweeps=s - done, uniforms=u)
             done = s
-        tvs.append(float(tv_distance(empirical_distribution(x, n_units), p)))
+        tvs.append(float(tv_distance(empirical_distribution(to_numpy(x), n_units), p)))
     # the TV of n_chains exact draws from p: the noise floor of the estimate
     idx = rng.choice(p.size, size=n_chains, p=p / p.sum())
     floor = float(0.5 * np.abs(np.bincount(idx, minlength=p.size) / n_chains - p).sum())
