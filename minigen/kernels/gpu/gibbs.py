@@ -25,6 +25,7 @@ _NAMES = ("sigmoid_bernoulli", "bm_gibbs_sweep")
 # every template instance the wrapper asks NVRTC for (tests compile these without a GPU)
 NAME_EXPRESSIONS = tuple(f"{k}<{c}>" for k in _NAMES for c in ("float", "double"))
 _MAX_BLOCKS = 65535
+_SB_PER_THREAD = 4
 USE_DIRECT_CUBLAS = True
 _FUNCTIONS: dict = {}
 # host scalars for cuBLAS (pointer mode host): alpha = 1, beta = 0 per dtype
@@ -86,9 +87,9 @@ def _sb(a, bias, u, u_stride, sample, seed, offset, base):
     rows, cols = a.shape
     p = cupy.empty_like(a)
     s = cupy.empty_like(a) if sample else p
-    n = rows * cols
-    if n:
-        grid, block = grid_1d(n)
+    if rows * cols:
+        # one thread per _SB_PER_THREAD consecutive columns (SB_PER_THREAD in gibbs.cu)
+        grid, block = grid_1d(rows * -(-cols // _SB_PER_THREAD))
         grid = (min(grid[0], _MAX_BLOCKS),)
         use_philox = seed is not None
         uu = a if u is None else u
