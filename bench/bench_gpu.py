@@ -77,8 +77,10 @@ def test_multinomial_explicit_u(benchmark, cp):
     from minigen.kernels.reference.multinomial import multinomial_threshold as ref
 
     w, u = _weights(cp)
-    k = _timed(benchmark, cp, lambda: multinomial_threshold(w, u), w.nbytes + u.nbytes + 8 * N_ROWS)
-    np.testing.assert_array_equal(cp.asnumpy(k[:4096]), ref(cp.asnumpy(w[:4096]), cp.asnumpy(u[:4096])))
+    k = _timed(benchmark, cp, lambda: multinomial_threshold(w, u),
+               w.nbytes + u.nbytes + 8 * N_ROWS)
+    np.testing.assert_array_equal(cp.asnumpy(k[:4096]),
+                                  ref(cp.asnumpy(w[:4096]), cp.asnumpy(u[:4096])))
 
 
 @pytest.mark.benchmark(group=MN)

@@ -18,7 +18,8 @@ def summarize(path: str) -> str:
     copy = [r for r in rows if r["name"].startswith("test_device_copy")]
     copy_bw = copy[0]["extra_info"]["bytes"] / copy[0]["stats"]["median"] if copy else None
     machine = data.get("machine_info", {})
-    lines = [f"machine: {machine.get('node', '?')} cpu: {machine.get('cpu', {}).get('brand_raw', '?')}"]
+    cpu = machine.get("cpu", {}).get("brand_raw", "?")
+    lines = [f"machine: {machine.get('node', '?')} cpu: {cpu}"]
     if copy_bw:
         lines.append(f"device-to-device copy: {copy_bw / 1e9:.0f} GB/s (bytes read + written)")
     groups: dict[str, list] = {}

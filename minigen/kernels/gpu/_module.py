@@ -35,7 +35,7 @@ def read_source(name: str) -> str:
     return f'#line 1 "{path}"\n' + path.read_text()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(name: str, device_id: int, name_expressions: tuple, options: tuple):
     import cupy
 
@@ -56,6 +56,24 @@ def load_module(name: str, name_expressions=(), options=("-std=c++17",)):
     import cupy
 
     return _load(name, cupy.cuda.Device().id, tuple(name_expressions), tuple(options))
+
+
+_FUNCTIONS: dict = {}
+
+
+def get_kernel(name: str, function: str, name_expressions=()):
+    """Kernel ``function`` of ``kernels/<name>.cu`` on the current device, cached.
+
+    The cache skips the module lookup and ``cuModuleGetFunction`` on every launch: for the
+    small launches of a Gibbs or sampling step, Python-side cost is most of the time.
+    """
+    import cupy
+
+    key = (name, function, cupy.cuda.Device().id)
+    fn = _FUNCTIONS.get(key)
+    if fn is None:
+        fn = _FUNCTIONS[key] = load_module(name, name_expressions).get_function(function)
+    return fn
 
 
 def grid_1d(n: int, block: int = 256) -> tuple[tuple[int], tuple[int]]:
