@@ -68,6 +68,19 @@ def test_model_roundtrip_float32(name):
 
 
 @pytest.mark.parametrize("name", list(SMALL))
+def test_sample_fast_path_equals_inverse_of_same_latents(name):
+    """``sample`` without log-probs takes the tape-free ``invert`` path: same values as
+    ``inverse`` of the same latents, and the same as the ``return_log_prob`` path."""
+    model, _ = _built(name)
+    S = model.sample(7, random_state=3)
+    Z = np.random.default_rng(3).standard_normal((7, model.n_dims_))
+    X, _ = model.inverse(Z)
+    np.testing.assert_allclose(S, X, atol=1e-12)
+    S2, _ = model.sample(7, random_state=3, return_log_prob=True)
+    np.testing.assert_allclose(S, S2, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(SMALL))
 def test_sample_log_prob_agrees_with_log_prob(name):
     model, _ = _built(name)
     S, lp = model.sample(20, random_state=3, return_log_prob=True)

@@ -105,6 +105,36 @@ def test_roundtrip_float32(name):
     assert err <= 1e-5 and lderr <= 1e-4
 
 
+@pytest.mark.parametrize("dt", [F64, np.float32])
+@pytest.mark.parametrize("name", NAMES)
+def test_invert_fast_path_matches_inverse(name, dt):
+    """``invert`` (plain arrays, no tape, no log-det: the sampling path) == ``inverse``."""
+    t, x = _get(name, dt)
+    with no_grad():
+        z = t.forward(Tensor(x))[0].data
+        ref = t.inverse(Tensor(z))[0].data
+    got = t.invert(z)
+    assert got.dtype == ref.dtype and got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, atol=1e-12 if dt == F64 else 1e-5)
+
+
+@pytest.mark.parametrize("c,hidden,n_hidden,act,hw", [
+    (1, 8, 2, "relu", (8, 8)),   # first conv C <= O (im2col), last C > O (tap sums)
+    (4, 3, 1, "tanh", (4, 5)),   # last conv C < O
+    (8, 16, 2, "relu", (2, 2)),
+    (6, 16, 1, "relu", (1, 3)),  # a single row: vertical taps fall off the image
+    (2, 8, 3, "tanh", (3, 1)),
+])
+def test_conv_conditioner_infer_matches_autograd(c, hidden, n_hidden, act, hw):
+    rng = np.random.default_rng(0)
+    net = randomize(ConvConditioner(c, hidden, n_hidden, 2, act, F64, rng), rng, scale=0.5)
+    x = rng.standard_normal((3, c, *hw))
+    np.testing.assert_allclose(net.infer(x), net(Tensor(x)).data, atol=1e-12)
+    mlp = randomize(MLPConditioner(c + 1, hidden, n_hidden, 2, act, F64, rng), rng, 0.5)
+    v = rng.standard_normal((3, c + 1))
+    np.testing.assert_allclose(mlp.infer(v), mlp(Tensor(v)).data, atol=1e-12)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_logdet_matches_numerical_jacobian(name):
     t, x = _get(name, F64)

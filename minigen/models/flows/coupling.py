@@ -18,6 +18,15 @@ element-wise work runs in the fused kernels of :mod:`minigen.autograd.coupling_o
 (NumPy reference, Numba or CUDA by backend). Conditioners end in a zero-initialised
 layer, so every coupling starts as the identity.
 
+Inference fast path: under :func:`~minigen.autograd.no_grad` (sampling, ``score_samples``)
+the conditioners run as plain array code (:meth:`ConvConditioner.infer`,
+:meth:`MLPConditioner.infer`) with no tape: convolutions keep a channel-major
+``(C, N, H, W)`` layout between layers (a 1x1 convolution is one matrix product), and a
+3x3 convolution with fewer output than input channels (the last, zero-initialised layer)
+multiplies first and adds the 9 shifted ``(O, N, H, W)`` tap products, instead of
+copying its input 9 times (im2col). Same results as the autograd path to float rounding
+(tested).
+
 References: Dinh, Krueger, Bengio (2015) NICE; Dinh, Sohl-Dickstein, Bengio (2017)
 RealNVP.
 """
@@ -26,10 +35,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...autograd import F
+from ...autograd import F, Tensor, is_grad_enabled, no_grad
 from ...autograd.coupling_ops import additive_coupling, affine_coupling
 from ...autograd.nn import Conv2d, Linear, Module, ReLU, Sequential, Tanh
-from ...backend import get_backend
+from ...backend import get_backend, xp_of
 from ...random import check_random_state
 from .base import Transform, as_input, zero_logdet
 
@@ -73,6 +82,59 @@ def _activation(name: str) -> Module:
     raise ValueError(f"activation must be 'relu' or 'tanh', got {name!r}")
 
 
+def _act_inplace(xp, a, name: str):
+    if name == "relu":
+        return xp.maximum(a, 0, out=a)
+    return xp.tanh(a, out=a)
+
+
+def _conv_same_cm(xp, x, w, b):
+    """Stride-1 "same" convolution on a channel-major ``x`` ``(C, N, H, W)`` (contiguous)
+    with weight ``(O, C, k, k)`` (odd ``k``); returns a contiguous ``(O, N, H, W)``.
+
+    ``C <= O``: im2col on the small input (``k^2 C`` rows) and one product. ``C > O``:
+    one product gives all ``k^2`` tap outputs ``P_t = W_t x``; tap ``(i, j)`` then adds
+    ``P_t`` shifted by the flat offset ``(i - p) W + (j - p)`` within each image (long
+    contiguous runs), after zeroing the column that a horizontal shift would wrap into
+    the neighbouring row.
+    """
+    o, c, k, _ = w.shape
+    _, n, h, wd = x.shape
+    p = k // 2
+    if k == 1:
+        y = (w.reshape(o, c) @ x.reshape(c, -1)).reshape(o, n, h, wd)
+    elif c <= o:
+        xpad = xp.zeros((c, n, h + 2 * p, wd + 2 * p), dtype=x.dtype)
+        xpad[:, :, p:p + h, p:p + wd] = x
+        cols = xp.empty((c, k * k, n, h, wd), dtype=x.dtype)
+        for i in range(k):
+            for j in range(k):
+                cols[:, i * k + j] = xpad[:, :, i:i + h, j:j + wd]
+        y = (w.reshape(o, c * k * k) @ cols.reshape(c * k * k, -1)).reshape(o, n, h, wd)
+    else:
+        hw = h * wd
+        taps = (xp.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(k * k * o, c)
+                @ x.reshape(c, -1)).reshape(k, k, o, n, h, wd)
+        y = taps[p, p].copy()
+        yf = y.reshape(o, n, hw)
+        for i in range(k):
+            for j in range(k):
+                di, dj = i - p, j - p
+                if (di == 0 and dj == 0) or abs(di) >= h or abs(dj) >= wd:
+                    continue
+                src = taps[i, j]
+                if dj > 0:
+                    src[..., :dj] = 0
+                elif dj < 0:
+                    src[..., wd + dj:] = 0
+                off = di * wd + dj
+                sf = src.reshape(o, n, hw)
+                yf[:, :, max(0, -off):hw - max(0, off)] += sf[:, :, max(0, off):hw - max(0, -off)]
+    if b is not None:
+        y += b.reshape(o, 1, 1, 1)
+    return y
+
+
 def _zero_last(layer) -> None:
     layer.weight.data[...] = 0
     if layer.bias is not None:
@@ -94,9 +156,23 @@ class MLPConditioner(Module):
         last = Linear(width, out_mult * d, dtype=dtype, random_state=rng)
         _zero_last(last)
         self.net = Sequential(*layers, last)
+        self.activation = activation
 
     def forward(self, x):
         return self.net(x)
+
+    def infer(self, x):
+        """Plain-array forward (no autograd tape): ``(N, D)`` array -> ``(N, out_mult D)``."""
+        xp = xp_of(x)
+        layers = list(self.net)
+        h = x
+        for lin in layers[::2]:
+            h = h @ lin.weight.data.T
+            if lin.bias is not None:
+                h += lin.bias.data
+            if lin is not layers[-1]:
+                _act_inplace(xp, h, self.activation)
+        return h
 
 
 class ConvConditioner(Module):
@@ -115,9 +191,23 @@ class ConvConditioner(Module):
         last = Conv2d(width, out_mult * c, 3, padding=1, dtype=dtype, random_state=rng)
         _zero_last(last)
         self.net = Sequential(*layers, last)
+        self.activation = activation
 
     def forward(self, x):
         return self.net(x)
+
+    def infer(self, x):
+        """Plain-array forward (no autograd tape, channel-major inside; see the module
+        docstring): ``(N, C, H, W)`` array -> ``(N, out_mult C, H, W)`` (a transposed view)."""
+        xp = xp_of(x)
+        layers = list(self.net)
+        h = xp.ascontiguousarray(x.transpose(1, 0, 2, 3))
+        for conv in layers[::2]:
+            h = _conv_same_cm(xp, h, conv.weight.data,
+                              None if conv.bias is None else conv.bias.data)
+            if conv is not layers[-1]:
+                _act_inplace(xp, h, self.activation)
+        return h.transpose(1, 0, 2, 3)
 
 
 class _MaskedCoupling(Transform):
@@ -144,6 +234,21 @@ class _MaskedCoupling(Transform):
     def _masks(self, x):
         return self.mask.astype(x.dtype, copy=False), self.inv_mask.astype(x.dtype, copy=False)
 
+    def _condition(self, x):
+        """``conditioner(x)``; the tape-free :meth:`infer` path when no gradient is recorded."""
+        infer = getattr(self.conditioner, "infer", None)
+        if infer is None or is_grad_enabled():
+            return self.conditioner(x)
+        return Tensor(infer(x.data))
+
+    def _infer(self, x):
+        """Conditioner output on a plain array (the tape-free path when it has one)."""
+        infer = getattr(self.conditioner, "infer", None)
+        if infer is not None:
+            return infer(x)
+        with no_grad():
+            return self.conditioner(Tensor(x)).data
+
     def _split(self, h, n_chunks=2):
         c = h.shape[1] // n_chunks
         return [h[:, i * c:(i + 1) * c] for i in range(n_chunks)]
@@ -157,11 +262,15 @@ class AdditiveCoupling(_MaskedCoupling):
 
     def _shift(self, x):
         m, im = self._masks(x)
-        return self.conditioner(x * m) * im
+        return self._condition(x * m) * im
 
     def forward(self, x):
         x = self._check(x, "x")
         return additive_coupling(x, self._shift(x)), zero_logdet(x)
+
+    def invert(self, z):
+        m, im = self._masks(z)
+        return z - self._infer(z * m) * im
 
     def inverse(self, z):
         z = self._check(z, "z")
@@ -189,7 +298,7 @@ class AffineCoupling(_MaskedCoupling):
 
     def _scale_shift(self, x):
         m, im = self._masks(x)
-        raw, t = self._split(self.conditioner(x * m))
+        raw, t = self._split(self._condition(x * m))
         b = self.scale_bound
         s = F.tanh(raw * (1.0 / b)) * (b * im)
         return s, t * im
@@ -203,6 +312,17 @@ class AffineCoupling(_MaskedCoupling):
         z = self._check(z, "z")
         s, t = self._scale_shift(z)
         return affine_coupling(z, s, t, inverse=True)
+
+    def invert(self, z):
+        xp = xp_of(z)
+        m, im = self._masks(z)
+        raw, t = self._split(self._infer(z * m))
+        b = self.scale_bound
+        s = xp.tanh(raw * (1.0 / b))
+        s *= -b * im
+        x = z - t * im
+        x *= xp.exp(s, out=s)
+        return x
 
     def extra_repr(self) -> str:
         return f"scale_bound={self.scale_bound}"

@@ -246,7 +246,8 @@ class FlowModel(GenerativeModel):
         return_log_prob : bool
             Also return the model's log-density of each returned sample (at ``T = 1``;
             for discrete models the density of the dequantized value, as
-            :meth:`log_prob`), computed in the same pass through the inverse.
+            :meth:`log_prob`), computed in the same pass through the inverse. Without
+            it, sampling takes the tape-free ``invert`` path (no log-det work).
         dequantized : bool
             Discrete models: return continuous values ``v`` in data units instead of
             the levels ``floor(v)`` clipped to ``0..K-1``. With ``return_log_prob`` the
@@ -260,14 +261,16 @@ class FlowModel(GenerativeModel):
         xp = get_backend().xp
         Z = get_backend().asarray(rng.standard_normal((n, self.n_dims_)) * temperature,
                                   dtype=self.dtype_)
+        if not return_log_prob:
+            # fast path: plain arrays through every layer's ``invert``, no tape, no log-det
+            V, _ = self._from_flow_space(self.flow_.invert(Z))
+            if self.n_bins_ is not None and not dequantized:
+                return xp.clip(xp.floor(V), 0, self.n_bins_ - 1)
+            return V
         V, ld_inv = self.inverse(Z)
-        if return_log_prob:
-            z64 = Z.astype(np.float64)
-            log_pz = -0.5 * (z64 * z64).sum(axis=1) - 0.5 * self.n_dims_ * _LOG2PI
-            return V, log_pz - ld_inv
-        if self.n_bins_ is not None and not dequantized:
-            return xp.clip(xp.floor(V), 0, self.n_bins_ - 1)
-        return V
+        z64 = Z.astype(np.float64)
+        log_pz = -0.5 * (z64 * z64).sum(axis=1) - 0.5 * self.n_dims_ * _LOG2PI
+        return V, log_pz - ld_inv
 
     def interpolate(self, x_a, x_b, n_steps: int = 8, spherical: bool = False):
         """Decode ``n_steps`` latents on the segment (or great circle) from f(x_a) to f(x_b).
