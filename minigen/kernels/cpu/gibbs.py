@@ -201,3 +201,322 @@ def bm_gibbs_sweep_philox(state, J, h, n_sweeps, order, seed, offset):
     _bm_sweep_philox_kernel(x, J, h, n_sweeps, order.astype(np.int64), np.uint64(seed), offset,
                             J.dtype == np.float32)
     return x
+
+
+# --------------------------------------------------------------- fused RBM training epoch
+# Small products (batch 20, H 20, V 64 on digits) as register-blocked loops: 8 scalar
+# accumulators per output block, summed in index order (LLVM turns them into two SIMD
+# registers; a plain ``out[r, j] += x * M[i, j]`` loop over 20 columns spends its time in
+# loop set-up and alias checks). No reassociation, so no fastmath is needed.
+
+
+@njit(cache=True, inline="always")
+def _mm_row(x, xo, xs, S, M, bias, out, orow):
+    """``out[orow, q] = (sum_s x[xo + s*xs] * M[s, q]) + bias[q]`` for every column q
+    (s in increasing order): blocks of 16, then 4, columns in scalar accumulators."""
+    Q = M.shape[1]
+    q0 = 0
+    while q0 + 16 <= Q:
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+        a8 = a9 = a10 = a11 = a12 = a13 = a14 = a15 = 0.0
+        for s in range(S):
+            xv = x[xo + s * xs]
+            a0 += xv * M[s, q0 + 0]
+            a1 += xv * M[s, q0 + 1]
+            a2 += xv * M[s, q0 + 2]
+            a3 += xv * M[s, q0 + 3]
+            a4 += xv * M[s, q0 + 4]
+            a5 += xv * M[s, q0 + 5]
+            a6 += xv * M[s, q0 + 6]
+            a7 += xv * M[s, q0 + 7]
+            a8 += xv * M[s, q0 + 8]
+            a9 += xv * M[s, q0 + 9]
+            a10 += xv * M[s, q0 + 10]
+            a11 += xv * M[s, q0 + 11]
+            a12 += xv * M[s, q0 + 12]
+            a13 += xv * M[s, q0 + 13]
+            a14 += xv * M[s, q0 + 14]
+            a15 += xv * M[s, q0 + 15]
+        out[orow, q0 + 0] = a0 + bias[q0 + 0]
+        out[orow, q0 + 1] = a1 + bias[q0 + 1]
+        out[orow, q0 + 2] = a2 + bias[q0 + 2]
+        out[orow, q0 + 3] = a3 + bias[q0 + 3]
+        out[orow, q0 + 4] = a4 + bias[q0 + 4]
+        out[orow, q0 + 5] = a5 + bias[q0 + 5]
+        out[orow, q0 + 6] = a6 + bias[q0 + 6]
+        out[orow, q0 + 7] = a7 + bias[q0 + 7]
+        out[orow, q0 + 8] = a8 + bias[q0 + 8]
+        out[orow, q0 + 9] = a9 + bias[q0 + 9]
+        out[orow, q0 + 10] = a10 + bias[q0 + 10]
+        out[orow, q0 + 11] = a11 + bias[q0 + 11]
+        out[orow, q0 + 12] = a12 + bias[q0 + 12]
+        out[orow, q0 + 13] = a13 + bias[q0 + 13]
+        out[orow, q0 + 14] = a14 + bias[q0 + 14]
+        out[orow, q0 + 15] = a15 + bias[q0 + 15]
+        q0 += 16
+    while q0 + 4 <= Q:
+        a0 = a1 = a2 = a3 = 0.0
+        for s in range(S):
+            xv = x[xo + s * xs]
+            a0 += xv * M[s, q0]
+            a1 += xv * M[s, q0 + 1]
+            a2 += xv * M[s, q0 + 2]
+            a3 += xv * M[s, q0 + 3]
+        out[orow, q0] = a0 + bias[q0]
+        out[orow, q0 + 1] = a1 + bias[q0 + 1]
+        out[orow, q0 + 2] = a2 + bias[q0 + 2]
+        out[orow, q0 + 3] = a3 + bias[q0 + 3]
+        q0 += 4
+    for q in range(q0, Q):
+        a0 = 0.0
+        for s in range(S):
+            a0 += x[xo + s * xs] * M[s, q]
+        out[orow, q] = a0 + bias[q]
+
+
+@njit(cache=True)
+def _matmul(X, n, M, bias, out):
+    """``out[:n] = X[:n] @ M + bias`` (C-contiguous X (>= n, S), M (S, Q))."""
+    xf = X.reshape(-1)
+    S = M.shape[0]
+    for p in range(n):
+        _mm_row(xf, p * S, 1, S, M, bias, out, p)
+
+
+@njit(cache=True)
+def _matmul_tn(X, n, M, zero, out):
+    """``out = X[:n].T @ M[:n]`` (X (>= n, P), M (>= n, Q), C-contiguous; ``zero``: (Q,) 0)."""
+    xf = X.reshape(-1)
+    P = X.shape[1]
+    for p in range(P):
+        _mm_row(xf, p, P, n, M, zero, out, p)
+
+
+@njit(cache=True, error_model="numpy")
+def _sigmoid_flat(a, n):
+    """``a.flat[:n] = sigmoid(a.flat[:n])`` in place, one SIMD loop (``error_model="numpy"``:
+    no ZeroDivisionError branch, which would block vectorization; 1 + e^-x >= 1 anyway)."""
+    f = a.reshape(-1)
+    for i in range(n):
+        f[i] = 1.0 / (1.0 + vexp(-f[i]))
+
+
+@njit(cache=True)
+def _threshold(p, n, s, u, urow, ustride):
+    """``s[r, j] = (u[urow + r*ustride + j] < p[r, j])`` for rows ``r < n``."""
+    Q = p.shape[1]
+    for r in range(n):
+        o = urow + r * ustride
+        for j in range(Q):
+            s[r, j] = 1.0 if u[o + j] < p[r, j] else 0.0
+
+
+@njit(cache=True, inline="always")
+def _sum_rows(idx, m, M, bias, out, orow):
+    """``out[orow, q] = (sum_{t < m} M[idx[t], q]) + bias[q]``: a binary row times ``M``
+    by adding the rows of ``M`` where it is 1 (in increasing order; 0 * M adds nothing)."""
+    Q = M.shape[1]
+    q0 = 0
+    while q0 + 16 <= Q:
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+        a8 = a9 = a10 = a11 = a12 = a13 = a14 = a15 = 0.0
+        for t in range(m):
+            s = idx[t]
+            a0 += M[s, q0 + 0]
+            a1 += M[s, q0 + 1]
+            a2 += M[s, q0 + 2]
+            a3 += M[s, q0 + 3]
+            a4 += M[s, q0 + 4]
+            a5 += M[s, q0 + 5]
+            a6 += M[s, q0 + 6]
+            a7 += M[s, q0 + 7]
+            a8 += M[s, q0 + 8]
+            a9 += M[s, q0 + 9]
+            a10 += M[s, q0 + 10]
+            a11 += M[s, q0 + 11]
+            a12 += M[s, q0 + 12]
+            a13 += M[s, q0 + 13]
+            a14 += M[s, q0 + 14]
+            a15 += M[s, q0 + 15]
+        out[orow, q0 + 0] = a0 + bias[q0 + 0]
+        out[orow, q0 + 1] = a1 + bias[q0 + 1]
+        out[orow, q0 + 2] = a2 + bias[q0 + 2]
+        out[orow, q0 + 3] = a3 + bias[q0 + 3]
+        out[orow, q0 + 4] = a4 + bias[q0 + 4]
+        out[orow, q0 + 5] = a5 + bias[q0 + 5]
+        out[orow, q0 + 6] = a6 + bias[q0 + 6]
+        out[orow, q0 + 7] = a7 + bias[q0 + 7]
+        out[orow, q0 + 8] = a8 + bias[q0 + 8]
+        out[orow, q0 + 9] = a9 + bias[q0 + 9]
+        out[orow, q0 + 10] = a10 + bias[q0 + 10]
+        out[orow, q0 + 11] = a11 + bias[q0 + 11]
+        out[orow, q0 + 12] = a12 + bias[q0 + 12]
+        out[orow, q0 + 13] = a13 + bias[q0 + 13]
+        out[orow, q0 + 14] = a14 + bias[q0 + 14]
+        out[orow, q0 + 15] = a15 + bias[q0 + 15]
+        q0 += 16
+    for q in range(q0, Q):
+        a0 = 0.0
+        for t in range(m):
+            a0 += M[idx[t], q]
+        out[orow, q] = a0 + bias[q]
+
+
+@njit(cache=True, inline="always")
+def _ones(x, r, idx):
+    """Indices of the nonzeros of binary row ``x[r]`` into ``idx`` (branch-free); count."""
+    m = 0
+    for i in range(x.shape[1]):
+        idx[m] = i
+        m += 1 if x[r, i] != 0.0 else 0
+    return m
+
+
+@njit(cache=True)
+def _binary_matmul(X, n, M, bias, out, idx):
+    """``out[:n] = X[:n] @ M + bias`` for binary ``X``."""
+    for r in range(n):
+        _sum_rows(idx, _ones(X, r, idx), M, bias, out, r)
+
+
+@njit(cache=True)
+def _binary_tn_acc(X, n, P, out, idx):
+    """``out += X[:n].T @ P[:n]`` for binary ``X`` (rows r in increasing order)."""
+    Q = P.shape[1]
+    for r in range(n):
+        m = _ones(X, r, idx)
+        for t in range(m):
+            i = idx[t]
+            for q in range(Q):
+                out[i, q] += P[r, q]
+
+
+@njit(cache=True)
+def _hidden_pass(v, n, W, c, ph, h, u, urow, ustride, sample, idx):
+    """``ph[:n] = sigmoid(v[:n] @ W + c)`` (binary v); with ``sample`` also
+    ``h[r, j] = (u[urow + r*ustride + j] < ph[r, j])``."""
+    _binary_matmul(v, n, W, c, ph, idx)
+    _sigmoid_flat(ph, n * ph.shape[1])
+    if sample:
+        _threshold(ph, n, h, u, urow, ustride)
+
+
+@njit(cache=True)
+def _visible_pass(h, n, WT, b, pv, v, u, urow, ustride, idx):
+    """``pv[:n] = sigmoid(h[:n] @ W.T + b)``, ``v[r, i] = (u[urow + r*ustride + i] < pv[r, i])``."""
+    _binary_matmul(h, n, WT, b, pv, idx)
+    _sigmoid_flat(pv, n * pv.shape[1])
+    _threshold(pv, n, v, u, urow, ustride)
+
+
+@njit(cache=True)
+def rbm_sgd_epoch(X, perm, start, stop, bs, W, b, c, mW, mb, mc, t, chains, u, k,
+                  persistent, lr, mom, wd, sp_target, sp_cost):
+    """CD-k / PCD-k mini-batch SGD over batches ``perm[s:s+bs]``, ``s`` in
+    ``range(start, stop, bs)``, updating ``W, b, c`` (and momentum ``mW, mb, mc``, the
+    PCD ``chains``) in place; returns the new step count ``t``.
+
+    The per-batch path of :class:`minigen.models.ebm.BernoulliRBM.fit` (NumPy backend)
+    for binary float64 data, given the same uniforms: batch after batch, ``u`` holds the
+    ``(k, B_chains, H + V)`` uniforms that path draws (columns ``:H`` sample h, ``H:``
+    sample v at each step), so one host draw per epoch replays its stream. Gradients are
+    closed form (``<v ph>_chains - <v ph>_data`` etc.), then weight decay, the sparsity
+    penalty (``sp_cost > 0``) and heavy-ball momentum (``m = g`` at step 1, else
+    ``m = mom*m + g``; ``p -= lr*m``). Summation order differs from BLAS, so parameters
+    agree with the per-batch path to rounding and samples exactly (barring a uniform
+    within rounding of its probability).
+    """
+    V, H = W.shape
+    nch_p = chains.shape[0]
+    nmax = max(bs, nch_p)
+    v0 = np.empty((bs, V))
+    ph0 = np.empty((bs, H))
+    vk = np.empty((nmax, V))
+    hk = np.empty((nmax, H))
+    phk = np.empty((nmax, H))
+    pv = np.empty((nmax, V))
+    WT = np.empty((H, V))
+    gW = np.empty((V, H))
+    pW = np.empty((V, H))
+    gb = np.empty(V)
+    gc = np.empty(H)
+    mv0 = np.empty(V)
+    mph0 = np.empty(H)
+    idx = np.empty(max(V, H), np.int64)
+    stride = H + V
+    pos = 0
+    for s in range(start, stop, bs):
+        B = min(bs, perm.shape[0] - s)
+        for r in range(B):
+            for i in range(V):
+                v0[r, i] = X[perm[s + r], i]
+        nk = nch_p if persistent else B
+        # positive phase (CD: also samples h0 from step 0's uniforms, as rbm_gibbs does)
+        _hidden_pass(v0, B, W, c, ph0, hk, u, pos, stride, not persistent, idx)
+        for j in range(H):
+            for i in range(V):
+                WT[j, i] = W[i, j]
+        for t_ in range(k):
+            base = pos + t_ * nk * stride
+            if persistent and t_ == 0:
+                _hidden_pass(chains, nk, W, c, phk, hk, u, base, stride, True, idx)
+            elif t_ > 0:
+                _hidden_pass(vk, nk, W, c, phk, hk, u, base, stride, True, idx)
+            _visible_pass(hk, nk, WT, b, pv, vk, u, base + H, stride, idx)
+        pos += k * nk * stride
+        _hidden_pass(vk, nk, W, c, phk, hk, u, 0, 0, False, idx)
+        if persistent:
+            chains[:, :] = vk[:nk]
+        # gradients of the mean NLL (as _RBMBase._loss_and_grads)
+        wk = 1.0 / nk
+        gW[:, :] = 0.0
+        pW[:, :] = 0.0
+        _binary_tn_acc(vk, nk, phk, gW, idx)
+        _binary_tn_acc(v0, B, ph0, pW, idx)
+        for i in range(V):
+            a = 0.0
+            m0 = 0.0
+            for r in range(nk):
+                a += vk[r, i]
+            for r in range(B):
+                m0 += v0[r, i]
+            mv0[i] = m0 / B
+            gb[i] = a * wk - mv0[i]
+            for j in range(H):
+                gW[i, j] = gW[i, j] * wk - pW[i, j] / B
+        for j in range(H):
+            a = 0.0
+            m0 = 0.0
+            for r in range(nk):
+                a += phk[r, j]
+            for r in range(B):
+                m0 += ph0[r, j]
+            mph0[j] = m0 / B
+            gc[j] = a * wk - mph0[j]
+        if wd != 0.0:
+            for i in range(V):
+                for j in range(H):
+                    gW[i, j] += wd * W[i, j]
+        if sp_cost != 0.0:
+            for j in range(H):
+                d = sp_cost * (mph0[j] - sp_target)
+                gc[j] += d
+                for i in range(V):
+                    gW[i, j] += mv0[i] * d
+        # SGD, heavy-ball momentum (minigen.optim.SGD)
+        t += 1
+        _sgd(W.reshape(-1), gW.reshape(-1), mW.reshape(-1), lr, mom, t)
+        _sgd(b, gb, mb, lr, mom, t)
+        _sgd(c, gc, mc, lr, mom, t)
+    return t
+
+
+@njit(cache=True)
+def _sgd(p, g, m, lr, mom, t):
+    if mom == 0.0:
+        for i in range(p.shape[0]):
+            p[i] -= g[i] * lr
+        return
+    for i in range(p.shape[0]):
+        m[i] = g[i] if t == 1 else m[i] * mom + g[i]
+        p[i] -= m[i] * lr

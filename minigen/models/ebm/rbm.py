@@ -188,7 +188,11 @@ class _RBMBase(GenerativeModel):
         opt = SGD(self.trainable_arrays(), lr=self.learning_rate, momentum=self.momentum)
         n = X.shape[0]
         bs = self.batch_size
+        fused = self._fused_epoch_kernel()
         for epoch in range(self.n_iter):
+            if fused is not None:  # whole epoch in one Numba call (same result, see below)
+                self._fused_epoch(fused, X, rng.permutation(n), rng, opt)
+                continue
             perm = get_backend().asarray(rng.permutation(n))
             tot = 0.0
             for s in range(0, n, bs):
@@ -201,6 +205,53 @@ class _RBMBase(GenerativeModel):
                 print(f"[{type(self).__name__}] epoch {epoch + 1}: cd-loss {tot / n:.4f}")
         self.fitted_ = True
         return self
+
+    def _fused_epoch_kernel(self):
+        """The fused one-call-per-epoch training kernel, or ``None`` (per-batch path)."""
+        return None
+
+    #: most uniforms drawn at once by the fused path (float64: 32 MiB); an epoch that needs
+    #: more runs as several kernel calls, each over whole batches
+    _FUSED_MAX_UNIFORMS = 1 << 22
+
+    def _fused_epoch(self, kernel, X, perm, rng, opt):
+        """One epoch of :meth:`fit` through ``kernel`` (:func:`~minigen.kernels.cpu.gibbs.
+        rbm_sgd_epoch`): the same random stream, drawn in the order the per-batch path
+        draws it (PCD chain init, then each batch's ``(k, B_chains, H + V)`` uniforms),
+        the same gradients and SGD update; parameters agree with the NumPy backend's
+        per-batch fit to float rounding (summation order), samples exactly."""
+        V, H = self.W_.shape
+        k = check_positive_int(self.k, "k")
+        n, bs = X.shape[0], self.batch_size
+        persistent = self.method == "pcd"
+        if persistent and self.chains_ is None:
+            m = self.n_persistent or self.batch_size
+            self.chains_ = self._init_chains(check_positive_int(m, "n_persistent"), rng)
+        if persistent:
+            self.chains_ = np.ascontiguousarray(self.chains_, dtype=np.float64)
+            chains = self.chains_
+        else:
+            chains = np.zeros((0, V))
+        mom = opt._buffers.get("momentum")
+        bufs = [mom[name] if mom else np.zeros_like(p)
+                for name, p in self.trainable_arrays().items()]
+        sp = self.sparsity_target is not None and self.sparsity_cost
+        Xc = np.ascontiguousarray(X, dtype=np.float64)
+        s0 = 0
+        while s0 < n:  # chunks of whole batches, each with one host draw of its uniforms
+            s1, total = s0, 0
+            while s1 < n:
+                per = k * (chains.shape[0] if persistent else min(bs, n - s1)) * (H + V)
+                if s1 > s0 and total + per > self._FUSED_MAX_UNIFORMS:
+                    break
+                total, s1 = total + per, s1 + bs
+            u = rng.random(total)
+            opt.t = kernel(Xc, perm, s0, min(s1, n), bs, self.W_, self.b_, self.c_, *bufs,
+                           opt.t, chains, u, k, persistent, float(opt.lr),
+                           float(self.momentum), float(self.weight_decay),
+                           float(self.sparsity_target or 0.0),
+                           float(self.sparsity_cost) if sp else 0.0)
+            s0 = s1
 
     def partial_fit(self, X, y=None):
         """One gradient step on ``X`` (builds the model on first call)."""
@@ -350,6 +401,17 @@ class BernoulliRBM(_RBMBase):
             Xi[:, i] = 1 - Xi[:, i]
             out -= _softplus(xp, f0 - self.free_energy(Xi))
         return out
+
+    def _fused_epoch_kernel(self):
+        """On the ``numba`` backend, CD-k / PCD epochs run in one kernel call
+        (:func:`minigen.kernels.cpu.gibbs.rbm_sgd_epoch`): Python is entered once per epoch
+        instead of once per mini-batch. ``method="exact"`` and ``verbose`` (which reports
+        the CD loss) keep the per-batch path."""
+        if get_backend().name != "numba" or self.method == "exact" or self.verbose:
+            return None
+        from ...kernels.cpu.gibbs import rbm_sgd_epoch
+
+        return rbm_sgd_epoch
 
     def _gibbs_k(self, v, k, rng):
         """k block-Gibbs steps on the active backend's kernel. Inputs are validated at the
