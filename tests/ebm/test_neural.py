@@ -81,3 +81,33 @@ def test_langevin_chains_stay_in_the_box(ring):
     m = small(n_iter=3).fit(X)
     s = m.sample(200, random_state=0, n_steps=20)
     assert (s >= m.box_[0]).all() and (s <= m.box_[1]).all()
+
+
+@pytest.mark.parametrize("init", ["replay", "data"])
+def test_train_resume_is_bitwise(ring, tmp_path, init):
+    """Through minigen.training.train: _init_from_data sets the data box, and a run resumed
+    from a checkpoint (parameters, Adam state, replay buffer, box, rng) continues bit for
+    bit as the uninterrupted run."""
+    from minigen.training import train
+
+    X = ring[0][:96]
+    kw = dict(batch_size=32, lr=2e-3, clip_norm=10.0, random_state=5)
+
+    def model():
+        return small(hidden=(8, 8), n_steps=3, buffer_size=50, init=init)
+
+    full = model()
+    train(full, X, epochs=3, **kw)
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    np.testing.assert_allclose(full.box_, [lo - 0.25 * (hi - lo), hi + 0.25 * (hi - lo)])
+    train(model(), X, epochs=2, checkpoint_dir=tmp_path, **kw)
+    resumed = model()
+    train(resumed, X, epochs=3, resume_from=tmp_path / "checkpoint.npz", **kw)
+    for k, v in full.trainable_arrays().items():
+        np.testing.assert_array_equal(resumed.trainable_arrays()[k], v, err_msg=k)
+    np.testing.assert_array_equal(resumed.box_, full.box_)
+    if init == "replay":
+        assert full.buffer_.shape == (50, 2)
+        np.testing.assert_array_equal(resumed.buffer_, full.buffer_)
+    else:
+        assert full.buffer_ is None and resumed.buffer_ is None

@@ -241,8 +241,27 @@ class NeuralEBM(GenerativeModel):
         f = self.lr_final
         return self.learning_rate * (f + (1.0 - f) * 0.5 * (1.0 + np.cos(np.pi * t / n_iter)))
 
+    def _init_from_data(self, X, rng=None) -> None:
+        """Data-dependent set-up: the sampling/normalization box ``box_`` = the data's
+        bounding box plus 25% of its width on each side. Called by :meth:`fit` and by
+        :func:`minigen.training.train` (so ``minigen train ebm`` gets the same box instead
+        of the [-4, 4] placeholder of ``_build``); draws nothing from ``rng``."""
+        xp = get_backend().xp
+        X = self._check_X(X)
+        lo, hi = X.min(axis=0), X.max(axis=0)
+        pad = 0.25 * (hi - lo)
+        self.box_ = xp.stack([lo - pad, hi + pad])
+
     def fit(self, X, y=None):
-        """Adam on the contrastive gradient, with gradient-norm clipping."""
+        """Adam (betas (0, 0.999)) on the contrastive gradient, with gradient-norm clipping
+        and the cosine learning-rate decay of ``lr_final``.
+
+        :func:`minigen.training.train` (and ``minigen train ebm``) instead uses its own
+        optimizer, ``lr``, ``lr_schedule`` and ``clip_norm`` and draws batches by epochs of
+        permutations; to match ``fit`` pass ``optimizer_kwargs={"betas": (0.0, 0.999)}``,
+        ``clip_norm=self.clip_norm`` and
+        ``lr_schedule=CosineLR(total_steps, min_lr=lr_final * lr)``.
+        """
         from ...optim import Adam, clip_grad_norm
 
         check_choice(self.init, "init", ("replay", "data"))
@@ -252,9 +271,7 @@ class NeuralEBM(GenerativeModel):
         rng = check_random_state(self.random_state)
         self._build(X.shape[1], rng)
         xp = get_backend().xp
-        lo, hi = X.min(axis=0), X.max(axis=0)
-        pad = 0.25 * (hi - lo)
-        self.box_ = xp.stack([lo - pad, hi + pad])
+        self._init_from_data(X, rng)
         opt = Adam(self.trainable_arrays(), lr=self.learning_rate, betas=(0.0, 0.999))
         self.loss_curve_ = []
         with _blas_threads(1 if get_backend().name == "numpy" else None):
