@@ -1,9 +1,13 @@
-"""PixelCNN / gated PixelCNN sampling on 8x8 images: cached vs uncached (samples/second).
+"""Pixel-model sampling on 8x8 images (samples/second): PixelCNN / gated PixelCNN cached vs
+uncached, PixelRNN Row LSTM / Diagonal BiLSTM uncached.
 
 The cached sampler evaluates each layer at the current pixel only, from cached padded
 activations (the gated vertical stack one row at a time); the uncached one recomputes the
 full teacher-forced pass for each of the D = 64 pixels. Same uniforms, same samples.
-Models are untrained (sampling cost does not depend on the weights), 17 levels as digits17.
+The PixelRNNs have no cached sampler (a row's LSTM state would have to be carried pixel by
+pixel): each of the D pixels costs one full forward pass, so only the uncached row exists.
+Models are untrained (sampling cost does not depend on the weights), 17 levels as digits17;
+the RNNs use the digits-table sizes (32 channels, 32 hidden, one layer; Row LSTM k = 5).
 
     python -m pytest bench/bench_ar_pixel.py --benchmark-enable -q
     python bench/bench_ar_pixel.py          # prints samples/second and the speed-up
@@ -23,8 +27,14 @@ from minigen.models.autoregressive import DiagonalBiLSTM, GatedPixelCNN, PixelCN
 N = 32  # samples per call
 
 
+RNNS = {"row-lstm": lambda k: RowLSTM(n_channels=32, hidden_size=32, kernel_size=5,
+                                     n_categories=k),
+        "diagonal-bilstm": lambda k: DiagonalBiLSTM(n_channels=32, hidden_size=32,
+                                                    n_categories=k)}
+
+
 def _model(cls, k=17):
-    m = cls(n_channels=32, n_layers=5, n_categories=k)
+    m = RNNS[cls](k) if isinstance(cls, str) else cls(n_channels=32, n_layers=5, n_categories=k)
     m._build((8, 8), np.random.default_rng(0))
     m.fitted_ = True
     return m
@@ -38,6 +48,17 @@ def test_sampling(benchmark, name, cls, use_cache):
         m = _model(cls)
         out = benchmark.pedantic(m.sample, args=(N,), kwargs=dict(random_state=0,
                                  use_cache=use_cache), rounds=3, iterations=1)
+    assert out.shape == (N, 8, 8)
+
+
+@pytest.mark.benchmark(group="ar-pixel-sampling")
+@pytest.mark.parametrize("name", list(RNNS))
+def test_sampling_rnn(benchmark, name):
+    """Row LSTM / Diagonal BiLSTM: uncached only (no cached sampler exists)."""
+    with use_backend("numpy"):
+        m = _model(name)
+        out = benchmark.pedantic(m.sample, args=(N,), kwargs=dict(random_state=0),
+                                 rounds=3, iterations=1)
     assert out.shape == (N, 8, 8)
 
 
@@ -91,6 +112,14 @@ def main() -> None:
             print(f"{name:15s} cached {rates[True]:8.1f} samples/s, uncached "
                   f"{rates[False]:7.1f} samples/s, speed-up x{rates[True] / rates[False]:.1f} "
                   f"(identical samples: {same})")
+        for name in RNNS:
+            m = _model(name)
+            best = np.inf
+            for _ in range(3):
+                t0 = time.perf_counter()
+                m.sample(N, random_state=0)
+                best = min(best, time.perf_counter() - t0)
+            print(f"{name:15s} uncached {N / best:7.1f} samples/s (no cached sampler)")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 It fuses all the elementwise gate work of one step into a single pass (the NumPy path
 needs ~20 array calls per step); the matrix products stay in BLAS. (A fused forward
 was slower than NumPy's SIMD ``tanh``, so the forward stays on NumPy.)
+Gate blocks are in the internal order ``i, f, o, g`` (see ``recurrent.lstm_forward``).
 Imported lazily: ``import minigen`` never imports numba.
 """
 
@@ -21,13 +22,13 @@ def lstm_step_backward(z, tc, c_prev, dh, g_seq, dc, dz):  # pragma: no cover - 
         for j in range(hid):
             i = z[a, j]
             f = z[a, hid + j]
-            g = z[a, 2 * hid + j]
-            o = z[a, 3 * hid + j]
+            o = z[a, 2 * hid + j]
+            g = z[a, 3 * hid + j]
             t = tc[a, j]
             dhv = dh[a, j] + g_seq[a, j]
             dcv = dc[a, j] + dhv * o * (1.0 - t * t)
             dz[a, j] = dcv * g * i * (1.0 - i)
             dz[a, hid + j] = dcv * c_prev[a, j] * f * (1.0 - f)
-            dz[a, 2 * hid + j] = dcv * i * (1.0 - g * g)
-            dz[a, 3 * hid + j] = dhv * t * o * (1.0 - o)
+            dz[a, 2 * hid + j] = dhv * t * o * (1.0 - o)
+            dz[a, 3 * hid + j] = dcv * i * (1.0 - g * g)
             dc[a, j] = dcv * f

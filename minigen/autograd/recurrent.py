@@ -10,9 +10,11 @@ order ``i, f, g, o`` (as torch.nn.LSTM):
     c_t &= f \odot c_{t-1} + i \odot g, \qquad h_t = o \odot \tanh(c_t).
 
 Speed: the input projections of all steps are one GEMM; each step is one small GEMM plus
-fused elementwise work into preallocated time-major buffers; the backward accumulates
-the gate-preactivation gradients of all steps and then forms ``dW_hh``, ``dW_ih`` and
-``dx`` with one GEMM each.
+elementwise work into preallocated time-major buffers, with the gate rows reordered to
+``i, f, o, g`` and the sigmoid rows pre-scaled by 1/2 so that one ``tanh`` call gives all
+four gates; inputs and previous states share one ``(T, N, D + H)`` buffer, so the
+backward accumulates the gate-preactivation gradients of all steps and then forms
+``[dW_ih | dW_hh]`` with one GEMM and ``dx`` with another.
 
 References: Hochreiter & Schmidhuber, "Long short-term memory" (1997);
 Graves, "Generating sequences with recurrent neural networks" (2013).
@@ -101,107 +103,130 @@ def _check_lstm(x, h0, c0, w_ih, w_hh, b):
     return n, hid
 
 
+def _gate_order(xp, hid):
+    """Row permutation ``i, f, g, o -> i, f, o, g`` (the three sigmoid gates contiguous)."""
+    return xp.concatenate([xp.arange(2 * hid), xp.arange(3 * hid, 4 * hid),
+                           xp.arange(2 * hid, 3 * hid)])
+
+
 def lstm_forward(x, h0, c0, w_ih, w_hh, b=None):
-    """Plain-array forward. Returns ``(hs (N, T, H), h_T (N, H), c_T (N, H)), cache``."""
+    r"""Plain-array forward. Returns ``(hs (N, T, H), h_T (N, H), c_T (N, H)), cache``.
+
+    Internally the gate rows are reordered to ``i, f, o, g`` and the sigmoid rows of the
+    weights and bias are scaled by 1/2 (exact in floating point), so one ``tanh`` over
+    all ``4H`` pre-activations gives every gate: :math:`\sigma(z) = (1 + \tanh(z/2))/2`.
+    The inputs and previous states sit side by side in one time-major buffer
+    ``xh (T, N, D + H)``, so the backward forms ``[dW_ih | dW_hh]`` with one GEMM.
+    """
     xp = xp_of(x, h0, c0, w_ih, w_hh, b)
     n, hid = _check_lstm(x, h0, c0, w_ih, w_hh, b)
-    t_len = x.shape[1]
+    t_len, d = x.shape[1], x.shape[2]
     dt = x.dtype
-    xt = xp.ascontiguousarray(x.transpose(1, 0, 2))  # (T, N, D)
-    gates = (xt.reshape(t_len * n, -1) @ w_ih.T).reshape(t_len, n, 4 * hid)
+    h3 = 3 * hid
+    perm = _gate_order(xp, hid)
+    w_cat = xp.concatenate([w_ih, w_hh], axis=1)[perm]  # (4H, D + H), rows i, f, o, g
+    w_half = w_cat.copy()
+    w_half[:h3] *= 0.5
+    xh = xp.empty((t_len, n, d + hid), dtype=dt)
+    xh[:, :, :d] = x.transpose(1, 0, 2)
+    gates = (xh[:, :, :d].reshape(t_len * n, d) @ w_half[:, :d].T).reshape(t_len, n, 4 * hid)
     if b is not None:
-        gates += b
-    hs = xp.empty((t_len + 1, n, hid), dtype=dt)
+        b_half = b[perm]
+        b_half[:h3] *= 0.5
+        gates += b_half
+    h_last = xp.empty((n, hid), dtype=dt)
     cs = xp.empty((t_len + 1, n, hid), dtype=dt)
     tcs = xp.empty((t_len, n, hid), dtype=dt)
-    hs[0] = 0 if h0 is None else h0
+    xh[0, :, d:] = 0 if h0 is None else h0
     cs[0] = 0 if c0 is None else c0
-    whh_t = w_hh.T
-    rec = xp.empty((n, 4 * hid), dtype=dt)
-    tmp = xp.empty((n, hid), dtype=dt)
     # The forward keeps NumPy's vectorized (SIMD) tanh even on the numba backend: a scalar
     # math.exp/tanh loop measured ~2x slower here. The backward has no transcendentals.
     with _serial_blas(xp):
-        _forward_loop(xp, gates, hs, cs, tcs, whh_t, rec, tmp, hid)
-    out = xp.ascontiguousarray(hs[1:].transpose(1, 0, 2))
-    cache = (xt, gates, hs, cs, tcs)
-    return (out, hs[t_len].copy(), cs[t_len].copy()), cache
+        _forward_loop(xp, gates, xh, h_last, cs, tcs, w_half[:, d:].T, hid, d)
+    out = xp.empty((n, t_len, hid), dtype=dt)
+    out[:, :-1] = xh[1:, :, d:].transpose(1, 0, 2)
+    out[:, -1] = h_last
+    cache = (xh, gates, cs, tcs, w_cat, perm, d)
+    return (out, h_last, cs[t_len].copy()), cache
 
 
-def _forward_loop(xp, gates, hs, cs, tcs, whh_t, rec, tmp, hid):
+def _forward_loop(xp, gates, xh, h_last, cs, tcs, whh_t, hid, d):
     h2, h3 = 2 * hid, 3 * hid
-    for t in range(gates.shape[0]):
+    t_len = gates.shape[0]
+    rec = xp.empty(gates.shape[1:], dtype=gates.dtype)
+    tmp = xp.empty(cs.shape[1:], dtype=gates.dtype)
+    for t in range(t_len):
         z = gates[t]
-        xp.matmul(hs[t], whh_t, out=rec)
+        xp.matmul(xh[t, :, d:], whh_t, out=rec)
         z += rec
-        _sigmoid_(xp, z[:, :h2])
-        xp.tanh(z[:, h2:h3], out=z[:, h2:h3])
-        _sigmoid_(xp, z[:, h3:])
+        xp.tanh(z, out=z)
+        s = z[:, :h3]  # tanh(z/2) -> sigmoid(z)
+        s *= 0.5
+        s += 0.5
         c = cs[t + 1]
         xp.multiply(z[:, hid:h2], cs[t], out=c)
-        xp.multiply(z[:, :hid], z[:, h2:h3], out=tmp)
+        xp.multiply(z[:, :hid], z[:, h3:], out=tmp)
         c += tmp
         xp.tanh(c, out=tcs[t])
-        xp.multiply(z[:, h3:], tcs[t], out=hs[t + 1])
+        xp.multiply(z[:, h2:h3], tcs[t], out=xh[t + 1, :, d:] if t + 1 < t_len else h_last)
 
 
 def lstm_backward(g_out, g_hT, g_cT, w_ih, w_hh, cache, has_bias=True, need_x=True):
     """Gradients ``(gx, gh0, gc0, gw_ih, gw_hh, gb)`` by backpropagation through time."""
-    xt, gates, hs, cs, tcs = cache
+    xh, gates, cs, tcs, w_cat, perm, d = cache
     xp = xp_of(g_out, w_ih)
     t_len, n, hid = tcs.shape
     gz = xp.empty_like(gates)
     g_seq = g_out.transpose(1, 0, 2)  # (T, N, H) view
     dh = xp.array(g_hT, dtype=gates.dtype, copy=True)
     dc = xp.array(g_cT, dtype=gates.dtype, copy=True)
-    tmp = xp.empty((n, hid), dtype=gates.dtype)
+    w_hh_p = w_cat[:, d:]  # (4H, H), rows i, f, o, g
     with _serial_blas(xp):
-        _backward_loop(xp, _numba_kernels(xp), gates, tcs, cs, dh, dc, g_seq, gz, w_hh, tmp)
+        _backward_loop(xp, _numba_kernels(xp), gates, tcs, cs, dh, dc, g_seq, gz, w_hh_p)
     gz2 = gz.reshape(t_len * n, 4 * hid)
-    gw_hh = gz2.T @ hs[:-1].reshape(t_len * n, hid)
-    gw_ih = gz2.T @ xt.reshape(t_len * n, -1)
-    gb = gz2.sum(axis=0) if has_bias else None
+    inv = xp.argsort(perm)
+    gw = (gz2.T @ xh.reshape(t_len * n, -1))[inv]  # [dW_ih | dW_hh], one GEMM
+    gb = gz2.sum(axis=0)[inv] if has_bias else None
     gx = None
     if need_x:
-        gx = (gz2 @ w_ih).reshape(t_len, n, -1).transpose(1, 0, 2)
+        gx = (gz2 @ w_cat[:, :d]).reshape(t_len, n, d).transpose(1, 0, 2)
         gx = xp.ascontiguousarray(gx)
-    return gx, dh, dc, gw_ih, gw_hh, gb
+    return gx, dh, dc, gw[:, :d], gw[:, d:], gb
 
 
-def _backward_loop(xp, kern, gates, tcs, cs, dh, dc, g_seq, gz, w_hh, tmp):
+def _backward_loop(xp, kern, gates, tcs, cs, dh, dc, g_seq, gz, w_hh):
     hid = tcs.shape[2]
     h2, h3 = 2 * hid, 3 * hid
+    tmp = xp.empty_like(dh)
+    tmp3 = xp.empty((dh.shape[0], h3), dtype=dh.dtype)
     for t in range(gates.shape[0] - 1, -1, -1):
         if kern is not None:
             kern.lstm_step_backward(gates[t], tcs[t], cs[t], dh, g_seq[t], dc, gz[t])
             xp.matmul(gz[t], w_hh, out=dh)
             continue
         dh += g_seq[t]
-        z = gates[t]
-        i, f, g, o = z[:, :hid], z[:, hid:h2], z[:, h2:h3], z[:, h3:]
+        z = gates[t]  # activations, rows i, f, o, g
+        f, o, g = z[:, hid:h2], z[:, h2:h3], z[:, h3:]
         tc = tcs[t]
         dz = gz[t]
-        # do -> sigma'(o): dh * tanh(c) * o * (1 - o)
-        xp.multiply(dh, tc, out=dz[:, h3:])
-        dz[:, h3:] *= o
-        dz[:, h3:] *= 1 - o
         # dc += dh * o * (1 - tanh(c)^2)
         xp.multiply(tc, tc, out=tmp)
         xp.subtract(1, tmp, out=tmp)
         tmp *= o
         tmp *= dh
         dc += tmp
-        # di = dc * g * i (1 - i);  dg = dc * i * (1 - g^2);  df = dc * c_prev * f (1 - f)
+        # dg = dc * i * (1 - g^2)
+        xp.multiply(g, g, out=dz[:, h3:])
+        xp.subtract(1, dz[:, h3:], out=dz[:, h3:])
+        dz[:, h3:] *= z[:, :hid]
+        dz[:, h3:] *= dc
+        # (di, df, do) = (dc * g, dc * c_prev, dh * tanh(c)) * s (1 - s) for s = (i, f, o)
         xp.multiply(dc, g, out=dz[:, :hid])
-        dz[:, :hid] *= i
-        dz[:, :hid] *= 1 - i
-        xp.multiply(g, g, out=dz[:, h2:h3])
-        xp.subtract(1, dz[:, h2:h3], out=dz[:, h2:h3])
-        dz[:, h2:h3] *= i
-        dz[:, h2:h3] *= dc
         xp.multiply(dc, cs[t], out=dz[:, hid:h2])
-        dz[:, hid:h2] *= f
-        dz[:, hid:h2] *= 1 - f
+        xp.multiply(dh, tc, out=dz[:, h2:h3])
+        dz[:, :h3] *= z[:, :h3]
+        xp.subtract(1, z[:, :h3], out=tmp3)
+        dz[:, :h3] *= tmp3
         dc *= f
         xp.matmul(dz, w_hh, out=dh)
 

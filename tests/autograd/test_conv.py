@@ -15,7 +15,26 @@ CASES = [
     ((1, 3, 6, 6), (2, 3, 3, 3), 1, 2, 2),
     ((2, 2, 6, 7), (2, 2, 2, 3), (2, 1), (0, 1), (1, 2)),
     ((3, 1, 1, 5), (2, 1, 1, 3), 1, (0, 1), 1),
+    # stride 1 with little padding waste: the flat (padded-grid) layout
+    ((2, 3, 10, 10), (4, 3, 3, 3), 1, 1, 1),
+    ((2, 2, 16, 16), (3, 2, 3, 3), 1, (1, 2), (1, 2)),
 ]
+
+
+@pytest.mark.parametrize("xs, ws, s, p, d, flat", [
+    ((2, 3, 10, 10), (4, 3, 3, 3), 1, 1, 1, True),
+    ((2, 2, 16, 16), (3, 2, 3, 3), 1, (1, 2), (1, 2), True),
+    ((3, 1, 1, 5), (2, 1, 1, 3), 1, (0, 1), 1, True),
+    ((2, 2, 7, 5), (3, 2, 3, 2), 2, 1, 1, False),  # stride 2
+    ((1, 3, 6, 6), (2, 3, 3, 3), 1, 2, 2, False),  # padding ring > half the output
+])  # fmt: skip
+def test_conv2d_layout_choice(xs, ws, s, p, d, flat):
+    """Stride 1 with at most 1.5x padded-grid columns uses the flat layout."""
+    from minigen.autograd.conv import conv2d_forward
+
+    x, w = np.ones(xs), np.ones(ws)
+    _, cache = conv2d_forward(x, w, None, s, p, d)
+    assert (cache[0] == "flat") is flat
 
 
 @pytest.mark.parametrize("xs, ws, s, p, d", CASES)
@@ -50,6 +69,118 @@ def test_conv1d_grads_and_torch():
     torch = pytest.importorskip("torch")
     ref = torch.nn.functional.conv1d(torch.tensor(x), torch.tensor(w), torch.tensor(b), 2, 1, 2)
     np.testing.assert_allclose(conv1d(x, w, b, 2, 1, 2).data, ref.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("taps", [None, ((0, 0), (0, 1), (0, 2), (1, 0), (1, 1))])
+def test_conv2d_flat_blocks_match_torch(taps):
+    """Enough columns for several blocks (the last one partial), float64."""
+    torch = pytest.importorskip("torch")
+    from minigen.autograd.conv import _chunk
+
+    rng = np.random.default_rng(13)
+    x, w, b = rng.standard_normal((2, 128, 30, 30)), rng.standard_normal((8, 128, 3, 3)), \
+        rng.standard_normal(8)
+    if taps is not None:
+        mask = np.zeros((3, 3))
+        mask[tuple(zip(*taps, strict=True))] = 1
+        w = w * mask
+    span = 2 * 32 * 32 - 2 * 32 - 2
+    assert span > _chunk(128 * (9 if taps is None else 5), span)
+    tx, tw, tb = (Tensor(a, requires_grad=True) for a in (x, w, b))
+    y = conv2d(tx, tw, tb, 1, 1, taps=taps)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    qx, qw, qb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    qy = torch.nn.functional.conv2d(qx, qw, qb, padding=1)
+    qy.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.data, qy.detach().numpy(), atol=1e-10)
+    np.testing.assert_allclose(tx.grad, qx.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(tb.grad, qb.grad.numpy(), atol=1e-10)
+    gw = qw.grad.numpy()
+    if taps is not None:
+        gw = gw * mask
+    np.testing.assert_allclose(tw.grad, gw, atol=1e-10)
+
+
+CASES_1D = [  # x shape, w shape, stride, padding, dilation
+    ((2, 3, 7), (4, 3, 3), 2, 1, 2),
+    ((2, 3, 9), (4, 3, 3), 1, 1, 1),
+    ((1, 2, 6), (3, 2, 5), 1, 2, 1),
+    ((3, 1, 5), (2, 1, 1), 1, 0, 1),
+]
+
+
+@pytest.mark.parametrize("xs, ws, s, p, d", CASES_1D)
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv1d_gradients_match_torch(xs, ws, s, p, d, bias):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    layer = Conv1d(xs[1], ws[0], ws[2], s, p, d, bias=bias, dtype=np.float64)
+    layer.weight.data[...] = w
+    if bias:
+        layer.bias.data[...] = b
+    tx = Tensor(x, requires_grad=True)
+    y = layer(tx)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    qx, qw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    qb = torch.tensor(b, requires_grad=True) if bias else None
+    qy = torch.nn.functional.conv1d(qx, qw, qb, s, p, d)
+    qy.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.data, qy.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(tx.grad, qx.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad, qw.grad.numpy(), atol=1e-12)
+    if bias:
+        np.testing.assert_allclose(layer.bias.grad, qb.grad.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("mask_type, groups", [(None, 1), ("A", 1), ("B", 1), ("A", 3),
+                                               ("B", 3)])
+@pytest.mark.parametrize("k", [3, 5])
+def test_row_conv_gradients_match_torch(mask_type, groups, k):
+    """RowConv1d against torch's conv1d with ``weight * mask`` (mask multiplied in torch)."""
+    torch = pytest.importorskip("torch")
+    layer = RowConv1d(3, 6, k, mask_type=mask_type, n_groups=groups, dtype=np.float64,
+                      random_state=9)
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((2, 3, 8))
+    tx = Tensor(x, requires_grad=True)
+    y = layer(tx)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    qx = torch.tensor(x, requires_grad=True)
+    qw = torch.tensor(layer.weight.data, requires_grad=True)
+    qb = torch.tensor(layer.bias.data, requires_grad=True)
+    qw_eff = qw if mask_type is None else qw * torch.tensor(layer.mask)
+    qy = torch.nn.functional.conv1d(qx, qw_eff, qb, padding=k // 2)
+    qy.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.data, qy.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(tx.grad, qx.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad, qw.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(layer.bias.grad, qb.grad.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+def test_masked_conv_flat_layout_matches_torch(mask_type):
+    """3x3 masked conv on 12x12 (the flat layout with skipped taps), float64."""
+    torch = pytest.importorskip("torch")
+    layer = MaskedConv2d(4, 5, 3, mask_type=mask_type, dtype=np.float64, random_state=11)
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 4, 12, 12))
+    tx = Tensor(x, requires_grad=True)
+    y = layer(tx)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    qx = torch.tensor(x, requires_grad=True)
+    qw = torch.tensor(layer.weight.data, requires_grad=True)
+    qb = torch.tensor(layer.bias.data, requires_grad=True)
+    qy = torch.nn.functional.conv2d(qx, qw * torch.tensor(layer.mask), qb, padding=1)
+    qy.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.data, qy.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(tx.grad, qx.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad, qw.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(layer.bias.grad, qb.grad.numpy(), atol=1e-12)
 
 
 def test_conv_shape_errors_name_shapes():
