@@ -93,7 +93,6 @@ __global__ void actnorm_fwd(const T* __restrict__ x, const T* __restrict__ loc,
         const T shift = loc[ch];
         const T* xr = x + r * l;
         T* yr = y + r * l;
-#pragma unroll 4
         for (long long j = (long long)blockIdx.x * blockDim.x + threadIdx.x; j < l;
              j += (long long)gridDim.x * blockDim.x) {
             yr[j] = inverse ? xr[j] * scale - shift : (xr[j] + shift) * scale;

@@ -125,19 +125,12 @@ __device__ long long mn_row_warp(const T* row, long long c, double u, T m, T tau
         if (hit) {
             const int b = 32 * ch + __ffs(hit) - 1;
             T s = b > 0 ? B[b - 1] : (T)0;   // B_{b-1}, then add the block's values in order
-            const long long j0 = 8LL * b;
-            T w8[8];  // all 8 loads issued together: one memory latency, not eight in a row
-#pragma unroll
-            for (int q = 0; q < 8; ++q) w8[q] = mn_val<T, LOGITS>(row, j0 + q, c, m, tau);
-#pragma unroll
-            for (int q = 0; q < 8; ++q) {
-                s = add_rn(s, w8[q]);  // padding entries are 0 and never cross t first
-                if ((double)s > t) return j0 + q;
+            const long long j0 = 8LL * b, hi = j0 + 8 < c ? j0 + 8 : c;
+            for (long long k = j0; k < hi; ++k) {
+                s = add_rn(s, mn_val<T, LOGITS>(row, k, c, m, tau));
+                if ((double)s > t) return k;
             }
-#pragma unroll
-            for (int q = 7; q >= 0; --q)  // no partial sum crossed t: the last positive weight
-                if (w8[q] > (T)0) return j0 + q;
-            return j0;
+            return mn_last_positive<T, LOGITS>(row, j0, j0 + 8, c, m, tau);
         }
     }
     return mn_last_positive<T, LOGITS>(row, 0, c, c, m, tau);
@@ -146,8 +139,8 @@ __device__ long long mn_row_warp(const T* row, long long c, double u, T m, T tau
 // This warp's MN_WARP_SMEM values of T in a block-wide shared buffer.
 template <typename T>
 __device__ __forceinline__ T* mn_warp_smem() {
-    __shared__ T buf[MN_WARPS_PER_BLOCK * MN_WARP_SMEM];  // 17 KB (float) / 35 KB (double)
-    return buf + (threadIdx.x >> 5) * MN_WARP_SMEM;
+    __shared__ double buf[MN_WARPS_PER_BLOCK * MN_WARP_SMEM];  // sized for double, used as T
+    return reinterpret_cast<T*>(buf) + (threadIdx.x >> 5) * MN_WARP_SMEM;
 }
 
 // Maximum of a row, by a warp (exact in any order).

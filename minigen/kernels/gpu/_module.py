@@ -58,24 +58,6 @@ def load_module(name: str, name_expressions=(), options=("-std=c++17",)):
     return _load(name, cupy.cuda.Device().id, tuple(name_expressions), tuple(options))
 
 
-_FUNCTIONS: dict = {}
-
-
-def get_kernel(name: str, function: str, name_expressions=()):
-    """Kernel ``function`` of ``kernels/<name>.cu`` on the current device, cached.
-
-    The cache skips the module lookup and ``cuModuleGetFunction`` on every launch: for the
-    small launches of a Gibbs or sampling step, Python-side cost is most of the time.
-    """
-    import cupy
-
-    key = (name, function, cupy.cuda.Device().id)
-    fn = _FUNCTIONS.get(key)
-    if fn is None:
-        fn = _FUNCTIONS[key] = load_module(name, name_expressions).get_function(function)
-    return fn
-
-
 def grid_1d(n: int, block: int = 256) -> tuple[tuple[int], tuple[int]]:
     """Grid and block sizes covering ``n`` threads (at least one block)."""
     return (max(1, (n + block - 1) // block),), (block,)

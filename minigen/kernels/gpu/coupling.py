@@ -16,7 +16,7 @@ from ..reference.coupling import (  # xp-generic (elementwise or tiny): run on C
     additive_coupling_backward,
     lu_logabsdet,
 )
-from ._module import get_kernel, grid_1d
+from ._module import grid_1d, load_module
 
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _NAMES = ("affine_coupling_fwd", "affine_coupling_bwd", "actnorm_fwd")
@@ -26,7 +26,9 @@ _MAX_GRID = 65535 * 16
 
 
 def _kernel(name: str, dtype):
-    return get_kernel("coupling", f"{name}<{_CTYPE[np.dtype(dtype)]}>", NAME_EXPRESSIONS)
+    return load_module("coupling", name_expressions=NAME_EXPRESSIONS).get_function(
+        f"{name}<{_CTYPE[np.dtype(dtype)]}>"
+    )
 
 
 def _check(*arrays, names):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._module import get_kernel, grid_1d
+from ._module import grid_1d, load_module
 
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _NAMES = ("sigmoid_bernoulli", "bm_gibbs_sweep")
@@ -27,12 +27,20 @@ NAME_EXPRESSIONS = tuple(f"{k}<{c}>" for k in _NAMES for c in ("float", "double"
 _MAX_BLOCKS = 65535
 _SB_PER_THREAD = 4
 USE_DIRECT_CUBLAS = True
+_FUNCTIONS: dict = {}
 # host scalars for cuBLAS (pointer mode host): alpha = 1, beta = 0 per dtype
 _ONE_ZERO = {np.dtype(t): (np.ones(1, t), np.zeros(1, t)) for t in (np.float32, np.float64)}
 
 
 def _kernel(name, dtype):
-    return get_kernel("gibbs", f"{name}<{_CTYPE[np.dtype(dtype)]}>", NAME_EXPRESSIONS)
+    import cupy
+
+    key = (name, np.dtype(dtype), cupy.cuda.Device().id)
+    fn = _FUNCTIONS.get(key)
+    if fn is None:
+        fn = _FUNCTIONS[key] = load_module("gibbs", name_expressions=NAME_EXPRESSIONS) \
+            .get_function(f"{name}<{_CTYPE[np.dtype(dtype)]}>")
+    return fn
 
 
 def _matmul(a, w, transpose_w: bool = False):

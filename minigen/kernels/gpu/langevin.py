@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._module import get_kernel, grid_1d
+from ._module import grid_1d, load_module
 
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _NAMES = ("ula_step", "mala_accept", "run_gmm", "run_quadratic")
@@ -20,8 +20,9 @@ _MAX_BLOCKS = 65535
 MAX_D, MAX_K = 32, 64
 
 
-def _kernel(name: str, dtype):
-    return get_kernel("langevin", f"{name}<{_CTYPE[np.dtype(dtype)]}>", NAME_EXPRESSIONS)
+def _kernel(name, dtype):
+    return load_module("langevin", name_expressions=NAME_EXPRESSIONS).get_function(
+        f"{name}<{_CTYPE[np.dtype(dtype)]}>")
 
 
 def _prep(dtype, *arrays):

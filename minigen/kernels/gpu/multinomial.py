@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._module import get_kernel
+from ._module import load_module
 
 _ROWS_PER_BLOCK = 8
 _MAX_BLOCKS = 1 << 20
@@ -22,7 +22,8 @@ def _launch(kernel_name, x, u, seed, offset, extra=()):
     n, c = x.shape
     out = cupy.empty(n, dtype=cupy.int64)
     if n:
-        fn = get_kernel("multinomial", f"{kernel_name}<{_T[x.dtype]}>", NAME_EXPRESSIONS)
+        fn = load_module("multinomial", NAME_EXPRESSIONS).get_function(
+            f"{kernel_name}<{_T[x.dtype]}>")
         use_seed = u is None
         u_arr = cupy.zeros(1, dtype=cupy.float64) if use_seed else u
         # one warp (32 threads) per row, 8 rows per block of 256, grid-stride beyond

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._module import get_kernel, grid_1d
+from ._module import grid_1d, load_module
 
 NAME_EXPRESSIONS = ("philox_fill<float>", "philox_fill<double>")
+
+
+def _module():
+    return load_module("philox", NAME_EXPRESSIONS)
 
 
 def philox_raw(n_blocks: int, key=(0, 0), counter_start=0):
@@ -19,7 +23,7 @@ def philox_raw(n_blocks: int, key=(0, 0), counter_start=0):
     start = int(counter_start) % (1 << 128)
     out = cupy.empty((n_blocks, 4), dtype=cupy.uint32)
     if n_blocks:
-        kernel = get_kernel("philox", "philox_raw_kernel", NAME_EXPRESSIONS)
+        kernel = _module().get_function("philox_raw_kernel")
         grid, block = grid_1d(n_blocks)
         kernel(grid, block, (out, np.int64(n_blocks), np.uint32(key[0]), np.uint32(key[1]),
                              np.uint64(start & ((1 << 64) - 1)), np.uint64(start >> 64)))
@@ -33,7 +37,7 @@ def _draw(shape, seed, offset, dtype, normal):
     out = cupy.empty(shape, dtype=dtype)
     if out.size:
         name = NAME_EXPRESSIONS[0] if dtype == np.float32 else NAME_EXPRESSIONS[1]
-        kernel = get_kernel("philox", name, NAME_EXPRESSIONS)
+        kernel = _module().get_function(name)
         grid, block = grid_1d(out.size)
         kernel(grid, block, (out, np.int64(out.size), np.uint64(seed), np.uint64(offset),
                              np.int32(normal)))
