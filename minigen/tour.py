@@ -407,8 +407,8 @@ def seed_claims(out: Path, mode: str, seed: int, results: list[dict]) -> dict:
     if "rbm" in MODEL_REGISTRY:
         Xtr, Xva, Xte, info = _data("digits", mode)
         X = Xtr.reshape(len(Xtr), -1)
-        m = MODEL_REGISTRY["rbm"](n_components=16, n_iter=3 if mode != "full" else 20,
-                                  random_state=seed).fit(X)
+        n_iter = {"smoke": 3, "quick": 15, "full": 30}[mode]
+        m = MODEL_REGISTRY["rbm"](n_components=16, n_iter=n_iter, random_state=seed).fit(X)
         from .backend import to_numpy
 
         steps = [1, 10, 100, 1000]
