@@ -185,7 +185,12 @@ def _sections(res) -> list[tuple[str, list]]:
         blocks += [("p", f"**EBMs need MCMC** ({'holds' if e['holds'] else 'does NOT hold'} here):"
                          " an RBM's samples are only as good as the Gibbs chain that made them. "
                          "Mean log-likelihood of 64 samples under the (exactly normalized) RBM vs "
-                         f"Gibbs steps; test data: {e['data_log_q']:.2f} nats (digits: "
+                         "Gibbs steps from a random start; the chain should approach the value of "
+                         f"exact samples from the same RBM, {e['exact_log_q']:.2f} nats "
+                         "(1,024 samples drawn by enumerating its hidden states: E_q[log q] = "
+                         "-H(q)); test data: "
+                         f"{e['data_log_q']:.2f} nats (a different quantity: E_data[log q] = "
+                         "-H(data) - KL(data || model); digits: "
                          f"{e.get('protocol', 'digits')})."),
                    ("table", ["Gibbs steps", "mean log q(samples)", "ms"], rows),
                    ("img", e["image"], "RBM samples vs Gibbs steps")]
