@@ -38,17 +38,27 @@ def cp():
     return cupy
 
 
-def _timed(benchmark, cp, fn, nbytes, rounds=30):
-    """Benchmark ``fn`` with a synchronize after each call; record the bytes it must move."""
+def _timed(benchmark, cp, fn, nbytes, rounds=30, sync=None):
+    """Benchmark ``fn`` with a synchronize after each call (CuPy's null stream, or ``sync``,
+    e.g. ``torch.cuda.synchronize`` for a peer); record the bytes it must move."""
+    sync = sync or cp.cuda.Stream.null.synchronize
 
     def run():
         out = fn()
-        cp.cuda.Stream.null.synchronize()
+        sync()
         return out
 
     run()  # compile / load the module and allocate outside the timing
     benchmark.extra_info["bytes"] = int(nbytes)
     return benchmark.pedantic(run, rounds=rounds, iterations=1, warmup_rounds=2)
+
+
+def _torch_cuda():
+    """torch with a CUDA device, or skip (the torch peers)."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA")
+    return torch
 
 
 # ---- the ceiling: a plain device-to-device copy ---------------------------------------------
@@ -112,19 +122,10 @@ def test_categorical_from_logits_philox(benchmark, cp):
 
 @pytest.mark.benchmark(group=MN)
 def test_multinomial_torch_cuda_peer(benchmark, cp):
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("torch has no CUDA")
+    torch = _torch_cuda()
     w = torch.rand((N_ROWS, N_CAT), device="cuda")
-
-    def run():
-        k = torch.multinomial(w, 1)
-        torch.cuda.synchronize()
-        return k
-
-    run()
-    benchmark.extra_info["bytes"] = int(w.numel() * 4 + 8 * N_ROWS)
-    benchmark.pedantic(run, rounds=30, iterations=1, warmup_rounds=2)
+    _timed(benchmark, cp, lambda: torch.multinomial(w, 1), w.numel() * 4 + 8 * N_ROWS,
+           sync=torch.cuda.synchronize)
 
 
 @pytest.mark.benchmark(group=MN)
@@ -249,19 +250,10 @@ def test_coupling_forward_cupy_expression_peer(benchmark, cp, cpl):
 
 @pytest.mark.benchmark(group=CP + " forward")
 def test_coupling_forward_torch_cuda_peer(benchmark, cp, cpl):
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("torch has no CUDA")
+    torch = _torch_cuda()
     x2, s, t = (torch.from_dlpack(a) for a in cpl[:3])
-
-    def run():
-        out = (x2 * torch.exp(s) + t, s.sum(1, dtype=torch.float64))
-        torch.cuda.synchronize()
-        return out
-
-    run()
-    benchmark.extra_info["bytes"] = int(4 * x2.numel() * 4 + 8 * CPL_N)
-    benchmark.pedantic(run, rounds=30, iterations=1, warmup_rounds=2)
+    _timed(benchmark, cp, lambda: (x2 * torch.exp(s) + t, s.sum(1, dtype=torch.float64)),
+           4 * x2.numel() * 4 + 8 * CPL_N, sync=torch.cuda.synchronize)
 
 
 @pytest.mark.benchmark(group=CP + " backward")
@@ -363,21 +355,16 @@ def test_rbm_gpu_time_breakdown(benchmark, cp, rbm):
 
 @pytest.mark.benchmark(group=RB)
 def test_rbm_gibbs_torch_cuda_peer(benchmark, cp, rbm):
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("torch has no CUDA")
+    torch = _torch_cuda()
     v, W, b, c, _ = (torch.from_dlpack(a) for a in rbm)
 
     def step():
         ph = torch.sigmoid(v @ W + c)
         hs = (torch.rand_like(ph) < ph).float()
         pv = torch.sigmoid(hs @ W.T + b)
-        out = (torch.rand_like(pv) < pv).float()
-        torch.cuda.synchronize()
-        return out
+        return (torch.rand_like(pv) < pv).float()
 
-    step()
-    benchmark.pedantic(step, rounds=200, iterations=1, warmup_rounds=2)
+    _timed(benchmark, cp, step, 0, rounds=200, sync=torch.cuda.synchronize)
 
 
 @pytest.mark.benchmark(group="gpu bm_gibbs_sweep n=64 chains=100000 f32")
