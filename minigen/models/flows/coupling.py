@@ -12,7 +12,8 @@ The scale is bounded, :math:`|s_j| < b` (``scale_bound``), so no single layer ca
 overflow ``exp`` or collapse a dimension; near 0 it is the identity, :math:`s \approx \tilde s`.
 The inverse recomputes ``(s, t)`` from :math:`m \odot y = m \odot x`.
 
-Masks: :func:`alternating_mask` / :func:`half_mask` for vectors ``(D,)``;
+Masks: :func:`alternating_mask` / :func:`half_mask` / :func:`random_half_mask` for
+vectors ``(D,)``;
 :func:`checkerboard_mask` and :func:`channel_mask` for images ``(C, H, W)``. The
 element-wise work runs in the fused kernels of :mod:`minigen.autograd.coupling_ops`
 (NumPy reference, Numba or CUDA by backend). Conditioners end in a zero-initialised
@@ -43,7 +44,7 @@ from ...random import check_random_state
 from .base import Transform, as_input, zero_logdet
 
 __all__ = [
-    "alternating_mask", "half_mask", "checkerboard_mask", "channel_mask",
+    "alternating_mask", "half_mask", "random_half_mask", "checkerboard_mask", "channel_mask",
     "MLPConditioner", "ConvConditioner", "AdditiveCoupling", "AffineCoupling",
 ]  # fmt: skip
 
@@ -57,6 +58,15 @@ def half_mask(d: int, first: bool = True) -> np.ndarray:
     """``(d,)`` mask with 1 on the first ``ceil(d/2)`` entries (the rest when ``first=False``)."""
     m = (np.arange(d) < (d + 1) // 2).astype(np.float64)
     return m if first else 1.0 - m
+
+
+def random_half_mask(d: int, index: int = 0) -> np.ndarray:
+    """``(d,)`` mask with 1 on a random ``ceil(d/2)`` of the entries: the ``index``-th of a
+    fixed seeded sequence (the same for every call with the same ``(d, index)``)."""
+    perm = np.random.default_rng([d, index]).permutation(d)
+    m = np.zeros(d)
+    m[perm[: (d + 1) // 2]] = 1.0
+    return m
 
 
 def checkerboard_mask(c: int, h: int, w: int, parity: int = 0) -> np.ndarray:

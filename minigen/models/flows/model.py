@@ -24,6 +24,17 @@ reproducible). Bits/dim is this bound divided by :math:`D \log 2`. Levels outsid
 time: integer-valued non-negative data gives ``K = max(2, max(X) + 1)``, anything
 else is continuous.
 
+**Logit pre-processing** (models with a ``logit`` hyper-parameter, discrete data only;
+RealNVP paper, section 4.1): with ``logit=alpha`` the flow sees
+:math:`y = \operatorname{logit}(\alpha + (1 - 2\alpha) v/K)` instead of
+:math:`v/K - 1/2`, which maps the bounded cube :math:`[0, K)^D` onto all of
+:math:`\mathbb R^D`, so the flow need not squeeze a Gaussian into sharp-edged boxes
+(the background pixels of digits sit in :math:`[0, 1)`); the log-det
+:math:`\sum_j \log\frac{1 - 2\alpha}{K\, p_j (1 - p_j)}`,
+:math:`p_j = \alpha + (1 - 2\alpha) v_j/K`, enters every likelihood, so the bound
+above is unchanged in meaning. Samples map back with the sigmoid (values outside
+:math:`[0, K)`, possible when :math:`\alpha > 0`, are clipped to the end levels).
+
 References: Theis, van den Oord, Bethge (2016) "A note on the evaluation of generative
 models"; Dinh et al. (2017); Kingma & Dhariwal (2018); Ho et al. (2019) Flow++.
 """
@@ -152,18 +163,50 @@ class FlowModel(GenerativeModel):
         u = get_backend().asarray(rng.random(X.shape), dtype=self.dtype_)
         return X + u
 
+    def _logit_alpha(self):
+        """``alpha`` of the logit pre-processing, or None (linear rescaling)."""
+        a = getattr(self, "logit", None)
+        if a is None or a is False:
+            return None
+        a = float(a)
+        if not 0.0 <= a < 0.5:
+            raise ValueError(f"logit must be None or an alpha in [0, 0.5), got {self.logit!r}")
+        if self.n_bins_ is None:
+            raise ValueError("logit pre-processing needs discrete data (n_bins), "
+                             "got continuous data")
+        return a
+
     def _to_flow_space(self, V):
-        """Data units -> the flow's input ``y`` (event layout) and the constant log-det term."""
+        """Data units -> the flow's input ``y`` (event layout) and the log-det term of
+        that map (a float, or per example ``(n,)`` with the logit pre-processing)."""
         Y = self._to_event(V)
+        a = self._logit_alpha()
         if self.n_bins_ is None:
             return Y, 0.0
-        return Y * (1.0 / self.n_bins_) - 0.5, -self.n_dims_ * math.log(self.n_bins_)
+        const = -self.n_dims_ * math.log(self.n_bins_)
+        if a is None:
+            return Y * (1.0 / self.n_bins_) - 0.5, const
+        xp = get_backend().xp
+        p = Y * ((1.0 - 2.0 * a) / self.n_bins_) + a
+        lp, l1p = xp.log(p), xp.log1p(-p)
+        ld = (const + self.n_dims_ * math.log(1.0 - 2.0 * a)
+              - (lp + l1p).reshape(len(p), -1).astype(np.float64).sum(axis=1))
+        return lp - l1p, ld
 
-    def _from_flow_space(self, Y):
+    def _from_flow_space(self, Y, logdet: bool = True):
+        """Inverse of :meth:`_to_flow_space`: ``(data units, log-det of the forward map
+        at them)``; ``logdet=False`` skips the logit's log-det (returns None for it)."""
         V = self._from_event(Y)
+        a = self._logit_alpha()
         if self.n_bins_ is None:
             return V, 0.0
-        return (V + 0.5) * self.n_bins_, -self.n_dims_ * math.log(self.n_bins_)
+        const = -self.n_dims_ * math.log(self.n_bins_)
+        if a is None:
+            return (V + 0.5) * self.n_bins_, const
+        xp = get_backend().xp
+        p = 0.5 * (1.0 + xp.tanh(0.5 * V))  # sigmoid, no overflow
+        X = (p - a) * (self.n_bins_ / (1.0 - 2.0 * a))
+        return X, (self._to_flow_space(X)[1] if logdet else None)
 
     # ------------------------------------------------------------ density
     def _log_prob_tensor(self, V):
@@ -263,7 +306,7 @@ class FlowModel(GenerativeModel):
                                   dtype=self.dtype_)
         if not return_log_prob:
             # fast path: plain arrays through every layer's ``invert``, no tape, no log-det
-            V, _ = self._from_flow_space(self.flow_.invert(Z))
+            V, _ = self._from_flow_space(self.flow_.invert(Z), logdet=False)
             if self.n_bins_ is not None and not dequantized:
                 return xp.clip(xp.floor(V), 0, self.n_bins_ - 1)
             return V

@@ -1,7 +1,13 @@
 r"""RealNVP (Dinh, Sohl-Dickstein, Bengio 2017): affine couplings with bounded scales.
 
 **Vector mode** (2-D toys, flattened images): ``n_couplings`` affine couplings with
-alternating masks and MLP conditioners.
+MLP conditioners. Masks (``mask``): ``"alternating"`` (even/odd coordinates, the
+paper's choice; on a flattened 8x8 image that is even/odd *columns*, the same two
+halves for every coupling), or ``"random"``: coupling ``2i`` conditions on a random half
+of the coordinates and coupling ``2i + 1`` on the complement, a fresh half for each
+pair, so that over the stack most pairs of coordinates meet on opposite sides of some
+coupling. The random halves are a fixed function of ``(D, i)`` (seeded, independent of
+``random_state``), so a checkpoint rebuilds the same masks.
 
 **Image mode** (``(n, H, W)`` or ``(n, H, W, C)`` input, multi-scale): per scale,
 ``n_couplings`` checkerboard couplings (alternating parity), a squeeze
@@ -29,6 +35,7 @@ from .coupling import (
     channel_mask,
     checkerboard_mask,
     half_mask,
+    random_half_mask,
 )
 from .model import FlowModel
 from .squeeze import MultiScale, Squeeze
@@ -54,6 +61,13 @@ class RealNVP(FlowModel):
         "auto": image mode for ``(n, H, W[, C])`` input, vector mode for ``(n, D)``.
     n_scales : int
         Image mode: number of scales (factor-outs + 1).
+    mask : {"alternating", "random"}
+        Vector mode: coupling masks (see the module docstring). Ignored in image mode.
+    logit : None or float
+        Discrete data only: ``None`` (default) feeds the flow ``y = v/K - 1/2``;
+        a float ``alpha`` in ``[0, 0.5)`` feeds it
+        ``y = logit(alpha + (1 - 2 alpha) v/K)`` (the RealNVP paper's pre-processing,
+        its log-det included in every likelihood; see :class:`FlowModel`).
     activation : {"relu", "tanh"}
     n_bins : "auto", None or int
     dtype : {"float32", "float64"}
@@ -61,6 +75,7 @@ class RealNVP(FlowModel):
 
     def __init__(self, n_couplings: int = 6, hidden: int = 64, n_hidden: int = 2,
                  scale_bound: float = 2.0, mode: str = "auto", n_scales: int = 2,
+                 mask: str = "alternating", logit: float | None = None,
                  activation: str = "relu", n_bins="auto", dtype: str = "float32"):
         self.n_couplings = n_couplings
         self.hidden = hidden
@@ -68,6 +83,8 @@ class RealNVP(FlowModel):
         self.scale_bound = scale_bound
         self.mode = mode
         self.n_scales = n_scales
+        self.mask = mask
+        self.logit = logit
         self.activation = activation
         self.n_bins = n_bins
         self.dtype = dtype
@@ -86,9 +103,16 @@ class RealNVP(FlowModel):
             (d,) = event_shape
             if d < 2:
                 raise ValueError(f"flows need at least 2 dimensions, got {d}")
+            check_choice(self.mask, "mask", ("alternating", "random"))
             layers = []
             for i in range(k):
-                mask = alternating_mask(d, i % 2) if d > 2 else half_mask(d, i % 2 == 0)
+                if d == 2:
+                    mask = half_mask(d, i % 2 == 0)
+                elif self.mask == "random":
+                    mask = random_half_mask(d, i // 2)
+                    mask = mask if i % 2 == 0 else 1.0 - mask
+                else:
+                    mask = alternating_mask(d, i % 2)
                 net = MLPConditioner(d, h, self.n_hidden, 2, self.activation, self.dtype_, rng)
                 layers.append(AffineCoupling(mask, net, self.scale_bound))
             return Compose(layers)
