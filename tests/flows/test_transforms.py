@@ -23,8 +23,10 @@ from minigen.models.flows import (
     alternating_mask,
     channel_mask,
     checkerboard_mask,
+    half_mask,
     lu_factor,
 )
+from minigen.models.flows.coupling import random_half_mask
 
 from .helpers import check_logdet, param_fn, randomize, roundtrip_error
 
@@ -37,6 +39,13 @@ def _vec_transforms(dt, rng):
         "additive": AdditiveCoupling(alternating_mask(d),
                                      MLPConditioner(d, 8, 1, 1, "tanh", dt, 0)),
         "affine": AffineCoupling(alternating_mask(d, 1), MLPConditioner(d, 8, 1, 2, "tanh", dt, 1)),
+        # other masks and depths: the index-set ``invert`` path (first/last layer sliced)
+        "affine_random_2hidden": AffineCoupling(random_half_mask(d, 1),
+                                                MLPConditioner(d, 8, 2, 2, "relu", dt, 4)),
+        "additive_half_0hidden": AdditiveCoupling(half_mask(d, False),
+                                                  MLPConditioner(d, 8, 0, 1, "tanh", dt, 5)),
+        "affine_half_0hidden": AffineCoupling(half_mask(d),
+                                              MLPConditioner(d, 8, 0, 2, "tanh", dt, 6)),
         "actnorm": ActNorm(d, dt),
         "diagonal": DiagonalScaling(d, dt),
         "linear_lu": InvertibleConv1x1(d, dt, 2),
@@ -116,6 +125,16 @@ def test_invert_fast_path_matches_inverse(name, dt):
     got = t.invert(z)
     assert got.dtype == ref.dtype and got.shape == ref.shape
     np.testing.assert_allclose(got, ref, atol=1e-12 if dt == F64 else 1e-5)
+
+
+def test_vector_couplings_invert_on_index_sets():
+    """Vector couplings with MLP conditioners take the index-set ``invert`` path (covered
+    by the fast-path test above); conv couplings keep the masked one."""
+    for name, t in _vec_transforms(F64, None).items():
+        if isinstance(t, (AffineCoupling, AdditiveCoupling)):
+            assert t._sub is not None, name
+    assert all(t._sub is None for t in _img_transforms(F64, None).values()
+               if isinstance(t, (AffineCoupling, AdditiveCoupling)))
 
 
 @pytest.mark.parametrize("c,hidden,n_hidden,act,hw", [

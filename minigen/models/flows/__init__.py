@@ -14,6 +14,7 @@ from .coupling import (
     channel_mask,
     checkerboard_mask,
     half_mask,
+    random_half_mask,
 )
 from .glow import Glow  # noqa: E402
 from .invconv import InvertibleConv1x1, lu_factor
@@ -26,7 +27,7 @@ from .squeeze import MultiScale, Squeeze, Unsqueeze
 __all__ = [
     "Transform", "Compose", "NonInvertibleError",
     "AdditiveCoupling", "AffineCoupling", "MLPConditioner", "ConvConditioner",
-    "alternating_mask", "half_mask", "checkerboard_mask", "channel_mask",
+    "alternating_mask", "half_mask", "random_half_mask", "checkerboard_mask", "channel_mask",
     "ActNorm", "DiagonalScaling", "InvertibleConv1x1", "lu_factor",
     "Permutation", "ReversePermutation", "RandomPermutation",
     "Squeeze", "Unsqueeze", "MultiScale",
