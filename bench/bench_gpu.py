@@ -309,11 +309,13 @@ def test_rbm_two_direct_cublas_products(benchmark, cp, rbm):
 
 
 @pytest.mark.benchmark(group=RB)
-@pytest.mark.parametrize("direct_cublas", [True, False])
-def test_rbm_gibbs_philox(benchmark, cp, rbm, direct_cublas, monkeypatch):
+@pytest.mark.parametrize("products", ["fused", "cublas"])
+def test_rbm_gibbs_philox(benchmark, cp, rbm, products, monkeypatch):
+    """``fused``: two launches of the product + sigmoid + Bernoulli kernel; ``cublas``: each
+    product by a direct cuBLAS call, then a sigmoid_bernoulli launch."""
     from minigen.kernels.gpu import gibbs as gpu_gibbs
 
-    monkeypatch.setattr(gpu_gibbs, "USE_DIRECT_CUBLAS", direct_cublas)
+    monkeypatch.setattr(gpu_gibbs, "FUSED_PRODUCTS", products == "fused")
     v, W, b, c, _ = rbm
     _timed(benchmark, cp,
            lambda: gpu_gibbs.rbm_gibbs_philox(v, W, b, c, 1, 7, 0, compute_ph=False), 0,

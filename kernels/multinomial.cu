@@ -61,86 +61,87 @@ __device__ long long mn_row(const T* row, long long c, double u, T m, T tau) {
 
 
 #define MN_FULL_MASK 0xffffffffu
-// Rows of up to MN_MAX_CHUNKS * 256 categories keep their running block sums in shared
-// memory (one per block of 8); longer rows take the serial per-row path.
-#define MN_MAX_CHUNKS 8
+// Rows of up to MN_MAX_CHUNKS * 256 categories keep their running block sums in registers
+// (one per block of 8, in the lane that owns the block); longer rows take the serial
+// per-row path mn_row.
+#define MN_MAX_CHUNKS 4
 #define MN_WARPS_PER_BLOCK 8      // the wrapper launches blocks of 256 threads
-#define MN_STAGE (256 + 32)       // one warp's chunk of 256 values, skewed (see mn_slot)
-#define MN_WARP_SMEM (MN_STAGE + 32 * MN_MAX_CHUNKS)
 
-// Shared-memory slot of value e (0..255) of a chunk: e + e / 8. Lane l reads the 8 values
-// of its block at 9 l + q, so the 32 lanes hit 32 different banks.
-__device__ __forceinline__ int mn_slot(int e) { return e + (e >> 3); }
+// Vector type of 16 bytes: lane l of a warp loads elements VEC*l .. VEC*l+VEC-1 of each
+// 32*VEC slice of a chunk, so one load instruction of the warp reads 512 contiguous bytes.
+template <typename T> struct mn_vec;
+template <> struct mn_vec<float> { typedef float4 type; static const int n = 4; };
+template <> struct mn_vec<double> { typedef double2 type; static const int n = 2; };
 
-// Index of row `row` (length c) for the threshold t = u * total, computed by a whole warp;
-// every lane returns the same index. `smem` is this warp's MN_WARP_SMEM values of shared
-// memory: a staging area for one chunk, then the running block sums B_b.
-template <typename T, bool LOGITS>
-__device__ long long mn_row_warp(const T* row, long long c, double u, T m, T tau, int lane,
-                                 T* smem) {
-    const long long nb = (c + 7) / 8;          // blocks of 8 (the last zero-padded)
-    const int nch = (int)((nb + 31) / 32);     // chunks of 32 blocks: lane l owns block 32 ch + l
-    if (nch > MN_MAX_CHUNKS) return mn_row<T, LOGITS>(row, c, u, m, tau);
-    T* stage = smem;
-    T* B = smem + MN_STAGE;    // B[b] = sum of the block sums 0..b, in block order
-    T run = (T)0;              // the running sum (same in every lane)
-#pragma unroll 1
-    for (int ch = 0; ch < nch; ++ch) {
-        // Stage the chunk through shared memory: 8 loads of 128 contiguous bytes per
-        // warp (lane l reading its own 8 consecutive values straight from global
-        // memory made every load touch 32 sectors and reached 25% of a copy).
-        const long long col0 = 256LL * ch;
+// A chunk is 256 values = 32 blocks of 8. Lane l holds MN_NL slices of VEC values:
+// value (s, q) of lane l is element 32*VEC*s + VEC*l + q of the chunk. Block b of the
+// chunk lives in slice s = b / (32 / MN_LPB) and lanes MN_LPB*(b % (32/MN_LPB)) + 0..MN_LPB-1.
+template <typename T>
+struct mn_chunk {
+    static const int VEC = mn_vec<T>::n;     // values per load (4 float, 2 double)
+    static const int NL = 8 / VEC;           // loads (slices) per lane per chunk (2, 4)
+    static const int LPB = 8 / VEC;          // lanes per block of 8 (2, 4)
+    T v[NL][VEC];
+};
+
+// Load chunk `col0` of a row into registers; entries at or past c read as 0. `vec` says
+// the row start is 16-byte aligned and c a multiple of VEC, so whole vectors can be read.
+template <typename T>
+__device__ __forceinline__ void mn_load_chunk(const T* __restrict__ row, long long c,
+                                              long long col0, int lane, bool vec,
+                                              mn_chunk<T>& ch) {
+    typedef typename mn_vec<T>::type V;
+    const int VEC = mn_chunk<T>::VEC;
 #pragma unroll
-        for (int q = 0; q < 8; ++q) {
-            const long long j = col0 + 32 * q + lane;
-            stage[mn_slot(32 * q + lane)] = j < c ? row[j] : (T)0;
-        }
-        __syncwarp();
-        T v[8];
+    for (int s = 0; s < mn_chunk<T>::NL; ++s) {
+        const long long j = col0 + 32LL * VEC * s + (long long)VEC * lane;
+        if (vec && j + VEC <= c) {
+            const V x = *reinterpret_cast<const V*>(row + j);
+            const T* xs = reinterpret_cast<const T*>(&x);
 #pragma unroll
-        for (int q = 0; q < 8; ++q) {
-            const T raw = stage[9 * lane + q];
-            v[q] = col0 + 8 * lane + q < c ? (LOGITS ? exp((raw - m) / tau) : raw) : (T)0;
-        }
-        __syncwarp();  // the next chunk overwrites the stage
-        // block sum: the reference's tree ((v0+v1)+(v2+v3))+((v4+v5)+(v6+v7))
-        const T bs = add_rn(add_rn(add_rn(v[0], v[1]), add_rn(v[2], v[3])),
-                            add_rn(add_rn(v[4], v[5]), add_rn(v[6], v[7])));
-        // B_b = B_{b-1} + bsum_b in block order: sequential, since float addition does
-        // not associate (the padding blocks add exact zeros).
-        T mine = (T)0;
+            for (int q = 0; q < VEC; ++q) ch.v[s][q] = xs[q];
+        } else {
 #pragma unroll
-        for (int j = 0; j < 32; ++j) {
-            run = add_rn(run, __shfl_sync(MN_FULL_MASK, bs, j));
-            mine = j == lane ? run : mine;
-        }
-        B[32 * ch + lane] = mine;
-    }
-    __syncwarp();
-    const double t = __dmul_rn(u, (double)run);  // run is the row total T
-#pragma unroll 1
-    for (int ch = 0; ch < nch; ++ch) {
-        // first block b with f64(B_b) > t (warp-uniform: hit is the same in every lane)
-        const unsigned hit = __ballot_sync(MN_FULL_MASK, (double)B[32 * ch + lane] > t);
-        if (hit) {
-            const int b = 32 * ch + __ffs(hit) - 1;
-            T s = b > 0 ? B[b - 1] : (T)0;   // B_{b-1}, then add the block's values in order
-            const long long j0 = 8LL * b, hi = j0 + 8 < c ? j0 + 8 : c;
-            for (long long k = j0; k < hi; ++k) {
-                s = add_rn(s, mn_val<T, LOGITS>(row, k, c, m, tau));
-                if ((double)s > t) return k;
-            }
-            return mn_last_positive<T, LOGITS>(row, j0, j0 + 8, c, m, tau);
+            for (int q = 0; q < VEC; ++q) ch.v[s][q] = j + q < c ? row[j + q] : (T)0;
         }
     }
-    return mn_last_positive<T, LOGITS>(row, 0, c, c, m, tau);
 }
 
-// This warp's MN_WARP_SMEM values of T in a block-wide shared buffer.
+// Weights of a loaded chunk: the raw values (LOGITS = false) or exp((x - m) / tau), with
+// the entries past c exactly 0.
+template <typename T, bool LOGITS>
+__device__ __forceinline__ void mn_weights(mn_chunk<T>& ch, long long c, long long col0,
+                                           int lane, T m, T tau) {
+    if (!LOGITS) return;  // padding already reads as 0
+    const int VEC = mn_chunk<T>::VEC;
+#pragma unroll
+    for (int s = 0; s < mn_chunk<T>::NL; ++s)
+#pragma unroll
+        for (int q = 0; q < VEC; ++q) {
+            const long long j = col0 + 32LL * VEC * s + (long long)VEC * lane + q;
+            ch.v[s][q] = j < c ? exp((ch.v[s][q] - m) / tau) : (T)0;
+        }
+}
+
+// Maximum of the valid entries of a chunk held by the warp.
 template <typename T>
-__device__ __forceinline__ T* mn_warp_smem() {
-    __shared__ double buf[MN_WARPS_PER_BLOCK * MN_WARP_SMEM];  // sized for double, used as T
-    return reinterpret_cast<T*>(buf) + (threadIdx.x >> 5) * MN_WARP_SMEM;
+__device__ __forceinline__ T mn_chunk_max(const mn_chunk<T>& ch, long long c, long long col0,
+                                          int lane) {
+    const int VEC = mn_chunk<T>::VEC;
+    T m = __shfl_sync(MN_FULL_MASK, ch.v[0][0], 0);  // element col0 of the row: always valid
+#pragma unroll
+    for (int s = 0; s < mn_chunk<T>::NL; ++s)
+#pragma unroll
+        for (int q = 0; q < VEC; ++q) {
+            const long long j = col0 + 32LL * VEC * s + (long long)VEC * lane + q;
+            m = (j < c && ch.v[s][q] > m) ? ch.v[s][q] : m;
+        }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const T other = __shfl_xor_sync(MN_FULL_MASK, m, o);
+        m = other > m ? other : m;
+    }
+    return m;
 }
 
 // Maximum of a row, by a warp (exact in any order).
@@ -156,46 +157,255 @@ __device__ T mn_row_max_warp(const T* row, long long c, int lane) {
     return m;
 }
 
+// Running block sums of one chunk: returns, in lane l, B of block l of the chunk (the
+// running sum `run`, carried in from the previous chunks, plus the block sums 0..l), and
+// advances `run` to the chunk's end (same value in every lane).
 template <typename T>
-__device__ __forceinline__ double mn_uniform(const double* u, int use_seed, unsigned long long seed,
-                                             unsigned long long offset, long long i) {
-    if (!use_seed) return u[i];
-    return (double)philox_uniform<T>(seed, offset + (unsigned long long)i);
+__device__ __forceinline__ T mn_chunk_running_sums(const mn_chunk<T>& ch, int lane, T& run) {
+    const int VEC = mn_chunk<T>::VEC, LPB = mn_chunk<T>::LPB, BPS = 32 / LPB;
+    // block sum: the reference's tree ((v0+v1)+(v2+v3))+((v4+v5)+(v6+v7)). A lane holds
+    // VEC consecutive values of its block; the lane-level partial trees are combined
+    // across the LPB lanes of the block by xor shuffles (a + b == b + a exactly, so both
+    // lanes of a pair hold the same sum).
+    T bs[mn_chunk<T>::NL];
+#pragma unroll
+    for (int s = 0; s < mn_chunk<T>::NL; ++s) {
+        T x = VEC == 4 ? add_rn(add_rn(ch.v[s][0], ch.v[s][1]), add_rn(ch.v[s][2], ch.v[s][3]))
+                       : add_rn(ch.v[s][0], ch.v[s][1]);
+#pragma unroll
+        for (int o = 1; o < LPB; o <<= 1) x = add_rn(x, __shfl_xor_sync(MN_FULL_MASK, x, o));
+        bs[s] = x;  // block BPS*s + lane/LPB
+    }
+    // B_b = B_{b-1} + bsum_b in block order: sequential, since float addition does not
+    // associate (the padding blocks add exact zeros).
+    T mine = (T)0;
+#pragma unroll
+    for (int s = 0; s < mn_chunk<T>::NL; ++s)
+#pragma unroll
+        for (int q = 0; q < BPS; ++q) {
+            run = add_rn(run, __shfl_sync(MN_FULL_MASK, bs[s], q * LPB));
+            mine = (s * BPS + q) == lane ? run : mine;
+        }
+    return mine;
+}
+
+// The 8 weights of block b (0..31) of a chunk held by the warp, in every lane.
+template <typename T>
+__device__ __forceinline__ void mn_block_from_chunk(const mn_chunk<T>& ch, int b, T w[8]) {
+    const int VEC = mn_chunk<T>::VEC, LPB = mn_chunk<T>::LPB, BPS = 32 / LPB;
+    const int s = b / BPS, lane0 = (b % BPS) * LPB;
+#pragma unroll
+    for (int q = 0; q < 8; ++q) {
+        T x = (T)0;
+#pragma unroll
+        for (int ss = 0; ss < mn_chunk<T>::NL; ++ss) x = ss == s ? ch.v[ss][q % VEC] : x;
+        w[q] = __shfl_sync(MN_FULL_MASK, x, lane0 + q / VEC);
+    }
+}
+
+// Index inside a block: first q with f64(B_{b-1} + w_0 + ... + w_q) > t (left to right),
+// else the last positive weight of the block (the reference's rule).
+template <typename T>
+__device__ __forceinline__ int mn_in_block(T prev, const T w[8], double t, long long j0,
+                                           long long c) {
+    T s = prev;
+    int last_pos = 0;
+#pragma unroll
+    for (int q = 0; q < 8; ++q) {
+        s = add_rn(s, w[q]);
+        if ((double)s > t) return q;
+    }
+#pragma unroll
+    for (int q = 0; q < 8; ++q) last_pos = (j0 + q < c && w[q] > (T)0) ? q : last_pos;
+    return last_pos;
+}
+
+// One warp per row, grid-stride over rows (the wrapper launches a few blocks per SM, so
+// each warp walks many rows). Each lane holds 8 values of every chunk of 256 in registers:
+// the warp reads a chunk with 512-byte coalesced loads, and the next chunk (of this row
+// or of the next one) is loaded before the current one is summed, so a load is always in
+// flight while the sequential running sum is computed. Rows of up to 256 categories never
+// touch memory again: the chosen block is shuffled out of the registers.
+template <typename T, bool LOGITS>
+__device__ __forceinline__ void mn_rows_warp(const T* __restrict__ x, const double* __restrict__ u,
+                                             long long n, long long c, int use_seed,
+                                             unsigned long long seed, unsigned long long offset,
+                                             T tau, bool vec, long long* __restrict__ out) {
+    const int lane = threadIdx.x & 31;
+    const long long warps = ((long long)gridDim.x * blockDim.x) >> 5;
+    const long long first = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const long long nb = (c + 7) / 8;
+    const int nch = (int)((nb + 31) / 32);
+    if (first >= n) return;
+    if (nch > MN_MAX_CHUNKS) {  // long rows: the serial path, one lane per row
+        for (long long i = first; i < n; i += warps) {
+            const T* row = x + i * c;
+            const T m = LOGITS ? mn_row_max_warp<T>(row, c, lane) : (T)0;
+            const double ui = use_seed ? (double)philox_uniform<T>(seed, offset + (unsigned long long)i) : u[i];
+            if (lane == 0) out[i] = mn_row<T, LOGITS>(row, c, ui, m, tau);
+        }
+        return;
+    }
+    mn_chunk<T> nxt;
+    mn_load_chunk<T>(x + first * c, c, 0, lane, vec, nxt);
+    double my_u = 0.0;  // lane L: the uniform of the warp's row r0 + L (batches of 32 rows)
+    long long r = 0;    // rows done by this warp
+    for (long long i = first; i < n; i += warps, ++r) {
+        const T* row = x + i * c;
+        if ((r & 31) == 0) {
+            const long long ii = i + lane * warps;
+            my_u = ii < n ? (use_seed ? (double)philox_uniform<T>(seed, offset + (unsigned long long)ii)
+                                      : u[ii])
+                          : 0.0;
+        }
+        const double ui = __shfl_sync(MN_FULL_MASK, my_u, (int)(r & 31));
+        T m = (T)0;
+        if (LOGITS) m = nch == 1 ? mn_chunk_max<T>(nxt, c, 0, lane)
+                                 : mn_row_max_warp<T>(row, c, lane);
+        mn_chunk<T> cur;
+        T run = (T)0, mine[MN_MAX_CHUNKS];
+#pragma unroll
+        for (int k = 0; k < MN_MAX_CHUNKS; ++k) {
+            mine[k] = (T)0;
+            if (k < nch) {
+                cur = nxt;
+                // prefetch: the next chunk of this row, or the first chunk of the next row
+                if (k + 1 < nch) mn_load_chunk<T>(row, c, 256LL * (k + 1), lane, vec, nxt);
+                else if (i + warps < n) mn_load_chunk<T>(x + (i + warps) * c, c, 0, lane, vec, nxt);
+                mn_weights<T, LOGITS>(cur, c, 256LL * k, lane, m, tau);
+                mine[k] = mn_chunk_running_sums<T>(cur, lane, run);
+            }
+        }
+        const double t = __dmul_rn(ui, (double)run);  // run is the row total T
+        long long k_out = -1;
+#pragma unroll
+        for (int k = 0; k < MN_MAX_CHUNKS; ++k) {
+            // first block b with f64(B_b) > t (warp-uniform: the ballot is the same in every lane)
+            const unsigned hit = k < nch ? __ballot_sync(MN_FULL_MASK, (double)mine[k] > t) : 0u;
+            if (k_out < 0 && hit) {
+                const int b = __ffs(hit) - 1;
+                // B_{b-1}: lane b - 1 of this chunk, lane 31 of the previous one, or 0
+                const T up = __shfl_sync(MN_FULL_MASK, mine[k], (b + 31) & 31);
+                const T prev_chunk = k > 0 ? __shfl_sync(MN_FULL_MASK, mine[k > 0 ? k - 1 : 0], 31) : (T)0;
+                const T prev = b > 0 ? up : prev_chunk;
+                const long long j0 = 256LL * k + 8LL * b;
+                T w[8];
+                if (k == nch - 1) {
+                    mn_block_from_chunk<T>(cur, b, w);  // still in registers
+                } else {
+#pragma unroll
+                    for (int q = 0; q < 8; ++q) w[q] = mn_val<T, LOGITS>(row, j0 + q, c, m, tau);
+                }
+                k_out = j0 + mn_in_block<T>(prev, w, t, j0, c);
+            }
+        }
+        if (k_out < 0) k_out = mn_last_positive<T, LOGITS>(row, 0, c, c, m, tau);
+        if (lane == 0) out[i] = k_out;
+    }
+}
+
+// ---- short rows (C <= 256): one thread per row ------------------------------------------------
+// A warp per row spends ~200 instructions of shuffles and selects on every row's sequential
+// running sum, whatever C is, so it stays instruction-bound (37% of a device copy at
+// C = 256 on an H200, and the same time per row at C = 64). With one thread per row the
+// same arithmetic is spread over 32 rows per instruction. The loads stay coalesced: a
+// warp stages a tile of 32 rows x 32 columns through shared memory (each of its 32 loads
+// reads 128 contiguous bytes of one row), and each lane then reads its own row's 32
+// values from the tile (a row stride of 33 puts the 32 lanes on 32 different banks).
+// Lane l keeps the running block sums B_0..B_31 of its row in registers, picks the block
+// by comparing them with t, and reads that block's 8 weights again (from cache).
+#define MN_ROW_WARPS 4      // warps per block of 128 threads (the wrapper's block size)
+#define MN_ROW_TILE 32      // columns per staged tile = 4 blocks of 8
+
+template <typename T>
+__global__ void __launch_bounds__(32 * MN_ROW_WARPS) multinomial_threshold_rows_kernel(
+        const T* __restrict__ w, const double* __restrict__ u, long long n, long long c,
+        int use_seed, unsigned long long seed, unsigned long long offset,
+        long long* __restrict__ out) {
+    __shared__ T tiles[MN_ROW_WARPS][32][MN_ROW_TILE + 1];
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    T (*tile)[MN_ROW_TILE + 1] = tiles[wid];
+    const long long groups = (n + 31) / 32;
+    const long long gwarps = ((long long)gridDim.x * blockDim.x) >> 5;
+    const int nb = (int)((c + 7) / 8);  // <= 32
+    for (long long g = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5; g < groups;
+         g += gwarps) {
+        const long long r0 = g * 32, row = r0 + lane;
+        const bool valid = row < n;
+        T B[32];  // B[b] = running sum of the block sums 0..b of this lane's row
+        T run = (T)0;
+#pragma unroll
+        for (int cc = 0; cc < 256 / MN_ROW_TILE; ++cc) {
+            if (cc * MN_ROW_TILE < c) {  // warp-uniform
+                const long long col = (long long)cc * MN_ROW_TILE + lane;
+                // stage: load q reads row r0 + q, columns col0 .. col0 + 31 (128 bytes)
+#pragma unroll 8
+                for (int q = 0; q < 32; ++q)
+                    tile[q][lane] = (r0 + q < n && col < c) ? w[(r0 + q) * c + col] : (T)0;
+                __syncwarp();
+#pragma unroll
+                for (int k = 0; k < MN_ROW_TILE / 8; ++k) {
+                    const T* v = &tile[lane][8 * k];
+                    // block sum: the reference's tree ((v0+v1)+(v2+v3))+((v4+v5)+(v6+v7));
+                    // the running sum in block order (padding blocks add exact zeros)
+                    run = add_rn(run, add_rn(add_rn(add_rn(v[0], v[1]), add_rn(v[2], v[3])),
+                                             add_rn(add_rn(v[4], v[5]), add_rn(v[6], v[7]))));
+                    B[cc * (MN_ROW_TILE / 8) + k] = run;
+                }
+                __syncwarp();  // the next tile overwrites this one
+            } else {
+#pragma unroll
+                for (int k = 0; k < MN_ROW_TILE / 8; ++k) B[cc * (MN_ROW_TILE / 8) + k] = run;
+            }
+        }
+        if (!valid) continue;
+        const double ui = use_seed ? (double)philox_uniform<T>(seed, offset + (unsigned long long)row)
+                                   : u[row];
+        const double t = __dmul_rn(ui, (double)run);  // run is the row total T
+        // first block b with f64(B_b) > t, and B_{b-1} (0 for b = 0); static register indices
+        int b = -1;
+        T prev = (T)0;
+#pragma unroll
+        for (int j = 31; j >= 0; --j) {  // descending, so the last hit kept is the first block
+            const bool hit = j < nb && (double)B[j] > t;
+            b = hit ? j : b;
+            prev = hit ? (j > 0 ? B[j > 0 ? j - 1 : 0] : (T)0) : prev;
+        }
+        const T* rw = w + row * c;
+        long long k_out;
+        if (b >= 0) {
+            const long long j0 = 8LL * b;
+            T wb[8];
+#pragma unroll
+            for (int q = 0; q < 8; ++q) wb[q] = j0 + q < c ? rw[j0 + q] : (T)0;
+            k_out = j0 + mn_in_block<T>(prev, wb, t, j0, c);
+        } else {
+            k_out = mn_last_positive<T, false>(rw, 0, c, c, (T)0, (T)1);
+        }
+        out[row] = k_out;
+    }
 }
 
 // One warp per row, grid-stride over rows; blocks of 32 * MN_WARPS_PER_BLOCK threads.
+// vec != 0: the wrapper checked that every row starts on a 16-byte boundary.
 template <typename T>
-__global__ void __launch_bounds__(32 * MN_WARPS_PER_BLOCK, 4) multinomial_threshold_kernel(const T* w, const double* u, long long n, long long c,
-                                             int use_seed, unsigned long long seed,
-                                             unsigned long long offset, long long* out) {
-    const int lane = threadIdx.x & 31;
-    const long long warps = ((long long)gridDim.x * blockDim.x) >> 5;
-    for (long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5; i < n; i += warps) {
-        const double ui = mn_uniform<T>(u, use_seed, seed, offset, i);
-        const long long k = mn_row_warp<T, false>(w + i * c, c, ui, (T)0, (T)1, lane,
-                                                  mn_warp_smem<T>());
-        if (lane == 0) out[i] = k;
-    }
+__global__ void __launch_bounds__(32 * MN_WARPS_PER_BLOCK) multinomial_threshold_kernel(
+        const T* w, const double* u, long long n, long long c, int use_seed,
+        unsigned long long seed, unsigned long long offset, int vec, long long* out) {
+    mn_rows_warp<T, false>(w, u, n, c, use_seed, seed, offset, (T)1, vec != 0, out);
 }
 
 template <typename T>
-__global__ void __launch_bounds__(32 * MN_WARPS_PER_BLOCK, 4) categorical_from_logits_kernel(const T* x, const double* u, long long n, long long c,
-                                               int use_seed, unsigned long long seed,
-                                               unsigned long long offset, double temperature,
-                                               long long* out) {
-    const int lane = threadIdx.x & 31;
-    const long long warps = ((long long)gridDim.x * blockDim.x) >> 5;
-    for (long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5; i < n; i += warps) {
-        const T* row = x + i * c;
-        const T m = mn_row_max_warp<T>(row, c, lane);
-        const double ui = mn_uniform<T>(u, use_seed, seed, offset, i);
-        const long long k = mn_row_warp<T, true>(row, c, ui, m, (T)temperature, lane,
-                                                 mn_warp_smem<T>());
-        if (lane == 0) out[i] = k;
-    }
+__global__ void __launch_bounds__(32 * MN_WARPS_PER_BLOCK) categorical_from_logits_kernel(
+        const T* x, const double* u, long long n, long long c, int use_seed,
+        unsigned long long seed, unsigned long long offset, int vec, double temperature,
+        long long* out) {
+    mn_rows_warp<T, true>(x, u, n, c, use_seed, seed, offset, (T)temperature, vec != 0, out);
 }
 
-template __global__ void multinomial_threshold_kernel<float>(const float*, const double*, long long, long long, int, unsigned long long, unsigned long long, long long*);
-template __global__ void multinomial_threshold_kernel<double>(const double*, const double*, long long, long long, int, unsigned long long, unsigned long long, long long*);
-template __global__ void categorical_from_logits_kernel<float>(const float*, const double*, long long, long long, int, unsigned long long, unsigned long long, double, long long*);
-template __global__ void categorical_from_logits_kernel<double>(const double*, const double*, long long, long long, int, unsigned long long, unsigned long long, double, long long*);
+template __global__ void multinomial_threshold_kernel<float>(const float*, const double*, long long, long long, int, unsigned long long, unsigned long long, int, long long*);
+template __global__ void multinomial_threshold_kernel<double>(const double*, const double*, long long, long long, int, unsigned long long, unsigned long long, int, long long*);
+template __global__ void categorical_from_logits_kernel<float>(const float*, const double*, long long, long long, int, unsigned long long, unsigned long long, int, double, long long*);
+template __global__ void categorical_from_logits_kernel<double>(const double*, const double*, long long, long long, int, unsigned long long, unsigned long long, int, double, long long*);
+template __global__ void multinomial_threshold_rows_kernel<float>(const float*, const double*, long long, long long, int, unsigned long long, unsigned long long, long long*);
+template __global__ void multinomial_threshold_rows_kernel<double>(const double*, const double*, long long, long long, int, unsigned long long, unsigned long long, long long*);

@@ -50,6 +50,28 @@ def _contig(xp, a, dtype):
     return xp.ascontiguousarray(a, dtype=dtype)
 
 
+def min_max(arrays):
+    """Host float64 arrays ``(lo, hi)``: the minimum and maximum of each array (0 for an
+    empty one; NaN if it holds a NaN), with one device-to-host transfer for all the
+    device arrays among them (host arrays are reduced on the host)."""
+    lo, hi = np.zeros(len(arrays)), np.zeros(len(arrays))
+    on_device = []
+    for i, a in enumerate(arrays):
+        if not a.size:
+            continue
+        if isinstance(a, np.ndarray):
+            lo[i], hi[i] = a.min(), a.max()
+        else:
+            on_device.append(i)
+    if on_device:
+        xp = xp_of(arrays[on_device[0]])
+        parts = [xp.stack([arrays[i].min().astype(xp.float64),
+                           arrays[i].max().astype(xp.float64)]) for i in on_device]
+        both = xp.asnumpy(xp.stack(parts))  # (n, 2): the one synchronization
+        lo[on_device], hi[on_device] = both[:, 0], both[:, 1]
+    return lo, hi
+
+
 def rbm_gibbs(v, W, b, c, k: int = 1, *, uniforms=None, seed=None, offset: int = 0,
               compute_ph: bool = True) -> RBMGibbsResult:
     r"""Run ``k`` block-Gibbs steps ``v -> h -> v`` of a Bernoulli RBM, for a batch of chains.
@@ -80,29 +102,40 @@ def rbm_gibbs(v, W, b, c, k: int = 1, *, uniforms=None, seed=None, offset: int =
     RBMGibbsResult
         Named tuple ``(v, h, pv, ph, ph0, h0)``, see :class:`RBMGibbsResult`.
     """
-    # Finiteness via min/max (NaN propagates; no temporaries): this wrapper runs per step.
     W = check_array(W, "W", ndim=2, finite=False)
     xp = xp_of(W)
-    if W.size and not (bool(xp.isfinite(W.min())) and bool(xp.isfinite(W.max()))):
-        raise ValueError("W contains NaN or infinite values")
     dt = float_dtype(W)
     V, H = W.shape
     v = check_array(v, "v", ndim=2, finite=False)
     if v.shape[1] != V:
         raise ValueError(f"v must have shape (B, {V}) to match W {W.shape}, got {v.shape}")
-    if v.size and not (float(v.min()) >= 0 and float(v.max()) <= 1):
-        raise ValueError("v must lie in [0, 1] (and be finite)")
-    b = check_array(b, "b", shape=(V,))
-    c = check_array(c, "c", shape=(H,))
+    b = check_array(b, "b", shape=(V,), finite=False)
+    c = check_array(c, "c", shape=(H,), finite=False)
     k = check_positive_int(k, "k")
     for name, a in (("v", v), ("W", W), ("b", b), ("c", c)):
         check_on_backend(a, name)
     seed, offset = resolve_stream(uniforms, "uniforms", seed, offset)
+    if seed is None:
+        uniforms = check_array(uniforms, "uniforms", shape=(k, v.shape[0], H + V), finite=False)
+        check_on_backend(uniforms, "uniforms")
+    # Every value check from one set of min/max reductions (NaN propagates through both; no
+    # temporaries) and, on a GPU, one transfer: this wrapper runs once per Gibbs step, and
+    # each separate check would wait for the device (six of them made the public call
+    # 6x slower than the kernels on an H200).
+    checked = (W, v, b, c) if seed is not None else (W, v, b, c, uniforms)
+    lo, hi = min_max(checked)
+    if not (np.isfinite(lo[0]) and np.isfinite(hi[0])):
+        raise ValueError("W contains NaN or infinite values")
+    if not (lo[1] >= 0 and hi[1] <= 1):
+        raise ValueError("v must lie in [0, 1] (and be finite)")
+    for i, name in ((2, "b"), (3, "c")):
+        if not (np.isfinite(lo[i]) and np.isfinite(hi[i])):
+            raise ValueError(f"{name} contains NaN or infinite values")
     v, W, b, c = (_contig(xp, a, dt) for a in (v, W, b, c))
     if seed is None:
-        uniforms = check_array(uniforms, "uniforms", shape=(k, v.shape[0], H + V))
-        check_on_backend(uniforms, "uniforms")
-        uniforms = check_unit_interval(_contig(xp, uniforms, dt), "uniforms")
+        if not (lo[4] >= 0 and hi[4] < 1):
+            raise ValueError("uniforms must lie in [0, 1)")
+        uniforms = _contig(xp, uniforms, dt)
         out = implementation("gibbs", "rbm_gibbs")(v, W, b, c, k, uniforms, compute_ph)
     else:
         out = implementation("gibbs", "rbm_gibbs_philox")(v, W, b, c, k, seed, offset,

@@ -183,13 +183,14 @@ def test_bm_gibbs_bad_input(rng):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("direct_cublas", [True, False])
-def test_gpu_parity(direct_cublas, monkeypatch):
+@pytest.mark.parametrize("mode", ["fused", "cublas", "cupy"])
+def test_gpu_parity(mode, monkeypatch):
     import cupy as cp
 
     from minigen.kernels.gpu import gibbs as gpu_gibbs
 
-    monkeypatch.setattr(gpu_gibbs, "USE_DIRECT_CUBLAS", direct_cublas)
+    monkeypatch.setattr(gpu_gibbs, "FUSED_PRODUCTS", mode == "fused")
+    monkeypatch.setattr(gpu_gibbs, "USE_DIRECT_CUBLAS", mode == "cublas")
 
     rng = np.random.default_rng(7)
     for dt in (np.float32, np.float64):
@@ -219,6 +220,32 @@ def test_gpu_parity(direct_cublas, monkeypatch):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("B,V,H", [(1000, 784, 500), (65, 130, 67), (1, 1, 1), (3, 17, 64)])
+def test_gpu_fused_products_at_tile_edges(dt, B, V, H):
+    """The fused product + sigmoid + Bernoulli kernel against the reference at sizes that
+    are and are not multiples of its 64 x 64 x 16 tiles. The product's summation order
+    differs from NumPy's, so p agrees to a tolerance and a sample may differ only where
+    its uniform is that close to p."""
+    import cupy as cp
+
+    rng = np.random.default_rng(B + V + H)
+    v, W, b, c = _rbm(rng, B, V, H, dt, scale=0.1)
+    u = rng.random((2, B, H + V)).astype(dt)
+    with use_backend("numpy"):
+        ref = rbm_gibbs(v, W, b, c, 2, uniforms=u)
+    with use_backend("cupy"):
+        out = rbm_gibbs(*(cp.asarray(a) for a in (v, W, b, c)), 2, uniforms=cp.asarray(u))
+    out = type(ref)(*[cp.asnumpy(a) for a in out])
+    tol = 1e-5 if dt == np.float32 else 1e-12
+    np.testing.assert_allclose(out.ph0, ref.ph0, rtol=tol, atol=tol)
+    close = np.abs(u[0, :, :H] - ref.ph0) < 10 * tol
+    assert np.array_equal(out.h0[~close], ref.h0[~close])
+    if B * (V + H) < 10_000 and not close.any():  # then the whole chain must agree
+        _check_same(ref, out, dt)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(37, 19, 23), (1000, 784, 500), (0, 5, 3), (4, 0, 3)])
 def test_gpu_direct_cublas_products(dt, shape):
     """The row-major -> column-major operand swap of the direct cuBLAS calls."""
@@ -233,3 +260,27 @@ def test_gpu_direct_cublas_products(dt, shape):
     np.testing.assert_allclose(cp.asnumpy(_matmul(cp.asarray(a), cp.asarray(w))), a @ w, **tol)
     np.testing.assert_allclose(
         cp.asnumpy(_matmul(cp.asarray(a), cp.asarray(wt), transpose_w=True)), a @ wt.T, **tol)
+
+
+def test_min_max_one_pass_validation_helper():
+    """``min_max``: per-array min and max as host floats; empty arrays give 0, a NaN gives
+    NaN (so every range check fails on it), bool and int arrays work."""
+    from minigen.kernels.gibbs import min_max
+
+    lo, hi = min_max((np.array([3.0, -1.0]), np.zeros((0, 4)), np.array([1.0, np.nan]),
+                      np.array([True, False]), np.arange(5)))
+    np.testing.assert_array_equal(lo[[0, 1, 3, 4]], [-1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(hi[[0, 1, 3, 4]], [3.0, 0.0, 1.0, 4.0])
+    assert np.isnan(lo[2]) and np.isnan(hi[2])
+
+
+def test_rbm_gibbs_bad_bias_and_uniform_values(rng):
+    v, W, b, c = _rbm(rng, 2, 4, 3, np.float32)
+    with pytest.raises(ValueError, match="b contains NaN"):
+        rbm_gibbs(v, W, b * np.nan, c, 1, seed=0)
+    with pytest.raises(ValueError, match="c contains NaN"):
+        rbm_gibbs(v, W, b, c * np.inf, 1, seed=0)
+    u = rng.random((1, 2, 7))
+    u[0, 1, 3] = np.nan
+    with pytest.raises(ValueError, match="uniforms must lie"):
+        rbm_gibbs(v, W, b, c, 1, uniforms=u)

@@ -181,8 +181,17 @@ def test_bad_logits_and_temperature():
         M.categorical_from_logits(np.array([[0.0, np.inf]]), seed=1)
 
 
+@pytest.fixture(params=[False, True], ids=["warp_per_row", "thread_per_row"])
+def rows_kernel(request, monkeypatch):
+    """Run a gpu test with and without the one-thread-per-row kernel for C <= 256."""
+    from minigen.kernels.gpu import multinomial as G
+
+    monkeypatch.setattr(G, "_ROWS_KERNEL_MAX_C", 256 if request.param else 0)
+    return request.param
+
+
 @pytest.mark.gpu
-def test_gpu_equals_reference():
+def test_gpu_equals_reference(rows_kernel):
     import cupy
 
     rng = np.random.default_rng(7)
@@ -200,8 +209,8 @@ def test_gpu_equals_reference():
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("c", [255, 257, 600, 2048, 2049, 5000])
-def test_gpu_long_rows(c):
-    """Rows of several warp chunks (up to 8 in registers) and the serial path beyond."""
+def test_gpu_long_rows(c, rows_kernel):
+    """Rows of several warp chunks (up to 4 in registers) and the serial path beyond."""
     import cupy
 
     rng = np.random.default_rng(c)
@@ -217,6 +226,39 @@ def test_gpu_long_rows(c):
                                               cupy.asarray(u)).get()
         np.testing.assert_array_equal(got, R.multinomial_threshold(w, u))
         np.testing.assert_array_equal(got_l, R.categorical_from_logits(np.log(w + dt(1e-3)), u))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("c", [1, 10, 256, 300, 1023])
+def test_gpu_many_rows_per_warp(c, rows_kernel):
+    """The persistent grids: every warp walks many rows (one thread per row up to C = 256,
+    else a warp per row that prefetches the next row and takes uniforms 32 rows at a time),
+    with rows that start on 16-byte boundaries (vector loads) and rows that do not."""
+    import cupy
+
+    rng = np.random.default_rng(100 + c)
+    n = 150_001 if c <= 300 else 20_001  # > 32 rows per warp on an H200 for the short rows
+    for dt in (np.float32, np.float64):
+        w = rng.random((n, c)).astype(dt)
+        w[rng.random(w.shape) < 0.3] = 0
+        w[:, 0] += dt(1e-3)
+        u = rng.random(n)
+        logits = np.log(w + dt(1e-3))
+        # the same rows at a 16-byte aligned address and one element past it
+        for shift in (0, 1):
+            flat = cupy.zeros(n * c + shift, dtype=dt)
+            flat[shift:] = cupy.asarray(w.ravel())
+            wg = flat[shift:].reshape(n, c)
+            flat_l = cupy.zeros(n * c + shift, dtype=dt)
+            flat_l[shift:] = cupy.asarray(logits.ravel())
+            lg = flat_l[shift:].reshape(n, c)
+            with use_backend("cupy"):
+                got = M.multinomial_threshold(wg, cupy.asarray(u)).get()
+                got_seed = M.multinomial_threshold(wg, seed=5, offset=3).get()
+                got_l = M.categorical_from_logits(lg, cupy.asarray(u)).get()
+            np.testing.assert_array_equal(got, R.multinomial_threshold(w, u), err_msg=f"{shift}")
+            np.testing.assert_array_equal(got_seed, R.multinomial_threshold(w, seed=5, offset=3))
+            np.testing.assert_array_equal(got_l, R.categorical_from_logits(logits, u))
 
 
 @pytest.mark.gpu

@@ -1,17 +1,19 @@
 """CuPy wrappers around ``kernels/gibbs.cu`` (see the reference for the math).
 
-Matrix products run in cuBLAS (the same association as the reference); sigmoid +
-Bernoulli threshold run fused in ``sigmoid_bernoulli<T>`` (1-D grid-stride launch);
-``bm_gibbs_sweep<T>`` runs one thread per chain. Arrays are checked for dtype and made
-C-contiguous (RawKernel ignores strides).
+Each RBM half-step ``p = sigmoid(a W + bias)``, ``s = u < p`` is one launch of
+``gemm_sigmoid_bernoulli<T, trans>``: the matrix product with the bias, the sigmoid and
+the Bernoulli threshold fused into its epilogue. ``bm_gibbs_sweep<T>`` runs one thread
+per chain. Arrays are checked for dtype and made C-contiguous (RawKernel ignores strides).
 
 At the RBM sizes people train (784 x 500, batch 1000) a k=1 step is a few tens of
-microseconds of GPU work, so the Python cost of each call matters as much as the kernels:
-the products call cuBLAS ``sgemm``/``dgemm`` directly (``cupy.matmul`` spends more time
-in Python than cuBLAS spends on the product), kernel handles are cached per
-(name, dtype, device), and no array is copied that is already of the right dtype and
-layout. ``USE_DIRECT_CUBLAS = False`` switches back to ``cupy.matmul`` (the gpu tests
-check both).
+microseconds of GPU work, so launches and the Python cost of each call matter as much as
+the arithmetic: a cuBLAS product followed by a separate ``sigmoid_bernoulli`` launch made
+the step 2x the time of the two products alone on an H200 (cuBLAS also picks tiles too
+large to fill the device at this size). ``FUSED_PRODUCTS = False`` switches to that path
+(cuBLAS ``sgemm``/``dgemm`` called directly, or ``cupy.matmul`` with
+``USE_DIRECT_CUBLAS = False``); the gpu tests check all three. Kernel handles are cached
+per (name, dtype, device), and no array is copied that is already of the right dtype and
+layout.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from ._module import grid_1d, load_module
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _NAMES = ("sigmoid_bernoulli", "bm_gibbs_sweep")
 # every template instance the wrapper asks NVRTC for (tests compile these without a GPU)
-NAME_EXPRESSIONS = tuple(f"{k}<{c}>" for k in _NAMES for c in ("float", "double"))
+NAME_EXPRESSIONS = tuple(f"{k}<{c}>" for k in _NAMES for c in ("float", "double")) + tuple(
+    f"gemm_sigmoid_bernoulli<{c}, {t}>" for c in ("float", "double") for t in ("false", "true"))
+FUSED_PRODUCTS = True
 _MAX_BLOCKS = 65535
 _SB_PER_THREAD = 4
 USE_DIRECT_CUBLAS = True
@@ -32,14 +36,14 @@ _FUNCTIONS: dict = {}
 _ONE_ZERO = {np.dtype(t): (np.ones(1, t), np.zeros(1, t)) for t in (np.float32, np.float64)}
 
 
-def _kernel(name, dtype):
+def _kernel(name, dtype, extra=""):
     import cupy
 
-    key = (name, np.dtype(dtype), cupy.cuda.Device().id)
+    key = (name, np.dtype(dtype), extra, cupy.cuda.Device().id)
     fn = _FUNCTIONS.get(key)
     if fn is None:
         fn = _FUNCTIONS[key] = load_module("gibbs", name_expressions=NAME_EXPRESSIONS) \
-            .get_function(f"{name}<{_CTYPE[np.dtype(dtype)]}>")
+            .get_function(f"{name}<{_CTYPE[np.dtype(dtype)]}{extra}>")
     return fn
 
 
@@ -101,6 +105,27 @@ def _sb(a, bias, u, u_stride, sample, seed, offset, base):
     return p, (s if sample else None)
 
 
+_GB_TILE = 64  # GB_BM = GB_BN in gibbs.cu
+
+
+def _fused(a, W, transpose_w, bias, u, u_stride, sample, seed, offset, base):
+    """(p, s): ``p = sigmoid(a @ W + bias)`` (``a @ W.T`` if ``transpose_w``), ``s = u < p``
+    (``s`` None if not ``sample``), in one launch of ``gemm_sigmoid_bernoulli``."""
+    import cupy
+
+    m, kdim = a.shape
+    n = W.shape[0] if transpose_w else W.shape[1]
+    p = cupy.empty((m, n), dtype=a.dtype)
+    s = cupy.empty((m, n), dtype=a.dtype) if sample else p
+    if m and n:
+        _kernel("gemm_sigmoid_bernoulli", a.dtype, ", true" if transpose_w else ", false")(
+            (-(-n // _GB_TILE), -(-m // _GB_TILE)), (256,),
+            (a, W, bias, a if u is None else u, p, s, np.int64(m), np.int64(n), np.int64(kdim),
+             np.int64(u_stride), np.int32(sample), np.int32(seed is not None),
+             np.uint64(seed or 0), np.uint64(offset), np.uint64(base)))
+    return p, (s if sample else None)
+
+
 def _rbm(v, W, b, c, k, uniforms, seed, offset, compute_ph):
     import cupy
 
@@ -113,18 +138,25 @@ def _rbm(v, W, b, c, k, uniforms, seed, offset, compute_ph):
             return None, t * B * stride + col0
         return cupy.ascontiguousarray(uniforms[t])[:, col0:], 0
 
-    def sb(a, bias, t, col0):
-        u, base = u_at(t, col0)
-        return _sb(a, bias, u, stride, True, seed, offset, base)
+    if FUSED_PRODUCTS:
+        def step(a, transpose_w, bias, t, col0, sample=True):
+            u, base = u_at(t, col0) if sample else (None, 0)
+            return _fused(a, W, transpose_w, bias, u, stride, sample,
+                          seed if sample else None, offset, base)
+    else:
+        def step(a, transpose_w, bias, t, col0, sample=True):
+            u, base = u_at(t, col0) if sample else (None, 0)
+            return _sb(_matmul(a, W, transpose_w=transpose_w), bias, u, stride, sample,
+                       seed if sample else None, offset, base)
 
-    ph0, h0 = sb(_matmul(v, W), c, 0, 0)
+    ph0, h0 = step(v, False, c, 0, 0)
     h, ph, pv = h0, ph0, None
     for t in range(k):
-        pv, v = sb(_matmul(h, W, transpose_w=True), b, t, H)
+        pv, v = step(h, True, b, t, H)
         if t < k - 1:
-            ph, h = sb(_matmul(v, W), c, t + 1, 0)
+            ph, h = step(v, False, c, t + 1, 0)
         elif compute_ph:
-            ph, _ = _sb(_matmul(v, W), c, None, stride, False, None, 0, 0)
+            ph, _ = step(v, False, c, None, 0, sample=False)
         else:
             ph = None
     return v, h, pv, ph, ph0, h0

@@ -6,14 +6,50 @@ import numpy as np
 
 from ._module import load_module
 
-_ROWS_PER_BLOCK = 8
-_MAX_BLOCKS = 1 << 20
+_ROWS_PER_BLOCK = 8  # warps per block of 256 threads (MN_WARPS_PER_BLOCK in the .cu)
+_RESIDENT: dict = {}  # (kernel name, dtype, device) -> blocks that fit on the device at once
 _T = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 NAME_EXPRESSIONS = tuple(
     f"{k}<{t}>"
-    for k in ("multinomial_threshold_kernel", "categorical_from_logits_kernel")
+    for k in ("multinomial_threshold_kernel", "categorical_from_logits_kernel",
+              "multinomial_threshold_rows_kernel")
     for t in ("float", "double")
 )
+# Rows of at most this many categories take one thread each
+# (multinomial_threshold_rows_kernel). 0 = off: that kernel compiles (NVRTC test) but has
+# not yet run on a device; the gpu tests run it with this set to 256, and the next session
+# with a GPU should turn it on once they pass (see kernels/README.md, "Multinomial").
+_ROWS_KERNEL_MAX_C = 0
+_ROWS_KERNEL_BLOCK = 128  # 32 * MN_ROW_WARPS
+
+
+def _kernel_and_grid(kernel_name, dtype, block=256):
+    """The compiled kernel and the number of its 256-thread blocks resident at once.
+
+    The kernel is persistent (each warp walks rows with a grid stride and prefetches the
+    next row while it scans the current one), so the grid is what fits on the device in
+    one wave: blocks per SM from the register count (a warp's registers are allocated
+    in units of 8 per thread) and the static shared memory, times the SMs.
+    """
+    import cupy
+
+    key = (kernel_name, dtype, cupy.cuda.Device().id)
+    hit = _RESIDENT.get(key)
+    if hit is None:
+        fn = load_module("multinomial", NAME_EXPRESSIONS).get_function(
+            f"{kernel_name}<{_T[dtype]}>")
+        attrs = cupy.cuda.Device().attributes
+        try:
+            regs, smem = max(1, int(fn.num_regs)), int(fn.shared_size_bytes)
+        except Exception:  # an older CuPy without kernel attributes: assume 64, none
+            regs, smem = 64, 0
+        per_sm = min(2048 // block, 65536 // (block * (-(-regs // 8) * 8)))
+        if smem:
+            per_sm = min(per_sm, attrs.get("MaxSharedMemoryPerMultiprocessor", 65536) // smem)
+        per_sm = max(1, per_sm)
+        sms = attrs["MultiProcessorCount"]
+        hit = _RESIDENT[key] = (fn, per_sm * sms)
+    return hit
 
 
 def _launch(kernel_name, x, u, seed, offset, extra=()):
@@ -22,15 +58,25 @@ def _launch(kernel_name, x, u, seed, offset, extra=()):
     n, c = x.shape
     out = cupy.empty(n, dtype=cupy.int64)
     if n:
-        fn = load_module("multinomial", NAME_EXPRESSIONS).get_function(
-            f"{kernel_name}<{_T[x.dtype]}>")
         use_seed = u is None
         u_arr = cupy.zeros(1, dtype=cupy.float64) if use_seed else u
+        if kernel_name == "multinomial_threshold_kernel" and c <= _ROWS_KERNEL_MAX_C:
+            # one thread per row, 32 rows per warp (see multinomial.cu)
+            fn, resident = _kernel_and_grid("multinomial_threshold_rows_kernel", x.dtype,
+                                            _ROWS_KERNEL_BLOCK)
+            grid = (max(1, min(-(-n // _ROWS_KERNEL_BLOCK), resident)),)
+            fn(grid, (_ROWS_KERNEL_BLOCK,), (x, u_arr, np.int64(n), np.int64(c),
+                                            np.int32(use_seed), np.uint64(seed or 0),
+                                            np.uint64(offset), out))
+            return out
+        fn, resident = _kernel_and_grid(kernel_name, x.dtype)
+        # whole 16-byte vector loads need every row to start on a 16-byte boundary
+        vec = x.data.ptr % 16 == 0 and (c * x.itemsize) % 16 == 0
         # one warp (32 threads) per row, 8 rows per block of 256, grid-stride beyond
-        grid = (min((n + _ROWS_PER_BLOCK - 1) // _ROWS_PER_BLOCK, _MAX_BLOCKS),)
+        grid = (max(1, min(-(-n // _ROWS_PER_BLOCK), resident)),)
         block = (32 * _ROWS_PER_BLOCK,)
         fn(grid, block, (x, u_arr, np.int64(n), np.int64(c), np.int32(use_seed),
-                         np.uint64(seed or 0), np.uint64(offset), *extra, out))
+                         np.uint64(seed or 0), np.uint64(offset), np.int32(vec), *extra, out))
     return out
 
 
