@@ -27,6 +27,25 @@ template <> __device__ __forceinline__ double packed_from_block<double>(const ph
     return (double)m * 1.1102230246251565e-16;  // 2^-53
 }
 
+// The uniform for entry (r, j): u[r * u_stride + j] (explicit), or packed Philox number
+// base + r * u_stride + j, reusing `blk` when it already holds that number's block
+// (blk_id = ~0 before the first), so consecutive columns share one 10-round block.
+template <typename T>
+__device__ __forceinline__ T bernoulli_uniform(const T* __restrict__ u, long long r, long long j,
+                                               long long u_stride, int use_philox,
+                                               unsigned long long seed, unsigned long long offset,
+                                               unsigned long long base, philox4& blk,
+                                               unsigned long long& blk_id) {
+    if (!use_philox) return u[r * u_stride + j];
+    const unsigned long long num = base + (unsigned long long)(r * u_stride + j);
+    const unsigned long long id = packed_block_id<T>(offset, num);
+    if (id != blk_id) {
+        blk = philox_block(seed, id);
+        blk_id = id;
+    }
+    return packed_from_block<T>(blk, num);
+}
+
 #define SB_PER_THREAD 4
 // p = sigmoid(a + bias[col]); if sample != 0: s = (u < p), u[r, j] = u[r * u_stride + j]
 // (explicit) or packed Philox uniform number base + r * u_stride + j (use_philox != 0).
@@ -54,18 +73,8 @@ __global__ void sigmoid_bernoulli(const T* __restrict__ a, const T* __restrict__
             const T pj = sigmoid<T>(a[i] + bias[j]);
             p[i] = pj;
             if (sample) {
-                T uj;
-                if (use_philox) {
-                    const unsigned long long num = base + (unsigned long long)(r * u_stride + j);
-                    const unsigned long long id = packed_block_id<T>(offset, num);
-                    if (id != blk_id) {
-                        blk = philox_block(seed, id);
-                        blk_id = id;
-                    }
-                    uj = packed_from_block<T>(blk, num);
-                } else {
-                    uj = u[r * u_stride + j];
-                }
+                const T uj = bernoulli_uniform<T>(u, r, j, u_stride, use_philox, seed, offset,
+                                                  base, blk, blk_id);
                 s[i] = uj < pj ? T(1) : T(0);
             }
         }
@@ -161,18 +170,8 @@ __global__ void __launch_bounds__(256) gemm_sigmoid_bernoulli(
             const T pj = sigmoid<T>(acc[i][j] + bias[col]);
             p[r * N + col] = pj;
             if (sample) {
-                T uj;
-                if (use_philox) {
-                    const unsigned long long num = base + (unsigned long long)(r * u_stride + col);
-                    const unsigned long long id = packed_block_id<T>(offset, num);
-                    if (id != blk_id) {
-                        blk = philox_block(seed, id);
-                        blk_id = id;
-                    }
-                    uj = packed_from_block<T>(blk, num);
-                } else {
-                    uj = u[r * u_stride + col];
-                }
+                const T uj = bernoulli_uniform<T>(u, r, col, u_stride, use_philox, seed, offset,
+                                                  base, blk, blk_id);
                 s[r * N + col] = uj < pj ? T(1) : T(0);
             }
         }
