@@ -201,12 +201,13 @@ def nll_table(names=None):
 RING8 = {  # the ring8 target configs (README, "Flows")
     "realnvp": ("realnvp", dict(n_couplings=12, hidden=64)),
     "glow": ("glow", dict(n_steps=12, hidden=64)),
+    "glow_identity": ("glow", dict(n_steps=12, hidden=64, linear_init="identity")),
     "nice": ("nice", dict(n_couplings=8, hidden=64)),
 }
 
 
-def ring8_gaps(models=("realnvp", "glow", "nice"), n_seeds=20, epochs=40, batch_size=1024,
-               lr=2e-3, seed=0):
+def ring8_gaps(models=("realnvp", "glow", "glow_identity", "nice"), n_seeds=20, epochs=40,
+               batch_size=1024, lr=2e-3, seed=0):
     """Test NLL of the 2-D flows on ring8 vs the exact entropy (paired, same test points).
 
     Training data: the ``train`` splits of dataset seeds ``0..n_seeds-1`` (10,000 points
@@ -233,7 +234,7 @@ def ring8_gaps(models=("realnvp", "glow", "nice"), n_seeds=20, epochs=40, batch_
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         nll = -float(model.score(Xte))
         gap_train = -float(model.score(Xtr[:10_000])) - h_train
-        out[name] = {"config": RING8[name][1], "n_train": len(Xtr), "epochs": epochs,
+        out[name] = {"config": RING8[name][1], "seed": seed, "n_train": len(Xtr), "epochs": epochs,
                      "steps": steps, "batch_size": batch_size, "lr": lr, "test_nll": nll,
                      "true_test_nll": h_test, "gap_nats": nll - h_test,
                      "train_gap_nats": gap_train, "train_wall_s": wall, "train_cpu_s": cpu}
@@ -247,7 +248,8 @@ if __name__ == "__main__":
     ap.add_argument("--only", action="append", help="AR table rows to run (labels)")
     ap.add_argument("--ring8", action="store_true",
                     help="only the ring8 gaps (RealNVP, Glow, NICE vs the true entropy)")
-    ap.add_argument("--models", default="realnvp,glow,nice")
+    ap.add_argument("--seed", type=int, default=0, help="ring8: training seed")
+    ap.add_argument("--models", default="realnvp,glow,glow_identity,nice")
     ap.add_argument("--n-seeds", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=1024)
@@ -257,7 +259,7 @@ if __name__ == "__main__":
 
     with use_backend("numpy"):
         if a.ring8:
-            ring8_gaps(a.models.split(","), a.n_seeds, a.epochs, a.batch_size, a.lr)
+            ring8_gaps(a.models.split(","), a.n_seeds, a.epochs, a.batch_size, a.lr, a.seed)
         else:
             ratio_table(load_dataset("digits17", "train")[:256])
             if a.table:

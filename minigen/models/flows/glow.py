@@ -12,6 +12,16 @@ scale). For 8x8 digits with ``n_scales=2``: 8x8x1 -> 4x4x4 (K steps, factor out 
 **Vector mode** (the "Glow-style 2-D flow" for toys): the same steps on ``(N, D)``,
 the 1x1 convolution becoming a learned LU-parametrized ``D x D`` linear map.
 
+**Initial linear maps** (``linear_init``): ``"rotation"`` (the paper's random
+rotation) or ``"identity"``. The coupling masks alternate halves, so with identity maps
+consecutive couplings split along perpendicular axes, as in RealNVP. With random
+rotations in 2-D the axis along which coupling ``i + 1`` transforms makes a uniformly
+random angle with coupling ``i``'s, often nearly the same axis (the pair then acts as
+one coupling), and the learned maps move little from their start (condition numbers
+<= 1.2 after 7,840 steps on the 8-Gaussian ring), so the start persists: on ring8 the
+identity start lowers the 12-step flow's test gap from +0.121 to +0.094 nats (README,
+"Flows").
+
 The latent is a standard Gaussian (no learned prior for the factored-out parts).
 
 References: Kingma & Dhariwal (2018) "Glow: Generative Flow with Invertible 1x1
@@ -19,6 +29,8 @@ Convolutions", NeurIPS.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from ..._validation import check_choice, check_positive_int
 from ...base import register_model
@@ -48,6 +60,8 @@ class Glow(FlowModel):
         Image mode: number of squeeze levels (``L``).
     scale_bound : float
     mode : {"auto", "vector", "image"}
+    linear_init : {"rotation", "identity"}
+        Initial value of every LU linear map / 1x1 convolution (module docstring).
     activation : {"relu", "tanh"}
     n_bins : "auto", None or int
     dtype : {"float32", "float64"}
@@ -55,13 +69,15 @@ class Glow(FlowModel):
 
     def __init__(self, n_steps: int = 4, hidden: int = 64, n_hidden: int = 2,
                  n_scales: int = 2, scale_bound: float = 2.0, mode: str = "auto",
-                 activation: str = "relu", n_bins="auto", dtype: str = "float32"):
+                 linear_init: str = "rotation", activation: str = "relu", n_bins="auto",
+                 dtype: str = "float32"):
         self.n_steps = n_steps
         self.hidden = hidden
         self.n_hidden = n_hidden
         self.n_scales = n_scales
         self.scale_bound = scale_bound
         self.mode = mode
+        self.linear_init = linear_init
         self.activation = activation
         self.n_bins = n_bins
         self.dtype = dtype
@@ -79,11 +95,14 @@ class Glow(FlowModel):
         else:
             mask = channel_mask(c, *spatial, first=i % 2 == 0)
             net = ConvConditioner(c, h, self.n_hidden, 2, self.activation, self.dtype_, rng)
-        return [ActNorm(c, self.dtype_), InvertibleConv1x1(c, self.dtype_, rng),
-                AffineCoupling(mask, net, self.scale_bound)]
+        linear = InvertibleConv1x1(c, self.dtype_, rng)  # draws its rotation either way
+        if self.linear_init == "identity":
+            linear.set_weight(np.eye(c))
+        return [ActNorm(c, self.dtype_), linear, AffineCoupling(mask, net, self.scale_bound)]
 
     def _make_flow(self, event_shape, rng):
         rng = check_random_state(rng)
+        check_choice(self.linear_init, "linear_init", ("rotation", "identity"))
         k = check_positive_int(self.n_steps, "n_steps")
         h = check_positive_int(self.hidden, "hidden")
         if len(event_shape) == 1:
