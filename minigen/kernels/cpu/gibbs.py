@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._vexp import vexp
-from .philox import philox_block, philox_uniform_f32, philox_uniform_f64
+from .philox import _u53, philox_block, philox_uniform_f32, philox_uniform_f64
 
 
 @njit(cache=True, error_model="numpy")
@@ -110,12 +110,16 @@ def _packed_u(seed, offset, i, f32):
 def _sigmoid_bernoulli_packed(a, bias, p, s, seed, offset, base, row_stride, col0, f32):
     """As :func:`_sigmoid_bernoulli` with ``u[r, j]`` = packed uniform number
     ``base + r*row_stride + col0 + j``: one Philox block serves 4 (float32) or 2 (float64)
-    consecutive elements; whole blocks in a vectorizable loop, row ends element-wise."""
+    consecutive elements; whole blocks in a vectorizable loop, row ends element-wise.
+    float64: each block yields its 2 uniforms once (it used to be computed once per
+    uniform), and the 53-bit integers convert through int64 (unsigned 64-bit to float
+    has no SIMD conversion): 3-4x faster for 1000 x 784, bit-identical."""
     one = a.dtype.type(1.0)
     zero = a.dtype.type(0.0)
     cols = a.shape[1]
     per = 4 if f32 else 2
-    sc = np.float32(2.0**-24)
+    sc32 = np.float32(2.0**-24)
+    sc64 = 2.0**-53
     s8 = np.uint64(8)
     for r in prange(a.shape[0]):
         i0 = base + r * row_stride + col0
@@ -126,26 +130,26 @@ def _sigmoid_bernoulli_packed(a, bias, p, s, seed, offset, base, row_stride, col
             p[r, j] = pj
             s[r, j] = one if _packed_u(seed, offset, i0 + j, f32) < pj else zero
         blk0 = (i0 + head) // per
+        wb = np.empty(per * nblk, a.dtype)
+        # Philox blocks -> uniforms in stream order (vectorized; one loop per dtype, since a
+        # branch inside the loop keeps it scalar)
         if f32:
-            wb = np.empty(4 * nblk, np.float32)
-            for q in range(nblk):  # Philox blocks -> uniforms (vectorized)
+            for q in range(nblk):
                 x0, x1, x2, x3 = philox_block(seed, np.uint64(offset + blk0 + q))
-                wb[4 * q] = np.float32(x0 >> s8) * sc
-                wb[4 * q + 1] = np.float32(x1 >> s8) * sc
-                wb[4 * q + 2] = np.float32(x2 >> s8) * sc
-                wb[4 * q + 3] = np.float32(x3 >> s8) * sc
-            for m in range(4 * nblk):  # fused sigmoid + threshold (vectorized)
-                j = head + m
-                pj = one / (one + vexp(-(a[r, j] + bias[j])))
-                p[r, j] = pj
-                s[r, j] = one if wb[m] < pj else zero
+                wb[4 * q] = np.float32(x0 >> s8) * sc32
+                wb[4 * q + 1] = np.float32(x1 >> s8) * sc32
+                wb[4 * q + 2] = np.float32(x2 >> s8) * sc32
+                wb[4 * q + 3] = np.float32(x3 >> s8) * sc32
         else:
             for q in range(nblk):
-                j = head + 2 * q
-                for w in range(2):
-                    pj = one / (one + vexp(-(a[r, j + w] + bias[j + w])))
-                    p[r, j + w] = pj
-                    s[r, j + w] = one if _packed_u(seed, offset, i0 + j + w, False) < pj else zero
+                x0, x1, x2, x3 = philox_block(seed, np.uint64(offset + blk0 + q))
+                wb[2 * q] = np.float64(np.int64(_u53(x0, x1))) * sc64
+                wb[2 * q + 1] = np.float64(np.int64(_u53(x2, x3))) * sc64
+        for m in range(per * nblk):  # fused sigmoid + threshold (vectorized)
+            j = head + m
+            pj = one / (one + vexp(-(a[r, j] + bias[j])))
+            p[r, j] = pj
+            s[r, j] = one if wb[m] < pj else zero
         for j in range(head + per * nblk, cols):
             pj = one / (one + vexp(-(a[r, j] + bias[j])))
             p[r, j] = pj
