@@ -24,12 +24,12 @@ _ROWS_KERNEL_BLOCK = 128  # 32 * MN_ROW_WARPS
 
 
 def _kernel_and_grid(kernel_name, dtype, block=256):
-    """The compiled kernel and the number of its 256-thread blocks resident at once.
+    """The compiled kernel and the number of its ``block``-thread blocks resident at once.
 
-    The kernel is persistent (each warp walks rows with a grid stride and prefetches the
-    next row while it scans the current one), so the grid is what fits on the device in
-    one wave: blocks per SM from the register count (a warp's registers are allocated
-    in units of 8 per thread) and the static shared memory, times the SMs.
+    The kernels are persistent (each warp walks rows, or groups of 32 rows, with a grid
+    stride), so the grid is what fits on the device in one wave: blocks per SM from the
+    register count (a warp's registers are allocated in units of 8 per thread) and the
+    static shared memory, times the SMs.
     """
     import cupy
 
