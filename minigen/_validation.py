@@ -63,7 +63,8 @@ def check_array(
                 f"got shape {_shape_str(x.shape)}"
             )
     if shape is not None:
-        ok = len(shape) == x.ndim and all(s is None or s == t for s, t in zip(shape, x.shape))
+        ok = len(shape) == x.ndim and all(
+            s is None or s == t for s, t in zip(shape, x.shape, strict=True))
         if not ok:
             want = _shape_str(tuple("*" if s is None else s for s in shape))
             raise ValueError(f"{name} must have shape {want}, got {_shape_str(x.shape)}")

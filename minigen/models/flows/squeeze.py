@@ -16,8 +16,8 @@ References: Dinh et al. (2017) RealNVP, section 3.6; Kingma & Dhariwal (2018) Gl
 from __future__ import annotations
 
 from ...autograd import F
-from ...backend import xp_of
 from ...autograd.nn import ModuleList
+from ...backend import xp_of
 from .base import Transform, as_input, to64, zero_logdet
 
 __all__ = ["Squeeze", "Unsqueeze", "squeeze", "unsqueeze", "MultiScale"]
