@@ -207,13 +207,15 @@ RING8 = {  # the ring8 target configs (README, "Flows")
 
 
 def ring8_gaps(models=("realnvp", "glow", "glow_identity", "nice"), n_seeds=20, epochs=40,
-               batch_size=1024, lr=2e-3, seed=0):
+               batch_size=1024, lr=2e-3, seed=0, patience=None):
     """Test NLL of the 2-D flows on ring8 vs the exact entropy (paired, same test points).
 
     Training data: the ``train`` splits of dataset seeds ``0..n_seeds-1`` (10,000 points
     each; ``n_seeds=1`` is the standard split), validation and test: the seed-0 splits.
-    Adam, cosine decay to 2% of ``lr``, clip 10. Also reports the gap on 10,000 training
-    points, which separates under-fitting from over-fitting.
+    Adam, cosine decay to 2% of ``lr``, clip 10. ``patience``: early stopping on the
+    validation NLL, the best epoch's parameters restored (a patience >= ``epochs`` only
+    selects the best epoch). Also reports the gap on 10,000 training points, which
+    separates under-fitting from over-fitting.
     """
     from minigen.datasets import Ring8
     from minigen.optim import CosineLR
@@ -230,12 +232,14 @@ def ring8_gaps(models=("realnvp", "glow", "glow_identity", "nice"), n_seeds=20, 
         t0 = time.perf_counter()
         c0 = time.process_time()
         train(model, Xtr, X_valid=Xva, epochs=epochs, batch_size=batch_size, lr=lr,
-              lr_schedule=CosineLR(steps, min_lr=0.02 * lr), clip_norm=10.0, random_state=seed)
+              lr_schedule=CosineLR(steps, min_lr=0.02 * lr), clip_norm=10.0, random_state=seed,
+              early_stopping_patience=patience)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         nll = -float(model.score(Xte))
         gap_train = -float(model.score(Xtr[:10_000])) - h_train
         out[name] = {"config": RING8[name][1], "seed": seed, "n_train": len(Xtr), "epochs": epochs,
-                     "steps": steps, "batch_size": batch_size, "lr": lr, "test_nll": nll,
+                     "steps": steps, "batch_size": batch_size, "lr": lr, "patience": patience,
+                     "test_nll": nll,
                      "true_test_nll": h_test, "gap_nats": nll - h_test,
                      "train_gap_nats": gap_train, "train_wall_s": wall, "train_cpu_s": cpu}
         print(json.dumps(out[name]), flush=True)
@@ -254,12 +258,15 @@ if __name__ == "__main__":
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--patience", type=int, default=None,
+                    help="ring8: early stopping on the validation NLL (best epoch restored)")
     a = ap.parse_args()
     from minigen.backend import use_backend
 
     with use_backend("numpy"):
         if a.ring8:
-            ring8_gaps(a.models.split(","), a.n_seeds, a.epochs, a.batch_size, a.lr, a.seed)
+            ring8_gaps(a.models.split(","), a.n_seeds, a.epochs, a.batch_size, a.lr, a.seed,
+                       a.patience)
         else:
             ratio_table(load_dataset("digits17", "train")[:256])
             if a.table:
