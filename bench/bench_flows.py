@@ -222,8 +222,7 @@ def ring8_gaps(models=("realnvp", "glow", "glow_identity", "nice"), n_seeds=20, 
     gap on 100,000 fresh draws (``Ring8().sample(100_000, random_state=12345)``), an
     estimate of KL(p || q) from 50x more points, with its standard error (rare far-tail
     points, where a flow's density can be tiny, can dominate both); and the gap on
-    10,000 training points, which
-    separates under-fitting from over-fitting.
+    10,000 training points, which separates under-fitting from over-fitting.
     """
     from minigen.datasets import Ring8
     from minigen.optim import CosineLR
@@ -252,7 +251,8 @@ def ring8_gaps(models=("realnvp", "glow", "glow_identity", "nice"), n_seeds=20, 
         d_test = lp_test - model.score_samples(Xte)  # per-point log p - log q
         d_fresh = lp_fresh - model.score_samples(Xfresh)
         if save:
-            ring8_png(model.save(Path(save) / f"ring8_{name}_seed{seed}_e{epochs}.npz"))
+            ck = model.save(Path(save) / f"ring8_{name}_seed{seed}_e{epochs}.npz")
+            ring8_png(model, ck.with_suffix(".png"))
         out[name] = {"config": config, "seed": seed, "n_train": len(Xtr), "epochs": epochs,
                      "steps": steps, "batch_size": batch_size, "lr": lr, "patience": patience,
                      "test_nll": nll,
@@ -265,14 +265,10 @@ def ring8_gaps(models=("realnvp", "glow", "glow_identity", "nice"), n_seeds=20, 
     return out
 
 
-def ring8_png(checkpoint, png=None):
-    """Learned density of a saved 2-D flow on the ring8 box, 500 of its samples on top
-    (``png`` defaults to the checkpoint's name with ``.png``)."""
-    from minigen.base import GenerativeModel
+def ring8_png(model, png):
+    """Learned density of a fitted 2-D flow on the ring8 box, 500 of its samples on top."""
     from minigen.plot import density_2d
 
-    model = GenerativeModel.load(checkpoint)
-    png = Path(png) if png else Path(checkpoint).with_suffix(".png")
     return density_2d(model.score_samples, png, extent=(-3, 3, -3, 3),
                       samples=model.sample(500, random_state=0))
 
@@ -302,7 +298,9 @@ if __name__ == "__main__":
 
     with use_backend("numpy"):
         if a.png:
-            print(ring8_png(*a.png))
+            from minigen.base import GenerativeModel
+
+            print(ring8_png(GenerativeModel.load(a.png[0]), a.png[1]))
         elif a.ring8:
             ring8_gaps(a.models.split(","), a.n_seeds, a.epochs, a.batch_size, a.lr, a.seed,
                        a.patience, json.loads(a.kw), a.save)
