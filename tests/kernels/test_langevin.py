@@ -135,6 +135,27 @@ def test_gmm_runner_matches_stepwise_ula(backend):
     np.testing.assert_allclose(gmm_grad(x, w / w.sum(), mu, s), fd, rtol=1e-5, atol=1e-7)
 
 
+
+@pytest.mark.parametrize("backend", OTHERS)
+@pytest.mark.parametrize("dt,L", [(np.float32, 14.0), (np.float64, 40.0)])
+def test_gmm_runner_with_vanishing_responsibilities(backend, dt, L):
+    # Two unit-variance components L apart; a chain at distance a from the first has
+    # log-responsibility ratio -(L^2 - 2aL)/2 for the far one, here swept from -L^2/2
+    # to 0: through the subnormal range of exp (float32: -87..-104, float64: -708..-745)
+    # and the band the Numba runner flushes to zero. The result must not move.
+    from minigen.kernels.reference.langevin import langevin_run_gmm as reference
+
+    rng = np.random.default_rng(6)
+    N = 400
+    x = np.stack([np.linspace(0, L / 2, N), 0.1 * rng.normal(size=N)], 1).astype(dt)
+    w, s = np.array([0.5, 0.5], dt), np.ones(2, dt)
+    mu = np.array([[0.0, 0.0], [L, 0.0]], dt)
+    z = rng.normal(size=(3, N, 2)).astype(dt)
+    want = reference(x, 3, 0.01, w, mu, s, z)
+    with use_backend(backend):
+        got = langevin_run_gmm(x, 3, 0.01, w, mu, s, noise=z)
+    np.testing.assert_allclose(got, want, rtol=TOL[dt], atol=TOL[dt])
+
 def test_mala_rejects_inf_energy_and_accepts_downhill():
     x = np.zeros((3, 2))
     r = mala_step(x, x + 1, x, x, np.zeros(3), np.array([np.inf, -50.0, 1.0]), 1.0,

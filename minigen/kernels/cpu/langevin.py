@@ -95,9 +95,19 @@ _BLOCK = 256
 
 @njit(cache=True, parallel=True)
 def _run_gmm_blocked(x, n_steps, half, sq, logw, means, inv_var, noise, use_philox, seed,
-                     offset, f32):
-    """ULA on the mixture, chains in blocks of ``_BLOCK`` laid out (D, block) so that the
-    innermost loops run over chains (SIMD across chains); the state stays in the block."""
+                     offset, f32, cut):
+    r"""ULA on the mixture, chains in blocks of ``_BLOCK`` laid out (D, block) so that the
+    innermost loops run over chains (SIMD across chains); the state stays in the block.
+
+    Responsibilities :math:`r_k = e^{\ell_k - \max_j \ell_j} / \sum_j e^{\ell_j - \max_j \ell_j}`
+    whose exponent is below ``cut`` (:func:`_subnormal_cut`) are set to 0 instead of being
+    computed as subnormal floats: Intel cores take a microcode assist (~100 cycles) for
+    every multiply or divide that reads or writes a subnormal. On the 8-Gaussian ring
+    (radius 4, scale 0.5) a chain at its component is ~7.4 from the components three
+    places round, where the float32 term is e^{-2 * 7.4^2} ~ 1e-48 and its neighbours
+    land in the subnormal range (measured: 100 steps on 10^5 chains 521 ms with them,
+    52 ms without, explicit noise). The dropped terms are below ``tiny**0.75`` while the
+    largest term is 1, so the sum is unchanged to rounding."""
     N, D = x.shape
     K = means.shape[0]
     dt = x.dtype.type
@@ -132,7 +142,8 @@ def _run_gmm_blocked(x, n_steps, half, sq, logw, means, inv_var, noise, use_phil
                     mx[c] = max(mx[c], lk)
             for k in range(K):
                 for c in range(nb):
-                    e = vexp(Lg[k, c] - mx[c])
+                    a = Lg[k, c] - mx[c]  # <= 0
+                    e = vexp(a) if a > cut else zero  # no subnormals (see docstring)
                     Lg[k, c] = e
                     tot[c] += e
             for d in range(D):
@@ -160,6 +171,13 @@ def _run_gmm_blocked(x, n_steps, half, sq, logw, means, inv_var, noise, use_phil
                 x[n0 + c, d] = X[d, c]
 
 
+def _subnormal_cut(dtype):
+    """Exponent below which a responsibility is flushed to 0: ``0.75 * log(tiny)``
+    (-65.5 for float32, -531 for float64), so that neither the term nor its products
+    with ``1/sum`` (>= 1/K), ``1/s^2`` and ``x - mu`` come near the subnormal range."""
+    return dtype.type(0.75 * np.log(np.finfo(dtype).tiny))
+
+
 def _gmm_consts(weights, means, scales, D):
     logw = (np.log(weights) - D * np.log(scales)).astype(means.dtype)
     inv_var = (1 / (scales * scales)).astype(means.dtype)
@@ -171,7 +189,7 @@ def langevin_run_gmm(x, n_steps, step, weights, means, scales, noise):
     x = np.ascontiguousarray(x).copy()
     logw, inv_var = _gmm_consts(weights, means, scales, x.shape[1])
     _run_gmm_blocked(x, n_steps, dt(step / 2), dt(np.sqrt(step)), logw, means, inv_var, noise,
-                     False, np.uint64(0), 0, x.dtype == np.float32)
+                     False, np.uint64(0), 0, x.dtype == np.float32, _subnormal_cut(x.dtype))
     return x
 
 
@@ -256,7 +274,7 @@ def langevin_run_gmm_philox(x, n_steps, step, weights, means, scales, seed, offs
     logw, inv_var = _gmm_consts(weights, means, scales, x.shape[1])
     _run_gmm_blocked(x, n_steps, dt(step / 2), dt(np.sqrt(step)), logw, means, inv_var,
                      np.empty((1, 1, 1), x.dtype), True, np.uint64(seed), offset,
-                     x.dtype == np.float32)
+                     x.dtype == np.float32, _subnormal_cut(x.dtype))
     return x
 
 
