@@ -55,6 +55,71 @@ def _philox(size, backend):
     return "philox", "philox_normals", (size, 7, 0, np.float32)
 
 
+@case("rbm_gibbs", small=(784, 100, 100), default=(784, 500, 1000))
+def _rbm_gibbs(size, backend):
+    # k = 1 block-Gibbs step, uniforms drawn in-kernel (Philox), as bench/bench_kernels_gibbs.py
+    n_visible, n_hidden, batch = size
+    rng = np.random.default_rng(0)
+    W = (rng.normal(size=(n_visible, n_hidden)) * 0.01).astype(np.float32)
+    b = (rng.normal(size=n_visible) * 0.1).astype(np.float32)
+    c = (rng.normal(size=n_hidden) * 0.1).astype(np.float32)
+    v = (rng.random((batch, n_visible)) < 0.3).astype(np.float32)
+    return "gibbs", "rbm_gibbs_philox", (*map(backend.asarray, (v, W, b, c)), 1, 1, 0, False)
+
+
+@case("bm_gibbs_sweep", small=(16, 100), default=(64, 1000))
+def _bm_gibbs_sweep(size, backend):
+    # one sequential sweep of a fully connected Boltzmann machine per chain, float64
+    n, chains = size
+    rng = np.random.default_rng(1)
+    J = rng.normal(size=(n, n)) * 0.1
+    J = (J + J.T) / 2
+    np.fill_diagonal(J, 0)
+    x = (rng.random((chains, n)) < 0.5).astype(np.float64)
+    return "gibbs", "bm_gibbs_sweep_philox", (*map(backend.asarray, (x, J, np.zeros(n))), 1,
+                                              backend.asarray(np.arange(n)), 1, 0)
+
+
+@case("langevin_step", small=(100_000,), default=(10_000_000,))
+def _langevin_step(size, backend):
+    # x - step/2 * grad + sqrt(step) * z, z drawn in-kernel (Philox + Box-Muller)
+    rng = np.random.default_rng(0)
+    x, g = (backend.asarray(rng.standard_normal(size, dtype=np.float32)) for _ in range(2))
+    return "langevin", "langevin_step_philox", (x, g, 0.01, 1, 0, backend.xp.empty_like(x))
+
+
+@case("langevin_run_gmm", small=(1_000, 10), default=(100_000, 100))
+def _langevin_run_gmm(size, backend):
+    # n_steps fused ULA steps on the 8-Gaussian ring (radius 4, scale 0.5), 2-D chains
+    chains, n_steps = size
+    angle = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+    means = np.stack([4 * np.cos(angle), 4 * np.sin(angle)], 1).astype(np.float32)
+    x = np.random.default_rng(2).normal(size=(chains, 2)).astype(np.float32)
+    weights, scales = np.full(8, 1 / 8, np.float32), np.full(8, 0.5, np.float32)
+    return "langevin", "langevin_run_gmm_philox", (
+        *map(backend.asarray, (x,)), n_steps, 0.01,
+        *map(backend.asarray, (weights, means, scales)), 1, 0)
+
+
+def _coupling_inputs(size, backend):
+    rng = np.random.default_rng(0)
+    return [backend.asarray(rng.standard_normal(size, dtype=np.float32)) for _ in range(4)]
+
+
+@case("affine_coupling", small=(512, 256), default=(4096, 1024))
+def _affine_coupling(size, backend):
+    # y = x * exp(s) + t and the per-row log-det sum(s) (float64)
+    x2, s, t, _ = _coupling_inputs(size, backend)
+    return "coupling", "affine_coupling", (x2, s, t, False)
+
+
+@case("affine_coupling_backward", small=(512, 256), default=(4096, 1024))
+def _affine_coupling_backward(size, backend):
+    x2, s, t, gy = _coupling_inputs(size, backend)
+    glogdet = backend.asarray(np.random.default_rng(1).standard_normal(size[0]))
+    return "coupling", "affine_coupling_backward", (x2, s, t, gy, glogdet, False)
+
+
 def _time(fn, repeat: int, backend) -> float:
     fn()  # compile / warm up outside the timing
     backend.synchronize()

@@ -24,3 +24,23 @@ def test_warm_up_lists_families():
 
     spent = warm_up()
     assert {"philox", "multinomial"} <= set(spent)
+
+
+def test_every_registered_kernel_runs_on_each_cpu_backend(capsys):
+    backends = ["numpy"] + (["numba"] if _has_numba() else [])
+    assert bench_cli.main(["--size", "small", "--repeat", "1", "--backends", *backends]) == 0
+    rows = [r.split() for r in capsys.readouterr().out.splitlines()[2:]]
+    assert {"rbm_gibbs", "bm_gibbs_sweep", "langevin_step", "langevin_run_gmm",
+            "affine_coupling", "affine_coupling_backward"} <= set(bench_cli.CASES)
+    for name in bench_cli.CASES:
+        for b in backends:
+            (row,) = [r for r in rows if r[0] == name and b in r]
+            assert row[-1].endswith("x") and "ms" in row, row
+
+
+def _has_numba():
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
