@@ -13,10 +13,23 @@
 __device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
 __device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(a, b); }
 
+// Logit weight p = exp(z), z = (x - m) / tau, flushed to 0 for z <= log(smallest normal)
+// rounded to T, exactly as the reference: the sums never see a subnormal, and every
+// backend applies the same rule to the same z.
+template <typename T> __device__ __forceinline__ T mn_log_tiny();
+template <> __device__ __forceinline__ float mn_log_tiny<float>() { return -87.3365478515625f; }
+template <> __device__ __forceinline__ double mn_log_tiny<double>() { return -708.39641853226408; }
+
+template <typename T>
+__device__ __forceinline__ T mn_exp(T x, T m, T tau) {
+    const T z = (x - m) / tau;
+    return z > mn_log_tiny<T>() ? exp(z) : (T)0;
+}
+
 template <typename T, bool LOGITS>
 __device__ __forceinline__ T mn_val(const T* row, long long j, long long c, T m, T tau) {
     if (j >= c) return (T)0;
-    if (LOGITS) return exp((row[j] - m) / tau);
+    if (LOGITS) return mn_exp<T>(row[j], m, tau);
     return row[j];
 }
 
@@ -107,7 +120,7 @@ __device__ __forceinline__ void mn_load_chunk(const T* __restrict__ row, long lo
     }
 }
 
-// Weights of a loaded chunk: the raw values (LOGITS = false) or exp((x - m) / tau), with
+// Weights of a loaded chunk: the raw values (LOGITS = false) or mn_exp(x, m, tau), with
 // the entries past c exactly 0.
 template <typename T, bool LOGITS>
 __device__ __forceinline__ void mn_weights(mn_chunk<T>& ch, long long c, long long col0,
@@ -119,7 +132,7 @@ __device__ __forceinline__ void mn_weights(mn_chunk<T>& ch, long long c, long lo
 #pragma unroll
         for (int q = 0; q < VEC; ++q) {
             const long long j = col0 + 32LL * VEC * s + (long long)VEC * lane + q;
-            ch.v[s][q] = j < c ? exp((ch.v[s][q] - m) / tau) : (T)0;
+            ch.v[s][q] = j < c ? mn_exp<T>(ch.v[s][q], m, tau) : (T)0;
         }
 }
 

@@ -78,6 +78,44 @@ def test_parallel_kernel_equals_reference(dtype):
     np.testing.assert_array_equal(got_l, R.categorical_from_logits(w * 3, None, 9, 1))
 
 
+def _log_tiny_edge(dtype):
+    """Rows whose first logit sits at log(tiny) (flushed), one ulp above (kept) and one
+    below (flushed), then 0: with u = 0 the first category is drawn only if it is kept."""
+    cut = R.log_tiny(dtype)
+    assert cut == np.log(np.float64(np.finfo(dtype).tiny)).astype(dtype)
+    firsts = [cut, np.nextafter(cut, dtype(0)), np.nextafter(cut, dtype(-np.inf))]
+    return np.array([[f, 0] for f in firsts], dtype), np.zeros(3, dtype), [1, 0, 1]
+
+
+def _wide_logits(dtype):
+    """Logits spread over hundreds (float32) or thousands (float64) of nats: many weights
+    in and around exp's subnormal range, where the flush applies; every 7th u is 0."""
+    rng = np.random.default_rng(8)
+    scale = 40.0 if dtype == np.float32 else 300.0
+    logits = (rng.standard_normal((3000, 67)) * scale).astype(dtype)
+    u = rng.random(3000).astype(dtype)
+    u[::7] = 0
+    return logits, u
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logits_at_or_below_log_tiny_count_as_zero(dtype):
+    logits, u, want = _log_tiny_edge(dtype)
+    for backend in ("numpy", "numba"):
+        with use_backend(backend):
+            np.testing.assert_array_equal(M.categorical_from_logits(logits, u), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_wide_logits_equal_reference(dtype):
+    logits, u = _wide_logits(dtype)
+    with use_backend("numba"):
+        got = M.categorical_from_logits(logits, u, temperature=1.5)
+        got_seed = M.categorical_from_logits(logits, seed=4)
+    np.testing.assert_array_equal(got, R.categorical_from_logits(logits, u, 0, 0, 1.5))
+    np.testing.assert_array_equal(got_seed, R.categorical_from_logits(logits, None, 4, 0))
+
+
 def test_reference_rule_by_hand():
     w = np.array([[0, 1, 0, 2, 0], [1, 0, 0, 0, 0], [0, 0, 0, 0, 3.0], [2, 0, 0, 1, 0]])
     u = np.array([0.0, 0.4, ONE_MINUS[np.float64], ONE_MINUS[np.float64]])
@@ -205,6 +243,21 @@ def test_gpu_equals_reference(rows_kernel):
         np.testing.assert_array_equal(got, ref, err_msg=f"case {i}")
         np.testing.assert_array_equal(got_seed, R.multinomial_threshold(w, seed=i, offset=i))
         np.testing.assert_array_equal(got_l, R.categorical_from_logits(w, u.astype(np.float64)))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_logits_flush_at_log_tiny(dtype, rows_kernel):
+    import cupy
+
+    logits, u, want = _log_tiny_edge(dtype)
+    wide, wu = _wide_logits(dtype)
+    with use_backend("cupy"):
+        got = M.categorical_from_logits(cupy.asarray(logits), cupy.asarray(u)).get()
+        got_wide = M.categorical_from_logits(cupy.asarray(wide), cupy.asarray(wu),
+                                             temperature=1.5).get()
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got_wide, R.categorical_from_logits(wide, wu, 0, 0, 1.5))
 
 
 @pytest.mark.gpu

@@ -18,9 +18,12 @@ from .philox import philox_uniform_f32, philox_uniform_f64
 
 @njit(cache=True, inline="always")
 def _p(row, j, m, tau, logits):
-    """Weight ``j``: ``row[j]``, or ``exp((l_j - m) / tau)`` for logits."""
+    """Weight ``j``: ``row[j]``, or for logits ``exp(z)``, ``z = (l_j - m) / tau``, and 0
+    where ``z <= log(tiny)`` (``reference.multinomial.log_tiny``; no subnormals)."""
     if logits:
-        return np.exp((row[j] - m) / tau)
+        z = (row[j] - m) / tau
+        log_tiny = row.dtype.type(np.log(np.float64(np.finfo(row.dtype).tiny)))
+        return np.exp(z) if z > log_tiny else m - m
     return row[j]
 
 

@@ -21,8 +21,14 @@ scan over blocks of 8, whose block sums vectorize, instead of a scan over single
 So a zero-weight category is never returned (the partial sums are flat across zeros and
 ``t >= B_{b-1}``), and :math:`P(k) = w_k / T` up to rounding.
 
-``categorical_from_logits`` applies the same rule to ``p_j = exp((l_j - max_j l_j) / tau)``
-(computed in the logits' dtype, never normalized or stored).
+``categorical_from_logits`` applies the same rule to ``p_j = exp(z_j)``,
+``z_j = (l_j - max_j l_j) / tau`` (computed in the logits' dtype, never normalized or
+stored), with ``p_j = 0`` where ``z_j <= log(tiny)`` (``tiny`` the dtype's smallest normal
+number; the log rounded to the dtype: -87.3365478515625 for float32). Those categories have
+probability below ``tiny`` relative to the most likely one, and flushing them keeps
+subnormal floats out of the sums: on x86 each subnormal result or operand takes a
+microcode assist. Numba, 100,000 x 256 float32 logits with standard deviation 30: 156 ms
+without the flush, 107 ms with it, 62 ms at standard deviation 1.
 """
 
 from __future__ import annotations
@@ -94,5 +100,13 @@ def multinomial_threshold(weights, u=None, seed=None, offset=0) -> np.ndarray:
 def categorical_from_logits(logits, u=None, seed=None, offset=0, temperature=1.0) -> np.ndarray:
     r"""Sample ``k ~ softmax(logits / temperature)`` per row by thresholding ``exp(l - max)``."""
     dt = logits.dtype.type
-    p = np.exp((logits - logits.max(axis=1, keepdims=True)) / dt(temperature))
+    z = (logits - logits.max(axis=1, keepdims=True)) / dt(temperature)
+    p = np.exp(np.where(z > log_tiny(logits.dtype), z, dt(-np.inf)))  # exp(-inf) = 0 exactly
     return _threshold(p, _uniforms(logits.shape[0], logits.dtype, u, seed, offset))
+
+
+def log_tiny(dtype):
+    """``log`` of the smallest normal number of ``dtype``, computed in float64 and rounded
+    to ``dtype``: the logits flush point (module docstring)."""
+    dtype = np.dtype(dtype)
+    return dtype.type(np.log(np.float64(np.finfo(dtype).tiny)))
