@@ -97,8 +97,7 @@ def _langevin_run_gmm(size, backend):
     x = np.random.default_rng(2).normal(size=(chains, 2)).astype(np.float32)
     weights, scales = np.full(8, 1 / 8, np.float32), np.full(8, 0.5, np.float32)
     return "langevin", "langevin_run_gmm_philox", (
-        *map(backend.asarray, (x,)), n_steps, 0.01,
-        *map(backend.asarray, (weights, means, scales)), 1, 0)
+        backend.asarray(x), n_steps, 0.01, *map(backend.asarray, (weights, means, scales)), 1, 0)
 
 
 def _coupling_inputs(size, backend):

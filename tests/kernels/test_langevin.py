@@ -135,7 +135,6 @@ def test_gmm_runner_matches_stepwise_ula(backend):
     np.testing.assert_allclose(gmm_grad(x, w / w.sum(), mu, s), fd, rtol=1e-5, atol=1e-7)
 
 
-
 @pytest.mark.parametrize("backend", OTHERS)
 @pytest.mark.parametrize("dt,L", [(np.float32, 14.0), (np.float64, 40.0)])
 def test_gmm_runner_with_vanishing_responsibilities(backend, dt, L):
@@ -155,6 +154,7 @@ def test_gmm_runner_with_vanishing_responsibilities(backend, dt, L):
     with use_backend(backend):
         got = langevin_run_gmm(x, 3, 0.01, w, mu, s, noise=z)
     np.testing.assert_allclose(got, want, rtol=TOL[dt], atol=TOL[dt])
+
 
 def test_mala_rejects_inf_energy_and_accepts_downhill():
     x = np.zeros((3, 2))
