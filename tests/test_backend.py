@@ -107,7 +107,8 @@ def test_import_is_light_and_fast():
     code = (
         "import sys, time; import numpy; t=time.perf_counter(); import minigen; "
         "dt=time.perf_counter()-t;"
-        "heavy=[m for m in ('numba','cupy','scipy','matplotlib','sklearn','torch') if m in sys.modules];"
+        "heavy=[m for m in ('numba','cupy','scipy','matplotlib','sklearn','torch')"
+        " if m in sys.modules];"
         "print(dt, heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

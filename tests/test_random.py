@@ -18,7 +18,8 @@ def test_check_random_state_kinds():
     assert isinstance(check_random_state(None), np.random.Generator)
 
 
-@pytest.mark.parametrize("bad,exc", [(-1, ValueError), ("3", TypeError), (1.5, TypeError), (True, TypeError)])
+@pytest.mark.parametrize("bad,exc", [(-1, ValueError), ("3", TypeError), (1.5, TypeError),
+                                     (True, TypeError)])
 def test_check_random_state_rejects(bad, exc):
     with pytest.raises(exc, match="random_state"):
         check_random_state(bad)
