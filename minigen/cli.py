@@ -161,6 +161,7 @@ def cmd_train(args) -> int:
             epochs=args.epochs,
             batch_size=args.batch_size,
             lr=args.lr,
+            lr_schedule=args.lr_schedule,
             optimizer=args.optimizer,
             early_stopping_patience=args.patience,
             checkpoint_dir=out if gradient else None,
@@ -286,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                   help="constant, or cosine decay to 0 over all epochs")
     p.add_argument("--optimizer", default="adam", help="adam | adamw | sgd")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience")
     p.add_argument("--seed", type=int, default=0)

@@ -388,8 +388,13 @@ class CosineLR:
 SCHEDULES = {"constant": ConstantLR, "step": StepLR, "cosine": CosineLR}
 
 
-def make_schedule(spec):
-    """``None`` / ``"constant"`` / a schedule object / a callable ``(step, base_lr) -> lr``."""
+def make_schedule(spec, total_steps: int | None = None):
+    """``None`` / a name / a schedule object / a callable ``(step, base_lr) -> lr``.
+
+    Names: ``"constant"``; ``"cosine"``, :class:`CosineLR` from the base rate to 0 over
+    ``total_steps`` (:func:`minigen.training.train` passes the run's step count);
+    ``"step"`` has no sensible default step size, so it asks for ``StepLR(step_size, gamma)``.
+    """
     if spec is None:
         return ConstantLR()
     if isinstance(spec, str):
@@ -398,6 +403,14 @@ def make_schedule(spec):
                 f"unknown lr schedule {spec!r}; choose one of {', '.join(map(repr, SCHEDULES))}"
                 " or pass a schedule object"
             )
+        if spec == "cosine":
+            if total_steps is None:
+                raise ValueError("lr schedule 'cosine' by name needs total_steps; or pass "
+                                 "CosineLR(total_steps, min_lr)")
+            return CosineLR(total_steps)
+        if spec == "step":
+            raise ValueError("lr schedule 'step' needs its step size: pass "
+                             "StepLR(step_size, gamma)")
         return SCHEDULES[spec]()
     if callable(spec):
         return spec

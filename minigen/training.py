@@ -188,7 +188,8 @@ def train(
         Extra arguments for the optimizer (``momentum``, ``betas``, ...).
     lr : float
         Base learning rate; ``lr_schedule`` (a callable ``(step, base_lr) -> lr``
-        such as :class:`minigen.optim.CosineLR`) may vary it per step.
+        such as :class:`minigen.optim.CosineLR`, or ``"constant"`` / ``"cosine"``: cosine
+        decay to 0 over all ``epochs``) may vary it per step.
     l2 : float
         L2 penalty ``l2/2 * ||theta||^2`` added to the objective (``l2 * theta`` to
         the gradient; the reported loss excludes it).
@@ -304,7 +305,8 @@ def train(
     params = model.trainable_arrays()
     opt_name = optimizer
     opt = make_optimizer(optimizer, params, lr, **(optimizer_kwargs or {}))
-    schedule = make_schedule(lr_schedule)
+    # "cosine" by name decays over every step of the run (``epochs`` full passes)
+    schedule = make_schedule(lr_schedule, total_steps=epochs * -(-len(Xb) // batch_size))
 
     start_epoch, step = 0, 0
     best_nll, best_epoch, bad_epochs = math.inf, None, 0

@@ -42,8 +42,8 @@ def test_train_sample_eval_baseline(tmp_path, capsys):
     assert np.load(npy).shape == (5, 8, 8)
 
 
-def test_train_gradient_model_writes_resumable_checkpoint(tmp_path, monkeypatch):
-    # registers the test-only gradient model under a private name
+def _register_test_model(monkeypatch):
+    """Register the test-only gradient model under a private name."""
     monkeypatch.syspath_prepend(str(ROOT / "tests"))
     from test_training import LogisticBernoulli
 
@@ -51,6 +51,10 @@ def test_train_gradient_model_writes_resumable_checkpoint(tmp_path, monkeypatch)
 
     monkeypatch.setitem(MODEL_REGISTRY, "_test-logistic", LogisticBernoulli)
     monkeypatch.setattr(LogisticBernoulli, "_registry_name", "_test-logistic", raising=False)
+
+
+def test_train_gradient_model_writes_resumable_checkpoint(tmp_path, monkeypatch):
+    _register_test_model(monkeypatch)
     out = tmp_path / "g"
     args = ["train", "_test-logistic", "--data", "bars-stripes4", "--out", str(out), "--epochs",
             "2", "--lr", "0.05", "--quiet", "--no-samples", "--backend", "numpy"]
@@ -62,6 +66,16 @@ def test_train_gradient_model_writes_resumable_checkpoint(tmp_path, monkeypatch)
     assert main(args + ["--resume"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert len(m["history"]["train_loss"]) == 3
+
+
+def test_train_cosine_lr_schedule(tmp_path, monkeypatch):
+    _register_test_model(monkeypatch)
+    out = tmp_path / "c"
+    assert main(["train", "_test-logistic", "--data", "bars-stripes4", "--out", str(out),
+                 "--epochs", "3", "--lr", "0.05", "--lr-schedule", "cosine", "--quiet",
+                 "--no-samples", "--backend", "numpy"]) == 0
+    lr = json.loads((out / "metrics.json").read_text())["history"]["lr"]
+    assert lr[0] < 0.05 and lr[0] > lr[1] > lr[2] and lr[2] < 0.05 * 0.02  # decays to ~0
 
 
 def test_info_prints_backend_table(capsys):

@@ -132,6 +132,25 @@ def test_schedule_and_clip_and_optimizers():
     assert h.lr == [0.1, 0.1, 0.05, 0.05]  # lr used at steps 0..3
 
 
+def test_cosine_schedule_by_name_spans_the_run():
+    # 400 rows, batch 100: 4 steps per epoch, 5 epochs = 20 steps; the lr at the last
+    # step of epoch e is base * (1 + cos(pi * (4e + 3) / 20)) / 2
+    X, _ = _data()
+    h = train(LogisticBernoulli(), X, epochs=5, batch_size=100, lr=0.1, lr_schedule="cosine",
+              random_state=0)
+    want = [0.05 * (1 + np.cos(np.pi * (4 * e + 3) / 20)) for e in range(5)]
+    np.testing.assert_allclose(h.lr, want)
+    h_const = train(LogisticBernoulli(), X, epochs=2, lr=0.1, lr_schedule="constant",
+                    random_state=0)
+    assert h_const.lr == [0.1, 0.1]
+    with pytest.raises(ValueError, match="StepLR"):
+        train(LogisticBernoulli(), X, epochs=2, lr_schedule="step")
+    with pytest.raises(ValueError, match="total_steps"):
+        from minigen.optim import make_schedule
+
+        make_schedule("cosine")
+
+
 def test_bad_arguments():
     X, _ = _data()
     m = LogisticBernoulli()
