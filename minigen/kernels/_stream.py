@@ -12,20 +12,27 @@ import numbers
 
 import numpy as np
 
+from .philox import check_offset
 
-def resolve_stream(explicit, explicit_name: str, seed, offset) -> tuple[int | None, int]:
-    """Validate ``seed``/``offset``; return ``(seed, offset)`` (``seed`` None if explicit)."""
-    if isinstance(offset, bool) or not isinstance(offset, numbers.Integral) or offset < 0:
-        raise ValueError(f"offset must be a non-negative int, got {offset!r}")
+
+def resolve_stream(explicit, explicit_name: str, seed, offset,
+                   n_positions: int = 0) -> tuple[int | None, int]:
+    """Validate ``seed``/``offset``; return ``(seed, offset)`` (``seed`` None if explicit).
+
+    ``n_positions`` is how many stream positions the call consumes: the stream is 2**64
+    positions long, so ``offset + n_positions <= 2**64`` (a larger offset would wrap the
+    counter silently in one backend and overflow a signed integer in another).
+    """
+    offset = check_offset(offset, 0 if explicit is not None else int(n_positions))
     if explicit is not None:
         if seed is not None:
             raise ValueError(f"pass either {explicit_name} or seed, not both")
-        return None, int(offset)
+        return None, offset
     if seed is None:
         seed = int(np.random.default_rng().integers(0, 2**63))
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
         raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
-    return int(seed), int(offset)
+    return int(seed), offset
 
 
 def float_dtype(*arrays):

@@ -114,7 +114,7 @@ def rbm_gibbs(v, W, b, c, k: int = 1, *, uniforms=None, seed=None, offset: int =
     k = check_positive_int(k, "k")
     for name, a in (("v", v), ("W", W), ("b", b), ("c", c)):
         check_on_backend(a, name)
-    seed, offset = resolve_stream(uniforms, "uniforms", seed, offset)
+    seed, offset = resolve_stream(uniforms, "uniforms", seed, offset, k * v.shape[0] * (H + V))
     if seed is None:
         uniforms = check_array(uniforms, "uniforms", shape=(k, v.shape[0], H + V), finite=False)
         check_on_backend(uniforms, "uniforms")
@@ -201,7 +201,7 @@ def bm_gibbs_sweep(state, J, h, *, n_sweeps: int = 1, uniforms=None, order=None,
         order = _contig(xp, order, np.int64)
     for name, a in (("state", state), ("J", J), ("h", h)):
         check_on_backend(a, name)
-    seed, offset = resolve_stream(uniforms, "uniforms", seed, offset)
+    seed, offset = resolve_stream(uniforms, "uniforms", seed, offset, n_sweeps * state.size)
     state = _contig(xp, state, dt)
     if seed is None:
         uniforms = check_array(uniforms, "uniforms", shape=(n_sweeps,) + state.shape)

@@ -90,7 +90,7 @@ def langevin_step(x, grad, step: float, *, noise=None, seed=None, offset: int = 
     step = check_positive_float(step, "step")
     grad = _same(grad, "grad", x, xp, check_finite)
     out = _out(out, x, xp)
-    seed, offset = resolve_stream(noise, "noise", seed, offset)
+    seed, offset = resolve_stream(noise, "noise", seed, offset, x.size)
     if seed is None:
         noise = _same(noise, "noise", x, xp, check_finite)
         return implementation("langevin", "langevin_step")(x, grad, step, noise, out)
@@ -127,7 +127,7 @@ def preconditioned_langevin_step(x, grad, step: float, *, precond_diag=None, pre
             raise ValueError("precond_chol must be lower-triangular with a positive diagonal")
         precond_chol = xp.ascontiguousarray(L, dtype=x.dtype)
     out = _out(out, x, xp)
-    seed, offset = resolve_stream(noise, "noise", seed, offset)
+    seed, offset = resolve_stream(noise, "noise", seed, offset, x.size)
     if seed is None:
         noise = _same(noise, "noise", x, xp)
         return implementation("langevin", "preconditioned_langevin_step")(
@@ -178,7 +178,7 @@ def mala_step(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step: float, 
             raise ValueError("energy_prop contains NaN (+inf is allowed: always rejected)")
         check_on_backend(a, name)
         e.append(xp.ascontiguousarray(a, dtype=x.dtype))
-    seed, offset = resolve_stream(uniforms, "uniforms", seed, offset)
+    seed, offset = resolve_stream(uniforms, "uniforms", seed, offset, N)
     if seed is None:
         u = check_array(uniforms, "uniforms", shape=(N,))
         check_on_backend(u, "uniforms")
@@ -191,7 +191,7 @@ def mala_step(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step: float, 
 
 
 def _steps_noise(noise, n_steps, x, xp, seed, offset):
-    seed, offset = resolve_stream(noise, "noise", seed, offset)
+    seed, offset = resolve_stream(noise, "noise", seed, offset, n_steps * x.size)
     if seed is None:
         noise = check_array(noise, "noise", shape=(n_steps,) + x.shape)
         check_on_backend(noise, "noise")

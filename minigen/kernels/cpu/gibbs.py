@@ -98,9 +98,9 @@ def bm_gibbs_sweep(state, J, h, n_sweeps, uniforms, order):
 def _packed_u(seed, offset, i, f32):
     """Packed uniform number ``i`` (see ``reference.gibbs.packed_uniforms``), as float64."""
     if f32:
-        x = philox_block(seed, np.uint64(offset + (i >> 2)))
+        x = philox_block(seed, offset + np.uint64(i >> 2))
         return np.float64(np.float32(x[i & 3] >> np.uint64(8)) * np.float32(2.0**-24))
-    x = philox_block(seed, np.uint64(offset + (i >> 1)))
+    x = philox_block(seed, offset + np.uint64(i >> 1))
     m = 2 * (i & 1)
     return np.float64((x[m] >> np.uint64(5)) * np.uint64(1 << 26) + (x[m + 1] >> np.uint64(6))
                       ) * 2.0**-53
@@ -136,14 +136,14 @@ def _sigmoid_bernoulli_packed(a, bias, p, s, seed, offset, base, row_stride, col
         # the loop keeps it scalar)
         if f32:
             for q in range(nblk):
-                x0, x1, x2, x3 = philox_block(seed, np.uint64(offset + blk0 + q))
+                x0, x1, x2, x3 = philox_block(seed, offset + np.uint64(blk0 + q))
                 w[4 * q] = np.float32(x0 >> s8) * sc32
                 w[4 * q + 1] = np.float32(x1 >> s8) * sc32
                 w[4 * q + 2] = np.float32(x2 >> s8) * sc32
                 w[4 * q + 3] = np.float32(x3 >> s8) * sc32
         else:
             for q in range(nblk):
-                x0, x1, x2, x3 = philox_block(seed, np.uint64(offset + blk0 + q))
+                x0, x1, x2, x3 = philox_block(seed, offset + np.uint64(blk0 + q))
                 w[2 * q] = np.float64(np.int64(_u53(x0, x1))) * sc64
                 w[2 * q + 1] = np.float64(np.int64(_u53(x2, x3))) * sc64
         for j in range(head + per * nblk, cols):
@@ -157,8 +157,8 @@ def _sigmoid_bernoulli_packed(a, bias, p, s, seed, offset, base, row_stride, col
 def _sbp(a, bias, seed, offset, base, row_stride, col0):
     p = np.empty(a.shape, a.dtype)
     s = np.empty(a.shape, a.dtype)
-    _sigmoid_bernoulli_packed(a, bias, p, s, np.uint64(seed), offset, base, row_stride, col0,
-                              a.dtype == np.float32)
+    _sigmoid_bernoulli_packed(a, bias, p, s, np.uint64(seed), np.uint64(offset), base,
+                              row_stride, col0, a.dtype == np.float32)
     return p, s
 
 
@@ -187,7 +187,7 @@ def _bm_sweep_philox_kernel(x, J, h, n_sweeps, order, seed, offset, f32):
     chains, n = x.shape
     for ch in prange(chains):
         for s in range(n_sweeps):
-            base = np.uint64(offset + (s * chains + ch) * n)
+            base = offset + np.uint64((s * chains + ch) * n)
             for oi in range(order.shape[0]):
                 i = order[oi]
                 f = h[i]
@@ -204,7 +204,8 @@ def _bm_sweep_philox_kernel(x, J, h, n_sweeps, order, seed, offset, f32):
 
 def bm_gibbs_sweep_philox(state, J, h, n_sweeps, order, seed, offset):
     x = np.ascontiguousarray(state, dtype=J.dtype).copy()
-    _bm_sweep_philox_kernel(x, J, h, n_sweeps, order.astype(np.int64), np.uint64(seed), offset,
+    _bm_sweep_philox_kernel(x, J, h, n_sweeps, order.astype(np.int64), np.uint64(seed),
+                            np.uint64(offset),
                             J.dtype == np.float32)
     return x
 

@@ -157,11 +157,11 @@ def _run_gmm_blocked(x, n_steps, half, sq, logw, means, inv_var, noise, use_phil
                     m = means[k, d]
                     for c in range(nb):
                         G[d, c] += Lg[k, c] * (X[d, c] - m)
-            base = offset + (t * N + n0) * D
+            base = offset + np.uint64((t * N + n0) * D)
             for d in range(D):
                 if use_philox:
                     for c in range(nb):
-                        z = dt(_normal(seed, np.uint64(base + c * D + d), f32))
+                        z = dt(_normal(seed, base + np.uint64(c * D + d), f32))
                         X[d, c] = (X[d, c] - half * G[d, c]) + sq * z
                 else:
                     for c in range(nb):
@@ -189,7 +189,8 @@ def langevin_run_gmm(x, n_steps, step, weights, means, scales, noise):
     x = np.ascontiguousarray(x).copy()
     logw, inv_var = _gmm_consts(weights, means, scales, x.shape[1])
     _run_gmm_blocked(x, n_steps, dt(step / 2), dt(np.sqrt(step)), logw, means, inv_var, noise,
-                     False, np.uint64(0), 0, x.dtype == np.float32, _subnormal_cut(x.dtype))
+                     False, np.uint64(0), np.uint64(0), x.dtype == np.float32,
+                     _subnormal_cut(x.dtype))
     return x
 
 
@@ -231,7 +232,7 @@ def _normal(seed, pos, f32):
 @njit(cache=True, parallel=True)
 def _ula_flat_philox(x, g, half, sq, seed, offset, f32, out):
     for i in prange(x.shape[0]):
-        z = x.dtype.type(_normal(seed, np.uint64(offset + i), f32))
+        z = x.dtype.type(_normal(seed, offset + np.uint64(i), f32))
         out[i] = (x[i] - half * g[i]) + sq * z
 
 
@@ -239,7 +240,7 @@ def _ula_flat_philox(x, g, half, sq, seed, offset, f32, out):
 def _ula_diag_flat_philox(x, g, m, half, sq, seed, offset, f32, out):
     D = m.shape[0]
     for i in prange(x.shape[0]):
-        z = x.dtype.type(_normal(seed, np.uint64(offset + i), f32))
+        z = x.dtype.type(_normal(seed, offset + np.uint64(i), f32))
         mi = m[i % D]
         out[i] = (x[i] - half * (mi * g[i])) + sq * (math.sqrt(mi) * z)
 
@@ -247,7 +248,8 @@ def _ula_diag_flat_philox(x, g, m, half, sq, seed, offset, f32, out):
 def langevin_step_philox(x, grad, step, seed, offset, out):
     dt = x.dtype.type
     _ula_flat_philox(x.reshape(-1), grad.reshape(-1), dt(step / 2), dt(np.sqrt(step)),
-                     np.uint64(seed), offset, x.dtype == np.float32, out.reshape(-1))
+                     np.uint64(seed), np.uint64(offset), x.dtype == np.float32,
+                     out.reshape(-1))
     return out
 
 
@@ -256,7 +258,7 @@ def preconditioned_langevin_step_philox(x, grad, step, precond_diag, precond_cho
     if precond_diag is not None:
         dt = x.dtype.type
         _ula_diag_flat_philox(x.reshape(-1), grad.reshape(-1), precond_diag, dt(step / 2),
-                              dt(np.sqrt(step)), np.uint64(seed), offset,
+                              dt(np.sqrt(step)), np.uint64(seed), np.uint64(offset),
                               x.dtype == np.float32, out.reshape(-1))
         return out
     z = philox_normals(x.shape, seed, offset, x.dtype)
@@ -273,7 +275,7 @@ def langevin_run_gmm_philox(x, n_steps, step, weights, means, scales, seed, offs
     x = np.ascontiguousarray(x).copy()
     logw, inv_var = _gmm_consts(weights, means, scales, x.shape[1])
     _run_gmm_blocked(x, n_steps, dt(step / 2), dt(np.sqrt(step)), logw, means, inv_var,
-                     np.empty((1, 1, 1), x.dtype), True, np.uint64(seed), offset,
+                     np.empty((1, 1, 1), x.dtype), True, np.uint64(seed), np.uint64(offset),
                      x.dtype == np.float32, _subnormal_cut(x.dtype))
     return x
 
@@ -287,7 +289,7 @@ def _run_quadratic_philox(x, n_steps, half, sq, A, mu, seed, offset, f32):
         for t in range(n_steps):
             for d in range(D):
                 r[d] = xr[d] - mu[d]
-            base = np.uint64(offset + (t * N + n) * D)
+            base = offset + np.uint64((t * N + n) * D)
             for d in range(D):
                 gd = x.dtype.type(0.0)
                 for e in range(D):
@@ -301,5 +303,5 @@ def langevin_run_quadratic_philox(x, n_steps, step, A, mu, seed, offset):
     dt = x.dtype.type
     x = np.ascontiguousarray(x).copy()
     _run_quadratic_philox(x, n_steps, dt(step / 2), dt(np.sqrt(step)), A, mu,
-                          np.uint64(seed), offset, x.dtype == np.float32)
+                          np.uint64(seed), np.uint64(offset), x.dtype == np.float32)
     return x
