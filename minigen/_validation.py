@@ -106,9 +106,38 @@ def check_weights(w, name: str = "weights"):
 def check_binary(x, name: str = "X"):
     """Check that ``x`` holds only 0 and 1."""
     x = check_array(x, name)
-    if x.size and not bool(((x == 0) | (x == 1)).all()):
-        raise ValueError(f"{name} must be binary (only 0 and 1)")
+    bad = (x != 0) & (x != 1)
+    if x.size and bool(bad.any()):
+        raise ValueError(f"{name} must be binary (only 0 and 1), found {float(x[bad][0]):g}")
     return x
+
+
+# Inferring K = max(X) + 1 sizes tables/weights by the largest value, so one stray value
+# (an ID, a pixel sum, 1e12) would otherwise die with a MemoryError deep inside a model.
+MAX_INFERRED_CATEGORIES = 65536
+
+
+def infer_n_categories(x, name: str = "X", *, limit: int = MAX_INFERRED_CATEGORIES) -> int:
+    """``K = max(2, max(x) + 1)`` for integer levels ``x >= 0``, refusing ``K > limit``.
+
+    The error points the user to the explicit ``n_categories`` argument.
+    """
+    x = check_array(x, name)
+    xp = xp_of(x)
+    if x.size == 0:
+        return 2
+    if bool((x < 0).any()) or (x.dtype.kind == "f" and bool((x != xp.round(x)).any())):
+        bad = x[(x < 0) | (x != xp.round(x))].ravel()[0]
+        raise ValueError(
+            f"{name} must hold integer levels 0, 1, 2, ... (categories); found {float(bad):g}")
+    top = float(x.max())  # compare as float: an int64 cast of 1e30 would wrap around
+    if top + 1 > limit:
+        raise ValueError(
+            f"{name} has maximum value {top:g}, so the inferred n_categories (max + 1) "
+            f"would exceed the limit of {limit}; pass n_categories explicitly if that many "
+            f"levels are intended, otherwise check {name} (levels must be integers 0..K-1)"
+        )
+    return max(2, int(top) + 1)
 
 
 def check_positive_int(n, name: str, *, allow_zero: bool = False) -> int:

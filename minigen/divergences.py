@@ -55,8 +55,9 @@ def _pair(p, q):
 
 
 def entropy(p, axis: int = -1):
-    r"""Shannon entropy :math:`-\sum_k p_k \log p_k` in nats, over the last axis of ``p``."""
-    p = np.asarray(check_probabilities(p, "p"), dtype=np.float64)
+    r"""Shannon entropy :math:`-\sum_k p_k \log p_k` in nats, over ``axis`` of ``p``."""
+    # Validate along the axis that is summed, not the default last one.
+    p = np.asarray(check_probabilities(p, "p", axis=axis), dtype=np.float64)
     return -_xlogy(p, p).sum(axis=axis)
 
 

@@ -104,3 +104,26 @@ def test_bad_input():
         m.sample(0)
     with pytest.raises(ValueError, match="X must have shape"):
         m.score_samples(np.zeros(2))
+
+
+@pytest.mark.parametrize("bad", [10.0**12, 1e30, 65536.0])
+def test_categorical_refuses_huge_inferred_level_count(bad):
+    # K = max(X) + 1 would allocate a (D, K) table; 1e30 used to wrap in the int64 cast
+    X = np.array([[0.0, 1.0], [2.0, bad]])
+    with pytest.raises(ValueError, match="pass n_categories explicitly"):
+        FactorizedCategorical().fit(X)
+
+
+def test_categorical_inference_limit_and_explicit_k():
+    X = np.array([[0, 65535]])
+    assert FactorizedCategorical().fit(X).n_categories_ == 65536  # at the limit: fine
+    with pytest.raises(ValueError, match="n_categories is 3"):
+        FactorizedCategorical(n_categories=3).fit(np.array([[0.0, 1e12]]))
+
+
+@pytest.mark.parametrize("bad", [-1.0, 0.5])
+def test_categorical_rejects_negative_and_fractional_levels(bad):
+    with pytest.raises(ValueError, match="integer"):
+        FactorizedCategorical().fit(np.array([[0.0, bad]]))
+    with pytest.raises(ValueError, match="integer"):
+        FactorizedCategorical(n_categories=3).fit(np.array([[0.0, bad]]))

@@ -101,3 +101,15 @@ def test_units():
 def test_bad_input(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_entropy_validates_along_the_summed_axis():
+    # columns are probability vectors, rows are not: axis=0 is valid, the default is not
+    P = np.array([[0.2, 0.5, 1.0], [0.8, 0.5, 0.0]])
+    expected = [-(0.2 * np.log(0.2) + 0.8 * np.log(0.8)), np.log(2.0), 0.0]
+    np.testing.assert_allclose(dv.entropy(P, axis=0), expected)
+    np.testing.assert_allclose(dv.entropy(P.T), expected)
+    with pytest.raises(ValueError, match="sum to 1 along axis -1"):
+        dv.entropy(P)
+    with pytest.raises(ValueError, match="sum to 1 along axis 0"):
+        dv.entropy(P.T, axis=0)

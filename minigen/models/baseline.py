@@ -25,7 +25,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array, check_binary, check_positive_float, check_positive_int
+from .._validation import (
+    check_array,
+    check_binary,
+    check_positive_float,
+    check_positive_int,
+    infer_n_categories,
+)
 from ..backend import get_backend, to_numpy
 from ..base import GenerativeModel, register_model
 from ..random import check_random_state
@@ -145,7 +151,7 @@ class FactorizedCategorical(_Factorized):
     ----------
     n_categories : int, optional
         Number of levels ``K`` (values ``0..K-1``); inferred as ``max(X) + 1`` (at least 2)
-        when ``None``.
+        when ``None``, at most 65536 (pass it explicitly for more).
     alpha : float >= 0
         Laplace smoothing.
 
@@ -182,9 +188,9 @@ class FactorizedCategorical(_Factorized):
         Xf, shape = self._flatten(X)
         k = None if self.n_categories is None else check_positive_int(
             self.n_categories, "n_categories")
+        if k is None:  # before the int64 cast in _check_levels, which wraps huge values
+            k = infer_n_categories(to_numpy(Xf), "X")
         Xi = self._check_levels(Xf, "X", k)
-        if k is None:
-            k = max(2, int(Xi.max()) + 1)
         n, d = Xi.shape
         counts = np.zeros((d, k))
         for level in range(k):

@@ -40,3 +40,20 @@ def test_beats_factorized_baseline_on_bars():
     assert base.nll(P) > 10.0
     assert m.nll(P) < base.nll(P) - 5.0
     assert m.nll(P) >= np.log(30) - 0.01  # cannot beat the entropy (exact likelihood)
+
+
+@pytest.mark.parametrize("bad", [10.0**12, 1e30, 70000.0])
+def test_refuses_huge_inferred_alphabet(bad):
+    # K = max(X) + 1 sizes a (D K)^2 weight: a stray value must not end in a MemoryError
+    X = np.array([[0.0, 1.0], [1.0, bad]])
+    with pytest.raises(ValueError, match="pass n_categories explicitly"):
+        FVSBN().fit(X, epochs=1, batch_size=2, random_state=0)
+    with pytest.raises(ValueError, match="alphabet"):
+        FVSBN(n_categories=2).fit(X, epochs=1, batch_size=2, random_state=0)
+
+
+@pytest.mark.parametrize("bad", [-1.0, 0.5])
+def test_rejects_negative_and_fractional_values(bad):
+    X = np.array([[0.0, 1.0], [1.0, bad]])
+    with pytest.raises(ValueError, match="integer"):
+        FVSBN().fit(X, epochs=1, batch_size=2, random_state=0)

@@ -73,3 +73,38 @@ def test_tv_and_empirical():
     q = bz.empirical_distribution(S, 2)
     np.testing.assert_allclose(q, [0.25, 0.5, 0.0, 0.25])
     assert np.isclose(bz.tv_distance(q, np.full(4, 0.25)), 0.25)
+
+
+@pytest.mark.parametrize("bad", [0.5, 2.0, -1.0])
+def test_non_binary_rows_are_rejected(bad):
+    J, h = random_bm(3, seed=3)
+    X = np.array([[0.0, 1.0, 0.0], [1.0, bad, 0.0]])
+    with pytest.raises(ValueError, match="X must be binary"):
+        bz.exact_log_likelihood(X, J, h)
+    with pytest.raises(ValueError, match="X must be binary"):
+        bz.state_index(X)
+    with pytest.raises(ValueError, match="X must be binary"):
+        bz.empirical_distribution(X, 3)
+
+
+def test_row_width_must_match_units():
+    with pytest.raises(ValueError, match=r"X must have shape \(\*, 2\)"):
+        bz.empirical_distribution(np.zeros((2, 3)), 2)
+    with pytest.raises(ValueError, match="at most 63 columns"):
+        bz.state_index(np.zeros((1, 64)))
+
+
+@pytest.mark.parametrize("chunk, err", [(0, ValueError), (-5, ValueError), (2.5, TypeError),
+                                        (True, TypeError)])
+def test_bad_chunk_size(chunk, err):
+    J, h = random_bm(4, seed=4)
+    calls = [
+        lambda: bz.log_partition(J, h, chunk_size=chunk),
+        lambda: bz.exact_probabilities(J, h, chunk_size=chunk),
+        lambda: bz.exact_moments(J, h, chunk_size=chunk),
+        lambda: bz.entropy(J, h, chunk_size=chunk),
+        lambda: bz.logsumexp_over_states(lambda S: S.sum(axis=1), 4, chunk_size=chunk),
+    ]
+    for call in calls:
+        with pytest.raises(err, match="chunk_size"):
+            call()

@@ -73,7 +73,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._validation import check_array, check_positive_float, check_positive_int
+from ..._validation import (
+    check_array,
+    check_positive_float,
+    check_positive_int,
+    infer_n_categories,
+)
 from ...autograd import F, Tensor, no_grad
 from ...backend import get_backend, to_numpy
 from ...base import GenerativeModel
@@ -205,9 +210,13 @@ class AutoregressiveModel(GenerativeModel):
 
     def _init_from_data(self, X, rng) -> None:
         """Infer K from the data when ``n_categories`` is None, then build the network."""
-        Xi = self._check_values(np.asarray(X).reshape(len(X), -1), "X", None)
+        Xf = np.asarray(X).reshape(len(X), -1)
+        Xi = self._check_values(Xf, "X", None)
         if self.net_ is None:
-            self.n_categories_ = max(2, int(Xi.max()) + 1) if Xi.size else 2
+            # K = max(X) + 1, capped: one stray huge value (an ID, 1e12) would otherwise size
+            # the network by it and die of a MemoryError deep inside. From Xf, not Xi: the
+            # int64 cast wraps values like 1e30.
+            self.n_categories_ = infer_n_categories(Xf, "X")
             self._make_network(check_random_state(rng))
         elif Xi.size and int(Xi.max()) >= self.n_categories_:
             raise ValueError(

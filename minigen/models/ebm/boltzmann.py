@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._validation import check_array
+from ..._validation import check_array, check_binary, check_positive_int
 from ...backend import get_backend
 
 MAX_ENUM_UNITS = 24
@@ -35,6 +35,17 @@ def _check_n(n_units: int) -> int:
     return n_units
 
 
+def _check_chunk_size(chunk_size) -> int:
+    # 0 would crash inside range() and a negative size would skip every state (log Z = -inf).
+    return check_positive_int(chunk_size, "chunk_size")
+
+
+def _check_rows(X, n_units: int | None = None, name: str = "X"):
+    """Binary rows ``(m, n_units)``: other values would give a wrong state or energy."""
+    X = check_array(X, name, ndim=2, shape=None if n_units is None else (None, n_units))
+    return check_binary(X, name)
+
+
 def all_states(n_units: int, start: int = 0, stop: int | None = None, dtype=np.float64, xp=None):
     """Binary states ``start .. stop-1`` as rows of a ``(stop - start, n_units)`` array."""
     xp = xp or get_backend().xp
@@ -47,7 +58,9 @@ def all_states(n_units: int, start: int = 0, stop: int | None = None, dtype=np.f
 
 def state_index(X):
     """Integer index (unit 0 = least significant bit) of each binary row of ``X`` (n, d)."""
-    X = check_array(X, "X", ndim=2)
+    X = _check_rows(X)
+    if X.shape[1] > 63:  # 2**63 does not fit the int64 index
+        raise ValueError(f"X must have at most 63 columns for an int64 index, got {X.shape[1]}")
     xp = get_backend().xp
     w = xp.asarray(2 ** np.arange(X.shape[1], dtype=np.int64))
     return (xp.asarray(X).astype(xp.int64) * w).sum(axis=1)
@@ -74,6 +87,7 @@ def logsumexp_over_states(log_weight, n_units: int, *, chunk_size: int = 1 << 16
     """
     xp = get_backend().xp
     n_units = _check_n(n_units)
+    chunk_size = _check_chunk_size(chunk_size)
     acc = -np.inf
     for s, e in _chunks(n_units, chunk_size):
         lw = log_weight(all_states(n_units, s, e, dtype=dtype, xp=xp))
@@ -108,6 +122,7 @@ def quadratic_energy(X, J, h):
 def log_partition(J, h, *, chunk_size: int = 1 << 16) -> float:
     """Exact :math:`\\log Z` of the quadratic Boltzmann machine ``(J, h)`` by enumeration."""
     J, h = check_coupling(J, h)
+    chunk_size = _check_chunk_size(chunk_size)
     return logsumexp_over_states(lambda S: -quadratic_energy(S, J, h), J.shape[0],
                                  chunk_size=chunk_size)
 
@@ -115,6 +130,7 @@ def log_partition(J, h, *, chunk_size: int = 1 << 16) -> float:
 def exact_probabilities(J, h, *, chunk_size: int = 1 << 16):
     """All :math:`2^n` probabilities, indexed as in :func:`state_index` -> ``(2**n,)``."""
     J, h = check_coupling(J, h)
+    chunk_size = _check_chunk_size(chunk_size)
     n = J.shape[0]
     xp = get_backend().xp
     logz = log_partition(J, h, chunk_size=chunk_size)
@@ -127,7 +143,7 @@ def exact_probabilities(J, h, *, chunk_size: int = 1 << 16):
 def exact_log_likelihood(X, J, h, *, log_z: float | None = None):
     """Exact :math:`\\log p(x)` of each binary row of ``X`` (m, n) -> (m,)."""
     J, h = check_coupling(J, h)
-    X = check_array(X, "X", ndim=2, shape=(None, J.shape[0]))
+    X = _check_rows(X, J.shape[0])
     logz = log_partition(J, h) if log_z is None else log_z
     return -quadratic_energy(X.astype(J.dtype), J, h) - logz
 
@@ -135,6 +151,7 @@ def exact_log_likelihood(X, J, h, *, log_z: float | None = None):
 def exact_moments(J, h, *, chunk_size: int = 1 << 16):
     r"""Model moments :math:`E_p[x]` (n,) and :math:`E_p[x x^\top]` (n, n), exactly."""
     J, h = check_coupling(J, h)
+    chunk_size = _check_chunk_size(chunk_size)
     n = J.shape[0]
     xp = get_backend().xp
     logz = log_partition(J, h, chunk_size=chunk_size)
@@ -151,6 +168,7 @@ def exact_moments(J, h, *, chunk_size: int = 1 << 16):
 def entropy(J, h, *, chunk_size: int = 1 << 16) -> float:
     r"""Exact entropy :math:`H = \log Z + E_p[E(x)]` in nats."""
     J, h = check_coupling(J, h)
+    chunk_size = _check_chunk_size(chunk_size)
     n = J.shape[0]
     xp = get_backend().xp
     logz = log_partition(J, h, chunk_size=chunk_size)
@@ -164,7 +182,8 @@ def entropy(J, h, *, chunk_size: int = 1 << 16) -> float:
 def empirical_distribution(X, n_units: int):
     """Histogram of binary rows of ``X`` over the ``2**n_units`` states, normalized."""
     xp = get_backend().xp
-    idx = state_index(X)
+    n_units = _check_n(n_units)
+    idx = state_index(_check_rows(X, n_units))
     counts = xp.bincount(idx, minlength=2**n_units).astype(xp.float64)
     return counts / max(1, X.shape[0])
 
