@@ -33,7 +33,8 @@ class FVSBN(AutoregressiveModel):
     Parameters
     ----------
     n_categories : int or None
-        Alphabet size K; ``None`` infers ``max(X) + 1`` (at least 2).
+        Alphabet size K; ``None`` infers ``max(X) + 1`` (at least 2, at most 65536; pass
+        it explicitly for more).
     ordering : "natural", "random" or permutation of range(D)
     dtype : str
         Network float dtype.
