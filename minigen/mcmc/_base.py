@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_array, check_positive_int
+from .._validation import _shape_str, check_array, check_positive_int
 from ..backend import get_backend
 
 
@@ -61,6 +61,48 @@ def check_finite(values, what: str, step: int):
             f"non-finite {what} at iteration {step}; reduce the step size or check the "
             "energy function (no NaN samples are returned)"
         )
+
+
+def check_output(value, name: str, shape: tuple, x):
+    """Validate what a user callable ``name`` returned for the states ``x``, at its first call.
+
+    A wrongly shaped result (e.g. a scalar energy instead of one value per chain) would
+    otherwise broadcast silently and give wrong samples. Values are not checked here:
+    callers decide what non-finite values mean.
+    """
+    value = check_array(value, f"{name}(x)", finite=False)
+    if value.shape != tuple(shape):
+        raise ValueError(
+            f"{name}(x) must return an array of shape {_shape_str(tuple(shape))} for x of "
+            f"shape {_shape_str(x.shape)} (n_chains, D), got shape {_shape_str(value.shape)}"
+        )
+    return value
+
+
+def initial_energy(energy, x):
+    """``energy(x)`` at the initial states ``x`` (n_chains, D), checked: shape (n_chains,)
+    and finite. Later states may have energy +inf (zero density: the proposal is rejected;
+    NaN is treated the same), but a chain must start where the density is positive: with
+    a NaN start every proposal is rejected (the chain freezes silently), and with a +inf
+    start the chain jumps to its first finite proposal whatever it is, and stays at a
+    zero-density point until then."""
+    xp = get_backend().xp
+    e = check_output(energy(x), "energy", (x.shape[0],), x)
+    bad = ~xp.isfinite(e)
+    if bool(bad.any()):
+        k = int(xp.argmax(bad))
+        raise ValueError(
+            f"energy(x0) must be finite for every chain (start the chains where the density "
+            f"is positive), got {float(e[k])} for chain {k} ({int(bad.sum())} chain(s) in all)"
+        )
+    return xp.asarray(e, dtype=xp.float64)
+
+
+def initial_grad(grad, x):
+    """``grad(x)`` at the initial states, checked: same shape as ``x`` and finite."""
+    g = check_output(grad(x), "grad", x.shape, x)
+    check_finite(g, "energy gradient", 0)
+    return get_backend().xp.asarray(g, dtype=x.dtype)
 
 
 def run_chain(transition, x, n_samples: int, burn_in: int, thin: int):

@@ -22,7 +22,16 @@ import numpy as np
 from .._validation import check_positive_float, check_positive_int
 from ..backend import get_backend
 from ..random import normals, uniforms
-from ._base import MCMCResult, as_rng, check_finite, check_schedule, check_x0, run_chain
+from ._base import (
+    MCMCResult,
+    as_rng,
+    check_finite,
+    check_schedule,
+    check_x0,
+    initial_energy,
+    initial_grad,
+    run_chain,
+)
 
 
 def hmc(energy, grad, x0, n_samples: int, *, step_size: float = 0.1, n_leapfrog: int = 10,
@@ -33,6 +42,8 @@ def hmc(energy, grad, x0, n_samples: int, *, step_size: float = 0.1, n_leapfrog:
     Parameters
     ----------
     energy : callable ``(n, D) -> (n,)``
+        May return +inf (or NaN) at proposals (zero density: rejected), but must be
+        finite at ``x0``; the output shapes are checked at the first call.
     grad : callable ``(n, D) -> (n, D)``
     x0 : array (n_chains, D) or (D,)
     step_size, n_leapfrog : leapfrog step and (maximum) number of steps.
@@ -44,9 +55,8 @@ def hmc(energy, grad, x0, n_samples: int, *, step_size: float = 0.1, n_leapfrog:
     x = check_x0(x0)
     rng = as_rng(random_state)
     n, d = x.shape
-    e = energy(x)
-    g = grad(x)
-    check_finite(g, "energy gradient", 0)
+    e = initial_energy(energy, x)
+    g = initial_grad(grad, x)
 
     def step(x0_, it):
         nonlocal e, g

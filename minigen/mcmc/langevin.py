@@ -26,10 +26,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_positive_float
+from .._validation import check_array, check_positive_float
 from ..backend import get_backend
 from ..random import normals, uniforms
-from ._base import MCMCResult, as_rng, check_finite, check_schedule, check_x0, run_chain
+from ._base import (
+    MCMCResult,
+    as_rng,
+    check_finite,
+    check_output,
+    check_schedule,
+    check_x0,
+    initial_energy,
+    initial_grad,
+    run_chain,
+)
 
 
 def _log_q(xp, x_to, x_from, g_from, eps, A_from=None, Ainv_from=None, logdet_from=None):
@@ -68,7 +78,10 @@ def langevin(energy, grad, x0, n_samples: int, *, step_size: float = 0.1,
     Parameters
     ----------
     energy : callable or None
-        ``energy(x (n, D)) -> (n,)``; needed for ``"mala"`` and ``"precond"``.
+        ``energy(x (n, D)) -> (n,)``; needed for ``"mala"`` and ``"precond"``. May
+        return +inf (or NaN) at proposals (zero density: rejected), but must be finite
+        at ``x0``. The shapes returned by ``energy``, ``grad`` and ``hessian`` are
+        checked at their first call.
     grad : callable
         ``grad(x (n, D)) -> (n, D)``, the gradient of the energy.
     x0 : array (n_chains, D) or (D,)
@@ -94,15 +107,19 @@ def langevin(energy, grad, x0, n_samples: int, *, step_size: float = 0.1,
     n, d = x.shape
     sq = float(np.sqrt(eps))
 
-    def precond(x):
+    if method == "precond" and not callable(hessian):
+        hessian = check_array(hessian, "hessian", shape=(d, d))
+
+    def precond(x, first=False):
         H = hessian(x) if callable(hessian) else xp.broadcast_to(xp.asarray(hessian), (n, d, d))
+        if first:
+            H = check_output(H, "hessian", (n, d, d), x)
         check_finite(H, "energy Hessian", 0)
         return clipped_inverse(H, min_eig, max_eig)
 
-    g = grad(x)
-    check_finite(g, "energy gradient", 0)
-    e = energy(x) if energy is not None else None
-    P = precond(x) if method == "precond" else None
+    g = initial_grad(grad, x)
+    e = initial_energy(energy, x) if energy is not None else None
+    P = precond(x, first=True) if method == "precond" else None
 
     def step(x, it):
         nonlocal g, e, P

@@ -14,7 +14,7 @@ import numpy as np
 from .._validation import check_array, check_positive_float
 from ..backend import get_backend
 from ..random import normals, uniforms
-from ._base import MCMCResult, as_rng, check_finite, check_schedule, check_x0, run_chain
+from ._base import MCMCResult, as_rng, check_schedule, check_x0, initial_energy, run_chain
 
 
 def random_walk_metropolis(energy, x0, n_samples: int, *, step_size: float = 0.5,
@@ -25,7 +25,9 @@ def random_walk_metropolis(energy, x0, n_samples: int, *, step_size: float = 0.5
     Parameters
     ----------
     energy : callable
-        ``energy(x (n_chains, D)) -> (n_chains,)``.
+        ``energy(x (n_chains, D)) -> (n_chains,)``. May return +inf (or NaN) at
+        proposals (zero density: rejected), but must be finite at ``x0``; the output
+        shape is checked at the first call.
     x0 : array, shape (n_chains, D) or (D,)
         Initial states; one chain per row.
     n_samples : int
@@ -45,8 +47,7 @@ def random_walk_metropolis(energy, x0, n_samples: int, *, step_size: float = 0.5
     if proposal_cov is not None:
         C = check_array(proposal_cov, "proposal_cov", shape=(d, d))
         L = xp.asarray(np.linalg.cholesky(get_backend().to_numpy(C).astype(np.float64)))
-    e = energy(x)
-    check_finite(e, "energy", 0)
+    e = initial_energy(energy, x)
 
     def step(x, it):
         nonlocal e
@@ -55,7 +56,8 @@ def random_walk_metropolis(energy, x0, n_samples: int, *, step_size: float = 0.5
             z = z @ L.T
         xn = x + step_size * z
         en = energy(xn)
-        en = xp.where(xp.isnan(en), xp.inf, en)  # NaN energy = zero density: reject
+        # NaN or -inf energy: reject, as in MALA and HMC (a -inf state would trap the chain)
+        en = xp.where(xp.isfinite(en), en, xp.inf)
         u = uniforms(rng, (n,), dtype=np.float64)
         accept = xp.log(u) < (e - en)
         x = xp.where(accept[:, None], xn, x)

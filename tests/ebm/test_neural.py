@@ -111,3 +111,38 @@ def test_train_resume_is_bitwise(ring, tmp_path, init):
         np.testing.assert_array_equal(resumed.buffer_, full.buffer_)
     else:
         assert full.buffer_ is None and resumed.buffer_ is None
+
+
+def test_score_is_minus_inf_outside_the_box(ring):
+    # p(x) = exp(-E(x)) 1[x in box] / Z: no mass outside the box Z is computed over
+    X, Xt = ring
+    m = small(n_iter=2).fit(X)
+    lo, hi = m.box_
+    out = np.array([[hi[0] + 0.1, 0.0], [0.0, lo[1] - 0.1], [hi[0] + 1.0, hi[1] + 1.0]])
+    edge = np.array([[lo[0], hi[1]], [hi[0], lo[1]]])  # the box is closed
+    s = m.score_samples(np.vstack([out, edge, Xt[:5]]))
+    assert (s[:3] == -np.inf).all()
+    assert np.isfinite(s[3:]).all()
+
+
+def test_constant_column_is_rejected_at_fit(ring):
+    # a zero-width box made the grid normalizer log(0) and every log-density +inf
+    X = ring[0].copy()
+    X[:, 1] = 0.5
+    with pytest.raises(ValueError, match=r"constant column\(s\) \[1\]"):
+        small(n_iter=2).fit(X)
+    from minigen.training import train
+
+    with pytest.raises(ValueError, match="constant column"):
+        train(small(), X, epochs=1, batch_size=64)
+
+
+def test_wrong_number_of_columns_is_rejected(ring):
+    X, _ = ring
+    m = small(n_iter=2).fit(X)
+    for method in (m.score_samples, m.energy, m.score):
+        with pytest.raises(ValueError, match=r"X must have 2 columns.*got shape \(4, 3\)"):
+            method(np.zeros((4, 3)))
+    # refitting on data of another width is allowed
+    m.set_params(n_iter=1).fit(np.random.default_rng(0).normal(size=(50, 3)))
+    assert m.energy(np.zeros((4, 3))).shape == (4,)

@@ -158,3 +158,76 @@ def test_gibbs_bad_method():
     J, h = random_bm(3)
     with pytest.raises(ValueError, match="method"):
         mcmc.gibbs_boltzmann(J, h, 5, method="x")
+
+
+def _samplers(e, g, x):
+    """Every energy-based sampler on energy ``e`` and gradient ``g`` from ``x``."""
+    kw = dict(burn_in=0, random_state=0)
+    return {
+        "metropolis": lambda: mcmc.random_walk_metropolis(e, x, 5, **kw),
+        "mala": lambda: mcmc.mala(e, g, x, 5, **kw),
+        "precond": lambda: mcmc.preconditioned_langevin(e, g, hess, x, 5, **kw),
+        "hmc": lambda: mcmc.hmc(e, g, x, 5, **kw),
+    }
+
+
+@pytest.mark.parametrize("name", ["metropolis", "mala", "precond", "hmc"])
+def test_energy_output_shape_is_checked(name):
+    # a scalar energy (the sum over chains) used to broadcast into wrong samples
+    def scalar_energy(x):
+        return energy(x).sum()
+
+    def column_energy(x):
+        return energy(x)[:, None]
+
+    for bad in (scalar_energy, column_energy):
+        with pytest.raises(ValueError, match=r"energy\(x\) must return .*shape \(64,\)"):
+            _samplers(bad, grad, x0())[name]()
+
+
+@pytest.mark.parametrize("name", ["mala", "precond", "hmc", "ula"])
+def test_grad_output_shape_is_checked(name):
+    def bad_grad(x):
+        return grad(x).sum(axis=1)  # (n,) instead of (n, D)
+
+    run = {"ula": lambda: mcmc.ula(bad_grad, x0(), 5, random_state=0),
+           **_samplers(energy, bad_grad, x0())}[name]
+    with pytest.raises(ValueError, match=r"grad\(x\) must return .*shape \(64, 2\)"):
+        run()
+
+
+def test_hessian_output_shape_is_checked():
+    with pytest.raises(ValueError, match=r"hessian\(x\) must return .*shape \(64, 2, 2\)"):
+        mcmc.preconditioned_langevin(energy, grad, lambda x: PREC, x0(), 5, random_state=0)
+    with pytest.raises(ValueError, match=r"hessian must have shape \(2, 2\)"):
+        mcmc.preconditioned_langevin(energy, grad, np.eye(3), x0(), 5, random_state=0)
+
+
+@pytest.mark.parametrize("name", ["metropolis", "mala", "precond", "hmc"])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_nonfinite_initial_energy_raises(name, value):
+    # a NaN start used to freeze the chains silently (every proposal rejected)
+    def e(x):
+        out = energy(x)
+        if x.shape[0] == 64 and np.array_equal(x, x0()):
+            out[3] = value
+        return out
+
+    with pytest.raises(ValueError, match="energy\\(x0\\) must be finite.*chain 3"):
+        _samplers(e, grad, x0())[name]()
+
+
+@pytest.mark.parametrize("name", ["metropolis", "mala", "hmc"])
+def test_infinite_energy_proposals_are_rejected(name):
+    # +inf (and NaN, -inf) energy = zero density: such proposals are rejected, never kept
+    def walled(x):
+        out = energy(x)
+        out[x[:, 0] > 1.2] = np.inf
+        out[x[:, 0] < 0.8] = -np.inf if name == "metropolis" else np.nan
+        return out
+
+    x = np.tile([[1.0, -2.0]], (16, 1))
+    res = _samplers(walled, grad, x)[name]()
+    assert np.isfinite(res.samples).all()
+    assert (res.samples[..., 0] <= 1.2).all() and (res.samples[..., 0] >= 0.8).all()
+    assert res.acceptance_rate.mean() > 0  # the chains do move inside the walls

@@ -134,8 +134,14 @@ class NeuralEBM(GenerativeModel):
         if "box" in state:
             self.box_ = be.asarray(state["box"])
 
-    def _check_X(self, X):
+    def _check_X(self, X, reset=False):
+        """``X`` (n, D) as float64; unless ``reset`` (``fit``), D must match the built model,
+        so a wrong width fails here instead of in a matmul deep inside."""
         X = check_array(X, "X", ndim=2)
+        d = getattr(self, "n_features_in_", None)
+        if not reset and d is not None and X.shape[1] != d:
+            raise ValueError(f"X must have {d} columns (the model's n_features_in_), "
+                             f"got shape {tuple(X.shape)}")
         return get_backend().xp.asarray(X, dtype=np.float64)
 
     # ------------------------------------------------------------ energy
@@ -249,6 +255,12 @@ class NeuralEBM(GenerativeModel):
         xp = get_backend().xp
         X = self._check_X(X)
         lo, hi = X.min(axis=0), X.max(axis=0)
+        # a constant column gives a zero-width box: the grid normalizer would be log(0)
+        # and every log-density +inf (the data have no density in that direction)
+        const = np.flatnonzero(get_backend().to_numpy(hi == lo))
+        if const.size:
+            raise ValueError(f"X has constant column(s) {const.tolist()} (zero-width data "
+                             "box: no density to fit); drop them or add noise")
         pad = 0.25 * (hi - lo)
         self.box_ = xp.stack([lo - pad, hi + pad])
 
@@ -267,7 +279,7 @@ class NeuralEBM(GenerativeModel):
         check_choice(self.init, "init", ("replay", "data"))
         check_positive_int(self.n_steps, "n_steps")
         check_positive_float(self.step_size, "step_size")
-        X = self._check_X(X)
+        X = self._check_X(X, reset=True)
         rng = check_random_state(self.random_state)
         self._build(X.shape[1], rng)
         xp = get_backend().xp
@@ -303,9 +315,14 @@ class NeuralEBM(GenerativeModel):
         return m + float(np.log(float(xp.exp(le - m).sum()) * cell))
 
     def score_samples(self, X):
-        """:math:`\\log p(x)` with Z from the grid (2-D; quadrature error only)."""
+        """:math:`\\log p(x)` with Z from the grid (2-D; quadrature error only); ``-inf``
+        outside the box ``box_``, where the model :math:`e^{-E}\\,1[x \\in \\mathrm{box}]/Z`
+        has no mass."""
         self._check_fitted()
-        return -self.energy(X) - self.grid_log_partition()
+        xp = get_backend().xp
+        X = self._check_X(X)
+        inside = ((X >= self.box_[0]) & (X <= self.box_[1])).all(axis=1)
+        return xp.where(inside, -self.energy(X) - self.grid_log_partition(), -xp.inf)
 
     def sample(self, n_samples: int, random_state=None, *, n_steps: int = 500):
         """Langevin chains from uniform noise over the data box."""
