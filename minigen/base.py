@@ -38,6 +38,11 @@ from .io import CheckpointError, load_checkpoint, save_checkpoint
 
 MODEL_REGISTRY: dict[str, type] = {}
 
+# Metadata keys minigen writes and reads itself; ``save(**extra)`` may not use them.
+RESERVED_METADATA_KEYS = frozenset(
+    {"format_version", "model", "params", "minigen_version", "backend", "n_features", "training"}
+)
+
 
 def register_model(name: str):
     """Class decorator: make a model known to ``load`` and to the CLI as ``name``."""
@@ -149,7 +154,23 @@ class GenerativeModel:
         }
 
     def save(self, path, **extra_metadata) -> Path:
-        """Write the fitted model to ``path`` (``.npz``, atomic, no pickle)."""
+        """Write the fitted model to ``path`` (``.npz``, atomic, no pickle).
+
+        ``extra_metadata`` (JSON-able) is stored beside the model's own metadata; its
+        keys may not be any of :data:`RESERVED_METADATA_KEYS`.
+        """
+        # a user key named "params" or "model" would silently replace ours and make the
+        # file load as something else (or not at all), so collisions are refused
+        clash = sorted(set(extra_metadata) & RESERVED_METADATA_KEYS)
+        if clash:
+            raise ValueError(
+                f"metadata keys {clash} are reserved by minigen; "
+                f"reserved: {sorted(RESERVED_METADATA_KEYS)}"
+            )
+        return self._save(path, extra_metadata)
+
+    def _save(self, path, extra_metadata: dict) -> Path:
+        """:meth:`save` without the reserved-key check (``training`` uses the key itself)."""
         self._check_fitted()
         arrays = {f"param/{k}": v for k, v in self.trainable_arrays().items()}
         arrays.update({f"extra/{k}": v for k, v in self.extra_state().items()})
@@ -157,20 +178,54 @@ class GenerativeModel:
 
     @classmethod
     def load(cls, path):
-        """Rebuild a model saved with :meth:`save` (any registered class if called on the base)."""
+        """Rebuild a model saved with :meth:`save` (any registered class if called on the base).
+
+        Raises :class:`CheckpointError` (naming the file) for a corrupt file, malformed
+        metadata, or parameters that are missing, mis-shaped, of the wrong kind or not finite.
+        """
         arrays, meta = load_checkpoint(path)
-        name = meta.get("model")
-        target = get_model_class(name) if cls is GenerativeModel else cls
-        if cls is not GenerativeModel and cls._registry_name not in (None, name):
-            raise CheckpointError(f"checkpoint holds a {name!r} model, not {cls._registry_name!r}")
-        model = target(**meta.get("params", {}))
-        model._build(meta.get("n_features"), np.random.default_rng(0))
-        model._load_arrays(arrays)
+        name, params, n_features = _check_model_metadata(path, meta)
+        if cls is GenerativeModel:
+            try:
+                target = get_model_class(name)
+            except ValueError as exc:
+                raise CheckpointError(f"checkpoint {str(path)!r}: {exc}") from None
+        else:
+            target = cls
+            if cls._registry_name not in (None, name):
+                raise CheckpointError(
+                    f"checkpoint {str(path)!r} holds a {name!r} model, "
+                    f"not {cls._registry_name!r}"
+                )
+        # hyper-parameters come from the file: a bad one is the file's fault, so say so
+        try:
+            model = target(**params)
+            model._build(n_features, np.random.default_rng(0))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} has hyper-parameters or n_features that "
+                f"{target.__name__} rejects: {exc}"
+            ) from exc
+        try:
+            model._load_arrays(arrays)
+        except CheckpointError as exc:
+            raise CheckpointError(f"checkpoint {str(path)!r}: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:  # from a model's load_extra_state
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} has extra state {type(model).__name__} cannot "
+                f"load ({type(exc).__name__}: {exc})"
+            ) from exc
         return model
 
     def _load_arrays(self, arrays: dict) -> None:
         backend = get_backend()
         live = self.trainable_arrays()
+        unknown = sorted(
+            k[len("param/"):] for k in arrays if k.startswith("param/")
+            and k[len("param/"):] not in live
+        )
+        if unknown:  # parameters of some other model: refuse rather than drop them
+            raise CheckpointError(f"checkpoint has parameters {unknown} the model does not have")
         for k, dst in live.items():
             key = f"param/{k}"
             if key not in arrays:
@@ -181,8 +236,51 @@ class GenerativeModel:
                     f"parameter {k!r} has shape {src.shape} in the checkpoint, "
                     f"the model expects {dst.shape}"
                 )
+            # same_kind allows float64 -> float32 but not complex -> float (drops the
+            # imaginary part) nor str/float -> int (garbage or an error deep in numpy)
+            dst_dtype = np.dtype(dst.dtype)
+            if not np.can_cast(src.dtype, dst_dtype, casting="same_kind"):
+                raise CheckpointError(
+                    f"parameter {k!r} has dtype {src.dtype} in the checkpoint, "
+                    f"the model expects {dst_dtype}"
+                )
+            # a NaN/inf parameter would load fine and turn every score into NaN
+            if src.dtype.kind in "fc" and not np.isfinite(src).all():
+                raise CheckpointError(
+                    f"parameter {k!r} has {int((~np.isfinite(src)).sum())} "
+                    "non-finite (NaN or inf) values"
+                )
             dst[...] = backend.asarray(src, dtype=dst.dtype)
         self.load_extra_state(
             {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
         )
         self.fitted_ = True
+
+
+def _is_count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _check_model_metadata(path, meta: dict):
+    """``(model name, params, n_features)`` from checkpoint metadata, or CheckpointError."""
+    where = f"checkpoint {str(path)!r}"
+    for key in ("model", "params", "n_features"):
+        if key not in meta:
+            raise CheckpointError(f"{where} metadata lacks the required key {key!r}")
+    name, params, n_features = meta["model"], meta["params"], meta["n_features"]
+    if not isinstance(name, str) or not name:
+        raise CheckpointError(f"{where} metadata 'model' must be a model name, got {name!r}")
+    if not isinstance(params, dict):
+        raise CheckpointError(
+            f"{where} metadata 'params' must be a JSON object, got {type(params).__name__}"
+        )
+    # an int for flat rows, a list of ints for image-shaped examples (see training._n_features)
+    if not (
+        _is_count(n_features)
+        or (isinstance(n_features, list) and n_features and all(map(_is_count, n_features)))
+    ):
+        raise CheckpointError(
+            f"{where} metadata 'n_features' must be a positive int or a list of them, "
+            f"got {n_features!r}"
+        )
+    return name, params, n_features

@@ -54,6 +54,12 @@ def save_checkpoint(path, arrays: dict, metadata: dict | None = None) -> Path:
         raise TypeError("arrays must be a dict mapping names to arrays")
     if METADATA_KEY in arrays:
         raise ValueError(f"array name {METADATA_KEY!r} is reserved")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    # format_version is ours: a caller's value would silently relabel the file. Passing
+    # the current version back (rewriting loaded metadata) is harmless, so it is allowed.
+    if (metadata or {}).get("format_version", FORMAT_VERSION) != FORMAT_VERSION:
+        raise ValueError("metadata key 'format_version' is reserved (minigen sets it)")
     host = {}
     for name, value in arrays.items():
         a = to_numpy(value)
@@ -99,8 +105,15 @@ def load_checkpoint(path) -> tuple[dict, dict]:
         raise CheckpointError(f"checkpoint {str(path)!r} has no minigen metadata entry")
     try:
         meta = json.loads(arrays.pop(METADATA_KEY).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"checkpoint {str(path)!r} has unreadable metadata: {exc}") from None
+    # valid JSON is not yet valid metadata: a list or a string here would fail later
+    # with an AttributeError far from the file that caused it
+    if not isinstance(meta, dict):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has metadata of type {type(meta).__name__}, "
+            "expected a JSON object"
+        )
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint {str(path)!r} has format version {meta.get('format_version')!r}, "

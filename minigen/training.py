@@ -33,6 +33,7 @@ Checkpoint layout (``<checkpoint_dir>/checkpoint.npz``, written atomically by
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -44,7 +45,7 @@ import numpy as np
 from ._validation import check_array, check_positive_float, check_positive_int
 from .backend import get_backend, to_numpy, xp_of
 from .base import GenerativeModel
-from .io import load_checkpoint, save_checkpoint
+from .io import CheckpointError, _json_default, load_checkpoint, save_checkpoint
 from .optim import clip_grad_norm, make_optimizer, make_schedule
 from .random import check_random_state, generator_from_state, generator_state
 
@@ -144,6 +145,59 @@ def _sq_norm(grads) -> float:
         if g.size:
             total += float(xp_of(g).vdot(g.ravel(), g.ravel()).real)
     return total
+
+
+def _check_resume_metadata(path, meta: dict, model, optimizer) -> None:
+    """Refuse to resume a run of another model, hyper-parameters or optimizer."""
+    where = f"cannot resume from {str(path)!r}"
+    tr = meta.get("training")
+    if not isinstance(tr, dict) or "rng_state" not in tr:
+        raise CheckpointError(f"{path!s} is not a training checkpoint (no training state)")
+    for key, kind in (("epoch", int), ("step", int), ("history", dict), ("rng_state", dict)):
+        if not isinstance(tr.get(key), kind) or isinstance(tr.get(key), bool):
+            raise CheckpointError(
+                f"{where}: training.{key} is {tr.get(key)!r}, not {kind.__name__}"
+            )
+    own = model.checkpoint_metadata()
+    if meta.get("model") != own["model"]:
+        raise CheckpointError(
+            f"{where}: it holds a {meta.get('model')!r} model, this is a {own['model']!r}"
+        )
+    # compare as JSON (tuples become lists in the file); a changed hyper-parameter of the
+    # same shape would otherwise resume silently as a different model
+    mine = json.loads(json.dumps(own["params"], default=_json_default, sort_keys=True))
+    if meta.get("params") != mine:
+        raise CheckpointError(
+            f"{where}: its hyper-parameters {meta.get('params')!r} differ from the model's {mine!r}"
+        )
+    saved_opt = tr.get("optimizer")
+    if str(saved_opt).lower() != str(optimizer).lower():
+        raise CheckpointError(
+            f"{where}: it was trained with optimizer {saved_opt!r}, not {optimizer!r}"
+        )
+
+
+def _check_valid_idx(path, idx, n_rows: int, n_val: int):
+    """The saved validation rows, if they can index this ``X``; else a CheckpointError.
+
+    A different ``X`` (or ``validation_fraction``) would make the saved indices point
+    past the end (an IndexError) or at other rows than the run held out.
+    """
+    idx = np.asarray(idx)
+    ok = (
+        idx.ndim == 1
+        and idx.dtype.kind in "iu"
+        and len(idx) == n_val
+        and (len(idx) == 0 or (idx.min() >= 0 and idx.max() < n_rows))
+        and len(np.unique(idx)) == len(idx)
+    )
+    if not ok:
+        raise CheckpointError(
+            f"cannot resume from {str(path)!r}: its validation split ({idx.size} rows, "
+            f"indices up to {idx.max() if idx.size else None}) does not fit X with {n_rows} "
+            f"rows and {n_val} held out; resume with the same X and validation_fraction"
+        )
+    return idx.astype(np.int64)
 
 
 def train(
@@ -253,6 +307,9 @@ def train(
     resume = None
     if resume_from is not None:
         resume = load_checkpoint(resume_from)
+        # before any work: a checkpoint of another model or optimizer would otherwise
+        # fail deep inside (or, worse, load and continue a different run)
+        _check_resume_metadata(resume_from, resume[1], model, optimizer)
 
     # ---------------------------------------------------------------- validation split
     valid_idx = None
@@ -261,7 +318,7 @@ def train(
         if n_val >= len(X):
             raise ValueError("validation_fraction leaves no training rows")
         if resume is not None and "split/valid_idx" in resume[0]:
-            valid_idx = resume[0]["split/valid_idx"].astype(np.int64)
+            valid_idx = _check_valid_idx(resume_from, resume[0]["split/valid_idx"], len(X), n_val)
         else:
             valid_idx = np.sort(rng.permutation(len(X))[:n_val])
         mask = np.ones(len(X), dtype=bool)
@@ -288,8 +345,9 @@ def train(
         history.lr.append(float("nan"))
         history.best_epoch = 0
         if checkpoint_dir is not None:
-            model.save(
-                Path(checkpoint_dir) / CHECKPOINT_NAME, training={"history": history.to_dict()}
+            # _save: "training" is a key reserved for minigen, refused by the public save()
+            model._save(
+                Path(checkpoint_dir) / CHECKPOINT_NAME, {"training": {"history": history.to_dict()}}
             )
         return history
 
@@ -313,19 +371,26 @@ def train(
     best_params = None
     if resume is not None:
         arrays, meta = resume
-        tr = meta.get("training")
-        if not tr or "rng_state" not in tr:
-            raise ValueError(f"{resume_from!s} is not a training checkpoint (no training state)")
-        model._load_arrays(arrays)
-        opt.load_state_dict(
-            {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
-        )
-        rng = generator_from_state(tr["rng_state"])
-        start_epoch, step = int(tr["epoch"]), int(tr["step"])
-        history = History.from_dict(tr["history"])
+        tr = meta["training"]
+        try:  # the model's and optimizer's own checks, reported against the file
+            model._load_arrays(arrays)
+            opt.load_state_dict(
+                {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
+            )
+            rng = generator_from_state(tr["rng_state"])
+            history = History.from_dict(tr["history"])
+        except (KeyError, TypeError, ValueError) as exc:
+            why = str(exc) if isinstance(exc, CheckpointError) else f"{type(exc).__name__}: {exc}"
+            raise CheckpointError(f"cannot resume from {str(resume_from)!r}: {why}") from exc
+        start_epoch, step = tr["epoch"], tr["step"]
         best_nll = math.inf if tr.get("best_valid_nll") is None else tr["best_valid_nll"]
         best_epoch, bad_epochs = tr.get("best_epoch"), int(tr.get("bad_epochs", 0))
         if any(k.startswith("best/") for k in arrays):
+            missing = [k for k in params if f"best/{k}" not in arrays]
+            if missing:
+                raise CheckpointError(
+                    f"cannot resume from {str(resume_from)!r}: best/ parameters lack {missing}"
+                )
             best_params = {k: arrays[f"best/{k}"].copy() for k in params}
 
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None

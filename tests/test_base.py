@@ -107,3 +107,88 @@ def test_truncated_model_checkpoint(tmp_path):
     p.write_bytes(p.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         GenerativeModel.load(p)
+
+
+@pytest.mark.parametrize(
+    "key", ["model", "params", "n_features", "format_version", "training", "backend"]
+)
+def test_save_rejects_reserved_metadata_keys(tmp_path, key):
+    m = FactorizedBernoulli().fit(_X())
+    with pytest.raises(ValueError, match=rf"\['{key}'\] are reserved"):
+        m.save(tmp_path / "m.npz", **{key: "mine"})
+    assert not list(tmp_path.iterdir())
+
+
+_DROP = object()  # marks a metadata key to delete
+
+
+def _edit_metadata(meta, edit):
+    key, value = edit
+    if value is _DROP:
+        del meta[key]
+    else:
+        meta[key] = value
+    return meta
+
+
+@pytest.mark.parametrize(
+    "edit,msg",
+    [
+        (("model", _DROP), "lacks the required key 'model'"),
+        (("params", _DROP), "lacks the required key 'params'"),
+        (("n_features", _DROP), "lacks the required key 'n_features'"),
+        (("model", 3), "'model' must be a model name"),
+        (("params", [0.5]), "'params' must be a JSON object"),
+        (("params", {"beta": 1}), "hyper-parameters or n_features that FactorizedBernoulli"),
+        (("n_features", "6"), "'n_features' must be a positive int"),
+        (("n_features", 0), "'n_features' must be a positive int"),
+        (("n_features", True), "'n_features' must be a positive int"),
+        (("n_features", [6, -1]), "'n_features' must be a positive int"),
+        (("model", "no-such-model"), "unknown model 'no-such-model'"),
+    ],
+)
+def test_malformed_model_metadata(tmp_path, edit, msg):
+    m = FactorizedBernoulli().fit(_X())
+    arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
+    save_checkpoint(tmp_path / "bad.npz", arrays, _edit_metadata(meta, edit))
+    with pytest.raises(CheckpointError, match=msg) as info:
+        GenerativeModel.load(tmp_path / "bad.npz")
+    assert "bad.npz" in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_parameters_refused(tmp_path, bad):
+    m = FactorizedBernoulli().fit(_X())
+    arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
+    arrays["param/p"][2] = bad
+    save_checkpoint(tmp_path / "bad.npz", arrays, meta)
+    for loader in (GenerativeModel.load, FactorizedBernoulli.load):
+        with pytest.raises(CheckpointError, match=r"bad\.npz.*'p' has 1 non-finite"):
+            loader(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("value", [np.full(6, "0.5"), np.full(6, 0.5 + 1j)])
+def test_wrong_dtype_parameter_refused(tmp_path, value):
+    m = FactorizedBernoulli().fit(_X())
+    arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
+    arrays["param/p"] = value
+    save_checkpoint(tmp_path / "bad.npz", arrays, meta)
+    with pytest.raises(CheckpointError, match=r"'p' has dtype .* expects float64"):
+        GenerativeModel.load(tmp_path / "bad.npz")
+
+
+def test_foreign_parameter_refused(tmp_path):
+    m = FactorizedBernoulli().fit(_X())
+    arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
+    arrays["param/W"] = np.zeros((6, 6))
+    save_checkpoint(tmp_path / "bad.npz", arrays, meta)
+    with pytest.raises(CheckpointError, match=r"parameters \['W'\] the model does not have"):
+        GenerativeModel.load(tmp_path / "bad.npz")
+
+
+def test_float32_parameters_still_load(tmp_path):
+    m = FactorizedBernoulli().fit(_X())
+    arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
+    arrays["param/p"] = arrays["param/p"].astype(np.float32)
+    save_checkpoint(tmp_path / "f32.npz", arrays, meta)
+    np.testing.assert_allclose(GenerativeModel.load(tmp_path / "f32.npz").p_, m.p_, rtol=1e-7)

@@ -152,3 +152,19 @@ def test_train_with_model_fit(tmp_path):
     assert m["params"] == {"alpha": 0.5} and m["samples_png"] is None
     # uniform over 30 patterns: the factorized model cannot reach the entropy log 30
     assert m["nll"]["test"]["nats"] > np.log(30)
+
+
+def test_eval_non_finite_checkpoint_exit_2(tmp_path, capsys):
+    from minigen.io import load_checkpoint, save_checkpoint
+    from minigen.models.baseline import FactorizedBernoulli
+
+    X = (np.random.default_rng(0).random((50, 8, 8)) < 0.3).astype(float)
+    arrays, meta = load_checkpoint(FactorizedBernoulli().fit(X).save(tmp_path / "m.npz"))
+    arrays["param/p"][5] = np.nan  # used to load and print "nll_nats": NaN with exit 0
+    save_checkpoint(tmp_path / "nan.npz", arrays, meta)
+    for argv in (["eval", str(tmp_path / "nan.npz"), "--data", "digits"],
+                 ["sample", str(tmp_path / "nan.npz"), "--out", str(tmp_path / "s.npy")]):
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+        assert "nan.npz" in captured.err and "non-finite" in captured.err

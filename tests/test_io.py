@@ -119,3 +119,29 @@ def test_is_a_zip_of_npy(ckpt):
     path, _ = ckpt
     with zipfile.ZipFile(path) as z:
         assert f"{METADATA_KEY}.npy" in z.namelist()
+
+
+@pytest.mark.parametrize("blob", [b"[1, 2]", b'"text"', b"3", b"null"])
+def test_metadata_not_a_json_object(ckpt, blob):
+    path, _ = ckpt
+    _rewrite_metadata(path, blob)
+    with pytest.raises(CheckpointError, match=r"c\.npz.*metadata of type .* JSON object"):
+        load_checkpoint(path)
+
+
+def test_pathologically_nested_metadata(ckpt):
+    path, _ = ckpt
+    _rewrite_metadata(path, b"[" * 200_000 + b"]" * 200_000)  # RecursionError in json
+    with pytest.raises(CheckpointError, match="unreadable metadata"):
+        load_checkpoint(path)
+
+
+def test_format_version_is_reserved(tmp_path):
+    with pytest.raises(ValueError, match="'format_version' is reserved"):
+        save_checkpoint(tmp_path / "x.npz", {"a": np.zeros(1)}, {"format_version": 999})
+    with pytest.raises(TypeError, match="metadata must be a dict"):
+        save_checkpoint(tmp_path / "x.npz", {"a": np.zeros(1)}, [("k", 1)])
+    assert not list(tmp_path.iterdir())
+    # rewriting loaded metadata (which carries the current version) still works
+    p = save_checkpoint(tmp_path / "x.npz", {"a": np.zeros(1)}, {"format_version": FORMAT_VERSION})
+    assert load_checkpoint(p)[1]["format_version"] == FORMAT_VERSION

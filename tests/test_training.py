@@ -309,6 +309,84 @@ def test_closed_form_model_goes_through_fit(tmp_path):
     h = train(m, X[:200], X_valid=X[200:], epochs=5, checkpoint_dir=tmp_path, random_state=0)
     np.testing.assert_allclose(m.p_, X[:200].mean(axis=0))
     assert h.epochs == 1 and h.valid_nll[0] == pytest.approx(-m.score(X[200:]))
-    assert (tmp_path / "checkpoint.npz").exists()
+    # written through model._save: "training" is reserved for minigen in model.save(**extra)
+    assert load_checkpoint(tmp_path / "checkpoint.npz")[1]["training"]["history"]["train_loss"]
     res = cross_validate(lambda: FactorizedBernoulli(alpha=1.0), X, k=3, random_state=0)
     assert len(res["fold_nll"]) == 3 and np.isfinite(res["mean"])
+
+
+def _first_run(tmp_path, **kw):
+    X, _ = _data()
+    kw = {"epochs": 1, "lr": 0.05, "random_state": 0, "checkpoint_dir": tmp_path, **kw}
+    train(LogisticBernoulli(noise=0.1), X, **kw)
+    return X, tmp_path / "checkpoint.npz"
+
+
+def test_resume_rejects_other_model_or_hyper_parameters(tmp_path):
+    from minigen.io import CheckpointError
+
+    X, ckpt = _first_run(tmp_path)
+
+    class Other(LogisticBernoulli):
+        pass
+
+    with pytest.raises(CheckpointError, match="a 'LogisticBernoulli' model, this is a 'Other'"):
+        train(Other(noise=0.1), X, epochs=2, resume_from=ckpt)
+    with pytest.raises(CheckpointError, match="hyper-parameters .*differ"):
+        train(LogisticBernoulli(noise=0.5), X, epochs=2, resume_from=ckpt)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_resume_rejects_other_optimizer(tmp_path, optimizer):
+    from minigen.io import CheckpointError
+
+    X, ckpt = _first_run(tmp_path)
+    with pytest.raises(CheckpointError, match=f"optimizer 'adam', not '{optimizer}'"):
+        train(LogisticBernoulli(noise=0.1), X, epochs=2, optimizer=optimizer, resume_from=ckpt)
+    # and the other way round: an sgd run cannot continue as adam (used to be a KeyError)
+    _first_run(tmp_path, optimizer="sgd")
+    with pytest.raises(CheckpointError, match="optimizer 'sgd', not 'adam'"):
+        train(LogisticBernoulli(noise=0.1), X, epochs=2, resume_from=ckpt)
+
+
+def test_resume_with_other_X_and_saved_split(tmp_path):
+    from minigen.io import CheckpointError
+
+    X, ckpt = _first_run(tmp_path, validation_fraction=0.2)
+    # the saved held-out rows index up to 399: smaller X used to raise an IndexError
+    for Xo in (X[:100], np.vstack([X, X])):
+        with pytest.raises(CheckpointError, match="validation split .* does not fit X"):
+            train(LogisticBernoulli(noise=0.1), Xo, epochs=2, validation_fraction=0.2,
+                  resume_from=ckpt)
+    h = train(LogisticBernoulli(noise=0.1), X, epochs=2, validation_fraction=0.2,
+              resume_from=ckpt)
+    assert h.epochs == 2
+    # without a saved split nothing indexes old rows: a smaller X resumes fine
+    X, ckpt = _first_run(tmp_path)
+    assert train(LogisticBernoulli(noise=0.1), X[:100], epochs=2, resume_from=ckpt).epochs == 2
+
+
+@pytest.mark.parametrize(
+    "key,value", [("epoch", "1"), ("step", None), ("history", []), ("rng_state", "x")]
+)
+def test_resume_rejects_malformed_training_state(tmp_path, key, value):
+    from minigen.io import CheckpointError, save_checkpoint
+
+    X, ckpt = _first_run(tmp_path)
+    arrays, meta = load_checkpoint(ckpt)
+    meta["training"][key] = value
+    save_checkpoint(ckpt, arrays, meta)
+    with pytest.raises(CheckpointError, match=f"training.{key} is"):
+        train(LogisticBernoulli(noise=0.1), X, epochs=2, resume_from=ckpt)
+
+
+def test_resume_rejects_non_finite_parameters(tmp_path):
+    from minigen.io import CheckpointError, save_checkpoint
+
+    X, ckpt = _first_run(tmp_path)
+    arrays, meta = load_checkpoint(ckpt)
+    arrays["param/theta"][0] = np.nan
+    save_checkpoint(ckpt, arrays, meta)
+    msg = r"cannot resume from .*\.npz': parameter 'theta' has 1 non-finite"
+    with pytest.raises(CheckpointError, match=msg):
+        train(LogisticBernoulli(noise=0.1), X, epochs=2, resume_from=ckpt)
