@@ -211,18 +211,14 @@ class AutoregressiveModel(GenerativeModel):
     def _init_from_data(self, X, rng) -> None:
         """Infer K from the data when ``n_categories`` is None, then build the network."""
         Xf = np.asarray(X).reshape(len(X), -1)
-        Xi = self._check_values(Xf, "X", None)
         if self.net_ is None:
             # K = max(X) + 1, capped: one stray huge value (an ID, 1e12) would otherwise size
-            # the network by it and die of a MemoryError deep inside. From Xf, not Xi: the
-            # int64 cast wraps values like 1e30.
+            # the network by it and die of a MemoryError deep inside. It also refuses
+            # negative and fractional values, before any int64 cast (1e30 would wrap).
             self.n_categories_ = infer_n_categories(Xf, "X")
             self._make_network(check_random_state(rng))
-        elif Xi.size and int(Xi.max()) >= self.n_categories_:
-            raise ValueError(
-                f"X has value {int(Xi.max())} but the model's alphabet is "
-                f"0..{self.n_categories_ - 1} (n_categories={self.n_categories_})"
-            )
+        else:
+            self._check_values(Xf, "X", self.n_categories_)
 
     def fit(self, X, y=None, **train_kw):
         """Fit by mini-batch gradient descent (:func:`minigen.training.train`); returns self.
