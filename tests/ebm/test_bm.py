@@ -62,3 +62,41 @@ def test_errors():
         BoltzmannMachine(n_iter=2).fit(np.full((3, 2), 0.5))
     with pytest.raises(RuntimeError, match="not fitted"):
         BoltzmannMachine().score_samples(np.zeros((1, 2)))
+
+
+# ------------------------------------------------------------ audit 2: validation
+def _fitted_bm():
+    X = (np.random.default_rng(0).random((40, 6)) < 0.5).astype(float)
+    return BoltzmannMachine(n_iter=3).fit(X)
+
+
+@pytest.mark.parametrize("method", ["energy", "score_samples"])
+def test_wrong_width_is_a_clear_error(method):
+    with pytest.raises(ValueError, match="X must have 6 features, got 5"):
+        getattr(_fitted_bm(), method)(np.zeros((2, 5)))
+
+
+def test_unfitted_energy_and_log_partition_say_not_fitted():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        BoltzmannMachine().energy(np.zeros((2, 5)))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        BoltzmannMachine().log_partition()
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (3, 0)])
+def test_fit_on_empty_data_is_a_clear_error(shape):
+    with pytest.raises(ValueError, match="at least one sample and one feature"):
+        BoltzmannMachine(n_iter=3).fit(np.zeros(shape))
+
+
+def test_refit_on_new_width_rebuilds():
+    bm = _fitted_bm()
+    bm.fit(np.ones((5, 4)))
+    assert bm.coupling_.shape == (4, 4)
+
+
+@pytest.mark.parametrize("n_sweeps,exc", [(0, ValueError), (-3, ValueError), (1.5, TypeError)])
+def test_sample_n_sweeps_is_named_in_the_error(n_sweeps, exc):
+    with pytest.raises(exc, match="n_sweeps"):
+        _fitted_bm().sample(2, n_sweeps=n_sweeps)
+    assert _fitted_bm().sample(2, n_sweeps=1).shape == (2, 6)

@@ -200,3 +200,107 @@ def test_fused_numba_epoch_matches_numpy_per_batch_fit(kw, chunk, monkeypatch):
     if kw["method"] == "pcd":
         np.testing.assert_array_equal(out.chains_, ref.chains_)
         assert out.chains_.shape == (kw.get("n_persistent", 10), 13)
+
+
+# ------------------------------------------------------------ audit 2: validation, divergence
+def _binary(n=40, V=6, seed=0):
+    return (np.random.default_rng(seed).random((n, V)) < 0.5).astype(float)
+
+
+def _diverging_gbrbm(n_iter=60):
+    """Unstandardized data (scale 100) and a huge step: the weights used to reach ~1e128."""
+    X = 100 * np.random.default_rng(0).normal(size=(40, 6))
+    m = GaussianBernoulliRBM(n_components=4, n_iter=n_iter, batch_size=10, learning_rate=5.0,
+                             random_state=0)
+    return m, X
+
+
+def test_fit_divergence_raises_and_restores_last_good_parameters():
+    from minigen.training import TrainingDiverged
+
+    m, X = _diverging_gbrbm()
+    with pytest.raises(TrainingDiverged,
+                       match="diverged at epoch .*learning_rate.*standardize") as info:
+        m.fit(X)
+    good_epochs = info.value.epoch  # epochs that finished before the bad one
+    assert good_epochs >= 1
+    assert np.isfinite(m.W_).all() and np.abs(m.W_).max() <= 1e6
+    # the restored parameters are exactly those after the last good epoch
+    ref = _diverging_gbrbm(n_iter=good_epochs)[0].fit(X)
+    for name in ("W_", "b_", "c_", "chains_"):
+        np.testing.assert_array_equal(getattr(m, name), getattr(ref, name), err_msg=name)
+    assert m.fitted_
+    assert np.isfinite(m.score_samples(X[:2])).all()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_bernoulli_fit_divergence_on_both_paths(backend):
+    """The fused Numba epoch and the per-batch path both end in the same check."""
+    from minigen.backend import use_backend
+    from minigen.training import TrainingDiverged
+
+    if backend == "numba":
+        pytest.importorskip("numba")
+    with use_backend(backend):
+        r = BernoulliRBM(n_components=4, n_iter=3, batch_size=10, learning_rate=1e300,
+                         random_state=0)
+        with pytest.raises(TrainingDiverged, match="epoch 0"):
+            r.fit(_binary())
+    assert np.isfinite(r.W_).all() and np.abs(r.W_).max() < 1.0  # the initial weights
+    assert not r.fitted_
+
+
+def test_partial_fit_divergence_keeps_previous_parameters():
+    from minigen.training import TrainingDiverged
+
+    r = BernoulliRBM(n_components=4, random_state=0).partial_fit(_binary())
+    before = r.W_.copy()
+    r.learning_rate = 1e300
+    with pytest.raises(TrainingDiverged, match="partial_fit"):
+        r.partial_fit(_binary(seed=1))
+    np.testing.assert_array_equal(r.W_, before)
+
+
+def test_partial_fit_validates_hyper_parameters_like_fit():
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        BernoulliRBM(n_components=4, learning_rate=-1.0).partial_fit(_binary())
+    with pytest.raises(ValueError, match="unknown method"):
+        BernoulliRBM(n_components=4, method="bogus").partial_fit(_binary())
+
+
+def test_refit_on_new_width_rebuilds_but_partial_fit_keeps_checking():
+    r = BernoulliRBM(n_components=4, n_iter=2, batch_size=10, random_state=0).fit(_binary())
+    r.fit(_binary(V=8))
+    assert r.W_.shape == (8, 4) and r.n_features_in_ == 8
+    assert r.transform(_binary(V=8)).shape == (40, 4)
+    with pytest.raises(ValueError, match="X must have 8 features, got 6"):
+        r.partial_fit(_binary())
+    g = GaussianBernoulliRBM(n_components=3, n_iter=1, random_state=0)
+    rng = np.random.default_rng(0)
+    g.fit(rng.normal(size=(20, 5))).fit(rng.normal(size=(20, 7)))
+    assert g.W_.shape == (7, 3)
+
+
+@pytest.mark.parametrize("cls", [BernoulliRBM, GaussianBernoulliRBM])
+@pytest.mark.parametrize("shape", [(0, 6), (0, 2, 3), (5, 0)])
+def test_fit_on_empty_data_is_a_clear_error(cls, shape):
+    for method in ("fit", "partial_fit"):
+        with pytest.raises(ValueError, match="at least one sample and one feature"):
+            getattr(cls(n_components=4, n_iter=1), method)(np.zeros(shape))
+
+
+def test_ais_log_partition_cache_is_keyed_on_seed_and_settings():
+    r = BernoulliRBM(n_components=4, n_iter=2, batch_size=10, random_state=0, ais_chains=20,
+                     ais_betas=50).fit(_binary())
+    a = r.log_partition("ais", random_state=1)
+    b = r.log_partition("ais", random_state=2)
+    assert a != b  # the second seed gets its own estimate, not the cached first one
+    assert r.log_partition("ais", random_state=1) == a
+    r._logz_cache = None
+    assert r.log_partition("ais", random_state=2) == b
+    r.set_params(ais_chains=30)
+    assert r.log_partition("ais", random_state=2) != b
+    # an unseeded or Generator call is never served from the cache
+    g1 = r.log_partition("ais", random_state=np.random.default_rng(5))
+    g2 = r.log_partition("ais", random_state=np.random.default_rng(6))
+    assert g1 != g2

@@ -33,9 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..._validation import check_choice, check_positive_int
+from ..._validation import check_array, check_choice, check_positive_int
 from ...backend import get_backend, to_numpy
 from ...random import check_random_state, uniforms
+from .rbm import BernoulliRBM
 
 
 @dataclass
@@ -67,6 +68,28 @@ def _logmeanexp_se(lw):
     mean = w.mean()
     se = w.std(ddof=1) / (np.sqrt(len(w)) * mean) if len(w) > 1 else np.inf
     return m + np.log(mean), float(se)
+
+
+def _check_rbm(rbm):
+    """The annealing path and base model below are those of binary visibles: refuse other
+    models (a Gaussian-Bernoulli RBM would get a finite but wrong log Z)."""
+    if not isinstance(rbm, BernoulliRBM):
+        raise TypeError(f"AIS is implemented for a BernoulliRBM only, got {type(rbm).__name__}")
+    rbm._check_fitted()
+
+
+def _check_base_data(rbm, data, name):
+    """``data`` whose column means set the base rates: (n >= 1, V) values in [0, 1]
+    (probabilities such as grey levels are fine here, unlike chain start states)."""
+    X = check_array(data, name, ndim=(2, 3, 4))
+    X = X.reshape(X.shape[0], int(np.prod(X.shape[1:], dtype=np.int64)))  # flatten images
+    V = rbm.W_.shape[0]
+    if X.shape[0] == 0 or X.shape[1] != V:
+        raise ValueError(f"{name} must have shape (n >= 1, {V}) for this RBM (images are "
+                         f"flattened), got {tuple(X.shape)}")
+    if bool((X < 0).any()) or bool((X > 1).any()):
+        raise ValueError(f"{name} must hold values in [0, 1] (binary data or probabilities)")
+    return X
 
 
 def _base_bias(rbm, data):
@@ -114,6 +137,9 @@ def ais_log_partition(rbm, *, n_chains: int = 200, n_betas: int = 2000,
         base, lower variance); default: the RBM's own visible biases.
     """
     xp = get_backend().xp
+    _check_rbm(rbm)
+    if data is not None:
+        data = _check_base_data(rbm, data, "data")
     rng = check_random_state(random_state)
     n_chains = check_positive_int(n_chains, "n_chains")
     betas = beta_schedule(n_betas, schedule)
@@ -135,10 +161,15 @@ def reverse_ais_log_partition(rbm, data, *, n_betas: int = 2000, schedule: str =
     Each row of ``data`` starts one chain at :math:`\\beta = 1`, annealed to 0.
     """
     xp = get_backend().xp
+    _check_rbm(rbm)
+    v = rbm._check_X(data)  # chain start states: binary, width V, finite
+    if v.shape[0] == 0:
+        raise ValueError("data must have at least one row (one chain per row), got 0")
+    if base_data is not None:
+        base_data = _check_base_data(rbm, base_data, "base_data")
     rng = check_random_state(random_state)
-    v = rbm._check_X(data)
     betas = beta_schedule(n_betas, schedule)[::-1]
-    bA = _base_bias(rbm, base_data if base_data is not None else data)
+    bA = _base_bias(rbm, base_data if base_data is not None else v)
     H = rbm.W_.shape[1]
     log_za = float(xp.logaddexp(0.0, bA).sum()) + H * float(np.log(2.0))
     lw = to_numpy(_anneal(rbm, v, betas, bA, rng))  # = log p_A*/p_B* ratios, mean -> Z_A/Z_B
@@ -155,6 +186,10 @@ def ais_log_likelihood_bounds(rbm, X, *, n_chains: int = 200, n_betas: int = 200
     forward estimate bounds log Z from below (so the log-likelihood from above),
     the reverse one from above in expectation.
     """
+    _check_rbm(rbm)
+    X = rbm._check_X(X)
+    if data is not None:
+        data = rbm._check_X(data)  # its first rows start the reverse chains: binary
     mf = float(np.mean(to_numpy(-rbm.free_energy(X))))
     fwd = ais_log_partition(rbm, n_chains=n_chains, n_betas=n_betas,
                             data=data if data is not None else X, random_state=random_state)

@@ -78,20 +78,25 @@ class BoltzmannMachine(GenerativeModel):
     def trainable_arrays(self) -> dict:
         return {"J": self.coupling_, "h": self.bias_}
 
-    def _check_X(self, X):
+    def _check_X(self, X, *, check_width=True):
         X = check_binary(X, "X")
         if X.ndim != 2:
             raise ValueError(f"X must have shape (n_samples, n_features), got {X.shape}")
+        # fit skips the width check: a fresh fit rebuilds J and h for the new width
+        if check_width and hasattr(self, "coupling_") and X.shape[1] != self.bias_.shape[0]:
+            raise ValueError(f"X must have {self.bias_.shape[0]} features, got {X.shape[1]}")
         return get_backend().xp.asarray(X, dtype=np.float64)
 
     # ------------------------------------------------------------ likelihood
     def energy(self, X):
         """:math:`E(x)` of each row -> (m,)."""
+        self._check_fitted()
         return bz.quadratic_energy(self._check_X(X), self.coupling_, self.bias_)
 
     def log_partition(self, method: str = "exact") -> float:
         if method != "exact":
             raise ValueError("BoltzmannMachine.log_partition supports method='exact' only")
+        self._check_fitted()
         return bz.log_partition(self.coupling_, self.bias_)
 
     def score_samples(self, X):
@@ -115,7 +120,10 @@ class BoltzmannMachine(GenerativeModel):
 
     def fit(self, X, y=None):
         """Full-batch exact gradient descent on the mean NLL."""
-        X = self._check_X(X)
+        X = self._check_X(X, check_width=False)
+        if X.shape[0] == 0 or X.shape[1] == 0:  # the data moments would be NaN
+            raise ValueError(f"X must have at least one sample and one feature, "
+                             f"got shape {tuple(X.shape)}")
         n_iter = check_positive_int(self.n_iter, "n_iter")
         lr = check_positive_float(self.learning_rate, "learning_rate")
         check_positive_float(self.l2, "l2", allow_zero=True)
@@ -135,6 +143,8 @@ class BoltzmannMachine(GenerativeModel):
 
         self._check_fitted()
         n_samples = check_positive_int(n_samples, "n_samples")
+        # checked here: gibbs_boltzmann would name its own argument (burn_in = n_sweeps - 1)
+        n_sweeps = check_positive_int(n_sweeps, "n_sweeps")
         res = gibbs_boltzmann(self.coupling_, self.bias_, 1, n_chains=n_samples,
                               burn_in=n_sweeps - 1, random_state=random_state)
         return res.samples[:, 0, :]

@@ -30,6 +30,7 @@ Hinton, "A practical guide to training RBMs" (2010).
 from __future__ import annotations
 
 import hashlib
+import numbers
 
 import numpy as np
 
@@ -52,6 +53,18 @@ def _softplus(xp, a):
 
 def _sigmoid(xp, a):
     return 0.5 * (1.0 + xp.tanh(0.5 * a))
+
+
+#: ``fit`` / ``partial_fit`` stop when a weight grows past this: with binary or standardized
+#: data no useful RBM comes near it, while a run that diverges passes it long before its
+#: parameters overflow to inf (a Gaussian-Bernoulli RBM with a large step reached 1e128)
+_MAX_ABS_WEIGHT = 1e6
+
+
+def _flatten_rows(X):
+    """(n, ...) -> (n, prod(...)); images are flattened. Explicit sizes so that n = 0 works
+    (``reshape(0, -1)`` is ambiguous and raises)."""
+    return X.reshape(X.shape[0], int(np.prod(X.shape[1:], dtype=np.int64)))
 
 
 class _RBMBase(GenerativeModel):
@@ -181,30 +194,73 @@ class _RBMBase(GenerativeModel):
         from ...optim import SGD
 
         self._check_hparams()
-        X = self._check_X(X)
+        # a fresh fit rebuilds the parameters, so X may have a new width (as in scikit-learn)
+        X = self._check_fit_X(X, check_width=False)
         rng = check_random_state(self.random_state)
         self._build(X.shape[1], rng)
         self._init_visible_bias(X)
+        self.fitted_ = False  # until one epoch has finished with finite parameters
         opt = SGD(self.trainable_arrays(), lr=self.learning_rate, momentum=self.momentum)
         n = X.shape[0]
         bs = self.batch_size
         fused = self._fused_epoch_kernel()
         for epoch in range(self.n_iter):
+            # one O(V*H) copy per epoch (not per batch): what a divergence rolls back to
+            good = self._snapshot()
             if fused is not None:  # whole epoch in one Numba call (same result, see below)
                 self._fused_epoch(fused, X, rng.permutation(n), rng, opt)
-                continue
-            perm = get_backend().asarray(rng.permutation(n))
-            tot = 0.0
-            for s in range(0, n, bs):
-                # X was validated once above: skip per-batch checks; the CD loss is only
-                # computed when it is reported
-                loss, g = self._loss_and_grads(X[perm[s:s + bs]], rng, self.verbose)
-                opt.step(g)
-                tot += loss * min(bs, n - s)
-            if self.verbose:
-                print(f"[{type(self).__name__}] epoch {epoch + 1}: cd-loss {tot / n:.4f}")
-        self.fitted_ = True
+            else:
+                perm = get_backend().asarray(rng.permutation(n))
+                tot = 0.0
+                for s in range(0, n, bs):
+                    # X was validated once above: skip per-batch checks; the CD loss is only
+                    # computed when it is reported
+                    loss, g = self._loss_and_grads(X[perm[s:s + bs]], rng, self.verbose)
+                    opt.step(g)
+                    tot += loss * min(bs, n - s)
+                if self.verbose:
+                    print(f"[{type(self).__name__}] epoch {epoch + 1}: cd-loss {tot / n:.4f}")
+            self._check_diverged(good, f"epoch {epoch}", epoch, opt.t)
+            self.fitted_ = True
         return self
+
+    def _check_fit_X(self, X, *, check_width=True):
+        """``_check_X`` plus what training needs: at least one row and one feature."""
+        X = self._check_X(X, check_width=check_width)
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            raise ValueError(f"X must have at least one sample and one feature, "
+                             f"got shape {tuple(X.shape)}")
+        return X
+
+    def _snapshot(self) -> dict:
+        """Copies of the parameters and PCD chains (restored by :meth:`_check_diverged`)."""
+        snap = {name: p.copy() for name, p in self.trainable_arrays().items()}
+        snap["chains"] = None if self.chains_ is None else self.chains_.copy()
+        return snap
+
+    def _check_diverged(self, good: dict, where: str, epoch: int, step: int) -> None:
+        """Raise :class:`~minigen.training.TrainingDiverged` if a parameter is non-finite or
+        a weight exceeds ``_MAX_ABS_WEIGHT``, after putting back the parameters in ``good``.
+
+        Cost: a few reductions over W, b, c (no pass over the data)."""
+        from ...training import TrainingDiverged
+
+        xp = get_backend().xp
+        params = self.trainable_arrays()
+        finite = all(bool(xp.isfinite(p).all()) for p in params.values())
+        w_max = float(xp.abs(self.W_).max()) if finite and self.W_.size else 0.0
+        if finite and w_max <= _MAX_ABS_WEIGHT:
+            return
+        for name, p in params.items():  # in place: the optimizer and callers hold these
+            p[...] = good[name]
+        self.chains_ = good["chains"]
+        what = "non-finite parameters" if not finite else f"max |W| = {w_max:.3g}"
+        raise TrainingDiverged(
+            f"{type(self).__name__} training diverged at {where}: {what}; the parameters "
+            f"were restored to their last good values (from before it). "
+            f"Lower learning_rate (now {self.learning_rate:g})"
+            + (" or standardize X" if isinstance(self, GaussianBernoulliRBM) else ""),
+            epoch, step)
 
     def _fused_epoch_kernel(self):
         """The fused one-call-per-epoch training kernel, or ``None`` (per-batch path)."""
@@ -254,17 +310,22 @@ class _RBMBase(GenerativeModel):
             s0 = s1
 
     def partial_fit(self, X, y=None):
-        """One gradient step on ``X`` (builds the model on first call)."""
-        X = self._check_X(X)
+        """One gradient step on ``X`` (builds the model on first call).
+
+        Unlike :meth:`fit`, a fitted model keeps its width: ``X`` must match it."""
+        self._check_hparams()  # the same hyper-parameter rules as fit
+        X = self._check_fit_X(X, check_width=getattr(self, "fitted_", False))
         if not getattr(self, "fitted_", False):
             self._build(X.shape[1], check_random_state(self.random_state))
             self._init_visible_bias(X)
             self._rng = check_random_state(self.random_state)
         rng = getattr(self, "_rng", None) or check_random_state(self.random_state)
         self._rng = rng
-        _, g = self.loss_and_grads(X, rng)
+        good = self._snapshot()
+        _, g = self._loss_and_grads(X, rng, with_loss=False)  # X validated above
         for name, p in self.trainable_arrays().items():
             p -= self.learning_rate * g[name]
+        self._check_diverged(good, "this partial_fit step", 0, 0)
         self.fitted_ = True
         return self
 
@@ -279,7 +340,9 @@ class _RBMBase(GenerativeModel):
         """:math:`\\log Z`: ``"exact"`` (min(V, H) <= 24), ``"ais"``, or ``"auto"``.
 
         ``"auto"`` is exact when ``min(V, H) <= exact_max_units``, else AIS with
-        ``ais_chains`` chains and ``ais_betas`` temperatures (cached per parameters).
+        ``ais_chains`` chains and ``ais_betas`` temperatures. The result is cached per
+        parameters (and, for AIS, per ``ais_chains``, ``ais_betas`` and an integer
+        ``random_state``; a ``None`` or Generator seed gives a fresh estimate every call).
         With ``return_stderr`` returns ``(log Z, stderr)`` (0 for exact).
         """
         self._check_fitted()
@@ -288,8 +351,16 @@ class _RBMBase(GenerativeModel):
             exact = min(self.W_.shape) <= self.exact_max_units
             method = "exact" if exact else "ais"
         key = (method, self._param_hash())
+        cacheable = True
+        if method == "ais":
+            # the AIS estimate depends on its seed and settings: a re-seeded call must not
+            # get the first estimate back
+            seeded = isinstance(random_state, numbers.Integral) and not isinstance(
+                random_state, bool)
+            cacheable = seeded
+            key += (int(random_state) if seeded else None, self.ais_chains, self.ais_betas)
         cache = getattr(self, "_logz_cache", None)
-        if cache is None or cache[0] != key:
+        if not cacheable or cache is None or cache[0] != key:
             if method == "exact":
                 val = (self._exact_log_partition(), 0.0)
             else:
@@ -353,11 +424,10 @@ class BernoulliRBM(_RBMBase):
     chains_ (persistent chains, PCD).
     """
 
-    def _check_X(self, X):
-        X = check_array(X, "X", ndim=(2, 3, 4))
-        X = X.reshape(X.shape[0], -1)  # images are flattened
+    def _check_X(self, X, *, check_width=True):
+        X = _flatten_rows(check_array(X, "X", ndim=(2, 3, 4)))  # images are flattened
         check_binary(X, "X")
-        if hasattr(self, "W_") and X.shape[1] != self.W_.shape[0]:
+        if check_width and hasattr(self, "W_") and X.shape[1] != self.W_.shape[0]:
             raise ValueError(f"X must have {self.W_.shape[0]} features, got {X.shape[1]}")
         return get_backend().xp.asarray(X, dtype=np.float64)
 
@@ -458,10 +528,9 @@ class GaussianBernoulliRBM(_RBMBase):
     """Gaussian-Bernoulli RBM for real-valued data (unit visible variance;
     standardize the data first). Same hyper-parameters as :class:`BernoulliRBM`."""
 
-    def _check_X(self, X):
-        X = check_array(X, "X", ndim=(2, 3, 4))
-        X = X.reshape(X.shape[0], -1)  # images are flattened
-        if hasattr(self, "W_") and X.shape[1] != self.W_.shape[0]:
+    def _check_X(self, X, *, check_width=True):
+        X = _flatten_rows(check_array(X, "X", ndim=(2, 3, 4)))  # images are flattened
+        if check_width and hasattr(self, "W_") and X.shape[1] != self.W_.shape[0]:
             raise ValueError(f"X must have {self.W_.shape[0]} features, got {X.shape[1]}")
         return get_backend().xp.asarray(X, dtype=np.float64)
 
