@@ -48,6 +48,15 @@ __all__ = [
 ]
 
 
+def _all_finite(grads: dict) -> bool:
+    """Whether every gradient is free of NaN/inf; one host sync on GPU, not one per array."""
+    ok = True
+    for g in grads.values():
+        if g.size:
+            ok = ok & xp_of(g).isfinite(g).all()  # stays on the device until bool()
+    return bool(ok)
+
+
 def _check_params(params) -> dict:
     if not isinstance(params, dict) or not params:
         raise TypeError("params must be a non-empty dict mapping names to arrays")
@@ -68,6 +77,9 @@ class Optimizer:
     """
 
     _buffer_kinds: tuple[str, ...] = ()
+    #: ``step`` refuses non-finite gradients; :func:`minigen.training.train` turns this
+    #: off because it already checks every gradient's norm before the step.
+    _check_finite = True
 
     def __init__(self, params: dict, lr: float):
         self.params = _check_params(params)
@@ -115,13 +127,27 @@ class Optimizer:
                 f"unexpected {sorted(extra)}"
             )
         for k, p in self.params.items():
-            if grads[k].shape != p.shape:
+            g = grads[k]
+            if getattr(g, "dtype", None) is None or not hasattr(g, "shape"):
+                raise TypeError(f"grads[{k!r}] must be an array, got {type(g).__name__}")
+            if g.dtype.kind not in "biuf":
+                raise TypeError(f"grads[{k!r}] must be a real array, got dtype {g.dtype}")
+            if g.shape != p.shape:
                 raise ValueError(
-                    f"grads[{k!r}] has shape {grads[k].shape}, params[{k!r}] has {p.shape}"
+                    f"grads[{k!r}] has shape {g.shape}, params[{k!r}] has {p.shape}"
                 )
+        # before any update, so a bad gradient leaves every parameter as it was
+        if self._check_finite and not _all_finite(grads):
+            bad = next(k for k, g in grads.items() if not _all_finite({k: g}))
+            raise FloatingPointError(
+                f"grads[{bad!r}] contains NaN or infinite values; no parameter was updated"
+            )
 
     def step(self, grads: dict) -> None:
-        """Update every parameter in place from ``grads`` (same keys and shapes)."""
+        """Update every parameter in place from ``grads`` (same keys and shapes).
+
+        Raises ``FloatingPointError`` (and changes nothing) if a gradient holds NaN or inf.
+        """
         self._check_grads(grads)
         self.t += 1
         for k, p in self.params.items():
@@ -164,7 +190,8 @@ class SGD(Optimizer):
     ----------
     params : dict of str -> array
         Live parameter arrays, updated in place.
-    lr : float
+    lr : float >= 0
+        (0 leaves the parameters unchanged; schedules may decay to it.)
     momentum : float in [0, 1)
     nesterov : bool
     weight_decay : float
@@ -229,23 +256,29 @@ class Adam(Optimizer):
     Parameters
     ----------
     params : dict of str -> array
-    lr : float
-    betas : (float, float)
-    eps : float
-    weight_decay : float
+    lr : float >= 0
+    betas : (float, float), each in [0, 1)
+    eps : float > 0
+    weight_decay : float >= 0
     """
 
     _buffer_kinds = ("m", "v")
     _decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        want = "betas must be a pair (beta1, beta2) of floats in [0, 1)"
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__"):
+            raise TypeError(f"{want}, got {type(betas).__name__} {betas!r}")
+        if len(betas) != 2:
+            raise ValueError(f"{want}, got {len(betas)} values {tuple(betas)!r}")
         b1, b2 = betas
         for name, b in (("betas[0]", b1), ("betas[1]", b2)):
             check_positive_float(b, name, allow_zero=True)
             if b >= 1:
                 raise ValueError(f"{name} must be in [0, 1), got {b}")
         self.betas = (float(b1), float(b2))
-        self.eps = check_positive_float(eps, "eps", allow_zero=True)
+        # eps = 0 would make a zero gradient's first step 0 / 0 = NaN
+        self.eps = check_positive_float(eps, "eps")
         self.weight_decay = check_positive_float(weight_decay, "weight_decay", allow_zero=True)
         super().__init__(params, lr)
 

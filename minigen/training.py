@@ -147,6 +147,20 @@ def _sq_norm(grads) -> float:
     return total
 
 
+def _scheduled_lr(schedule, step: int, base_lr: float) -> float:
+    """The schedule's lr for ``step``, checked: a negative one would ascend the loss."""
+    value = schedule(step, base_lr)
+    if type(value) is float and 0.0 <= value < math.inf:  # the common case, per step: fast
+        return value
+    try:
+        return check_positive_float(value, "lr", allow_zero=True)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(
+            f"lr_schedule returned {value!r} at step {step}; it must return a finite "
+            "float >= 0"
+        ) from None
+
+
 def _check_resume_metadata(path, meta: dict, model, optimizer) -> None:
     """Refuse to resume a run of another model, hyper-parameters or optimizer."""
     where = f"cannot resume from {str(path)!r}"
@@ -241,9 +255,12 @@ def train(
     optimizer_kwargs : dict, optional
         Extra arguments for the optimizer (``momentum``, ``betas``, ...).
     lr : float
-        Base learning rate; ``lr_schedule`` (a callable ``(step, base_lr) -> lr``
+        Base learning rate, >= 0; ``lr_schedule`` (a callable ``(step, base_lr) -> lr``
         such as :class:`minigen.optim.CosineLR`, or ``"constant"`` / ``"cosine"``: cosine
-        decay to 0 over all ``epochs``) may vary it per step.
+        decay to 0 over all ``epochs``) may vary it per step, and must return a finite
+        float >= 0. ``lr=0`` is allowed: every step leaves the parameters unchanged
+        (the run only records the losses; optimizer state such as Adam's moments still
+        advances).
     l2 : float
         L2 penalty ``l2/2 * ||theta||^2`` added to the objective (``l2 * theta`` to
         the gradient; the reported loss excludes it).
@@ -363,6 +380,8 @@ def train(
     params = model.trainable_arrays()
     opt_name = optimizer
     opt = make_optimizer(optimizer, params, lr, **(optimizer_kwargs or {}))
+    # the loop below checks the gradients' norm before every step: skip step's own check
+    opt._check_finite = False
     # "cosine" by name decays over every step of the run (``epochs`` full passes)
     schedule = make_schedule(lr_schedule, total_steps=epochs * -(-len(Xb) // batch_size))
 
@@ -452,7 +471,7 @@ def train(
                     grads = {k: g + l2 * params[k] for k, g in grads.items()}
                 if clip_norm is not None:
                     clip_grad_norm(grads, clip_norm)
-                opt.lr = schedule(step, lr)
+                opt.lr = _scheduled_lr(schedule, step, lr)
                 opt.step(grads)
                 step += 1
                 total += loss * len(idx)

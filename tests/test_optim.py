@@ -78,7 +78,7 @@ def test_adam_hand_computed_first_step():
     # At t = 1 bias correction makes the step lr * g / (|g| + eps') = lr * sign(g) (eps -> 0).
     p = {"x": np.array([1.0, -2.0, 0.5])}
     g = {"x": np.array([0.3, -4.0, 2.0])}
-    opt = Adam(p, lr=0.1, eps=0.0)
+    opt = Adam(p, lr=0.1, eps=1e-300)  # eps must be > 0; this one is negligible
     opt.step(g)
     np.testing.assert_allclose(p["x"], [0.9, -1.9, 0.4], rtol=0, atol=1e-15)
     # second step by hand
@@ -165,6 +165,52 @@ def test_bad_input():
         opt.step({"W": grads[0]["W"]})
     with pytest.raises(ValueError, match="shape"):
         opt.step({"W": grads[0]["W"], "b": np.zeros(4)})
+
+
+def test_bad_hyper_parameters():
+    params, _ = _problem()
+    with pytest.raises(TypeError, match=r"betas must be a pair .* got float 0.9"):
+        Adam(params, betas=0.9)
+    with pytest.raises(ValueError, match="betas must be a pair .* got 3 values"):
+        Adam(params, betas=(0.9, 0.99, 0.1))
+    with pytest.raises(ValueError, match=r"betas\[1\]"):
+        AdamW(params, betas=(0.9, -0.1))
+    with pytest.raises(TypeError, match=r"betas\[0\]"):
+        Adam(params, betas=("a", 0.9))
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        Adam(params, eps=0.0)  # a zero gradient's first step would be 0 / 0
+    with pytest.raises(ValueError, match="lr"):
+        SGD(params, lr=float("nan"))
+    with pytest.raises(ValueError, match="weight_decay"):
+        AdamW(params, weight_decay=-0.1)
+    with pytest.raises(ValueError, match="momentum"):
+        SGD(params, lr=0.1, momentum=1.0)
+    Adam(params, lr=0.0, betas=np.array([0.5, 0.5]))  # lr 0 (a no-op step) is allowed
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_gradient_refused_before_any_update(name, bad):
+    params, grads_seq = _problem()
+    opt = make_optimizer(name, params, lr=0.1)
+    before = {k: v.copy() for k, v in params.items()}
+    grads = {k: g.copy() for k, g in grads_seq[0].items()}
+    grads["b"][1] = bad  # "W" comes first: it must not have been updated either
+    with pytest.raises(FloatingPointError, match=r"grads\['b'\] contains NaN or infinite"):
+        opt.step(grads)
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])
+    assert opt.t == 0
+
+
+def test_malformed_gradients():
+    opt = Adam({"w": np.ones(3)}, lr=0.1)
+    with pytest.raises(TypeError, match=r"grads\['w'\] must be an array, got list"):
+        opt.step({"w": [1.0, 2.0, 3.0]})
+    with pytest.raises(TypeError, match=r"grads\['w'\] must be a real array, got dtype complex"):
+        opt.step({"w": np.ones(3) * 1j})
+    opt.step({"w": np.ones(3, dtype=np.float32)})  # another float dtype is fine
+    assert opt.t == 1
 
 
 def test_lr_is_settable():

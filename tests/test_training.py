@@ -172,6 +172,35 @@ def test_bad_arguments():
         train(object(), X)
 
 
+@pytest.mark.parametrize(
+    "value,exc,match",
+    [(-0.01, ValueError, "returned -0.01 at step 3"), (float("nan"), ValueError, "returned nan"),
+     ("x", TypeError, "returned 'x'")],
+)
+def test_bad_lr_schedule_value(value, exc, match):
+    X, _ = _data(n=40)
+    m = LogisticBernoulli()
+
+    def schedule(step, base_lr):
+        return base_lr if step < 3 else value
+
+    with pytest.raises(exc, match=f"lr_schedule {match}.*finite float >= 0"):
+        train(m, X, epochs=2, batch_size=10, lr=0.1, lr_schedule=schedule, random_state=0)
+
+
+def test_lr_zero_leaves_parameters_unchanged():
+    X, _ = _data(n=40)
+    m = LogisticBernoulli()
+    h = train(m, X, epochs=2, batch_size=10, lr=0.0, random_state=0)
+    theta0 = LogisticBernoulli()
+    theta0._build(6, np.random.default_rng(0))
+    np.testing.assert_array_equal(m.theta_, theta0.theta_)
+    assert h.train_loss[0] == h.train_loss[1] and h.lr == [0.0, 0.0]
+    # a schedule may return 0 too (CosineLR ends there)
+    train(LogisticBernoulli(), X, epochs=1, batch_size=10, lr=0.1,
+          lr_schedule=lambda s, b: 0.0, random_state=0)
+
+
 def test_checkpoint_layout(tmp_path):
     X, _ = _data()
     m = LogisticBernoulli(noise=0.1)

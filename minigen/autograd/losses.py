@@ -2,6 +2,10 @@ r"""Losses with fused, numerically stable forward and backward passes."""
 
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
+
 from ..backend import xp_of
 from .ops_elementwise import _operand
 from .tensor import Tensor, _shape_str, make_tensor
@@ -19,6 +23,36 @@ def _reduce(loss, reduction: str, xp):
     return loss, None
 
 
+def _class_axis(axis, ndim: int) -> int:
+    """``axis`` normalised to ``[0, ndim)``; out of range is an error, not a silent wrap."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an int, got {type(axis).__name__}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for inputs with {ndim} dimension(s)")
+    return int(axis) % ndim
+
+
+def _check_class_targets(t, shape, ax: int, what: str) -> None:
+    """Integer ``t`` of ``shape`` without axis ``ax``, values in ``[0, shape[ax])``.
+
+    A negative index would otherwise pick a class from the end and a float one
+    fail deep in the indexing; the range check costs a min and a max.
+    """
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"targets must hold integer class indices, got dtype {t.dtype}")
+    want = shape[:ax] + shape[ax + 1 :]
+    if t.shape != want:
+        raise ValueError(
+            f"targets of shape {_shape_str(t.shape)} do not match {what} of shape "
+            f"{_shape_str(shape)} (expected {_shape_str(want)})"
+        )
+    C = shape[ax]
+    if t.size:
+        lo, hi = t.min(), t.max()
+        if not bool((lo >= 0) & (hi < C)):  # one host sync on GPU
+            raise ValueError(f"targets must lie in [0, {C}), got values in [{int(lo)}, {int(hi)}]")
+
+
 def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -> Tensor:
     r"""Bernoulli negative log-likelihood from logits, stable for any :math:`x`:
 
@@ -28,7 +62,8 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -
     Parameters
     ----------
     logits : Tensor, any shape
-    targets : array or Tensor of the same shape (values in [0, 1]; treated as constants)
+    targets : array or Tensor of the same shape (values in [0, 1], soft targets allowed;
+        treated as constants)
     reduction : "mean" | "sum" | "none"
     """
     x = _operand(logits)
@@ -40,6 +75,13 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -
         raise ValueError(
             f"targets of shape {_shape_str(y.shape)} do not match logits of shape "
             f"{_shape_str(xd.shape)}"
+        )
+    # outside [0, 1] the loss is unbounded below and meaningless. min/max propagate NaN,
+    # which then fails both tests; no temporaries, and one host sync on GPU
+    if y.size and not bool((y.min() >= 0) & (y.max() <= 1)):
+        raise ValueError(
+            f"targets must lie in [0, 1] (NaN not allowed), got values in "
+            f"[{float(y.min()):g}, {float(y.max()):g}]"
         )
     if y.dtype != xd.dtype:
         y = y.astype(xd.dtype)
@@ -76,20 +118,8 @@ def cross_entropy(logits, targets, reduction: str = "mean", axis: int = -1) -> T
     xd = x.data
     xp = xp_of(xd, t)
     t = xp.asarray(t)
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"targets must hold integer class indices, got dtype {t.dtype}")
-    ax = axis % xd.ndim
-    want = xd.shape[:ax] + xd.shape[ax + 1 :]
-    if t.shape != want:
-        raise ValueError(
-            f"targets of shape {_shape_str(t.shape)} do not match logits of shape "
-            f"{_shape_str(xd.shape)} (expected {_shape_str(want)})"
-        )
-    C = xd.shape[ax]
-    if t.size and (int(t.min()) < 0 or int(t.max()) >= C):
-        raise ValueError(
-            f"targets must lie in [0, {C}), got values in [{int(t.min())}, {int(t.max())}]"
-        )
+    ax = _class_axis(axis, xd.ndim)
+    _check_class_targets(t, xd.shape, ax, "logits")
     z = xd - xd.max(axis=ax, keepdims=True)
     logp = z - xp.log(xp.exp(z).sum(axis=ax, keepdims=True))
     ti = xp.expand_dims(t, ax)
@@ -109,13 +139,18 @@ def cross_entropy(logits, targets, reduction: str = "mean", axis: int = -1) -> T
 
 
 def nll_loss(log_probs, targets, reduction: str = "mean", axis: int = -1) -> Tensor:
-    """Negative log-likelihood of integer ``targets`` under ``log_probs`` (class axis ``axis``)."""
+    """Negative log-likelihood of integer ``targets`` under ``log_probs`` (class axis ``axis``).
+
+    ``targets`` has the shape of ``log_probs`` without the class axis and values in
+    ``[0, C)``, as in :func:`cross_entropy`.
+    """
     from .ops_shape import getitem
 
     x = _operand(log_probs)
     xp = xp_of(x.data)
     t = xp.asarray(targets.data if isinstance(targets, Tensor) else targets)
-    ax = axis % x.ndim
+    ax = _class_axis(axis, x.ndim)
+    _check_class_targets(t, x.shape, ax, "log_probs")
     idx = tuple(
         xp.arange(n).reshape([-1 if j == i else 1 for j in range(t.ndim)])
         for i, n in enumerate(t.shape)
@@ -130,10 +165,20 @@ def nll_loss(log_probs, targets, reduction: str = "mean", axis: int = -1) -> Ten
     return picked
 
 
+def _shape_of(x) -> tuple:
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
 def mse_loss(pred, target, reduction: str = "mean") -> Tensor:
-    """Squared error ``(pred - target)^2``, reduced."""
+    """Squared error ``(pred - target)^2``, reduced; ``pred`` and ``target`` of one shape."""
     from .ops_elementwise import mul, sub
 
+    # no broadcasting: (3,) against (3, 1) would silently average a (3, 3) grid
+    ps, ts = _shape_of(pred), _shape_of(target)
+    if ps != ts:
+        raise ValueError(
+            f"target of shape {_shape_str(ts)} does not match pred of shape {_shape_str(ps)}"
+        )
     d = sub(pred, target)
     sq = mul(d, d)
     if reduction == "mean":

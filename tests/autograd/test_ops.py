@@ -193,6 +193,43 @@ def test_loss_errors():
         F.binary_cross_entropy_with_logits(Tensor(rnd(2, 4)), np.zeros((2, 4)), reduction="x")
 
 
+def test_loss_target_and_shape_errors():
+    lp = Tensor(np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])))
+    # nll_loss: -1 was read as the last class; 3 and float targets failed deep inside
+    with pytest.raises(ValueError, match=r"targets must lie in \[0, 3\), got values in \[-1, 2\]"):
+        F.nll_loss(lp, np.array([-1, 2]))
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        F.nll_loss(lp, np.array([3, 2]))
+    with pytest.raises(TypeError, match="integer class indices"):
+        F.nll_loss(lp, np.array([0.0, 2.0]))
+    with pytest.raises(ValueError, match=r"expected \(2,\)"):
+        F.nll_loss(lp, np.array([[0], [2]]))
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        F.cross_entropy(lp, np.array([-1, 2]))
+    # an out-of-range class axis used to wrap around to another axis
+    for loss in (F.cross_entropy, F.nll_loss):
+        with pytest.raises(ValueError, match="axis 2 is out of range"):
+            loss(Tensor(np.eye(3)), np.array([0, 1, 2]), axis=2)
+        with pytest.raises(ValueError, match="axis -3 is out of range"):
+            loss(Tensor(np.eye(3)), np.array([0, 1, 2]), axis=-3)
+    np.testing.assert_allclose(
+        F.nll_loss(lp, np.array([2, 0]), reduction="none", axis=1).data,
+        -lp.data[[0, 1], [2, 0]],
+    )
+    # mse_loss: (3,) against (3, 1) broadcast to a (3, 3) grid
+    p = Tensor(np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match=r"target of shape \(3, 1\) does not match pred"):
+        F.mse_loss(p, np.array([[1.0], [2.0], [3.0]]))
+    assert float(F.mse_loss(p, np.array([1.0, 2.0, 3.0])).data) == 0.0
+    # binary cross-entropy: soft targets in [0, 1] only
+    z = Tensor(np.zeros(3))
+    for bad in ([2.0, 2.0, 2.0], [np.nan, 0.0, 1.0], [-0.5, 0.0, 1.0]):
+        with pytest.raises(ValueError, match=r"targets must lie in \[0, 1\]"):
+            F.binary_cross_entropy_with_logits(z, np.array(bad))
+    soft = F.binary_cross_entropy_with_logits(z, np.array([0.0, 0.25, 1.0]))
+    np.testing.assert_allclose(soft.data, np.log(2.0))
+
+
 def test_bce_with_logits_is_stable():
     z = Tensor(np.array([-800.0, 800.0]), requires_grad=True)
     loss = F.binary_cross_entropy_with_logits(z, np.array([1.0, 0.0]), reduction="sum")
