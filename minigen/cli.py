@@ -147,7 +147,11 @@ def cmd_train(args) -> int:
     if not getattr(cls, "accepts_images", False):  # flat (n, D) rows unless the model opts in
         Xtr, Xva, Xte = (X.reshape(len(X), -1) for X in (Xtr, Xva, Xte))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. --out names an existing file: one line, not a traceback
+        raise CLIError(f"--out {str(out)!r} cannot be used as the output directory: "
+                       f"{exc.strerror or exc}") from None
     gradient = is_gradient_trained(model) and not args.model_fit
     t0 = time.perf_counter()
     if args.model_fit:  # the model's own fit(X) with its own hyper-parameters

@@ -61,6 +61,15 @@ def sample_grid(images, path, nrow: int | None = None, *, cmap: str = "gray") ->
         x = x.reshape(-1, side, side)
     if x.ndim not in (3, 4):
         raise ValueError(f"images must have shape (n, H, W) or (n, H, W, C), got {x.shape}")
+    if x.ndim == 4:
+        # matplotlib draws only gray (H, W), RGB or RGBA; one channel is gray
+        if x.shape[3] == 1:
+            x = x[..., 0]
+        elif x.shape[3] not in (3, 4):
+            raise ValueError(
+                f"images with C={x.shape[3]} channels cannot be shown (shape {x.shape}); "
+                "pass C in {1, 3, 4} (gray, RGB, RGBA)"
+            )
     n = x.shape[0]
     nrow = check_positive_int(nrow, "nrow") if nrow is not None else math.ceil(math.sqrt(n))
     ncol_rows = math.ceil(n / nrow)
@@ -124,7 +133,14 @@ def density_2d(log_prob_fn, path, extent=(-4.0, 4.0, -4.0, 4.0), samples=None,
     ys = np.linspace(extent[2], extent[3], resolution)
     gx, gy = np.meshgrid(xs, ys)
     pts = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    lp = to_numpy(log_prob_fn(pts)).reshape(resolution, resolution)
+    # -inf is a valid log-density (zero mass), so only the type and shape are checked
+    lp = to_numpy(check_array(log_prob_fn(pts), "log_prob_fn's output", finite=False))
+    if lp.shape != (len(pts),):
+        raise ValueError(
+            f"log_prob_fn must return one log-density per point, shape ({len(pts)},) for "
+            f"{len(pts)} points of shape (m, 2); it returned shape {lp.shape}"
+        )
+    lp = lp.astype(np.float64).reshape(resolution, resolution)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(np.exp(lp), origin="lower", extent=extent, cmap="viridis", aspect="auto")

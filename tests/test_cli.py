@@ -122,6 +122,26 @@ def test_bad_input_exit_2(argv, msg, capsys, tmp_path, monkeypatch):
     assert msg in capsys.readouterr().err
 
 
+def test_train_out_is_an_existing_file_exit_2(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    argv = ["train", "baseline", "--data", "digits", "--out", str(afile), "--quiet"]
+    assert main(argv) == 2  # used to be a raw FileExistsError traceback
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--out" in err and "afile" in err
+
+
+def test_sample_png_of_a_model_fitted_on_one_channel_images(tmp_path):
+    """(n, H, W, 1) samples used to crash inside matplotlib ("must be 3 or 4")."""
+    from minigen.models.baseline import FactorizedBernoulli
+
+    X = (np.random.default_rng(0).random((20, 4, 4, 1)) < 0.5).astype(float)
+    ckpt = FactorizedBernoulli().fit(X).save(tmp_path / "m.npz")
+    png = tmp_path / "s.png"
+    assert main(["sample", str(ckpt), "-n", "4", "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_corrupt_checkpoint_is_a_clean_error(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip file at all")

@@ -122,6 +122,13 @@ def test_bernoulli():
         b.log_prob(np.full(4, 0.5))
     with pytest.raises(ValueError, match="NaN"):
         D.Bernoulli(logits=[np.nan])
+    # x must end with the batch shape (was a numpy broadcasting error)
+    with pytest.raises(ValueError, match=r"batch shape \(4,\)"):
+        b.log_prob(np.zeros(3))
+    with pytest.raises(ValueError, match="batch shape"):
+        b.log_prob(np.zeros((4, 1)))
+    assert b.log_prob(np.zeros((5, 4))).shape == (5, 4)
+    assert D.Bernoulli(probs=0.3).log_prob(np.ones(6)) == pytest.approx(np.full(6, np.log(0.3)))
 
 
 # ------------------------------------------------------------------------- normal

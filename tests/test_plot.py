@@ -30,6 +30,21 @@ def test_sample_grid_shapes(tmp_path):
         plot.sample_grid(np.zeros((0, 2, 2)), tmp_path / "e.png")
 
 
+def test_sample_grid_channel_counts(tmp_path):
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 8, 8, 1))
+    # one channel is drawn as gray, exactly like the (n, H, W) images
+    a = plt.imread(plot.sample_grid(x, tmp_path / "a.png"))
+    b = plt.imread(plot.sample_grid(x[..., 0], tmp_path / "b.png"))
+    np.testing.assert_array_equal(a, b)
+    assert _is_png(plot.sample_grid(rng.random((2, 4, 4, 4)), tmp_path / "rgba.png"))
+    for c in (2, 5):
+        with pytest.raises(ValueError, match=f"C={c} channels cannot be shown"):
+            plot.sample_grid(rng.random((4, 8, 8, c)), tmp_path / "c.png")
+
+
 def test_training_curves(tmp_path):
     h = History(train_loss=[3.0, 2.0, 1.5], valid_nll=[3.1, 2.5, float("nan")])
     assert _is_png(plot.training_curves(h, tmp_path / "h.png"))
@@ -48,6 +63,16 @@ def test_density_2d(tmp_path):
         plot.density_2d(logp, tmp_path / "d.png", extent=(1, 0, 0, 1))
     with pytest.raises(TypeError, match="log_prob_fn"):
         plot.density_2d(3, tmp_path / "d.png")
+    # a callable returning the wrong number of values: named, not a reshape error
+    with pytest.raises(ValueError, match=r"log_prob_fn must return .* shape \(101,\)"):
+        plot.density_2d(lambda p: np.zeros(len(p) + 1), tmp_path / "d.png", resolution=10)
+    with pytest.raises(ValueError, match=r"returned shape \(100, 1\)"):
+        plot.density_2d(lambda p: logp(p)[:, None], tmp_path / "d.png", resolution=10)
+    with pytest.raises(TypeError, match="log_prob_fn's output"):
+        plot.density_2d(lambda p: ["a"] * len(p), tmp_path / "d.png", resolution=10)
+    # -inf log-densities (zero mass) are fine
+    inf = plot.density_2d(lambda p: np.where(p[:, 0] > 0, -np.inf, logp(p)), tmp_path / "i.png")
+    assert _is_png(inf)
 
 
 def test_missing_matplotlib_hint(monkeypatch, tmp_path):

@@ -135,11 +135,15 @@ class Bernoulli:
         return (u < self.probs).astype(np.float64)
 
     def log_prob(self, x):
-        r"""Elementwise :math:`x \log p + (1 - x)\log(1 - p)` (stable via logits)."""
+        r"""Elementwise :math:`x \log p + (1 - x)\log(1 - p)` (stable via logits);
+        ``x`` of shape ``(..., *batch_shape)``, as :meth:`Categorical.log_prob`."""
         x = check_array(x, "x")
         xp = xp_of(x)
         if x.size and not bool(((x == 0) | (x == 1)).all()):
             raise ValueError("x must be binary (only 0 and 1): values outside the support")
+        nb = len(self.batch_shape)
+        if nb and tuple(x.shape[x.ndim - nb:]) != self.batch_shape:
+            raise ValueError(f"x must end with batch shape {self.batch_shape}, got {x.shape}")
         x = x.astype(np.float64)
         lg = self.logits
         finite = xp.isfinite(lg)

@@ -90,6 +90,19 @@ def test_anomalies(fitted, bars):
     assert flags.mean() > 0.5 and normal.mean() < 0.05
     with pytest.raises(ValueError, match="quantile"):
         fitted.flag_anomalies(noise, bars, quantile=1.5)
+    with pytest.raises(ValueError, match=r"X_valid has examples of shape \(5,\)"):
+        fitted.flag_anomalies(noise, np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("bad, err", [(0, ValueError), (-1, ValueError), (2.5, TypeError)])
+def test_score_batch_size_validated(bars, bad, err):
+    model = FVSBN().fit(bars[:32], epochs=1, random_state=0)
+    ref = model.score_samples(bars[:8])
+    model.score_batch_size = bad
+    with pytest.raises(err, match="score_batch_size"):
+        model.score_samples(bars[:4])
+    model.score_batch_size = 3  # batching does not change the scores
+    np.testing.assert_allclose(model.score_samples(bars[:8]), ref, rtol=1e-12)
 
 
 def test_save_load_roundtrip(fitted, bars, tmp_path):

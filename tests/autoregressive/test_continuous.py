@@ -87,3 +87,12 @@ def test_bad_input():
         ContinuousMADE(distribution="cauchy").fit(np.zeros((10, 2)), epochs=1)
     with pytest.raises(ValueError, match="ordering must be a permutation"):
         ContinuousMADE(ordering=[1, 1]).fit(np.zeros((10, 2)), epochs=1)
+
+
+@pytest.mark.parametrize("value", [5.0, 0.1])  # std of a constant 0.1 column is not 0
+def test_constant_column_refused_at_fit(value):
+    """A constant column has no density: it used to get scale 1e-8 and scores near -1e10."""
+    X = np.random.default_rng(0).normal(size=(64, 3))
+    X[:, 2] = value
+    with pytest.raises(ValueError, match=r"constant column\(s\) \[2\]"):
+        GaussianMADE(hidden_sizes=(8,), n_components=2).fit(X, epochs=1, random_state=0)

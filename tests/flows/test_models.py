@@ -3,6 +3,7 @@ training reduces NLL, dequantization accounting, checkpoints, CLI, bad input."""
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -208,6 +209,63 @@ def test_wrong_shapes_rejected():
         RealNVP(mode="pixels").fit(np.zeros((4, 4, 4)), epochs=1)
     with pytest.raises(RuntimeError, match="not fitted"):
         Glow().sample(2)
+
+
+def test_temperature_accepts_numpy_reals_and_refuses_inf_nan_bool():
+    model, _ = _built("realnvp-vec")
+    a = model.sample(4, random_state=0, temperature=np.float32(0.5))
+    np.testing.assert_array_equal(a, model.sample(4, random_state=0, temperature=0.5))
+    assert model.sample(2, random_state=0, temperature=np.int64(2)).shape == (2, 3)
+    for bad in (float("inf"), float("nan"), -1.0, 0.0):
+        with pytest.raises(ValueError, match="temperature must be > 0 and finite"):
+            model.sample(2, temperature=bad)
+    with pytest.raises(TypeError, match="temperature must be a real number"):
+        model.sample(2, temperature=True)
+
+
+@pytest.mark.parametrize("bad, err", [(0, ValueError), (-1, ValueError), (2.5, TypeError)])
+def test_batch_size_validated(bad, err):
+    model, rng = _built("realnvp-vec")
+    X = rng.standard_normal((5, 3))
+    with pytest.raises(err, match="batch_size"):
+        model.log_prob(X, batch_size=bad)
+    with pytest.raises(err, match="batch_size"):
+        model.score_samples(X, batch_size=bad)
+    np.testing.assert_allclose(model.log_prob(X, batch_size=2), model.log_prob(X))
+
+
+def test_n_dequant_validated_for_continuous_models_too():
+    model, rng = _built("realnvp-vec")
+    with pytest.raises(ValueError, match="n_dequant"):
+        model.score_samples(rng.standard_normal((2, 3)), n_dequant=0)
+
+
+def test_interpolate_unfitted_and_endpoint_shapes():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        NICE(n_couplings=2, hidden=8).interpolate(np.zeros(2), np.zeros(2))
+    model, _ = _built("realnvp-vec")
+    with pytest.raises(ValueError, match=r"x_b must be one example of shape \(3,\)"):
+        model.interpolate(np.zeros(3), np.zeros(4))
+    with pytest.raises(ValueError, match="x_a must be one example"):
+        model.interpolate(np.zeros((1, 3)), np.zeros(3))
+    with pytest.raises(ValueError, match="x_a contains NaN"):
+        model.interpolate(np.full(3, np.nan), np.zeros(3))
+
+
+def test_logit_log_prob_outside_domain_is_a_clear_error():
+    model, rng = _logit_model(0.05)  # K = 5: domain (-5/18, 5 + 5/18) in data units
+    X = rng.uniform(0, 5, size=(2, 16))
+    for v in (6.0, -1.0):
+        X[0, 0] = v
+        with warnings.catch_warnings():  # refused before any log of a negative number
+            warnings.simplefilter("error")
+            with pytest.raises(ValueError, match=rf"X holds {v}, outside the domain"):
+                model.log_prob(X)
+        with pytest.raises(ValueError, match="outside the domain"):
+            model.forward(X)
+    # just outside [0, K) but inside the logit map's domain: the model's density is defined
+    X[0, 0] = 5.1
+    assert np.isfinite(model.log_prob(X)).all()
 
 
 def test_singular_state_in_model_raises():

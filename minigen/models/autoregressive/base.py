@@ -282,7 +282,8 @@ class AutoregressiveModel(GenerativeModel):
         """Exact log-likelihood ``log p(x)`` per example in nats, shape (n,)."""
         x = self._check_X(X)
         xp = get_backend().xp
-        bs = self.score_batch_size
+        # a class attribute users may set; 0, < 0 or 2.5 would fail inside range()
+        bs = check_positive_int(self.score_batch_size, "score_batch_size")
         return xp.concatenate([self._log_prob(x[i:i + bs]) for i in range(0, len(x), bs)])
 
     # ------------------------------------------------------------ training contract
@@ -429,6 +430,8 @@ class AutoregressiveModel(GenerativeModel):
         quantile = float(quantile)
         if not 0.0 < quantile < 1.0:
             raise ValueError(f"quantile must be in (0, 1), got {quantile}")
+        # checked under its own name first: score_samples would call it "X"
+        X_valid = self._check_X(X_valid, "X_valid")
         ref = to_numpy(self.anomaly_scores(X_valid))
         self.anomaly_threshold_ = float(np.quantile(ref, quantile))
         return self.anomaly_scores(X) > self.anomaly_threshold_

@@ -106,9 +106,17 @@ class ContinuousMADE(GenerativeModel):
                                        3 * int(self.n_components)))
 
     def _init_from_data(self, X, rng=None) -> None:
-        X = np.asarray(X, dtype=np.float64)
+        X = to_numpy(X).astype(np.float64)
+        # A constant column has no density (all its mass sits on one point): any scale
+        # floor (1e-8 before) only picks how extreme the made-up log-densities get
+        # (about -1e10 at an unseen value), so refuse it here, as NeuralEBM does.
+        # (max == min, not std == 0: the std of a constant 0.1 column is 1.4e-17)
+        const = np.flatnonzero(X.max(axis=0) == X.min(axis=0))
+        if const.size:
+            raise ValueError(f"X has constant column(s) {const.tolist()} (zero variance: no "
+                             "density to fit); drop them or add noise")
         self.shift_ = X.mean(axis=0)
-        self.scale_ = X.std(axis=0) + 1e-8
+        self.scale_ = X.std(axis=0)
 
     def fit(self, X, y=None, **train_kw):
         """Fit by :func:`minigen.training.train` (``epochs``, ``lr``, ...); returns self."""

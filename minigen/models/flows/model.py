@@ -45,7 +45,7 @@ import math
 
 import numpy as np
 
-from ..._validation import check_array, check_positive_int
+from ..._validation import check_array, check_positive_float, check_positive_int
 from ...autograd import F, Tensor, no_grad
 from ...backend import get_backend, to_numpy
 from ...base import GenerativeModel
@@ -176,6 +176,24 @@ class FlowModel(GenerativeModel):
                              "got continuous data")
         return a
 
+    def _check_logit_domain(self, V, name="X"):
+        """Refuse data-unit values outside the open interval on which the logit map is
+        defined (``0 < alpha + (1 - 2 alpha) v / K < 1``): the model puts no mass there,
+        and the map would take the log of a non-positive number (NaN deep in the flow)."""
+        a = self._logit_alpha()
+        if a is None:
+            return
+        k = self.n_bins_
+        p = a + (1.0 - 2.0 * a) * to_numpy(V).astype(np.float64) / k
+        bad = (p <= 0.0) | (p >= 1.0)
+        if bad.any():
+            lo, hi = -a * k / (1.0 - 2.0 * a), k * (1.0 - a) / (1.0 - 2.0 * a)
+            raise ValueError(
+                f"{name} holds {float(to_numpy(V)[bad].ravel()[0])!r}, outside the domain "
+                f"({lo:.6g}, {hi:.6g}) of this logit model (logit={a}, n_bins={k}); "
+                f"dequantized data lie in [0, {k})"
+            )
+
     def _to_flow_space(self, V):
         """Data units -> the flow's input ``y`` (event layout) and the log-det term of
         that map (a float, or per example ``(n,)`` with the logit pre-processing)."""
@@ -225,6 +243,7 @@ class FlowModel(GenerativeModel):
         """
         self._check_fitted()
         V = self._check_X(X, discrete=False)
+        self._check_logit_domain(V)
         Y, const = self._to_flow_space(V)
         with no_grad():
             z, ld = self.flow_.forward(Tensor(Y))
@@ -246,16 +265,24 @@ class FlowModel(GenerativeModel):
         """Log-density (nats) of continuous data-space values ``X``, shape (n,).
 
         For discrete models ``X`` are dequantized values in ``[0, K)``: this is the
-        density :math:`p_V` of :meth:`sample` with ``dequantized=True``.
+        density :math:`p_V` of :meth:`sample` with ``dequantized=True``. With the logit
+        pre-processing, values outside the open interval on which the logit map is
+        defined (slightly wider than ``[0, K)`` when ``alpha > 0``) have no density under
+        the model and raise ``ValueError``.
         """
         self._check_fitted()
+        batch_size = check_positive_int(batch_size, "batch_size")
         V = self._check_X(X, discrete=False)
-        xp = get_backend().xp
+        self._check_logit_domain(V)
+        return self._log_prob_batched(V, batch_size)
+
+    def _log_prob_batched(self, V, batch_size: int):
+        """``log p_V`` of checked values ``V``, ``batch_size`` rows at a time (no grad)."""
         out = []
         with no_grad():
             for i in range(0, len(V), batch_size):
                 out.append(self._log_prob_tensor(V[i:i + batch_size]).data)
-        return xp.concatenate(out)
+        return get_backend().xp.concatenate(out)
 
     def score_samples(self, X, n_dequant: int = 1, random_state=0, batch_size: int = 512):
         r"""Log-likelihood per example (nats), shape (n,).
@@ -265,14 +292,18 @@ class FlowModel(GenerativeModel):
         ``n_dequant`` draws of ``u`` from ``random_state`` (fixed by default).
         """
         self._check_fitted()
+        batch_size = check_positive_int(batch_size, "batch_size")
+        # checked for continuous models too, where it is unused: a bad value is still a bug
+        n_dequant = check_positive_int(n_dequant, "n_dequant")
         X = self._check_X(X)
         if self.n_bins_ is None:
-            return self.log_prob(X, batch_size)
+            return self._log_prob_batched(X, batch_size)
         rng = check_random_state(random_state)
-        n_dequant = check_positive_int(n_dequant, "n_dequant")
         total = 0.0
         for _ in range(n_dequant):
-            total = total + self.log_prob(self._dequantize(X, rng), batch_size)
+            # X was checked above; x + u lies in [0, K) (no second check, whose strict
+            # logit-domain test a float32-rounded u = 1 could trip at logit=0)
+            total = total + self._log_prob_batched(self._dequantize(X, rng), batch_size)
         return total / n_dequant
 
     # ------------------------------------------------------------ sampling
@@ -284,7 +315,7 @@ class FlowModel(GenerativeModel):
         ----------
         n_samples : int
         random_state : None, int or Generator
-        temperature : float > 0
+        temperature : float > 0, finite
             Latent standard deviation ``T`` (``T < 1`` trades diversity for quality).
         return_log_prob : bool
             Also return the model's log-density of each returned sample (at ``T = 1``;
@@ -298,8 +329,8 @@ class FlowModel(GenerativeModel):
         """
         self._check_fitted()
         n = check_positive_int(n_samples, "n_samples")
-        if not (isinstance(temperature, (int, float)) and temperature > 0):
-            raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+        # any finite real > 0, NumPy scalars included; inf would give all-NaN samples
+        temperature = check_positive_float(temperature, "temperature")
         rng = check_random_state(random_state)
         xp = get_backend().xp
         Z = get_backend().asarray(rng.standard_normal((n, self.n_dims_)) * temperature,
@@ -322,9 +353,19 @@ class FlowModel(GenerativeModel):
         encoded at their bin centres ``x + 1/2``. Returns ``(n_steps, *input_shape)``
         continuous data-space values.
         """
+        self._check_fitted()
         n_steps = check_positive_int(n_steps, "n_steps")
-        pair = np.stack([np.asarray(to_numpy(x_a), float), np.asarray(to_numpy(x_b), float)])
-        X = self._check_X(pair, "x_a/x_b")
+        # each endpoint checked on its own, so a bad one is named (and stacking cannot fail)
+        pair = []
+        for x, name in ((x_a, "x_a"), (x_b, "x_b")):
+            x = check_array(x, name)
+            if tuple(x.shape) not in (self.input_shape_, (self.n_dims_,)):
+                raise ValueError(
+                    f"{name} must be one example of shape {self.input_shape_} (or flat "
+                    f"({self.n_dims_},)), got shape {tuple(x.shape)}"
+                )
+            pair.append(self._check_X(x[None], name))
+        X = get_backend().xp.concatenate(pair)
         if self.n_bins_ is not None:
             X = X + 0.5
         Z, _ = self.forward(X)
