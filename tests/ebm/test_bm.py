@@ -100,3 +100,20 @@ def test_sample_n_sweeps_is_named_in_the_error(n_sweeps, exc):
     with pytest.raises(exc, match="n_sweeps"):
         _fitted_bm().sample(2, n_sweeps=n_sweeps)
     assert _fitted_bm().sample(2, n_sweeps=1).shape == (2, 6)
+
+
+def test_divergence_stops_with_the_last_good_parameters():
+    from minigen.training import TrainingDiverged
+
+    X = (np.random.default_rng(0).random((200, 6)) < 0.3).astype(float)
+    m = BoltzmannMachine(learning_rate=1e6, n_iter=50, random_state=0)
+    with pytest.raises(TrainingDiverged, match="learning_rate") as info:
+        m.fit(X)
+    assert info.value.epoch == 1  # the first step overshoots; its loss shows at iteration 1
+    # restored: the parameters the first (finite, small) loss was computed at
+    first = BoltzmannMachine(learning_rate=1e6, n_iter=1, random_state=0).fit(X)
+    assert abs(m.score(X) + first.loss_curve_[0]) < 1e-9
+    assert np.isfinite(m.coupling_).all() and np.abs(m.coupling_).max() < 1
+    # a workable rate still trains: the convex NLL decreases
+    ok = BoltzmannMachine(learning_rate=1.0, n_iter=50, random_state=0).fit(X)
+    assert ok.loss_curve_[-1] < ok.loss_curve_[0]
