@@ -75,22 +75,29 @@ def test_save_load_via_base_and_class(tmp_path):
         FactorizedCategorical.load(p)
 
 
+def _tampered(tmp_path, **params):
+    """The checkpoint of a fitted FactorizedBernoulli with parameters edited: a value
+    replaces the saved array, a callable maps it, ``None`` removes it. Returns its path."""
+    arrays, meta = load_checkpoint(FactorizedBernoulli().fit(_X()).save(tmp_path / "m.npz"))
+    for name, new in params.items():
+        key = f"param/{name}"
+        if new is None:
+            del arrays[key]
+        else:
+            arrays[key] = new(arrays[key]) if callable(new) else new
+    return save_checkpoint(tmp_path / "tampered.npz", arrays, meta)
+
+
 def test_shape_mismatched_checkpoint(tmp_path):
-    m = FactorizedBernoulli().fit(_X())
-    arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
-    arrays["param/p"] = np.zeros(7)
-    save_checkpoint(tmp_path / "bad.npz", arrays, meta)
+    path = _tampered(tmp_path, p=np.zeros(7))
     with pytest.raises(CheckpointError, match=r"parameter 'p' has shape \(7,\).*expects \(6,\)"):
-        GenerativeModel.load(tmp_path / "bad.npz")
+        GenerativeModel.load(path)
 
 
 def test_checkpoint_missing_parameter(tmp_path):
-    m = FactorizedBernoulli().fit(_X())
-    arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
-    del arrays["param/p"]
-    save_checkpoint(tmp_path / "bad.npz", arrays, meta)
+    path = _tampered(tmp_path, p=None)
     with pytest.raises(CheckpointError, match="lacks parameter 'p'"):
-        GenerativeModel.load(tmp_path / "bad.npz")
+        GenerativeModel.load(path)
 
 
 def test_checkpoint_unknown_model(tmp_path):
@@ -158,37 +165,26 @@ def test_malformed_model_metadata(tmp_path, edit, msg):
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_parameters_refused(tmp_path, bad):
-    m = FactorizedBernoulli().fit(_X())
-    arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
-    arrays["param/p"][2] = bad
-    save_checkpoint(tmp_path / "bad.npz", arrays, meta)
+    path = _tampered(tmp_path, p=lambda p: np.where(np.arange(p.size) == 2, bad, p))
     for loader in (GenerativeModel.load, FactorizedBernoulli.load):
-        with pytest.raises(CheckpointError, match=r"bad\.npz.*'p' has 1 non-finite"):
-            loader(tmp_path / "bad.npz")
+        with pytest.raises(CheckpointError, match=r"tampered\.npz.*'p' has 1 non-finite"):
+            loader(path)
 
 
 @pytest.mark.parametrize("value", [np.full(6, "0.5"), np.full(6, 0.5 + 1j)])
 def test_wrong_dtype_parameter_refused(tmp_path, value):
-    m = FactorizedBernoulli().fit(_X())
-    arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
-    arrays["param/p"] = value
-    save_checkpoint(tmp_path / "bad.npz", arrays, meta)
+    path = _tampered(tmp_path, p=value)
     with pytest.raises(CheckpointError, match=r"'p' has dtype .* expects float64"):
-        GenerativeModel.load(tmp_path / "bad.npz")
+        GenerativeModel.load(path)
 
 
 def test_foreign_parameter_refused(tmp_path):
-    m = FactorizedBernoulli().fit(_X())
-    arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
-    arrays["param/W"] = np.zeros((6, 6))
-    save_checkpoint(tmp_path / "bad.npz", arrays, meta)
+    path = _tampered(tmp_path, W=np.zeros((6, 6)))
     with pytest.raises(CheckpointError, match=r"parameters \['W'\] the model does not have"):
-        GenerativeModel.load(tmp_path / "bad.npz")
+        GenerativeModel.load(path)
 
 
 def test_float32_parameters_still_load(tmp_path):
     m = FactorizedBernoulli().fit(_X())
-    arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
-    arrays["param/p"] = arrays["param/p"].astype(np.float32)
-    save_checkpoint(tmp_path / "f32.npz", arrays, meta)
-    np.testing.assert_allclose(GenerativeModel.load(tmp_path / "f32.npz").p_, m.p_, rtol=1e-7)
+    path = _tampered(tmp_path, p=lambda p: p.astype(np.float32))
+    np.testing.assert_allclose(GenerativeModel.load(path).p_, m.p_, rtol=1e-7)
