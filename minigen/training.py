@@ -21,10 +21,13 @@ epoch, a permutation of the training rows followed by whatever the model draws i
 Checkpoint layout (``<checkpoint_dir>/checkpoint.npz``, written atomically by
 :func:`minigen.io.save_checkpoint`; readable by ``GenerativeModel.load`` too)::
 
-    param/<name>      model.trainable_arrays()
+    param/<name>      model.trainable_arrays(): the model GenerativeModel.load returns
     extra/<name>      model.extra_state()
     optim/<key>       optimizer.state_dict()  ("m/W", "v/W", "t", "lr", ...)
     best/<name>       parameters at the best validation NLL (early stopping only)
+    last/<name>       final checkpoint of an early-stopping run only: the last epoch's
+                      parameters, which ``resume_from=`` continues from (``param/``
+                      then holds the restored best parameters, i.e. the returned model)
     split/valid_idx   rows held out by validation_fraction (when used)
     metadata          model.checkpoint_metadata() + {"training": {epoch, step,
                       rng_state, history, optimizer, lr, best_valid_nll,
@@ -271,7 +274,9 @@ def train(
         the best parameters. Needs validation data.
     checkpoint_dir : path, optional
         Write ``checkpoint.npz`` there every ``checkpoint_every`` epochs (default 1)
-        and at the end.
+        and at the end. The final one agrees with the returned model: with early
+        stopping it is written after the best parameters are restored (``param/`` =
+        best, ``last/`` = the last epoch's parameters, for ``resume_from``).
     resume_from : path, optional
         A checkpoint written by a previous run with the same data and settings.
     random_state : None, int or Generator
@@ -392,7 +397,21 @@ def train(
         arrays, meta = resume
         tr = meta["training"]
         try:  # the model's and optimizer's own checks, reported against the file
-            model._load_arrays(arrays)
+            if any(k.startswith("last/") for k in arrays):
+                # the final checkpoint of an early-stopping run: param/ is the restored
+                # best model, last/ the state the run stopped in (see write_checkpoint)
+                model._load_arrays(
+                    {
+                        **{k: v for k, v in arrays.items() if not k.startswith("param/")},
+                        **{
+                            f"param/{k[len('last/'):]}": v
+                            for k, v in arrays.items()
+                            if k.startswith("last/")
+                        },
+                    }
+                )
+            else:
+                model._load_arrays(arrays)
             opt.load_state_dict(
                 {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
             )
@@ -416,8 +435,10 @@ def train(
     last_good = Path(resume_from) if resume_from is not None else None
     every = checkpoint_every or 1
 
-    def write_checkpoint(epoch_done: int):
+    def write_checkpoint(epoch_done: int, last_params=None):
         arrays = {f"param/{k}": v for k, v in params.items()}
+        if last_params is not None:
+            arrays.update({f"last/{k}": v for k, v in last_params.items()})
         arrays.update({f"extra/{k}": v for k, v in model.extra_state().items()})
         arrays.update({f"optim/{k}": v for k, v in opt.state_dict().items()})
         if best_params is not None:
@@ -442,6 +463,7 @@ def train(
 
     # ---------------------------------------------------------------- loop
     n = len(Xb)
+    final_pending = None  # epochs done, when the final checkpoint waits for the restore
     bar = None
     if verbose and sys.stderr.isatty():
         from tqdm.auto import tqdm
@@ -508,7 +530,10 @@ def train(
                 bar.set_postfix(loss=f"{history.train_loss[-1]:.4g}", valid=f"{vnll:.4g}")
             last_epoch = epoch == epochs - 1 or stop
             if ckpt_path is not None and ((epoch + 1) % every == 0 or last_epoch):
-                last_good = write_checkpoint(epoch + 1)
+                if last_epoch and early_stopping_patience is not None and best_params is not None:
+                    final_pending = epoch + 1  # written below, after the restore
+                else:
+                    last_good = write_checkpoint(epoch + 1)
             if stop:
                 break
     finally:
@@ -516,13 +541,42 @@ def train(
             bar.close()
 
     if early_stopping_patience is not None and best_params is not None:
+        last_params = None
+        if final_pending is not None:
+            last_params = {k: to_numpy(v).copy() for k, v in params.items()}
         for k, dst in params.items():
             dst[...] = backend.asarray(best_params[k], dtype=dst.dtype)
+        if final_pending is not None:
+            # The final checkpoint must agree with the returned model: GenerativeModel.load
+            # (and ``minigen eval``) read param/, so param/ holds the restored best
+            # parameters. Everything else in the file (optimizer moments, rng state,
+            # history, bad_epochs, extra/) is the state after the last epoch, so resume
+            # continues from the last epoch's parameters, kept under last/: a run resumed
+            # with more epochs then reproduces the uninterrupted longer run bit for bit
+            # (best parameters with the last epoch's Adam moments would be a state no
+            # run ever was in). One atomic write (save_checkpoint) replaces the file.
+            write_checkpoint(final_pending, last_params=last_params)
     return history
 
 
 def cross_validate(make_model, X, k: int = 5, random_state=None, **train_kw) -> dict:
-    """K-fold cross-validated NLL (nats per example).
+    r"""K-fold cross-validated NLL (nats per example).
+
+    The rows are split at random into ``k`` disjoint folds :math:`F_1, \dots, F_k`
+    that cover ``X``. For each fold a fresh model :math:`\hat\theta_{-i}` is trained on
+    the other folds only, and the estimate is
+
+    .. math::
+
+        \mathrm{CV} = \frac{1}{k} \sum_{i=1}^{k} \Bigl(-\frac{1}{|F_i|}
+        \sum_{x \in F_i} \log p_{\hat\theta_{-i}}(x)\Bigr).
+
+    The scored fold :math:`F_i` plays no part in training or model selection: it is
+    never passed to :func:`train` (not even as ``X_valid``), and is scored once, after
+    training. Early stopping (``early_stopping_patience``) and the validation NLL in
+    the history use an inner split of the training folds instead (``validation_fraction``,
+    default 0.1 with early stopping, none without). Choosing the epoch on :math:`F_i`
+    itself would report :math:`\min_t` of its NLL over epochs, an optimistic estimate.
 
     Parameters
     ----------
@@ -532,9 +586,12 @@ def cross_validate(make_model, X, k: int = 5, random_state=None, **train_kw) -> 
     k : int
         Number of folds (>= 2, <= n).
     random_state : None, int or Generator
-        Draws the fold assignment and every fold's training randomness.
+        One Generator, made from it once, draws the fold assignment
+        (``np.array_split(rng.permutation(n), k)``) and is then passed to
+        :func:`train` for every fold in turn (inner split, initialisation, batches).
     **train_kw
-        Passed to :func:`train` (``epochs``, ``lr``, ...).
+        Passed to :func:`train` (``epochs``, ``lr``, ``validation_fraction``,
+        ``early_stopping_patience``, ...); ``X_valid`` and ``random_state`` are set here.
 
     Returns
     -------
@@ -546,9 +603,16 @@ def cross_validate(make_model, X, k: int = 5, random_state=None, **train_kw) -> 
         raise ValueError(f"k must be between 2 and the number of rows ({len(X)}), got {k}")
     if not callable(make_model):
         raise TypeError("make_model must be a callable returning a fresh model")
-    for bad in ("X_valid", "validation_fraction", "random_state"):
+    for bad in ("X_valid", "random_state"):
         if bad in train_kw:
-            raise TypeError(f"cross_validate sets {bad} itself")
+            raise TypeError(
+                f"cross_validate sets {bad} itself (the held-out fold is never validation "
+                "data; pass validation_fraction for an inner split of the training folds)"
+            )
+    if train_kw.get("early_stopping_patience") is not None and not train_kw.get(
+        "validation_fraction"
+    ):
+        train_kw["validation_fraction"] = 0.1
     rng = check_random_state(random_state)
     folds = np.array_split(rng.permutation(len(X)), k)
     scores = []
@@ -556,7 +620,7 @@ def cross_validate(make_model, X, k: int = 5, random_state=None, **train_kw) -> 
         mask = np.ones(len(X), dtype=bool)
         mask[folds[i]] = False
         model = make_model()
-        train(model, X[mask], X_valid=X[folds[i]], random_state=rng, **train_kw)
+        train(model, X[mask], random_state=rng, **train_kw)
         scores.append(_valid_nll(model, get_backend().asarray(X[folds[i]])))
     return {
         "fold_nll": scores,

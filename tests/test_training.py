@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from minigen import training
 from minigen.backend import use_backend
 from minigen.base import GenerativeModel
 from minigen.io import load_checkpoint
@@ -113,6 +114,41 @@ def test_early_stopping_restores_best():
     assert h.epochs == h.best_epoch + 1 + 3
     np.testing.assert_array_equal(m.theta_, seen[h.best_epoch])
     assert np.nanargmin(h.valid_nll) == h.best_epoch
+
+
+def test_early_stopping_final_checkpoint_is_the_returned_model(tmp_path):
+    X, _ = _data(n=200)
+    Xv = 1 - _data(n=100, seed=3)[0]  # valid NLL rises every epoch: best is epoch 0
+    kw = dict(X_valid=Xv, batch_size=20, lr=0.2, early_stopping_patience=100, random_state=0)
+    seen = []
+    m = LogisticBernoulli(noise=0.3)
+    h = train(m, X, epochs=3, checkpoint_dir=tmp_path, callbacks=[
+        lambda epoch, history, model: seen.append(model.theta_.copy())], **kw)
+    assert h.best_epoch == 0 and not np.array_equal(seen[0], seen[-1])
+    np.testing.assert_array_equal(m.theta_, seen[0])  # the restored best
+    # a plain load of the final checkpoint is the returned model, not the last epoch's
+    loaded = LogisticBernoulli.load(tmp_path / "checkpoint.npz")
+    np.testing.assert_array_equal(loaded.theta_, m.theta_)
+    assert loaded.score(Xv) == m.score(Xv)
+    arrays, _ = load_checkpoint(tmp_path / "checkpoint.npz")
+    np.testing.assert_array_equal(arrays["best/theta"], seen[0])
+    np.testing.assert_array_equal(arrays["last/theta"], seen[-1])
+    # resume continues from the last epoch's state: same as one uninterrupted longer run
+    full = LogisticBernoulli(noise=0.3)
+    h_full = train(full, X, epochs=6, checkpoint_dir=tmp_path / "full", **kw)
+    h_res = train(LogisticBernoulli(noise=0.3), X, epochs=6, checkpoint_dir=tmp_path,
+                  resume_from=tmp_path / "checkpoint.npz", **kw)
+    assert h_res.train_loss == h_full.train_loss and h_res.valid_nll == h_full.valid_nll
+    a_res, _ = load_checkpoint(tmp_path / "checkpoint.npz")
+    a_full, _ = load_checkpoint(tmp_path / "full" / "checkpoint.npz")
+    for key in ("param/theta", "last/theta", "best/theta"):
+        np.testing.assert_array_equal(a_res[key], a_full[key])
+    # stopping early writes the restored best as well
+    m2 = LogisticBernoulli()
+    h2 = train(m2, X, epochs=50, checkpoint_dir=tmp_path / "es", X_valid=Xv, batch_size=20,
+               lr=0.2, early_stopping_patience=2, random_state=0)
+    assert h2.stopped_early
+    assert LogisticBernoulli.load(tmp_path / "es" / "checkpoint.npz").score(Xv) == m2.score(Xv)
 
 
 def test_callback_can_stop():
@@ -283,18 +319,77 @@ def test_resume_rejects_non_training_checkpoint(tmp_path):
 
 
 def test_cross_validate():
-    X, _ = _data(n=200)
+    X, p = _data(n=200)
     res = cross_validate(LogisticBernoulli, X, k=4, random_state=0, epochs=20, lr=0.1,
                          batch_size=50)
-    assert len(res["fold_nll"]) == 4
-    # entropy of the true distribution bounds the expected NLL from below (approximately)
-    p = np.linspace(0.1, 0.9, 6)
-    h = -(p * np.log(p) + (1 - p) * np.log(1 - p)).sum()
-    assert abs(res["mean"] - h) < 0.5 and res["std"] > 0
+    assert len(res["fold_nll"]) == 4 and res["std"] > 0
+    # Compare with the true model's NLL on the same rows, which removes the sampling noise
+    # of X itself. For the MLE from n_tr = 150 rows scored on held-out rows,
+    # log p_true(x) - log p_hat(x) ~ -(theta_hat - theta).score(x) + (1/2)||theta_hat - theta||_I^2:
+    # mean d / (2 n_tr); the linear term averaged over all n = 200 scored rows has
+    # variance ~ d / (n_tr n). Allow 4 standard deviations.
+    true_nll = -(X * np.log(p) + (1 - X) * np.log1p(-p)).sum(axis=1).mean()
+    d, n_tr, n = X.shape[1], 150, 200
+    excess = res["mean"] - true_nll
+    assert abs(excess - d / (2 * n_tr)) < 4 * np.sqrt(d / (n_tr * n))  # 0.057 nats
     with pytest.raises(ValueError, match="k must be"):
         cross_validate(LogisticBernoulli, X, k=1)
     with pytest.raises(TypeError, match="X_valid"):
         cross_validate(LogisticBernoulli, X, k=2, X_valid=X)
+
+
+def _unique_rows(n, d=16):
+    X = np.unique(_data(n=4 * n, d=d)[0], axis=0)
+    return np.random.default_rng(1).permutation(X)[:n]
+
+
+def test_cross_validate_never_trains_on_the_scored_fold(monkeypatch):
+    X = _unique_rows(160)  # distinct rows: a row identifies its fold
+    assert len(X) == 160
+    calls = []
+
+    def spy(model, X_train, **kw):
+        calls.append((model, X_train.copy(), kw))
+        return train(model, X_train, **kw)
+
+    monkeypatch.setattr(training, "train", spy)
+    res = cross_validate(LogisticBernoulli, X, k=4, random_state=0, epochs=30, lr=0.2,
+                         batch_size=20, early_stopping_patience=2)
+    key = [r.tobytes() for r in X]
+    scored = []
+    for (model, X_train, kw), fold_nll in zip(calls, res["fold_nll"], strict=True):
+        assert kw.get("X_valid") is None  # early stopping uses an inner split instead
+        assert kw["validation_fraction"] == 0.1
+        seen = {r.tobytes() for r in X_train}
+        fold = np.array([r for r, kr in zip(X, key, strict=True) if kr not in seen])
+        assert len(fold) == 40 and len(X_train) == 120
+        scored.append({r.tobytes() for r in fold})
+        # the reported score is the NLL of exactly the rows the model never saw
+        assert fold_nll == pytest.approx(-model.score_samples(fold).mean(), rel=1e-12)
+    assert len(calls) == 4 and set().union(*scored) == set(key)  # folds cover X...
+    assert sum(map(len, scored)) == len(X)  # ...and are disjoint
+
+
+def test_cross_validate_fold_scores_match_models_trained_without_the_fold():
+    # the documented draw order: folds from rng, then train(..., random_state=rng) per fold
+    X, _ = _data(n=120)
+    kw = dict(epochs=40, lr=0.3, batch_size=10, early_stopping_patience=2)
+    res = cross_validate(lambda: LogisticBernoulli(noise=1.0), X, k=3, random_state=5, **kw)
+    rng = np.random.default_rng(5)
+    folds = np.array_split(rng.permutation(len(X)), 3)
+    expected, stopped = [], []
+    for fold in folds:
+        rest = np.setdiff1d(np.arange(len(X)), fold)
+        m = LogisticBernoulli(noise=1.0)
+        h = train(m, X[rest], validation_fraction=0.1, random_state=rng, **kw)
+        expected.append(-m.score_samples(X[fold]).mean())
+        stopped.append(h.stopped_early)
+    assert any(stopped)  # early stopping did choose an epoch, on the inner split
+    assert res["fold_nll"] == expected
+    # an explicit inner split is accepted too
+    res2 = cross_validate(LogisticBernoulli, X, k=3, random_state=5, validation_fraction=0.25,
+                          epochs=5, lr=0.1)
+    assert len(res2["fold_nll"]) == 3
 
 
 def test_build_and_data_init_hook():
