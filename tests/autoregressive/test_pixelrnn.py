@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from minigen.autograd import Tensor, no_grad
+from minigen.backend import to_numpy
 from minigen.base import GenerativeModel
 from minigen.datasets import bars_and_stripes, load_dataset
 from minigen.models.autoregressive import DiagonalBiLSTM, RowLSTM
@@ -67,14 +69,43 @@ def test_scheduled_sampling_schedule_and_training():
         RowLSTM(scheduled_sampling=lambda e: 2.0).fit(X, epochs=1)
 
 
+def _bernoulli_nll(logits, x):
+    """``-log p(x)`` per example from Bernoulli logits ``(n, D)``: softplus(-l) or softplus(l)."""
+    return np.logaddexp(0.0, np.where(x == 1, -logits, logits)).sum(axis=1)
+
+
 def test_scheduled_sampling_feeds_model_samples():
-    """With p = 1 every input is the model's own draw: the loss differs from teacher forcing."""
+    """p = 0 is teacher forcing exactly; with p = 1 every input pixel is the model's own draw
+    from its teacher-forced conditional, while the targets stay the data."""
     X = load_dataset("bars-stripes4", "train", n_samples=64).reshape(64, 4, 4)
+    x = X.reshape(64, -1).astype(np.int64)
     a = _built(RowLSTM, shape=(4, 4))
+    la, ga = a.loss_and_grads(X, np.random.default_rng(0))
+    assert a.scheduled_p_ == 0.0
+    np.testing.assert_allclose(la, -np.mean(to_numpy(a.score_samples(X))), rtol=1e-12)
+    # the mixing path itself, at p = 0, replaces nothing: same loss and gradients
+    l0, g0 = a._scheduled_loss_and_grads(X, np.random.default_rng(0), 0.0)
+    np.testing.assert_allclose(l0, la, rtol=1e-12)
+    for k in ga:
+        np.testing.assert_allclose(to_numpy(g0[k]), to_numpy(ga[k]), rtol=1e-10, atol=1e-14)
+
     b = _built(RowLSTM, shape=(4, 4), scheduled_sampling=lambda e: 1.0)
-    la, _ = a.loss_and_grads(X, np.random.default_rng(0))
     lb, _ = b.loss_and_grads(X, np.random.default_rng(0))
-    assert b.scheduled_p_ == 1.0 and la != lb
+    assert b.scheduled_p_ == 1.0
+    # replay the same stream: one uniform per pixel for the draws, then the replace mask
+    rng = np.random.default_rng(0)
+    u = rng.random(x.size).reshape(x.shape)
+    rng.random(x.shape)  # the replace mask: all True at p = 1
+    with no_grad():
+        tf = to_numpy(b._logits(Tensor(b._encode(x))).data).astype(np.float64)
+    own = (u >= 1.0 / (1.0 + np.exp(tf))).astype(np.int64)  # 1 with probability sigmoid(l)
+    assert (own != x).any()
+    with no_grad():
+        fed = to_numpy(b._logits(Tensor(b._encode(own))).data).astype(np.float64)
+    expected = _bernoulli_nll(fed, x).mean()  # inputs: own draws; targets: the data
+    np.testing.assert_allclose(lb, expected, rtol=1e-12)
+    assert abs(lb - la) > 1e-3  # and it is not the teacher-forced loss
+    assert abs(_bernoulli_nll(fed, own).mean() - lb) > 1e-3  # nor a loss on its own draws
 
 
 @pytest.mark.parametrize("cls,kw,epochs,lr", [
