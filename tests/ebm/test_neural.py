@@ -146,3 +146,42 @@ def test_wrong_number_of_columns_is_rejected(ring):
     # refitting on data of another width is allowed
     m.set_params(n_iter=1).fit(np.random.default_rng(0).normal(size=(50, 3)))
     assert m.energy(np.zeros((4, 3))).shape == (4,)
+
+
+def test_constant_network_energy_normalizes_to_the_box_area(ring):
+    # zero the output weights: E = bias is constant, so p = 1/area on the box and
+    # log Z = log(area) - bias exactly (midpoint cells tile the box; an edge-inclusive grid
+    # with full cells overran it by a factor (g / (g - 1))^2)
+    X, _ = ring
+    m = small(n_iter=2).fit(X)
+    last = getattr(m.net_, f"l{m.net_.n - 1}")
+    last.weight.data[...] = 0.0
+    last.bias.data[...] = 0.7
+    lo, hi = np.asarray(m.box_)
+    area = float(np.prod(hi - lo))
+    assert abs(m.grid_log_partition() - (np.log(area) - 0.7)) < 1e-12
+    np.testing.assert_allclose(np.exp(m.score_samples(np.array([lo, hi]))) * area, 1.0,
+                               rtol=1e-12)
+
+
+def test_trained_density_integrates_to_one_over_the_box(ring):
+    # exp(score_samples) of a lightly trained model (energy far from flat, not small at the
+    # box edges), integrated over box_ by a fine trapezoid rule (601^2 nodes, including the
+    # edges): the midpoint rule's error is O(h^2) (measured ~0.17 / g^2 here); the old
+    # edge-inclusive grid was off by 2 log(g / (g - 1)) ~ 2 / g (0.1 at g = 20)
+    X, _ = ring
+    m = small().fit(X)
+    lo, hi = np.asarray(m.box_)
+    n = 601
+    ax = [np.linspace(lo[k], hi[k], n) for k in range(2)]
+    w = []
+    for k in range(2):
+        wk = np.full(n, (hi[k] - lo[k]) / (n - 1))
+        wk[[0, -1]] /= 2
+        w.append(wk)
+    pts = np.stack(np.meshgrid(*ax, indexing="ij"), -1).reshape(-1, 2)
+    wts = np.outer(*w).ravel()
+    for g in (20, 80):
+        m.grid_size = g
+        log_integral = np.log((np.exp(m.score_samples(pts)) * wts).sum())
+        assert abs(log_integral) < 1.0 / g**2, (g, log_integral)

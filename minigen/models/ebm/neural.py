@@ -82,7 +82,8 @@ class NeuralEBM(GenerativeModel):
     lr_final : the learning rate decays (cosine) to ``lr_final * learning_rate``.
     input_scale : the MLP sees ``input_scale * x`` (sharper features at init: modes of
         width ~0.1 are learned several times faster).
-    grid_size : points per axis of the normalization grid (2-D ``score_samples``).
+    grid_size : cells per axis of the midpoint-rule normalization grid over ``box_``
+        (2-D ``score_samples``; see :meth:`grid_log_partition`).
 
     The defaults are tuned on ``ring8`` (modes of std 0.1 on a radius-2 circle): held-out
     NLL 0.465 nats vs true entropy 0.314 (gap 0.15) after 3000 iterations, 92 s on one
@@ -301,18 +302,33 @@ class NeuralEBM(GenerativeModel):
 
     # ------------------------------------------------------------ likelihood, sampling
     def grid_log_partition(self):
-        """:math:`\\log Z` by a Riemann sum on a ``grid_size``^2 grid over ``box_`` (2-D)."""
+        """:math:`\\log Z` by the midpoint rule over the box ``box_`` = [lo, hi] (2-D).
+
+        The box (the support ``score_samples`` uses) is cut into ``g x g`` cells
+        (``g = grid_size``) of widths :math:`h_k = (hi_k - lo_k)/g`, and each cell is
+        represented by its centre :math:`x_{ij} = (lo_0 + (i + \\tfrac12)h_0,\\ lo_1 + (j +
+        \\tfrac12)h_1)`, :math:`i, j = 0..g-1`:
+
+        .. math:: \\log Z \\approx \\log \\textstyle\\sum_{ij} h_0 h_1\\, e^{-E(x_{ij})}
+
+        (log-sum-exp). The cells tile the box exactly, so a constant energy gives
+        :math:`\\log Z = \\log\\,\\mathrm{area}` exactly; the error is :math:`O(h^2)` for a
+        smooth energy. One energy evaluation on the ``g^2`` centres.
+        """
         xp = get_backend().xp
         if self.n_features_in_ != 2:
             raise ValueError("numerical normalization is implemented for 2-D data only")
-        g = self.grid_size
-        ax = [xp.linspace(float(self.box_[0, i]), float(self.box_[1, i]), g) for i in range(2)]
+        g = check_positive_int(self.grid_size, "grid_size")
+        lo = [float(self.box_[0, i]) for i in range(2)]
+        h = [(float(self.box_[1, i]) - lo[i]) / g for i in range(2)]
+        # cell centres lo + (i + 1/2) h, i = 0..g-1: each node owns one whole h0 x h1 cell of
+        # the box (an edge-inclusive linspace with full-cell weights would overrun the box)
+        ax = [lo[i] + (xp.arange(g, dtype=np.float64) + 0.5) * h[i] for i in range(2)]
         gx, gy = xp.meshgrid(ax[0], ax[1], indexing="ij")
         pts = xp.stack([gx.ravel(), gy.ravel()], axis=1)
         le = -self.energy(pts)
         m = float(le.max())
-        cell = float((ax[0][1] - ax[0][0]) * (ax[1][1] - ax[1][0]))
-        return m + float(np.log(float(xp.exp(le - m).sum()) * cell))
+        return m + float(np.log(float(xp.exp(le - m).sum()) * h[0] * h[1]))
 
     def score_samples(self, X):
         """:math:`\\log p(x)` with Z from the grid (2-D; quadrature error only); ``-inf``
