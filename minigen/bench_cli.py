@@ -169,12 +169,18 @@ def run(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="minigen bench", description=__doc__.split("\n\n")[0])
+    from .cli import HelpFormatter, positive_int  # the main CLI's conventions
+
+    p = argparse.ArgumentParser(prog="minigen bench", description=__doc__.split("\n\n")[0],
+                                formatter_class=HelpFormatter)
     p.add_argument("kernels", nargs="*", help=f"kernels to time (default all: {', '.join(CASES)})")
-    p.add_argument("--size", choices=list(SIZES), default="default")
-    p.add_argument("--repeat", type=int, default=5, help="timed runs per backend (median)")
+    p.add_argument("--size", choices=list(SIZES), default="default",
+                   help="problem size of every kernel")
+    # >= 1: the median of no timings was a StatisticsError traceback
+    p.add_argument("--repeat", type=positive_int, default=5,
+                   help="timed runs per backend (median)")
     p.add_argument("--backends", nargs="+", default=["numpy", "numba", "cupy"],
-                   choices=["numpy", "numba", "cupy"])
+                   choices=["numpy", "numba", "cupy"], help="backends to time")
     return p
 
 

@@ -33,6 +33,28 @@ class CLIError(Exception):
 
 
 # ------------------------------------------------------------------ helpers
+def positive_int(text) -> int:
+    """argparse ``type=``: an integer >= 1 (``--epochs``, ``--batch-size``, ``-n``, ...)."""
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each option's default as ``(default: ...)``; not for required
+    options and flags, nor for ``None`` (the help line then says what unset means)."""
+
+    def _get_help_string(self, action):
+        if action.required or action.default is None or action.default is False \
+                or not action.option_strings:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _parse_params(items) -> dict:
     out = {}
     for item in items or ():
@@ -58,27 +80,89 @@ def _load_split(name, split, seed):
     return load_dataset(name, split, seed=seed, return_info=True)
 
 
+def _model_input(model, X):
+    """``X`` as the model takes it: flat ``(n, D)`` rows unless the model's class sets
+    ``accepts_images = True`` (then as loaded, ``(n, H, W[, C])``). ``model`` may be
+    the class or an instance; ``train`` and ``eval`` feed data through this."""
+    cls = model if isinstance(model, type) else type(model)
+    return X if getattr(cls, "accepts_images", False) else X.reshape(len(X), -1)
+
+
+def _check_scorable(model, name: str) -> None:
+    """Refuse, before any training, a model whose NLL could not be computed afterwards.
+
+    A :class:`~minigen.models.ebm.GaussianBernoulliRBM` has only an exact log Z, by
+    enumerating its ``2^H`` hidden states (``H <= MAX_ENUM_UNITS``) and no AIS fallback,
+    so a larger ``n_components`` (its default, 64, shared with ``rbm``) would train and
+    then fail at scoring, losing the run.
+    """
+    from .models.ebm import GaussianBernoulliRBM
+    from .models.ebm.boltzmann import MAX_ENUM_UNITS
+
+    if isinstance(model, GaussianBernoulliRBM):
+        H = model.n_components
+        if isinstance(H, int) and H > MAX_ENUM_UNITS:
+            raise CLIError(
+                f"model {name!r} with n_components={H} cannot be scored: its exact log Z "
+                f"enumerates 2^n_components hidden states, at most {MAX_ENUM_UNITS} units "
+                f"(no AIS fallback); pass --param n_components=N with N <= {MAX_ENUM_UNITS} "
+                "(e.g. --param n_components=16)"
+            )
+
+
+def _draw_samples(model, n, seed):
+    from .backend import to_numpy
+
+    return to_numpy(model.sample(n, random_state=seed))
+
+
+def _write_samples_png(model, path, S, is_2d=False, nrow=None) -> Path:
+    """Picture of samples ``S``: 2-D points as a scatter on the model's density
+    (``density_2d``), anything else as an image grid (``sample_grid``). Used by
+    ``train`` (samples.png) and ``sample``, so both draw the same picture."""
+    from .plot import density_2d, sample_grid
+
+    if is_2d or (S.ndim == 2 and S.shape[1] == 2):
+        lo, hi = S.min(axis=0) - 0.5, S.max(axis=0) + 0.5
+        extent = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+        return density_2d(model.score_samples, path, extent=extent, samples=S)
+    return sample_grid(S, path, nrow=nrow)
+
+
+_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".pdf", ".svg")  # without matplotlib to ask
+
+
+def _image_extensions() -> list[str]:
+    """File extensions matplotlib can write (a fixed common list without matplotlib)."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        return list(_IMAGE_EXTS)
+    return sorted("." + k for k in FigureCanvasBase.get_supported_filetypes())
+
+
+def _check_sample_out(path) -> Path:
+    """``sample --out``: ``.npy`` (the raw array) or an image format, else a CLIError."""
+    out = Path(path)
+    suffix = out.suffix.lower()
+    if suffix == ".npy":
+        return out
+    exts = _image_extensions()
+    if suffix not in exts:
+        what = f"extension {out.suffix!r}" if out.suffix else "no file extension"
+        raise CLIError(
+            f"--out {str(out)!r} has {what}; use .npy (the raw samples) or an image: "
+            + ", ".join(exts)
+        )
+    return out
+
+
 def _nll(model, X, n_dims) -> dict:
     from .backend import get_backend
     from .divergences import nats_to_bits_per_dim
 
     nats = -model.score(get_backend().asarray(X))
     return {"nats": nats, "bits_per_dim": nats_to_bits_per_dim(nats, n_dims)}
-
-
-def _write_samples_png(model, path, n, seed, is_2d) -> Path | None:
-    from .backend import to_numpy
-    from .plot import density_2d, sample_grid
-
-    try:
-        S = to_numpy(model.sample(n, random_state=seed))
-    except NotImplementedError:
-        return None
-    if is_2d or (S.ndim == 2 and S.shape[1] == 2):
-        lo, hi = S.min(axis=0) - 0.5, S.max(axis=0) + 0.5
-        extent = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
-        return density_2d(model.score_samples, path, extent=extent, samples=S)
-    return sample_grid(S, path)
 
 
 # ------------------------------------------------------------------ commands
@@ -141,18 +225,25 @@ def cmd_train(args) -> int:
         model = cls(**_parse_params(args.param))
     except TypeError as exc:
         raise CLIError(f"bad --param for model {args.model!r}: {exc}") from None
+    gradient = is_gradient_trained(model) and not args.model_fit
+    if args.resume and args.model_fit:
+        raise CLIError("--resume continues a minigen.training.train run; --model-fit calls "
+                       "the model's own fit(X), which has no checkpoint to resume")
+    if args.resume and not gradient:
+        raise CLIError(f"model {args.model!r} is fitted in closed form (one pass over the "
+                       "data, no epochs or checkpoint): there is nothing to resume; run "
+                       "it again without --resume")
+    _check_scorable(model, args.model)
     Xtr, info = _load_split(args.data, "train", args.data_seed)
     Xva, _ = _load_split(args.data, "valid", args.data_seed)
     Xte, _ = _load_split(args.data, "test", args.data_seed)
-    if not getattr(cls, "accepts_images", False):  # flat (n, D) rows unless the model opts in
-        Xtr, Xva, Xte = (X.reshape(len(X), -1) for X in (Xtr, Xva, Xte))
+    Xtr, Xva, Xte = (_model_input(cls, X) for X in (Xtr, Xva, Xte))
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # e.g. --out names an existing file: one line, not a traceback
         raise CLIError(f"--out {str(out)!r} cannot be used as the output directory: "
                        f"{exc.strerror or exc}") from None
-    gradient = is_gradient_trained(model) and not args.model_fit
     t0 = time.perf_counter()
     if args.model_fit:  # the model's own fit(X) with its own hyper-parameters
         model.fit(Xtr)
@@ -195,8 +286,13 @@ def cmd_train(args) -> int:
     png = None
     if not args.no_samples:
         try:
-            png = _write_samples_png(model, out / "samples.png", 64, args.seed,
-                                     tuple(info.shape) == (2,))
+            S = _draw_samples(model, 64, args.seed)
+        except NotImplementedError:  # a model without sampling: no picture
+            S = None
+        try:
+            if S is not None:
+                png = _write_samples_png(model, out / "samples.png", S,
+                                         tuple(info.shape) == (2,))
         except ImportError as exc:
             print(f"note: samples.png skipped ({exc})", file=sys.stderr)
     metrics["samples_png"] = str(png) if png else None
@@ -211,19 +307,17 @@ def cmd_train(args) -> int:
 def cmd_sample(args) -> int:
     import numpy as np
 
-    from .backend import to_numpy
     from .base import GenerativeModel
-    from .plot import sample_grid
 
+    out = _check_sample_out(args.out)  # before any work
     _set_backend(args.backend)
     model = GenerativeModel.load(args.checkpoint)
-    S = to_numpy(model.sample(args.n, random_state=args.seed))
-    out = Path(args.out)
-    if out.suffix == ".npy":
+    S = _draw_samples(model, args.n, args.seed)
+    if out.suffix.lower() == ".npy":
         out.parent.mkdir(parents=True, exist_ok=True)
         np.save(out, S)
-    else:
-        sample_grid(S, out, nrow=args.nrow)
+    else:  # the picture `train` writes: image grid, or 2-D points on the density
+        _write_samples_png(model, out, S, nrow=args.nrow)
     print(f"wrote {args.n} samples to {out}")
     return 0
 
@@ -234,6 +328,7 @@ def cmd_eval(args) -> int:
     backend = _set_backend(args.backend)
     model = GenerativeModel.load(args.checkpoint)
     X, info = _load_split(args.data, args.split, args.data_seed)
+    X = _model_input(model, X)
     res = {"checkpoint": str(args.checkpoint), "dataset": args.data, "split": args.split,
            "protocol": info.protocol, "backend": backend.name, "n": int(len(X)),
            **{f"nll_{k}": v for k, v in _nll(model, X, info.n_dims).items()}}
@@ -251,8 +346,11 @@ def cmd_bench(args) -> int:
 
 
 # ------------------------------------------------------------------ parser
+_BACKEND_HELP = "array backend (default: $MINIGEN_BACKEND when set, else auto)"
+
+
 def _add_bench_parser(subparsers) -> None:
-    """``minigen bench [ARGS...]``: the rest of the line goes to ``minigen.bench_cli.main``."""
+    """``minigen bench [ARGS...]``: the rest of the line goes to ``minigen.bench_cli``."""
     p = subparsers.add_parser("bench", help="kernel benchmarks (see `minigen bench --help`)",
                               add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
@@ -261,41 +359,51 @@ def _add_bench_parser(subparsers) -> None:
 
 def _add_tour_parser(subparsers) -> None:
     """``minigen tour``: one model per family, report.html + report.md (``minigen.tour``)."""
-    p = subparsers.add_parser("tour", help="train one model per family and write a report")
+    p = subparsers.add_parser("tour", help="train one model per family and write a report",
+                              formatter_class=HelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny budgets (< 5 min on 2 cores)")
     p.add_argument("--smoke", action="store_true", help="even tinier (for the tests)")
-    p.add_argument("--backend", choices=["numpy", "numba", "cupy", "auto"], default=None)
-    p.add_argument("--out", default="runs/tour", help="output folder (default runs/tour)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=["numpy", "numba", "cupy", "auto"], default=None,
+                   help=_BACKEND_HELP)
+    p.add_argument("--out", default="runs/tour", help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="random seed of every run")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=lambda args: __import__("minigen.tour", fromlist=["main"]).main(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="minigen", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="minigen", description=__doc__.split("\n\n")[0],
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"minigen {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("info", help="version, backends and why one is unavailable")
+    def add(name, **kw):
+        return sub.add_parser(name, formatter_class=HelpFormatter, **kw)
+
+    p = add("info", help="version, backends and why one is unavailable")
     p.add_argument("--warm", action="store_true", help="compile/warm the kernels up")
     p.set_defaults(func=cmd_info)
 
     def common(p):
-        p.add_argument("--backend", choices=["numpy", "numba", "cupy", "auto"], default=None)
+        p.add_argument("--backend", choices=["numpy", "numba", "cupy", "auto"], default=None,
+                       help=_BACKEND_HELP)
         p.add_argument("--data-seed", type=int, default=0,
                        help="seed of the dataset protocol (synthetic draws, binarization)")
 
-    p = sub.add_parser("train", help="train a registered model on a dataset")
+    p = add("train", help="train a registered model on a dataset")
     p.add_argument("model", help="registered model name, e.g. baseline")
     p.add_argument("--data", required=True, help="dataset name, e.g. digits")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--epochs", type=positive_int, default=20,
+                   help="passes over the training data (total, also with --resume)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="rows per gradient step")
+    p.add_argument("--lr", type=float, default=1e-3, help="base learning rate")
     p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                    help="constant, or cosine decay to 0 over all epochs")
     p.add_argument("--optimizer", default="adam", help="adam | adamw | sgd")
-    p.add_argument("--patience", type=int, default=None, help="early-stopping patience")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--patience", type=positive_int, default=None,
+                   help="early-stopping patience in epochs (default: no early stopping)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed of the run (initialisation, batches, samples)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="model hyper-parameter (JSON value), repeatable")
@@ -308,19 +416,23 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("sample", help="draw samples from a checkpoint into a PNG (or .npy)")
-    p.add_argument("checkpoint")
-    p.add_argument("-n", type=int, default=64)
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--nrow", type=int, default=None)
+    p = add("sample", help="draw samples from a checkpoint into a PNG (or .npy)")
+    p.add_argument("checkpoint", help="model.npz written by `minigen train`")
+    p.add_argument("-n", type=positive_int, default=64, help="number of samples")
+    p.add_argument("--out", required=True,
+                   help="output file: .npy (raw samples) or an image (.png, .pdf, .svg, ...); "
+                   "2-D data are drawn as points on the model's density")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the sampler")
+    p.add_argument("--nrow", type=positive_int, default=None,
+                   help="images per row of the grid (default: about sqrt(n))")
     common(p)
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("eval", help="NLL of a checkpoint on a dataset split")
-    p.add_argument("checkpoint")
-    p.add_argument("--data", required=True)
-    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    p = add("eval", help="NLL of a checkpoint on a dataset split")
+    p.add_argument("checkpoint", help="model.npz written by `minigen train`")
+    p.add_argument("--data", required=True, help="dataset name, e.g. digits")
+    p.add_argument("--split", default="test", choices=["train", "valid", "test"],
+                   help="dataset split to score")
     common(p)
     p.set_defaults(func=cmd_eval)
 

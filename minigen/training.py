@@ -30,7 +30,8 @@ Checkpoint layout (``<checkpoint_dir>/checkpoint.npz``, written atomically by
                       then holds the restored best parameters, i.e. the returned model)
     split/valid_idx   rows held out by validation_fraction (when used)
     metadata          model.checkpoint_metadata() + {"training": {epoch, step,
-                      rng_state, history, optimizer, lr, best_valid_nll,
+                      rng_state, history, optimizer, base_lr, lr_schedule (the
+                      name, or None for a schedule object), best_valid_nll,
                       best_epoch, bad_epochs, ...}}
 """
 
@@ -164,8 +165,17 @@ def _scheduled_lr(schedule, step: int, base_lr: float) -> float:
         ) from None
 
 
-def _check_resume_metadata(path, meta: dict, model, optimizer) -> None:
-    """Refuse to resume a run of another model, hyper-parameters or optimizer."""
+def _schedule_name(lr_schedule) -> str | None:
+    """The name recorded for ``lr_schedule``: ``None`` is ``"constant"``; a schedule
+    object or callable has no name (``None``: a resume cannot compare it)."""
+    if lr_schedule is None:
+        return "constant"
+    return lr_schedule if isinstance(lr_schedule, str) else None
+
+
+def _check_resume_metadata(path, meta: dict, model, optimizer, lr_schedule=None) -> None:
+    """Refuse to resume a run of another model, hyper-parameters, optimizer or lr schedule
+    (the schedule is compared when both runs name it, e.g. ``"constant"`` / ``"cosine"``)."""
     where = f"cannot resume from {str(path)!r}"
     tr = meta.get("training")
     if not isinstance(tr, dict) or "rng_state" not in tr:
@@ -191,6 +201,11 @@ def _check_resume_metadata(path, meta: dict, model, optimizer) -> None:
     if str(saved_opt).lower() != str(optimizer).lower():
         raise CheckpointError(
             f"{where}: it was trained with optimizer {saved_opt!r}, not {optimizer!r}"
+        )
+    saved_sched, sched = tr.get("lr_schedule"), _schedule_name(lr_schedule)
+    if isinstance(saved_sched, str) and isinstance(sched, str) and saved_sched != sched:
+        raise CheckpointError(
+            f"{where}: it was trained with lr_schedule {saved_sched!r}, not {sched!r}"
         )
 
 
@@ -278,7 +293,9 @@ def train(
         stopping it is written after the best parameters are restored (``param/`` =
         best, ``last/`` = the last epoch's parameters, for ``resume_from``).
     resume_from : path, optional
-        A checkpoint written by a previous run with the same data and settings.
+        A checkpoint written by a previous run with the same data and settings
+        (another model, hyper-parameters, optimizer or named ``lr_schedule`` is refused
+        with a :class:`~minigen.io.CheckpointError`).
     random_state : None, int or Generator
     verbose : bool
         tqdm progress bar (only when stderr is a terminal).
@@ -331,7 +348,7 @@ def train(
         resume = load_checkpoint(resume_from)
         # before any work: a checkpoint of another model or optimizer would otherwise
         # fail deep inside (or, worse, load and continue a different run)
-        _check_resume_metadata(resume_from, resume[1], model, optimizer)
+        _check_resume_metadata(resume_from, resume[1], model, optimizer, lr_schedule)
 
     # ---------------------------------------------------------------- validation split
     valid_idx = None
@@ -452,6 +469,7 @@ def train(
             "history": history.to_dict(),
             "optimizer": opt_name,
             "base_lr": lr,
+            "lr_schedule": _schedule_name(lr_schedule),
             "best_valid_nll": best_nll if math.isfinite(best_nll) else None,
             "best_epoch": best_epoch,
             "bad_epochs": bad_epochs,

@@ -188,3 +188,145 @@ def test_eval_non_finite_checkpoint_exit_2(tmp_path, capsys):
         captured = capsys.readouterr()
         assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
         assert "nan.npz" in captured.err and "non-finite" in captured.err
+
+
+# ------------------------------------------------------------ audit 4 findings 1, 2, 3, 5, 7, 11
+def test_sample_png_of_a_2d_model_matches_train_picture(tmp_path):
+    """`sample` on a 2-D (ring8) model used to fail in sample_grid ("non-square width");
+    it now draws what `train` writes to samples.png (points on the density)."""
+    out = tmp_path / "mg"
+    assert main(["train", "made-gaussian", "--data", "ring8", "--epochs", "1", "--out",
+                 str(out), "--quiet", "--backend", "numpy"]) == 0
+    png = tmp_path / "s.png"
+    assert main(["sample", str(out / "model.npz"), "-n", "64", "--seed", "0", "--out", str(png),
+                 "--backend", "numpy"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.read_bytes() == (out / "samples.png").read_bytes()  # same samples, same picture
+
+
+def test_eval_and_sample_of_a_flat_input_model_on_image_data(tmp_path, capsys):
+    """`bm` takes flat rows: eval used to pass bars-stripes4 as (n, 4, 4) and fail."""
+    out = tmp_path / "bm"
+    assert main(["train", "bm", "--data", "bars-stripes4", "--epochs", "1", "--out", str(out),
+                 "--quiet", "--no-samples"]) == 0
+    test_nats = json.loads((out / "metrics.json").read_text())["nll"]["test"]["nats"]
+    capsys.readouterr()
+    assert main(["eval", str(out / "model.npz"), "--data", "bars-stripes4"]) == 0
+    assert json.loads(capsys.readouterr().out)["nll_nats"] == pytest.approx(test_nats, rel=1e-12)
+    png = tmp_path / "bm.png"
+    assert main(["sample", str(out / "model.npz"), "-n", "4", "--out", str(png)]) == 0
+
+
+def test_model_input_helper_flattens_unless_the_model_takes_images():
+    from minigen.cli import _model_input
+    from minigen.models.baseline import FactorizedBernoulli
+    from minigen.models.ebm import BoltzmannMachine
+
+    X = np.zeros((3, 4, 4))
+    assert _model_input(BoltzmannMachine, X).shape == (3, 16)
+    assert _model_input(BoltzmannMachine(), X).shape == (3, 16)
+    assert _model_input(FactorizedBernoulli(), X).shape == (3, 4, 4)
+
+
+def test_gbrbm_that_cannot_be_scored_is_refused_before_training(tmp_path, capsys):
+    out = tmp_path / "g"
+    assert main(["train", "gbrbm", "--data", "ring8", "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--param n_components=" in err and "24" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()  # nothing trained, nothing half-written
+    assert main(["train", "gbrbm", "--data", "ring8", "--epochs", "1", "--out", str(out),
+                 "--param", "n_components=4", "--quiet", "--no-samples"]) == 0
+
+
+def _subparsers():
+    import argparse
+
+    parser = build_parser()
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+def test_help_shows_defaults_and_every_option_has_help(capsys):
+    subs = _subparsers()
+    for name, p in subs.items():
+        if name == "bench":  # its own parser, checked below
+            continue
+        for a in p._actions:
+            assert a.help, f"minigen {name} {a.option_strings or a.dest} has no help"
+    text = subs["train"].format_help()
+    for expected in ("(default: 20)", "(default: 64)", "(default: 0.001)", "(default: adam)",
+                     "(default: constant)", "(default: 0)"):
+        assert expected in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "(default: test)" in subs["eval"].format_help()
+    assert "(default: 64)" in subs["sample"].format_help()
+    assert "(default: runs/tour)" in subs["tour"].format_help()
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "(default: 5)" in out and "(default: default)" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "--repeat", "0", "--size", "small", "multinomial_threshold"],
+        ["bench", "--repeat", "-1", "multinomial_threshold"],
+        ["train", "baseline", "--data", "digits", "--out", "X", "--epochs", "0"],
+        ["train", "baseline", "--data", "digits", "--out", "X", "--batch-size", "-3"],
+        ["train", "baseline", "--data", "digits", "--out", "X", "--patience", "0"],
+        ["sample", "m.npz", "--out", "x.png", "-n", "0"],
+        ["sample", "m.npz", "--out", "x.png", "--nrow", "0"],
+    ],
+)
+def test_positive_int_options_reject_below_one(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:  # bench --repeat 0 used to be a StatisticsError
+        main(argv)
+    assert exc.value.code == 2
+    assert "must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_positive_int_type():
+    import argparse
+
+    from minigen.cli import positive_int
+
+    assert positive_int("3") == 3
+    for bad in ("0", "-2", "1.5", "x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            positive_int(bad)
+
+
+@pytest.mark.parametrize("name,what", [("samples", "no file extension"),
+                                       ("s.xyz", "extension '.xyz'")])
+def test_sample_out_without_a_known_extension_exit_2(tmp_path, capsys, name, what):
+    from minigen.models.baseline import FactorizedBernoulli
+
+    X = (np.random.default_rng(0).random((20, 16)) < 0.5).astype(float)
+    ckpt = FactorizedBernoulli().fit(X).save(tmp_path / "m.npz")
+    assert main(["sample", str(ckpt), "--out", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert what in err and ".npy" in err and ".png" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / name).exists()
+
+
+def test_resume_of_a_closed_form_model_says_so(tmp_path, capsys):
+    argv = ["train", "baseline", "--data", "bars-stripes4", "--out", str(tmp_path / "b"),
+            "--quiet", "--resume"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "closed form" in err and "does not exist" not in err
+    assert main(argv[:-1] + ["--model-fit", "--resume"]) == 2
+    assert "--model-fit" in capsys.readouterr().err
+
+
+def test_resume_with_another_lr_schedule_exit_2(tmp_path, monkeypatch, capsys):
+    _register_test_model(monkeypatch)
+    argv = ["train", "_test-logistic", "--data", "bars-stripes4", "--out", str(tmp_path / "r"),
+            "--epochs", "1", "--quiet", "--no-samples", "--backend", "numpy"]
+    assert main(argv) == 0
+    argv[argv.index("1")] = "2"
+    assert main(argv + ["--resume", "--lr-schedule", "cosine"]) == 2
+    assert "lr_schedule 'constant', not 'cosine'" in capsys.readouterr().err
+    assert main(argv + ["--resume", "--lr-schedule", "constant"]) == 0

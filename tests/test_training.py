@@ -514,3 +514,23 @@ def test_resume_rejects_non_finite_parameters(tmp_path):
     msg = r"cannot resume from .*\.npz': parameter 'theta' has 1 non-finite"
     with pytest.raises(CheckpointError, match=msg):
         train(LogisticBernoulli(noise=0.1), X, epochs=2, resume_from=ckpt)
+
+
+def test_resume_rejects_other_named_lr_schedule(tmp_path):
+    from minigen.io import CheckpointError
+    from minigen.optim import CosineLR
+
+    X, ckpt = _first_run(tmp_path)  # lr_schedule=None: recorded as "constant"
+    assert load_checkpoint(ckpt)[1]["training"]["lr_schedule"] == "constant"
+    with pytest.raises(CheckpointError, match="lr_schedule 'constant', not 'cosine'"):
+        train(LogisticBernoulli(noise=0.1), X, epochs=2, lr_schedule="cosine", resume_from=ckpt)
+    # None and "constant" are the same schedule
+    train(LogisticBernoulli(noise=0.1), X, epochs=2, lr_schedule="constant", resume_from=ckpt)
+
+    X, ckpt = _first_run(tmp_path, lr_schedule="cosine")
+    with pytest.raises(CheckpointError, match="lr_schedule 'cosine', not 'constant'"):
+        train(LogisticBernoulli(noise=0.1), X, epochs=2, resume_from=ckpt)
+    # a schedule object has no name to compare: accepted, and recorded as None
+    train(LogisticBernoulli(noise=0.1), X, epochs=2, lr_schedule=CosineLR(10), resume_from=ckpt,
+          checkpoint_dir=tmp_path)
+    assert load_checkpoint(ckpt)[1]["training"]["lr_schedule"] is None
