@@ -1,7 +1,10 @@
 """Train NICE, RealNVP and a Glow-style 2-D flow on the 8-Gaussian ring (exact entropy).
 
-Writes ``<out>/flows_ring8_<model>.png`` (learned density with samples on top) and
-``<out>/flows_ring8.json`` (test NLL, gap to the true entropy, training time).
+Writes ``<out>/flows_ring8_<model><tag>.png`` per model (learned density with samples on
+top) and ``<out>/flows_ring8_<models><tag>.json`` (test NLL, gap to the true entropy,
+training time; rewritten after each model), where ``<models>`` is ``--models`` with the
+commas replaced by ``_`` and ``<tag>`` is ``--tag`` (default empty): with the defaults,
+``flows_ring8_realnvp_glow_nice.json``.
 
     python examples/flows_toy2d.py --epochs 40 --out runs/flows_toy2d
     python examples/flows_toy2d.py --smoke --out /tmp/ft   # tiny sizes (tests), seconds

@@ -45,3 +45,15 @@ def sgd_momentum_update(p, g, b, mu, lr, wd, first, nesterov):  # pragma: no cov
             p[i] = p[i] - (lr * gi + (mu * lr) * bi)
         else:
             p[i] = p[i] - lr * bi
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) both updates for float32 and float64 parameters, with
+    the argument types :mod:`minigen.optim` passes (scalars in the arrays' dtype)."""
+    import numpy as np
+
+    for dt in (np.float32, np.float64):
+        a = [np.zeros(4, dt) for _ in range(4)]
+        f = np.dtype(dt).type
+        adam_update(*a, *(f(x) for x in (0.9, 0.1, 0.999, 0.001, 1.0, 1e-8, 1.0, 0.0, 1.0)))
+        sgd_momentum_update(*a[:3], f(0.9), f(0.1), f(0.0), True, False)

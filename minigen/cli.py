@@ -193,26 +193,11 @@ def cmd_info(args) -> int:
         t0 = time.perf_counter()
         try:
             warm_up(verbose=True)
-            _warm_optim()
         except RuntimeError as exc:  # numba unavailable: say why, not a failure of `info`
             print(f"kernel warm-up skipped: {exc}")
             return 0
         print(f"kernel warm-up: done in {time.perf_counter() - t0:.1f} s")
     return 0
-
-
-def _warm_optim() -> None:
-    import numpy as np
-
-    from . import _optim_numba as k
-
-    t0 = time.perf_counter()
-    for dt in (np.float32, np.float64):
-        a = [np.zeros(4, dt) for _ in range(4)]
-        f = np.dtype(dt).type
-        k.adam_update(*a, *(f(x) for x in (0.9, 0.1, 0.999, 0.001, 1.0, 1e-8, 1.0, 0.0, 1.0)))
-        k.sgd_momentum_update(*a[:3], f(0.9), f(0.1), f(0.0), True, False)
-    print(f"  optim: {time.perf_counter() - t0:.2f} s")
 
 
 def cmd_train(args) -> int:
@@ -381,7 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, formatter_class=HelpFormatter, **kw)
 
     p = add("info", help="version, backends and why one is unavailable")
-    p.add_argument("--warm", action="store_true", help="compile/warm the kernels up")
+    p.add_argument("--warm", action="store_true",
+                   help="compile (or load from Numba's cache) every Numba kernel: the five "
+                   "kernel families, the LSTM backward step and the fused optimizer updates")
     p.set_defaults(func=cmd_info)
 
     def common(p):

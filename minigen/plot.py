@@ -46,6 +46,14 @@ def sample_grid(images, path, nrow: int | None = None, *, cmap: str = "gray") ->
         Output file (PNG).
     nrow : int, optional
         Images per row (default ``ceil(sqrt(n))``).
+    cmap : str
+        Matplotlib colormap name for gray images (``(n, H, W)`` or one channel); ignored
+        for RGB/RGBA images.
+
+    Returns
+    -------
+    Path
+        ``path`` (parent folders are created).
 
     Values are scaled to [0, 1] over the whole grid; images smaller than 32
     pixels are enlarged by pixel repetition.
@@ -121,8 +129,19 @@ def density_2d(log_prob_fn, path, extent=(-4.0, 4.0, -4.0, 4.0), samples=None,
     Parameters
     ----------
     log_prob_fn : callable, (m, 2) array -> (m,) log-densities
+        Called once on all grid points; ``-inf`` (zero density) is allowed.
+    path : str or Path
+        Output image file (format from the suffix, e.g. ``.png``; parent folders are created).
     extent : (xmin, xmax, ymin, ymax)
     samples : array, shape (n, 2), optional
+        Drawn as white dots over the heat map.
+    resolution : int >= 1
+        Grid points per axis (``resolution**2`` evaluations, endpoints included).
+
+    Returns
+    -------
+    Path
+        ``path``.
     """
     if not callable(log_prob_fn):
         raise TypeError("log_prob_fn must be a callable: (m, 2) points -> (m,) log-densities")

@@ -3,7 +3,11 @@ README's first command is a valid ``minigen`` invocation; ``minigen info`` print
 
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from minigen.cli import build_parser, main
 
@@ -45,3 +49,24 @@ def test_minigen_info_prints_backend_table(capsys):
         assert status in ("active", "available", "unavailable")
         if status == "unavailable":  # the reason is printed
             assert f"{line.split()[0]}:" in line
+
+
+def test_readme_digits_protocol_snippet_runs_and_prints_the_quoted_string():
+    pytest.importorskip("sklearn")
+    from minigen.datasets import load_dataset
+
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"Protocol \(`(load_dataset\([^`]*\)\[1\]\.protocol)`", text)
+    assert m, "README's digits protocol snippet not found"
+    value = eval(m.group(1), {"load_dataset": load_dataset})  # the README's own expression
+    quoted = re.search(r'"(sklearn 8x8 digits[^"]*)"', text[m.end():])
+    assert quoted and " ".join(quoted.group(1).split()) == value
+
+
+def test_autograd_nn_is_an_attribute_after_importing_the_package():
+    # the README documents ``nn.Module`` under ``minigen.autograd`` (fresh interpreter:
+    # other tests may have imported the submodule already)
+    code = "import minigen.autograd as ag; print(ag.nn.Module.__name__, 'nn' in ag.__all__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.split()
+    assert out == ["Module", "True"]

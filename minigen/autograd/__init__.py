@@ -4,11 +4,14 @@
 >>> x = Tensor([[1.0, 2.0]], requires_grad=True)
 >>> F.sum(F.tanh(x) * 2.0).backward(); x.grad.shape
 (1, 2)
+
+``minigen.autograd.nn`` (layers as modules) is imported with the package, so
+``import minigen.autograd as ag; ag.nn.Linear`` works as ``from minigen.autograd import nn``.
 """
 
 from __future__ import annotations
 
-from . import functional
+from . import functional, nn
 from . import functional as F
 from .check import check_grads
 from .tensor import (
@@ -33,5 +36,6 @@ __all__ = [
     "unbroadcast",
     "functional",
     "F",
+    "nn",
     "check_grads",
 ]

@@ -32,3 +32,16 @@ def lstm_step_backward(z, tc, c_prev, dh, g_seq, dc, dz):  # pragma: no cover - 
             dz[a, 2 * hid + j] = dhv * t * o * (1.0 - o)
             dz[a, 3 * hid + j] = dcv * i * (1.0 - g * g)
             dc[a, j] = dcv * f
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) :func:`lstm_step_backward` on tiny inputs: float32 and
+    float64, with the upstream gradient ``g_seq`` as the strided ``g_out[:, t]`` view that
+    ``recurrent.lstm_backward`` passes for sequences of length > 1, and contiguous."""
+    import numpy as np
+
+    for dtype in (np.float32, np.float64):
+        n, hid = 2, 1
+        z, a = np.zeros((n, 4 * hid), dtype), np.zeros((n, hid), dtype)
+        for g_seq in (np.zeros((n, 2, hid), dtype)[:, 0], a):
+            lstm_step_backward(z, a, a, a.copy(), g_seq, a.copy(), np.empty_like(z))

@@ -68,6 +68,9 @@ def bars_and_stripes_log_prob(x, n: int = 4) -> np.ndarray:
     ----------
     x : array of shape (N, n, n) or (N, n*n)
         Binary images (0/1 only, else ``ValueError``).
+    n : int
+        Side of the images, 1 <= n <= 12 (default 4); the distribution is uniform over its
+        ``2**(n+1) - 2`` patterns (every row constant, or every column constant).
 
     Returns
     -------

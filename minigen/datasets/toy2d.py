@@ -85,12 +85,37 @@ class Ring8(_Toy2D):
         return self.radius * np.stack([np.cos(t), np.sin(t)], axis=1)
 
     def sample(self, n: int, random_state=None) -> np.ndarray:
+        """``n`` i.i.d. points: a uniformly chosen mean plus ``scale`` times a standard normal.
+
+        Parameters
+        ----------
+        n : int >= 0
+            Number of points.
+        random_state : None, int or numpy.random.Generator
+            See :func:`minigen.random.check_random_state`.
+
+        Returns
+        -------
+        (n, 2) float64 array.
+        """
         n = check_positive_int(n, "n", allow_zero=True)
         rng = check_random_state(random_state)
         k = rng.integers(0, self.n_modes, size=n)
         return self.means[k] + self.scale * rng.standard_normal((n, 2))
 
     def log_prob(self, x) -> np.ndarray:
+        r"""Exact :math:`\log p(x) = \log \frac1K \sum_k \mathcal N(x; \mu_k, \sigma^2 I)`
+        (``K = n_modes``, :math:`\sigma` = ``scale``), by log-sum-exp.
+
+        Parameters
+        ----------
+        x : array (n, 2)
+            Points (converted to float64).
+
+        Returns
+        -------
+        (n,) float64 array of log-densities in nats.
+        """
         x = _check_points(x)
         d2 = ((x[:, None, :] - self.means[None, :, :]) ** 2).sum(-1)  # (n, K)
         comp = -0.5 * d2 / self.scale**2 - 2.0 * np.log(self.scale) - _LOG2PI
@@ -125,6 +150,19 @@ class Checkerboard(_Toy2D):
         return float(np.log(self.n_black * self._w**2))
 
     def sample(self, n: int, random_state=None) -> np.ndarray:
+        """``n`` i.i.d. points: a uniformly chosen black cell, then a uniform point in it.
+
+        Parameters
+        ----------
+        n : int >= 0
+            Number of points.
+        random_state : None, int or numpy.random.Generator
+            See :func:`minigen.random.check_random_state`.
+
+        Returns
+        -------
+        (n, 2) float64 array.
+        """
         n = check_positive_int(n, "n", allow_zero=True)
         rng = check_random_state(random_state)
         ii, jj = np.meshgrid(np.arange(self.n_cells), np.arange(self.n_cells), indexing="ij")
@@ -133,6 +171,17 @@ class Checkerboard(_Toy2D):
         return -self.half_width + (cell + rng.random((n, 2))) * self._w
 
     def log_prob(self, x) -> np.ndarray:
+        """Exact: ``-log(n_black * w**2)`` on the black cells (``w = 2 L / n_cells``).
+
+        Parameters
+        ----------
+        x : array (n, 2)
+            Points (converted to float64).
+
+        Returns
+        -------
+        (n,) float64 array of log-densities in nats (``-inf`` off the black cells).
+        """
         x = _check_points(x)
         idx = np.floor((x + self.half_width) / self._w)
         inside = ((idx >= 0) & (idx < self.n_cells)).all(axis=1)
@@ -155,6 +204,20 @@ class TwoMoons(_Toy2D):
         return np.where(moon[:, None] == 0, np.stack([c, s], 1), np.stack([1 - c, 0.5 - s], 1))
 
     def sample(self, n: int, random_state=None) -> np.ndarray:
+        """``n`` i.i.d. points: a moon with probability 1/2, an angle uniform on [0, pi],
+        the curve point, plus ``noise`` times a standard normal (see the module docstring).
+
+        Parameters
+        ----------
+        n : int >= 0
+            Number of points.
+        random_state : None, int or numpy.random.Generator
+            See :func:`minigen.random.check_random_state`.
+
+        Returns
+        -------
+        (n, 2) float64 array.
+        """
         n = check_positive_int(n, "n", allow_zero=True)
         rng = check_random_state(random_state)
         moon = rng.integers(0, 2, size=n)
@@ -162,6 +225,22 @@ class TwoMoons(_Toy2D):
         return self._curve(theta, moon) + self.noise * rng.standard_normal((n, 2))
 
     def log_prob(self, x, chunk: int = 4096) -> np.ndarray:
+        r"""Log-density :math:`\log \tfrac12 \sum_m \frac1\pi \int_0^\pi
+        \mathcal N(x; c_m(\theta), \sigma^2 I)\, d\theta` by the midpoint rule over ``n_quad``
+        angles (a mixture of ``2 * n_quad`` equal-weight Gaussians, by log-sum-exp).
+
+        Parameters
+        ----------
+        x : array (n, 2)
+            Points (converted to float64).
+        chunk : int
+            Points per block (memory: ``chunk * 2 * n_quad`` float64 temporaries).
+
+        Returns
+        -------
+        (n,) float64 array of log-densities in nats (largest quadrature error ~5e-5 at the default
+        ``noise=0.1``, ``n_quad=2048``).
+        """
         x = _check_points(x)
         theta = (np.arange(self.n_quad) + 0.5) * np.pi / self.n_quad  # midpoint rule
         centers = np.concatenate(

@@ -37,7 +37,7 @@ from ._base import (
 def hmc(energy, grad, x0, n_samples: int, *, step_size: float = 0.1, n_leapfrog: int = 10,
         jitter: bool = True, burn_in: int = 200, thin: int = 1,
         random_state=None) -> MCMCResult:
-    """HMC sampling of :math:`e^{-E}`.
+    r"""HMC sampling of :math:`e^{-E}`.
 
     Parameters
     ----------
@@ -46,7 +46,30 @@ def hmc(energy, grad, x0, n_samples: int, *, step_size: float = 0.1, n_leapfrog:
         finite at ``x0``; the output shapes are checked at the first call.
     grad : callable ``(n, D) -> (n, D)``
     x0 : array (n_chains, D) or (D,)
-    step_size, n_leapfrog : leapfrog step and (maximum) number of steps.
+        Initial states (float64); one chain per row.
+    n_samples : int >= 1
+        Draws kept per chain.
+    step_size : float > 0
+        Leapfrog step :math:`\epsilon`.
+    n_leapfrog : int >= 1
+        Leapfrog steps per transition (the maximum when ``jitter``).
+    jitter : bool
+        Draw the number of leapfrog steps of each transition uniformly from
+        ``1..n_leapfrog`` (one draw shared by all chains) instead of always ``n_leapfrog``.
+    burn_in : int >= 0
+        Transitions run and discarded before the first kept draw (default 200).
+    thin : int >= 1
+        Keep every ``thin``-th transition after ``burn_in``: ``burn_in + n_samples * thin``
+        transitions in all.
+    random_state : None, int or numpy.random.Generator
+        Source of every random draw (noise, accept tests; see
+        :func:`minigen.random.check_random_state`).
+
+    Returns
+    -------
+    MCMCResult
+        ``samples`` (n_chains, n_samples, D), per-chain ``acceptance_rate`` over the kept
+        phase, ``final_state`` (n_chains, D) and ``info`` (``step_size``, ``n_leapfrog``).
     """
     xp = get_backend().xp
     eps = check_positive_float(step_size, "step_size")

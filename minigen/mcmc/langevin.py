@@ -73,7 +73,7 @@ def langevin(energy, grad, x0, n_samples: int, *, step_size: float = 0.1,
              method: str = "mala", hessian=None, min_eig: float = 1e-3,
              max_eig: float = 1e6, burn_in: int = 500, thin: int = 1,
              random_state=None) -> MCMCResult:
-    """Langevin sampling of :math:`e^{-E}` with many chains.
+    r"""Langevin sampling of :math:`e^{-E}` with many chains.
 
     Parameters
     ----------
@@ -87,9 +87,38 @@ def langevin(energy, grad, x0, n_samples: int, *, step_size: float = 0.1,
     x0 : array (n_chains, D) or (D,)
     method : {"ula", "mala", "precond"}
         ``"precond"`` is MALA preconditioned by the clipped inverse Hessian.
+    n_samples : int >= 1
+        Draws kept per chain.
+    step_size : float > 0
+        :math:`\epsilon` in the proposal
+        :math:`x' = x - \tfrac{\epsilon}{2} A \nabla E(x) + \sqrt{\epsilon} A^{1/2} z`,
+        :math:`z \sim N(0, I)`, with :math:`A = I` (``"ula"``, ``"mala"``) or the clipped
+        inverse Hessian (``"precond"``).
+    method : {"ula", "mala", "precond"}
+        ``"ula"`` accepts every proposal (bias :math:`O(\epsilon)`); ``"mala"`` adds the
+        Metropolis-Hastings test (exact); ``"precond"`` is MALA preconditioned by the
+        clipped inverse Hessian.
     hessian : callable, optional
         ``hessian(x (n, D)) -> (n, D, D)`` or a constant ``(D, D)`` array
         (required for ``"precond"``).
+    min_eig, max_eig : float
+        ``"precond"`` only: the Hessian's eigenvalues are clipped to ``[min_eig, max_eig]``
+        before inverting (:func:`clipped_inverse`), so :math:`A` is positive definite.
+    burn_in : int >= 0
+        Transitions run and discarded before the first kept draw (default 500).
+    thin : int >= 1
+        Keep every ``thin``-th transition after ``burn_in``: ``burn_in + n_samples * thin``
+        transitions in all.
+    random_state : None, int or numpy.random.Generator
+        Source of every random draw (noise, accept tests; see
+        :func:`minigen.random.check_random_state`).
+
+    Returns
+    -------
+    MCMCResult
+        ``samples`` (n_chains, n_samples, D), per-chain ``acceptance_rate`` over the kept
+        phase (1 for ``"ula"``), ``final_state`` (n_chains, D) and ``info``
+        (``step_size``, ``method``).
     """
     from ..kernels.langevin import langevin_step
 

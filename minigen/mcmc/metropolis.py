@@ -36,6 +36,20 @@ def random_walk_metropolis(energy, x0, n_samples: int, *, step_size: float = 0.5
         Proposal scale :math:`\\sigma`.
     proposal_cov : array (D, D), optional
         Proposal covariance shape (its Cholesky factor multiplies the noise).
+    burn_in : int >= 0
+        Transitions run and discarded before the first kept draw (default 500).
+    thin : int >= 1
+        Keep every ``thin``-th transition after ``burn_in``: ``burn_in + n_samples * thin``
+        transitions in all.
+    random_state : None, int or numpy.random.Generator
+        Source of every random draw (noise, accept tests; see
+        :func:`minigen.random.check_random_state`).
+
+    Returns
+    -------
+    MCMCResult
+        ``samples`` (n_chains, n_samples, D), per-chain ``acceptance_rate`` over the kept
+        phase, ``final_state`` (n_chains, D) and ``info`` (``step_size``).
     """
     xp = get_backend().xp
     step_size = check_positive_float(step_size, "step_size")

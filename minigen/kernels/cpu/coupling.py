@@ -161,6 +161,22 @@ def actnorm(x, loc, log_scale, inverse=False):
     return y, np.full(x.shape[0], -total if inverse else total, dtype=np.float64)
 
 
+def warm_up() -> None:
+    """Compile (or load from cache) every kernel of this module on tiny inputs: float32
+    and float64, the serial row kernels and their ``prange`` versions (used from
+    ``PARALLEL_MIN_SIZE`` elements on), affine coupling forward/backward and actnorm."""
+    for dtype in (np.float32, np.float64):
+        a, gl = np.zeros((2, 2), dtype), np.zeros(2)
+        affine_coupling(a, a, a)
+        affine_coupling_backward(a, a, a, a, gl)
+        _affine_par(a, a, a, np.empty_like(a), np.empty(2), False, 1)
+        _affine_bwd_par(a, a, a, a, gl.astype(dtype), np.empty_like(a), np.empty_like(a),
+                        np.empty_like(a), False, 1)
+        x3, loc = np.zeros((2, 2, 2), dtype), np.zeros(2, dtype)
+        actnorm(x3, loc, loc)
+        _actnorm_par(x3, loc, loc, np.empty_like(x3), False, 1)
+
+
 __all__ = [
     "affine_coupling",
     "affine_coupling_backward",

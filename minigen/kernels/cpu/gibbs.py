@@ -527,3 +527,29 @@ def _sgd(p, g, m, lr, mom, t):
     for i in range(p.shape[0]):
         m[i] = g[i] if t == 1 else m[i] * mom + g[i]
         p[i] -= m[i] * lr
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) every kernel of this module on tiny inputs.
+
+    The signatures the hot paths use: float32 and float64; explicit uniforms and the
+    in-kernel Philox stream (``uint64`` seed/offset); one chain (its uniform slices are
+    C-contiguous) and several (strided slices); the fused float64 CD/PCD epoch of
+    :class:`~minigen.models.ebm.BernoulliRBM` (numba backend)."""
+    V, H = 3, 2
+    for dtype in (np.float32, np.float64):
+        W = np.zeros((V, H), dtype)
+        b, c = np.zeros(V, dtype), np.zeros(H, dtype)
+        for B in (1, 2):
+            v = np.zeros((B, V), dtype)
+            rbm_gibbs(v, W, b, c, 2, np.full((2, B, H + V), 0.5, dtype), True)
+            rbm_gibbs_philox(v, W, b, c, 2, 1, 0, True)
+        J, order, x = np.zeros((V, V), dtype), np.arange(V, dtype=np.int64), np.zeros((2, V), dtype)
+        bm_gibbs_sweep(x, J, b, 1, np.full((1, 2, V), 0.5, dtype), order)
+        bm_gibbs_sweep_philox(x, J, b, 1, order, 1, 0)
+    # BernoulliRBM._fused_epoch: float64, int64 permutation, Python ints/floats/bools
+    X, W = np.zeros((2, V)), np.zeros((V, H))
+    b, c = np.zeros(V), np.zeros(H)
+    rbm_sgd_epoch(X, np.arange(2, dtype=np.int64), 0, 2, 2, W, b, c, np.zeros_like(W),
+                  np.zeros_like(b), np.zeros_like(c), 0, np.zeros((0, V)),
+                  np.full(2 * (H + V), 0.5), 1, False, 0.1, 0.5, 0.0, 0.0, 0.0)

@@ -305,3 +305,26 @@ def langevin_run_quadratic_philox(x, n_steps, step, A, mu, seed, offset):
     _run_quadratic_philox(x, n_steps, dt(step / 2), dt(np.sqrt(step)), A, mu,
                           np.uint64(seed), np.uint64(offset), x.dtype == np.float32)
     return x
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) every kernel of this module on tiny inputs: float32
+    and float64, explicit noise/uniforms and the in-kernel Philox stream (``uint64``
+    seed/offset), each step, the MALA test and both multi-step runners."""
+    for dtype in (np.float32, np.float64):
+        x = np.zeros((2, 2), dtype)
+        g, z, out = np.zeros_like(x), np.zeros_like(x), np.empty_like(x)
+        m, e, u = np.ones(2, dtype), np.zeros(2, dtype), np.full(2, 0.5, dtype)
+        langevin_step(x, g, 0.1, z, out)
+        langevin_step_philox(x, g, 0.1, 1, 0, out)
+        preconditioned_langevin_step(x, g, 0.1, z, m, None, out)
+        preconditioned_langevin_step_philox(x, g, 0.1, m, None, 1, 0, out)
+        mala_step(x, x, g, g, e, e, 0.1, u)
+        mala_step_philox(x, x, g, g, e, e, 0.1, 1, 0)
+        w, mu, s = np.ones(1, dtype), np.zeros((1, 2), dtype), np.ones(1, dtype)
+        noise = np.zeros((1, 2, 2), dtype)
+        langevin_run_gmm(x, 1, 0.1, w, mu, s, noise)
+        langevin_run_gmm_philox(x, 1, 0.1, w, mu, s, 1, 0)
+        A, mu1 = np.eye(2, dtype=dtype), np.zeros(2, dtype)
+        langevin_run_quadratic(x, 1, 0.1, A, mu1, noise)
+        langevin_run_quadratic_philox(x, 1, 0.1, A, mu1, 1, 0)
