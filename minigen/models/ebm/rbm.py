@@ -420,6 +420,14 @@ class BernoulliRBM(_RBMBase):
     n_persistent : PCD chains (default ``batch_size``).
     exact_max_units : largest ``min(V, H)`` for exact log Z (enumeration).
     ais_chains, ais_betas : AIS settings used when log Z is not exact.
+    verbose : bool
+        Print the CD loss after each epoch (uses the per-batch path, not the fused
+        Numba epoch).
+    random_state : None, int or numpy.random.Generator
+        Seeds the weight initialisation, the mini-batch order and every Gibbs uniform.
+
+    A parameter non-finite after an epoch, or a weight above 1e6, stops ``fit`` with
+    :class:`~minigen.training.TrainingDiverged` and puts back the last good parameters.
 
     Attributes
     ----------
