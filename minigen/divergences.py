@@ -34,6 +34,7 @@ import math
 import numpy as np
 
 from ._validation import check_array, check_positive_int, check_probabilities
+from .backend import to_numpy
 from .random import check_random_state
 
 _LOG2 = math.log(2.0)
@@ -47,8 +48,8 @@ def _xlogy(x, y):
 
 
 def _pair(p, q):
-    p = np.asarray(check_probabilities(p, "p"), dtype=np.float64)
-    q = np.asarray(check_probabilities(q, "q"), dtype=np.float64)
+    p = np.asarray(to_numpy(check_probabilities(p, "p")), dtype=np.float64)
+    q = np.asarray(to_numpy(check_probabilities(q, "q")), dtype=np.float64)
     if p.shape != q.shape:
         raise ValueError(f"p and q must have the same shape, got {p.shape} and {q.shape}")
     return p, q
@@ -57,7 +58,7 @@ def _pair(p, q):
 def entropy(p, axis: int = -1):
     r"""Shannon entropy :math:`-\sum_k p_k \log p_k` in nats, over ``axis`` of ``p``."""
     # Validate along the axis that is summed, not the default last one.
-    p = np.asarray(check_probabilities(p, "p", axis=axis), dtype=np.float64)
+    p = np.asarray(to_numpy(check_probabilities(p, "p", axis=axis)), dtype=np.float64)
     return -_xlogy(p, p).sum(axis=axis)
 
 
@@ -69,7 +70,6 @@ def cross_entropy(p, q):
 
 def _kl_objects(p, q):
     """KL between two distribution objects of the same family, or ``None``."""
-    from .backend import to_numpy
     from .distributions import Bernoulli, Categorical, Normal
 
     if isinstance(p, Categorical) and isinstance(q, Categorical):
@@ -117,8 +117,10 @@ def kl_normal(mu1, s1, mu2, s2):
     broadcasting; sum over the last axis for a diagonal multivariate Gaussian.
     ``s1``, ``s2`` are standard deviations (> 0).
     """
-    mu1, mu2 = (np.asarray(check_array(a, n), float) for a, n in ((mu1, "mu1"), (mu2, "mu2")))
-    s1, s2 = (np.asarray(check_array(a, n), float) for a, n in ((s1, "s1"), (s2, "s2")))
+    mu1, mu2 = (np.asarray(to_numpy(check_array(a, n)), float)
+                for a, n in ((mu1, "mu1"), (mu2, "mu2")))
+    s1, s2 = (np.asarray(to_numpy(check_array(a, n)), float)
+              for a, n in ((s1, "s1"), (s2, "s2")))
     for s, n in ((s1, "s1"), (s2, "s2")):
         if (s <= 0).any():
             raise ValueError(f"{n} (standard deviation) must be > 0")
@@ -128,8 +130,8 @@ def kl_normal(mu1, s1, mu2, s2):
 
 def kl_bernoulli(p, q):
     r"""Closed-form :math:`p\log(p/q) + (1-p)\log((1-p)/(1-q))`, elementwise, in nats."""
-    p = np.asarray(check_array(p, "p"), float)
-    q = np.asarray(check_array(q, "q"), float)
+    p = np.asarray(to_numpy(check_array(p, "p")), float)
+    q = np.asarray(to_numpy(check_array(q, "q")), float)
     for a, n in ((p, "p"), (q, "q")):
         if ((a < 0) | (a > 1)).any():
             raise ValueError(f"{n} must lie in [0, 1]")
@@ -164,7 +166,7 @@ def kl_monte_carlo(sample_p, log_p, log_q, n: int, random_state=None) -> tuple[f
             raise TypeError(f"{name} must be callable")
     rng = check_random_state(random_state)
     x = sample_p(n, rng)
-    d = np.asarray(log_p(x), np.float64) - np.asarray(log_q(x), np.float64)
+    d = np.asarray(to_numpy(log_p(x)), np.float64) - np.asarray(to_numpy(log_q(x)), np.float64)
     if d.shape != (n,):
         raise ValueError(f"log_p(x) - log_q(x) must have shape ({n},), got {d.shape}")
     return float(d.mean()), float(d.std(ddof=1) / math.sqrt(n))
@@ -175,12 +177,13 @@ def nats_to_bits_per_dim(nats, n_dims: int):
     n_dims = check_positive_int(n_dims, "n_dims")
     if isinstance(nats, (int, float)):
         return float(nats) / (n_dims * _LOG2)
-    return np.asarray(nats, dtype=np.float64) / (n_dims * _LOG2)
+    return np.asarray(to_numpy(nats), dtype=np.float64) / (n_dims * _LOG2)
 
 
 def bits_per_dim(log_prob, n_dims: int) -> float:
     """Mean NLL in bits/dim from per-example log-likelihoods ``log_prob`` (nats, shape (n,))."""
-    lp = np.asarray(check_array(log_prob, "log_prob", ndim=1, finite=False), np.float64)
+    lp = np.asarray(to_numpy(check_array(log_prob, "log_prob", ndim=1, finite=False)),
+                    np.float64)
     if lp.size == 0:
         raise ValueError("log_prob must not be empty")
     if np.isnan(lp).any():

@@ -108,3 +108,9 @@ def test_bad_chunk_size(chunk, err):
     for call in calls:
         with pytest.raises(err, match="chunk_size"):
             call()
+
+
+def test_empirical_distribution_accepts_nested_lists():
+    # rows as plain lists (the checked array, not the raw input, gives the row count)
+    q = bz.empirical_distribution([[0, 0], [1, 0], [1, 0], [1, 1]], 2)
+    np.testing.assert_allclose(q, [0.25, 0.5, 0.0, 0.25])

@@ -210,7 +210,7 @@ class AutoregressiveModel(GenerativeModel):
 
     def _init_from_data(self, X, rng) -> None:
         """Infer K from the data when ``n_categories`` is None, then build the network."""
-        Xf = np.asarray(X).reshape(len(X), -1)
+        Xf = to_numpy(X).reshape(len(X), -1)  # host copy: K is inferred on the CPU
         if self.net_ is None:
             # K = max(X) + 1, capped: one stray huge value (an ID, 1e12) would otherwise size
             # the network by it and die of a MemoryError deep inside. It also refuses

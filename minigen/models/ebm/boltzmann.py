@@ -183,7 +183,8 @@ def empirical_distribution(X, n_units: int):
     """Histogram of binary rows of ``X`` over the ``2**n_units`` states, normalized."""
     xp = get_backend().xp
     n_units = _check_n(n_units)
-    idx = state_index(_check_rows(X, n_units))
+    X = _check_rows(X, n_units)  # kept: X.shape below (X may be a list)
+    idx = state_index(X)
     counts = xp.bincount(idx, minlength=2**n_units).astype(xp.float64)
     return counts / max(1, X.shape[0])
 
