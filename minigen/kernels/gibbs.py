@@ -118,6 +118,9 @@ def rbm_gibbs(v, W, b, c, k: int = 1, *, uniforms=None, seed=None, offset: int =
     if seed is None:
         uniforms = check_array(uniforms, "uniforms", shape=(k, v.shape[0], H + V), finite=False)
         check_on_backend(uniforms, "uniforms")
+        # cast before the range check: a float64 u just below 1 rounds to 1.0 in float32,
+        # where a unit with p = 1 would draw 0 (u < p fails)
+        uniforms = _contig(xp, uniforms, dt)
     # Every value check from one set of min/max reductions (NaN propagates through both; no
     # temporaries) and, on a GPU, one transfer: this wrapper runs once per Gibbs step, and
     # each separate check would wait for the device (six of them made the public call
@@ -134,8 +137,7 @@ def rbm_gibbs(v, W, b, c, k: int = 1, *, uniforms=None, seed=None, offset: int =
     v, W, b, c = (_contig(xp, a, dt) for a in (v, W, b, c))
     if seed is None:
         if not (lo[4] >= 0 and hi[4] < 1):
-            raise ValueError("uniforms must lie in [0, 1)")
-        uniforms = _contig(xp, uniforms, dt)
+            raise ValueError(f"uniforms must lie in [0, 1) in {np.dtype(dt).name}")
         out = implementation("gibbs", "rbm_gibbs")(v, W, b, c, k, uniforms, compute_ph)
     else:
         out = implementation("gibbs", "rbm_gibbs_philox")(v, W, b, c, k, seed, offset,

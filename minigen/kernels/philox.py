@@ -32,8 +32,10 @@ def check_offset(offset, n: int = 0, name: str = "offset") -> int:
     """A stream offset: an int >= 0 with ``offset + n <= 2**64``."""
     if isinstance(offset, bool) or not isinstance(offset, numbers.Integral):
         raise TypeError(f"{name} must be a non-negative int, got {type(offset).__name__}")
-    if offset < 0 or int(offset) + n > _U64:
-        raise ValueError(f"{name} must be >= 0 and {name} + size <= 2**64, got {offset}")
+    # a stream position is a uint64: 2**64 itself is no position, even for an empty draw
+    if offset < 0 or offset >= _U64 or int(offset) + n > _U64:
+        raise ValueError(
+            f"{name} must be in [0, 2**64) with {name} + size <= 2**64, got {offset}")
     return int(offset)
 
 
