@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -185,3 +187,104 @@ def test_trained_density_integrates_to_one_over_the_box(ring):
         m.grid_size = g
         log_integral = np.log((np.exp(m.score_samples(pts)) * wts).sum())
         assert abs(log_integral) < 1.0 / g**2, (g, log_integral)
+
+
+# ------------------------------------------------------------ divergence
+def _record_steps(monkeypatch):
+    """Patch Adam.step to record (parameters, replay buffer) just before every update."""
+    from minigen import optim
+
+    seen, step = [], optim.Adam.step
+
+    def recording(self, grads):
+        m = recording.model
+        seen.append(({k: p.copy() for k, p in m.trainable_arrays().items()},
+                     None if m.buffer_ is None else m.buffer_.copy()))
+        return step(self, grads)
+
+    monkeypatch.setattr(optim.Adam, "step", recording)
+    return seen, recording
+
+
+def _tiny(**kw):
+    return small(**{**dict(hidden=(8, 8), n_steps=3, buffer_size=50, batch_size=32,
+                           n_iter=30), **kw})
+
+
+@pytest.mark.parametrize("init", ["replay", "data"])
+@pytest.mark.parametrize("lr, where, what", [
+    (100.0, 1, "loss .* \\(started at"),  # finite, but 1e15 nats from a first loss of 0.5
+    (1e6, 0, "max \\|parameter\\| = .* after the Adam update"),
+    (1e300, 0, "max \\|parameter\\| = .* after the Adam update"),
+])
+def test_fit_divergence_raises_and_keeps_the_last_good_state(ring, monkeypatch, init, lr,
+                                                             where, what):
+    """A huge learning rate used to leave finite garbage (max |W| 1e7, loss 1e21 at 1e6) or
+    end in a raw FloatingPointError (1e300); now TrainingDiverged names the iteration and the
+    cause, and the parameters and replay buffer are those at which loss_curve_[-1] was
+    computed (the state just before the last recorded update)."""
+    from minigen.training import TrainingDiverged
+
+    seen, recording = _record_steps(monkeypatch)
+    m = recording.model = _tiny(learning_rate=lr, init=init)
+    with np.errstate(all="ignore"):
+        with pytest.raises(TrainingDiverged, match=f"iteration {where}: {what}.*learning_rate "
+                           + re.escape(f"(now {lr:g}) or step_size")) as info:
+            m.fit(ring[0][:200])
+    assert info.value.epoch == info.value.step == where
+    kept = len(m.loss_curve_) - 1
+    params, buf = seen[kept]
+    for k, v in m.trainable_arrays().items():
+        np.testing.assert_array_equal(v, params[k], err_msg=k)
+    if init == "replay":
+        np.testing.assert_array_equal(m.buffer_, buf)
+    assert kept == 0 and not m.fitted_  # these stop at once: the initial parameters
+
+
+def test_fit_stops_on_non_finite_langevin_negatives(ring, monkeypatch):
+    """Non-finite negatives stop fit at that iteration; the buffer keeps its old rows."""
+    from minigen.training import TrainingDiverged
+
+    seen, recording = _record_steps(monkeypatch)
+    chain, calls = NeuralEBM._langevin_chain, []
+
+    def bad_third(self, x, n_steps, rng):
+        calls.append(1)
+        out = chain(self, x, n_steps, rng)
+        return out * np.nan if len(calls) == 3 else out
+
+    monkeypatch.setattr(NeuralEBM, "_langevin_chain", bad_third)
+    m = recording.model = _tiny()
+    with pytest.raises(TrainingDiverged, match="iteration 2: the Langevin negative samples "
+                       "went non-finite; .*restored .*after 1 update\\)"):
+        m.fit(ring[0][:200])
+    params, buf = seen[1]
+    for k, v in m.trainable_arrays().items():
+        np.testing.assert_array_equal(v, params[k], err_msg=k)
+    np.testing.assert_array_equal(m.buffer_, buf)
+    assert m.fitted_ and len(m.loss_curve_) == 2
+
+
+def test_loss_and_grads_reports_non_finite_negatives_as_nan(ring):
+    """loss_and_grads (what train() calls) returns a NaN loss and leaves the buffer alone
+    instead of raising a raw FloatingPointError, so train() stops with TrainingDiverged."""
+    from minigen.random import check_random_state
+    from minigen.training import TrainingDiverged, train
+
+    X = ring[0][:64]
+    m = _tiny(n_iter=2).fit(X)
+    m.trainable_arrays()["l0.weight"][0, 0] = np.nan
+    before = m.buffer_.copy()
+    with np.errstate(all="ignore"):
+        loss, g = m.loss_and_grads(X[:8], check_random_state(0))
+    assert np.isnan(loss) and all(np.isnan(v).all() for v in g.values())
+    np.testing.assert_array_equal(m.buffer_, before)
+
+    with pytest.raises(TrainingDiverged, match="non-finite loss at epoch 0, step 1"), \
+            np.errstate(all="ignore"):
+        train(_tiny(), X, epochs=1, lr=1e300, batch_size=32, random_state=0)
+
+
+def test_healthy_fit_does_not_trip_the_divergence_checks(ring):
+    m = _tiny(learning_rate=0.1, n_iter=40).fit(ring[0][:200])
+    assert m.fitted_ and len(m.loss_curve_) == 40

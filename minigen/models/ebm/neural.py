@@ -40,6 +40,14 @@ def _blas_threads(limit=1):
     return threadpool_limits(limits=limit, user_api="blas")
 
 
+#: :meth:`NeuralEBM.fit` stops when a parameter grows past this (healthy runs stay O(1):
+#: max |parameter| 0.7 after 40 small ring8 iterations, 1.2 at learning_rate=0.03)
+_MAX_ABS_PARAM = 1e6
+#: ... or when the loss grows past this factor times ``1 + |loss at iteration 0|`` (healthy
+#: runs stay within a few nats of it; learning_rate=100 reached 1e18 within 40 iterations)
+_LOSS_BLOWUP = 1e6
+
+
 def _mlp(n_in, hidden, rng):
     from ...autograd import nn
 
@@ -209,6 +217,14 @@ class NeuralEBM(GenerativeModel):
         The model is :math:`p(x) \\propto e^{-E(x)}\\,1[x \\in \\mathrm{box}]`, so chains stay in
         the box (the support the grid normalizes over); raises on non-finite samples.
         """
+        x = self._langevin_chain(x, n_steps, rng)
+        if not bool(get_backend().xp.isfinite(x).all()):
+            raise FloatingPointError("Langevin produced non-finite samples; lower step_size "
+                                     "or learning_rate")
+        return x
+
+    def _langevin_chain(self, x, n_steps, rng):
+        """The ULA steps of :meth:`langevin`, without the final finiteness check."""
         from ...kernels.langevin import langevin_step
 
         xp = get_backend().xp
@@ -217,31 +233,45 @@ class NeuralEBM(GenerativeModel):
             z = normals(rng, x.shape, dtype=np.float64)
             x = langevin_step(x, g, self.step_size, noise=z, check_finite=False)
             x = xp.clip(x, self.box_[0], self.box_[1], out=x)
-        if not bool(xp.isfinite(x).all()):
-            raise FloatingPointError("Langevin produced non-finite samples; lower step_size "
-                                     "or learning_rate")
         return x
 
     def _negatives(self, data, rng):
         xp = get_backend().xp
         n = data.shape[0]
         if self.init == "data":
-            return self.langevin(data.copy(), self.n_steps, rng), None
+            return self._langevin_chain(data.copy(), self.n_steps, rng), None
         if self.buffer_ is None:
             self.buffer_ = self._noise(self.buffer_size, rng)
         idx = xp.asarray(rng.integers(0, self.buffer_.shape[0], n))
         x0 = self.buffer_[idx]
         reset = uniforms(rng, (n,), dtype=np.float64) < self.reinit_prob
         x0 = xp.where(reset[:, None], self._noise(n, rng), x0)
-        return self.langevin(x0, self.n_steps, rng), idx
+        return self._langevin_chain(x0, self.n_steps, rng), idx
 
     def loss_and_grads(self, batch, rng):
-        """Contrastive loss and parameter gradients (autograd) for ``batch`` (B, D)."""
+        """Contrastive loss and parameter gradients (autograd) for ``batch`` (B, D).
+
+        When the Langevin negatives come out non-finite (the parameters or ``step_size``
+        have blown up) the loss and gradients are NaN and the replay buffer is left as it
+        was, so :func:`minigen.training.train` stops with its ``TrainingDiverged``."""
+        return self._contrastive(batch, rng)[:2]
+
+    def _contrastive(self, batch, rng):
+        """``(loss, grads, undo, finite_negatives)`` for ``batch``: ``undo`` is ``(idx, old
+        rows)`` of the replay-buffer write (``None`` when nothing was written), which
+        :meth:`fit` puts back when this iteration diverges (an O(B D) copy)."""
         from ...autograd import F, Tensor
 
+        xp = get_backend().xp
         data = self._check_X(batch)
         neg, idx = self._negatives(data, rng)
+        if not bool(xp.isfinite(neg).all()):
+            nan = float("nan")
+            return nan, {k: xp.full_like(p, nan) for k, p in self.trainable_arrays().items()}, \
+                None, False
+        undo = None
         if idx is not None:
+            undo = (idx, self.buffer_[idx].copy())
             self.buffer_[idx] = neg
         self.net_.zero_grad()
         e_pos = self.net_(Tensor(data * self.input_scale))
@@ -251,7 +281,7 @@ class NeuralEBM(GenerativeModel):
             reg = F.add(F.mul(e_pos, e_pos).mean(), F.mul(e_neg, e_neg).mean())
             loss = F.add(loss, F.mul(reg, self.alpha))
         loss.backward()
-        return float(loss.data), self.net_.grad_arrays()
+        return float(loss.data), self.net_.grad_arrays(), undo, True
 
     def _lr(self, t, n_iter):
         """Cosine decay from ``learning_rate`` to ``lr_final * learning_rate``."""
@@ -284,6 +314,14 @@ class NeuralEBM(GenerativeModel):
         permutations; to match ``fit`` pass ``optimizer_kwargs={"betas": (0.0, 0.999)}``,
         ``clip_norm=self.clip_norm`` and
         ``lr_schedule=CosineLR(total_steps, min_lr=lr_final * lr)``.
+
+        Divergence stops it with :class:`minigen.training.TrainingDiverged` (``epoch`` and
+        ``step`` = the iteration): non-finite Langevin negatives, loss or gradient, a loss
+        that grows past ``1e6 * (1 + |first loss|)``, or a parameter past ``1e6`` (or
+        non-finite) after an update. The model is then left at its last good parameters,
+        those at which ``loss_curve_[-1]`` was computed (the initial ones, unfitted, if that
+        was iteration 0), with the replay buffer as it was then. Cost: a copy of the
+        parameters and a max-abs reduction over them per iteration.
         """
         from ...optim import Adam, clip_grad_norm
 
@@ -295,20 +333,64 @@ class NeuralEBM(GenerativeModel):
         self._build(X.shape[1], rng)
         xp = get_backend().xp
         self._init_from_data(X, rng)
-        opt = Adam(self.trainable_arrays(), lr=self.learning_rate, betas=(0.0, 0.999))
+        params = self.trainable_arrays()
+        opt = Adam(params, lr=self.learning_rate, betas=(0.0, 0.999))
+        opt._check_finite = False  # the gradient norm is checked below, before the step
         self.loss_curve_ = []
+        self.fitted_ = False  # until one update has left finite, bounded parameters
+        good = {k: p.copy() for k, p in params.items()}  # at loss_curve_[-1]; see _diverged
         with _blas_threads(1 if get_backend().name == "numpy" else None):
             n_iter = check_positive_int(self.n_iter, "n_iter")
             for t in range(n_iter):
                 opt.lr = self._lr(t, n_iter)
                 batch = X[xp.asarray(rng.integers(0, X.shape[0], self.batch_size))]
-                loss, g = self.loss_and_grads(batch, rng)
+                loss, g, undo, finite_neg = self._contrastive(batch, rng)
+                if not finite_neg:
+                    self._diverged(t, "the Langevin negative samples went non-finite", good)
+                limit = _LOSS_BLOWUP * (1.0 + abs(self.loss_curve_[0])) \
+                    if self.loss_curve_ else float("inf")
+                if not abs(loss) <= limit:  # also NaN
+                    what = ("a non-finite loss" if not np.isfinite(loss) else
+                            f"loss {loss:.4g} (started at {self.loss_curve_[0]:.4g})")
+                    self._diverged(t, what, good, undo)
                 if self.clip_norm:
-                    clip_grad_norm(g, self.clip_norm)
+                    norm = clip_grad_norm(g, self.clip_norm)
+                else:
+                    norm = float(sum(float(xp.vdot(v.ravel(), v.ravel())) for v in g.values()))
+                if not np.isfinite(norm):
+                    self._diverged(t, "a non-finite gradient", good, undo)
+                for k, p in params.items():
+                    good[k][...] = p
                 opt.step(g)
                 self.loss_curve_.append(loss)
-        self.fitted_ = True
+                big = max(float(xp.abs(p).max()) for p in params.values())
+                if not big <= _MAX_ABS_PARAM:  # also NaN
+                    what = ("non-finite parameters" if not np.isfinite(big) else
+                            f"max |parameter| = {big:.4g} (limit {_MAX_ABS_PARAM:g})")
+                    what += " after the Adam update"
+                    self._diverged(t, what, good)
+                self.fitted_ = True
         return self
+
+    def _diverged(self, t: int, what: str, good: dict, undo=None) -> None:
+        """Put back the parameters ``good`` (in place: the optimizer holds them) and undo
+        this iteration's replay-buffer write; raise ``TrainingDiverged``."""
+        from ...training import TrainingDiverged
+
+        for k, p in self.trainable_arrays().items():
+            p[...] = good[k]
+        if undo is not None:
+            idx, old = undo
+            self.buffer_[idx] = old
+        kept = len(self.loss_curve_) - 1  # updates before the parameters in ``good``
+        self.fitted_ = kept > 0
+        kept = (f"restored to their last good values (after {kept} update{'s' * (kept > 1)})"
+                if kept > 0 else
+                "left at their initial values (model not fitted)")
+        raise TrainingDiverged(
+            f"NeuralEBM training diverged at iteration {t}: {what}; the parameters were "
+            f"{kept}. Lower learning_rate (now {self.learning_rate:g}) or step_size (now "
+            f"{self.step_size:g})", t, t)
 
     # ------------------------------------------------------------ likelihood, sampling
     def grid_log_partition(self):
