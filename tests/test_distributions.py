@@ -167,8 +167,19 @@ def test_gaussian_mixture_log_prob_scipy_and_entropy_mc():
         w * stats.multivariate_normal(np.zeros(2), c).entropy()
         for w, c in zip([0.3, 0.7], covs, strict=True)
     )
-    h, se = far.entropy(20_000, random_state=1)
-    assert 0 < se < 0.05 and abs(h - exact) < 4 * se
+    n = 20_000
+    h, se = far.entropy(n, random_state=1)
+    assert abs(h - exact) < 4 * se
+    # the reported se against the analytic one: -log p(x) = a_K + E with a_k = -log w_k
+    # + log(2 pi) + log|S_k| / 2 and E = chi2_2 / 2 ~ Exp(1) independent of K, so
+    # Var = w1 w2 d^2 + 1 (d = a_1 - a_2); a sample sd has relative sd sqrt((kurt - 1) / (4n)),
+    # kurt = 3 + (w1 w2 (1 - 6 w1 w2) d^4 + 6) / Var^2 (fourth cumulants: two-point + Exp(1)).
+    w1w2 = 0.3 * 0.7
+    d = np.log(0.7 / 0.3) + 0.5 * (np.linalg.slogdet(covs[0])[1] - np.linalg.slogdet(covs[1])[1])
+    var = w1w2 * d**2 + 1
+    kurt = 3 + (w1w2 * (1 - 6 * w1w2) * d**4 + 6) / var**2
+    se_exact = np.sqrt(var / n)
+    assert abs(se / se_exact - 1) < 5 * np.sqrt((kurt - 1) / (4 * n)), (se, se_exact)  # 5 sigma
     iso = D.GaussianMixture([1.0], [[1.0, 2.0]], scales=[0.5])
     np.testing.assert_allclose(iso.log_prob(np.array([[1.0, 2.0]])),
                                D.Normal([1.0, 2.0], 0.5).log_prob(np.array([[1.0, 2.0]])))

@@ -28,9 +28,10 @@ def test_ais_matches_exact_log_partition(digits_rbm):
     exact = r.log_partition("exact")
     res = ais_log_partition(r, n_chains=100, n_betas=1000, data=X, random_state=1)
     err = abs(res.log_z - exact)
-    assert err <= 0.1, (res.log_z, exact)
-    # the reported standard error covers the error (3 SE, with a floor for tiny SEs)
-    assert err <= 3 * res.stderr + 0.02, (err, res.stderr)
+    # 100 independent AIS chains: the reported delta-method standard error of log(mean w)
+    # (~0.017 here) covers the error within k = 5 SE (normal odds < 1e-6); the downward
+    # bias of log(mean w), ~Var(log w) / (2 n_chains) ~ 1e-4, is far below one SE.
+    assert err <= 5 * res.stderr, (res.log_z, exact, res.stderr)
     assert np.isfinite(res.log_weights).all()
 
 
@@ -38,10 +39,14 @@ def test_reverse_ais_and_sandwich(digits_rbm):
     r, X, Xt = digits_rbm
     exact = r.log_partition("exact")
     rev = reverse_ais_log_partition(r, X[:100], n_betas=1000, random_state=2)
-    assert abs(rev.log_z - exact) < 0.5
+    # reverse AIS from 100 data points: within 5 of its own standard errors (as above;
+    # assumes the data points stand in for model samples - the observed error is ~1 SE)
+    assert abs(rev.log_z - exact) < 5 * rev.stderr, (rev.log_z, exact, rev.stderr)
     b = ais_log_likelihood_bounds(r, Xt, n_chains=100, n_betas=1000, data=X, random_state=3)
     ll = float(r.score_samples(Xt).mean())
-    assert b["lower"] - 0.1 <= ll <= b["upper"] + 0.1
+    # stochastic sandwich: each side is a log Z estimate, so its error is 5 of its SEs
+    assert b["lower"] - 5 * b["stderr_reverse"] <= ll <= b["upper"] + 5 * b["stderr_forward"], (
+        b, ll)
 
 
 def test_beta_schedule_and_errors():
