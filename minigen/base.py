@@ -107,6 +107,11 @@ class GenerativeModel:
         """Mean log-likelihood per example, in nats."""
         return float(np.mean(get_backend().to_numpy(self.score_samples(X))))
 
+    def check_scorable(self) -> None:
+        """Raise ``ValueError`` if these hyper-parameters give a model whose likelihood
+        cannot be computed once fitted (so a run can refuse it before training). Most
+        models can always be scored; a model with such a limit overrides this."""
+
     def nll(self, X, unit: str = "nats") -> float:
         """Mean negative log-likelihood per example: ``"nats"`` or ``"bits/dim"``."""
         from .divergences import nats_to_bits_per_dim

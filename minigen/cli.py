@@ -88,28 +88,6 @@ def _model_input(model, X):
     return X if getattr(cls, "accepts_images", False) else X.reshape(len(X), -1)
 
 
-def _check_scorable(model, name: str) -> None:
-    """Refuse, before any training, a model whose NLL could not be computed afterwards.
-
-    A :class:`~minigen.models.ebm.GaussianBernoulliRBM` has only an exact log Z, by
-    enumerating its ``2^H`` hidden states (``H <= MAX_ENUM_UNITS``) and no AIS fallback,
-    so a larger ``n_components`` (its default, 64, shared with ``rbm``) would train and
-    then fail at scoring, losing the run.
-    """
-    from .models.ebm import GaussianBernoulliRBM
-    from .models.ebm.boltzmann import MAX_ENUM_UNITS
-
-    if isinstance(model, GaussianBernoulliRBM):
-        H = model.n_components
-        if isinstance(H, int) and H > MAX_ENUM_UNITS:
-            raise CLIError(
-                f"model {name!r} with n_components={H} cannot be scored: its exact log Z "
-                f"enumerates 2^n_components hidden states, at most {MAX_ENUM_UNITS} units "
-                f"(no AIS fallback); pass --param n_components=N with N <= {MAX_ENUM_UNITS} "
-                "(e.g. --param n_components=16)"
-            )
-
-
 def _draw_samples(model, n, seed):
     from .backend import to_numpy
 
@@ -218,7 +196,10 @@ def cmd_train(args) -> int:
         raise CLIError(f"model {args.model!r} is fitted in closed form (one pass over the "
                        "data, no epochs or checkpoint): there is nothing to resume; run "
                        "it again without --resume")
-    _check_scorable(model, args.model)
+    try:  # before any work: a model that could not be scored afterwards would lose the run
+        model.check_scorable()
+    except ValueError as exc:
+        raise CLIError(f"model {args.model!r}: {exc}; set it with --param NAME=VALUE") from None
     Xtr, info = _load_split(args.data, "train", args.data_seed)
     Xva, _ = _load_split(args.data, "valid", args.data_seed)
     Xte, _ = _load_split(args.data, "test", args.data_seed)

@@ -232,7 +232,8 @@ def test_gbrbm_that_cannot_be_scored_is_refused_before_training(tmp_path, capsys
     out = tmp_path / "g"
     assert main(["train", "gbrbm", "--data", "ring8", "--epochs", "1", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "--param n_components=" in err and "24" in err and len(err.strip().splitlines()) == 1
+    assert "n_components <= 24" in err and "--param" in err
+    assert len(err.strip().splitlines()) == 1
     assert not out.exists()  # nothing trained, nothing half-written
     assert main(["train", "gbrbm", "--data", "ring8", "--epochs", "1", "--out", str(out),
                  "--param", "n_components=4", "--quiet", "--no-samples"]) == 0

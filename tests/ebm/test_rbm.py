@@ -307,3 +307,12 @@ def test_ais_log_partition_cache_is_keyed_on_seed_and_settings():
     g1 = r.log_partition("ais", random_state=np.random.default_rng(5))
     g2 = r.log_partition("ais", random_state=np.random.default_rng(6))
     assert g1 != g2
+
+
+def test_check_scorable_only_limits_the_gaussian_bernoulli_rbm():
+    from minigen.models.ebm import BernoulliRBM, GaussianBernoulliRBM
+
+    BernoulliRBM(n_components=64).check_scorable()  # AIS covers large H
+    GaussianBernoulliRBM(n_components=24).check_scorable()
+    with pytest.raises(ValueError, match=r"n_components=25 cannot be scored.*<= 24"):
+        GaussianBernoulliRBM(n_components=25).check_scorable()

@@ -548,6 +548,19 @@ class GaussianBernoulliRBM(_RBMBase):
     def _init_visible_bias(self, X):
         self.b_[...] = X.mean(axis=0)
 
+    def check_scorable(self) -> None:
+        """Its log Z is exact only (enumerating the ``2^H`` hidden states, no AIS
+        fallback), so ``n_components`` above ``MAX_ENUM_UNITS`` (24) cannot be scored:
+        the shared default, 64, would train and then fail at scoring."""
+        H = self.n_components
+        if isinstance(H, int) and H > bz.MAX_ENUM_UNITS:
+            raise ValueError(
+                f"{type(self).__name__} with n_components={H} cannot be scored: its exact "
+                f"log Z enumerates 2^n_components hidden states, at most "
+                f"{bz.MAX_ENUM_UNITS} units (no AIS fallback); use n_components <= "
+                f"{bz.MAX_ENUM_UNITS} (e.g. 16)"
+            )
+
     def free_energy(self, X):
         r""":math:`F(v) = \tfrac12\lVert v-b\rVert^2 - \sum_j \mathrm{softplus}(c_j + v^\top W_{:,j})`."""  # noqa: E501
         xp = get_backend().xp
