@@ -77,9 +77,9 @@ class Optimizer:
     """
 
     _buffer_kinds: tuple[str, ...] = ()
-    #: ``step`` refuses non-finite gradients; :func:`minigen.training.train` turns this
-    #: off because it already checks every gradient's norm before the step.
-    _check_finite = True
+    #: ``step`` refuses non-finite gradients (one device sync per step). A loop that checks
+    #: its gradients itself sets this to False (``train``, the RBM and NeuralEBM fits).
+    check_finite = True
 
     def __init__(self, params: dict, lr: float):
         self.params = _check_params(params)
@@ -137,7 +137,7 @@ class Optimizer:
                     f"grads[{k!r}] has shape {g.shape}, params[{k!r}] has {p.shape}"
                 )
         # before any update, so a bad gradient leaves every parameter as it was
-        if self._check_finite and not _all_finite(grads):
+        if self.check_finite and not _all_finite(grads):
             bad = next(k for k, g in grads.items() if not _all_finite({k: g}))
             raise FloatingPointError(
                 f"grads[{bad!r}] contains NaN or infinite values; no parameter was updated"

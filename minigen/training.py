@@ -403,7 +403,7 @@ def train(
     opt_name = optimizer
     opt = make_optimizer(optimizer, params, lr, **(optimizer_kwargs or {}))
     # the loop below checks the gradients' norm before every step: skip step's own check
-    opt._check_finite = False
+    opt.check_finite = False
     # "cosine" by name decays over every step of the run (``epochs`` full passes)
     schedule = make_schedule(lr_schedule, total_steps=epochs * -(-len(Xb) // batch_size))
 

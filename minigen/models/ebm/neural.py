@@ -335,7 +335,7 @@ class NeuralEBM(GenerativeModel):
         self._init_from_data(X, rng)
         params = self.trainable_arrays()
         opt = Adam(params, lr=self.learning_rate, betas=(0.0, 0.999))
-        opt._check_finite = False  # the gradient norm is checked below, before the step
+        opt.check_finite = False  # the gradient norm is checked below, before the step
         self.loss_curve_ = []
         self.fitted_ = False  # until one update has left finite, bounded parameters
         good = {k: p.copy() for k, p in params.items()}  # at loss_curve_[-1]; see _diverged

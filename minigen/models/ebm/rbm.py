@@ -203,7 +203,7 @@ class _RBMBase(GenerativeModel):
         opt = SGD(self.trainable_arrays(), lr=self.learning_rate, momentum=self.momentum)
         # the end-of-epoch divergence check below restores the last good parameters and
         # raises TrainingDiverged: the optimizer's own per-step check would pre-empt it
-        opt._check_finite = False
+        opt.check_finite = False
         n = X.shape[0]
         bs = self.batch_size
         fused = self._fused_epoch_kernel()
