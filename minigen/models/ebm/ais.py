@@ -36,7 +36,7 @@ import numpy as np
 from ..._validation import check_array, check_choice, check_positive_int
 from ...backend import get_backend, to_numpy
 from ...random import check_random_state, uniforms
-from .rbm import BernoulliRBM
+from .rbm import BernoulliRBM, _flatten_rows
 
 
 @dataclass
@@ -81,8 +81,7 @@ def _check_rbm(rbm):
 def _check_base_data(rbm, data, name):
     """``data`` whose column means set the base rates: (n >= 1, V) values in [0, 1]
     (probabilities such as grey levels are fine here, unlike chain start states)."""
-    X = check_array(data, name, ndim=(2, 3, 4))
-    X = X.reshape(X.shape[0], int(np.prod(X.shape[1:], dtype=np.int64)))  # flatten images
+    X = _flatten_rows(check_array(data, name, ndim=(2, 3, 4)))  # images are flattened
     V = rbm.W_.shape[0]
     if X.shape[0] == 0 or X.shape[1] != V:
         raise ValueError(f"{name} must have shape (n >= 1, {V}) for this RBM (images are "
