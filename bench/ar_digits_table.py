@@ -47,22 +47,32 @@ def run(names=None, quick=False, seed=0):
             model = make()
             t0 = time.perf_counter()
             if kw:
-                model.fit(X, X_valid=Xv, early_stopping_patience=15, random_state=seed, **kw)
+                model.set_params(early_stopping=True, patience=15, random_state=seed, **kw).fit(
+                    X, X_valid=Xv
+                )
             else:
                 model.fit(X)
             dt = time.perf_counter() - t0
             nats = model.nll(Xt)
-            rows.append({"model": name, "test_nats": nats,
-                         "bits_per_dim": model.nll(Xt, "bits/dim"), "train_s": dt,
-                         "valid_nats": model.nll(Xv),
-                         "epochs": getattr(getattr(model, "history_", None), "epochs", 1)})
+            rows.append(
+                {
+                    "model": name,
+                    "test_nats": nats,
+                    "bits_per_dim": model.nll(Xt, "bits/dim"),
+                    "train_s": dt,
+                    "valid_nats": model.nll(Xv),
+                    "epochs": getattr(getattr(model, "history_", None), "epochs", 1),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     print("protocol:", info.protocol)
     print("| model | test NLL (nats) | bits/dim | train time (s) | epochs |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['test_nats']:.2f} | {r['bits_per_dim']:.4f} | "
-              f"{r['train_s']:.0f} | {r['epochs']} |")
+        print(
+            f"| {r['model']} | {r['test_nats']:.2f} | {r['bits_per_dim']:.4f} | "
+            f"{r['train_s']:.0f} | {r['epochs']} |"
+        )
     return rows
 
 

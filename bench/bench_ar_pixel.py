@@ -89,11 +89,20 @@ def digits_table(epochs=60, names=None, seed=0) -> None:
                 continue
             m = make()
             t0 = time.perf_counter()
-            m.fit(X, X_valid=Xv, early_stopping_patience=15, random_state=seed, epochs=epochs,
-                  batch_size=64, **kw)
+            m.set_params(
+                early_stopping=True,
+                patience=15,
+                random_state=seed,
+                max_epochs=epochs,
+                batch_size=64,
+                **kw,
+            ).fit(X, X_valid=Xv)
             dt = time.perf_counter() - t0
-            print(f"| {name} | {m.nll(Xt):.2f} | {m.nll(Xt, 'bits/dim'):.4f} | {dt:.0f} | "
-                  f"{m.history_.epochs} |", flush=True)
+            print(
+                f"| {name} | {m.nll(Xt):.2f} | {m.nll(Xt, 'bits/dim'):.4f} | {dt:.0f} | "
+                f"{m.history_.epochs} |",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -109,9 +118,11 @@ def main() -> None:
                     best = min(best, time.perf_counter() - t0)
                 rates[cache] = N / best
             same = np.array_equal(s, m.sample(N, random_state=0, use_cache=True))
-            print(f"{name:15s} cached {rates[True]:8.1f} samples/s, uncached "
-                  f"{rates[False]:7.1f} samples/s, speed-up x{rates[True] / rates[False]:.1f} "
-                  f"(identical samples: {same})")
+            print(
+                f"{name:15s} cached {rates[True]:8.1f} samples/s, uncached "
+                f"{rates[False]:7.1f} samples/s, speed-up x{rates[True] / rates[False]:.1f} "
+                f"(identical samples: {same})"
+            )
         for name in RNNS:
             m = _model(name)
             best = np.inf

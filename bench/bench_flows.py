@@ -75,7 +75,7 @@ def _make(name, kw):
 
 
 def _fit(model, X):
-    train(model, X, epochs=1, batch_size=128, lr=1e-3, random_state=0)
+    train(model, X, max_epochs=1, batch_size=128, learning_rate=1e-3, random_state=0)
     return model
 
 
@@ -182,8 +182,7 @@ def nll_table(names=None):
             continue
         model = _make(name, kw)
         t0 = time.perf_counter()
-        model.fit(Xtr, X_valid=Xva, epochs=epochs, batch_size=64, lr=1e-3,
-                  early_stopping_patience=5, random_state=0)
+        model.set_params(max_epochs=epochs, batch_size=64, learning_rate=1e-3, early_stopping=True, patience=5, random_state=0).fit(Xtr, X_valid=Xva)
         dt = time.perf_counter() - t0
         if label in FLOWS:
             nats = -float(np.mean(model.score_samples(Xte, n_dequant=8)))
@@ -192,9 +191,16 @@ def nll_table(names=None):
         t1 = time.process_time()
         model.sample(1000, random_state=1)
         ts = time.process_time() - t1
-        out.append({"model": label, "test_nats": nats, "bits_per_dim": nats / (64 * math.log(2)),
-                    "train_s": dt, "epochs": len(model.history_.train_loss),
-                    "samples_per_s_cpu": 1000 / ts})
+        out.append(
+            {
+                "model": label,
+                "test_nats": nats,
+                "bits_per_dim": nats / (64 * math.log(2)),
+                "train_s": dt,
+                "epochs": len(model.history_.train_loss),
+                "samples_per_s_cpu": 1000 / ts,
+            }
+        )
         print(json.dumps(out[-1]), flush=True)
     return out
 
@@ -208,8 +214,17 @@ RING8 = {  # the ring8 target configs (README, "Flows")
 }
 
 
-def ring8_gaps(models=("realnvp", "glow", "glow_identity", "nice"), n_seeds=20, epochs=40,
-               batch_size=1024, lr=2e-3, seed=0, patience=None, overrides=None, save=None):
+def ring8_gaps(
+    models=("realnvp", "glow", "glow_identity", "nice"),
+    n_seeds=20,
+    epochs=40,
+    batch_size=1024,
+    lr=2e-3,
+    seed=0,
+    patience=None,
+    overrides=None,
+    save=None,
+):
     """Test NLL of the 2-D flows on ring8 vs the exact entropy (paired, same test points).
 
     Training data: the ``train`` splits of dataset seeds ``0..n_seeds-1`` (10,000 points
@@ -242,9 +257,19 @@ def ring8_gaps(models=("realnvp", "glow", "glow_identity", "nice"), n_seeds=20, 
         steps = epochs * math.ceil(len(Xtr) / batch_size)
         t0 = time.perf_counter()
         c0 = time.process_time()
-        train(model, Xtr, X_valid=Xva, epochs=epochs, batch_size=batch_size, lr=lr,
-              lr_schedule=CosineLR(steps, min_lr=0.02 * lr), clip_norm=10.0, random_state=seed,
-              early_stopping_patience=patience)
+        train(
+            model,
+            Xtr,
+            X_valid=Xva,
+            max_epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=lr,
+            lr_schedule=CosineLR(steps, min_lr=0.02 * lr),
+            clip_norm=10.0,
+            random_state=seed,
+            early_stopping=True,
+            patience=patience,
+        )
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         nll = -float(model.score(Xte))
         gap_train = -float(model.score(Xtr[:10_000])) - h_train
@@ -253,14 +278,25 @@ def ring8_gaps(models=("realnvp", "glow", "glow_identity", "nice"), n_seeds=20, 
         if save:
             ck = model.save(Path(save) / f"ring8_{name}_seed{seed}_e{epochs}.npz")
             ring8_png(model, ck.with_suffix(".png"))
-        out[name] = {"config": config, "seed": seed, "n_train": len(Xtr), "epochs": epochs,
-                     "steps": steps, "batch_size": batch_size, "lr": lr, "patience": patience,
-                     "test_nll": nll,
-                     "true_test_nll": h_test, "gap_nats": nll - h_test,
-                     "test_gap_se": float(d_test.std(ddof=1) / math.sqrt(len(d_test))),
-                     "fresh_gap_nats": float(d_fresh.mean()),
-                     "fresh_gap_se": float(d_fresh.std(ddof=1) / math.sqrt(len(d_fresh))),
-                     "train_gap_nats": gap_train, "train_wall_s": wall, "train_cpu_s": cpu}
+        out[name] = {
+            "config": config,
+            "seed": seed,
+            "n_train": len(Xtr),
+            "epochs": epochs,
+            "steps": steps,
+            "batch_size": batch_size,
+            "lr": lr,
+            "patience": patience,
+            "test_nll": nll,
+            "true_test_nll": h_test,
+            "gap_nats": nll - h_test,
+            "test_gap_se": float(d_test.std(ddof=1) / math.sqrt(len(d_test))),
+            "fresh_gap_nats": float(d_fresh.mean()),
+            "fresh_gap_se": float(d_fresh.std(ddof=1) / math.sqrt(len(d_fresh))),
+            "train_gap_nats": gap_train,
+            "train_wall_s": wall,
+            "train_cpu_s": cpu,
+        }
         print(json.dumps(out[name]), flush=True)
     return out
 
@@ -269,30 +305,46 @@ def ring8_png(model, png):
     """Learned density of a fitted 2-D flow on the ring8 box, 500 of its samples on top."""
     from minigen.plot import density_2d
 
-    return density_2d(model.score_samples, png, extent=(-3, 3, -3, 3),
-                      samples=model.sample(500, random_state=0))
+    return density_2d(
+        model.score_samples, png, extent=(-3, 3, -3, 3), samples=model.sample(500, random_state=0)
+    )
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--table", action="store_true", help="also train the AR digits17 table")
     ap.add_argument("--only", action="append", help="AR table rows to run (labels)")
-    ap.add_argument("--ring8", action="store_true",
-                    help="only the ring8 gaps (RealNVP, Glow, NICE vs the true entropy)")
+    ap.add_argument(
+        "--ring8",
+        action="store_true",
+        help="only the ring8 gaps (RealNVP, Glow, NICE vs the true entropy)",
+    )
     ap.add_argument("--seed", type=int, default=0, help="ring8: training seed")
     ap.add_argument("--models", default="realnvp,glow,glow_identity,nice")
     ap.add_argument("--n-seeds", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--patience", type=int, default=None,
-                    help="ring8: early stopping on the validation NLL (best epoch restored)")
-    ap.add_argument("--save", default=None,
-                    help="ring8: folder for the trained checkpoints (and their density PNGs)")
-    ap.add_argument("--png", nargs=2, metavar=("CHECKPOINT", "PNG"),
-                    help="only draw a saved 2-D flow's density and samples")
-    ap.add_argument("--kw", default="{}",
-                    help='ring8: JSON constructor overrides, e.g. \'{"n_couplings": 24}\'')
+    ap.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help="ring8: early stopping on the validation NLL (best epoch restored)",
+    )
+    ap.add_argument(
+        "--save",
+        default=None,
+        help="ring8: folder for the trained checkpoints (and their density PNGs)",
+    )
+    ap.add_argument(
+        "--png",
+        nargs=2,
+        metavar=("CHECKPOINT", "PNG"),
+        help="only draw a saved 2-D flow's density and samples",
+    )
+    ap.add_argument(
+        "--kw", default="{}", help="ring8: JSON constructor overrides, e.g. '{\"n_couplings\": 24}'"
+    )
     a = ap.parse_args()
     from minigen.backend import use_backend
 
@@ -302,8 +354,17 @@ if __name__ == "__main__":
 
             print(ring8_png(GenerativeModel.load(a.png[0]), a.png[1]))
         elif a.ring8:
-            ring8_gaps(a.models.split(","), a.n_seeds, a.epochs, a.batch_size, a.lr, a.seed,
-                       a.patience, json.loads(a.kw), a.save)
+            ring8_gaps(
+                a.models.split(","),
+                a.n_seeds,
+                a.epochs,
+                a.batch_size,
+                a.lr,
+                a.seed,
+                a.patience,
+                json.loads(a.kw),
+                a.save,
+            )
         else:
             ratio_table(load_dataset("digits17", "train")[:256])
             if a.table:

@@ -37,14 +37,18 @@ def main(argv=None) -> None:
         flat = name != "pixelcnn"
         Xtr, Xt = (X.reshape(len(X), -1), Xte.reshape(len(Xte), -1)) if flat else (X, Xte)
         t0 = time.perf_counter()
-        train(model, Xtr, epochs=epochs, batch_size=64, lr=lr, random_state=args.seed)
+        train(
+            model, Xtr, max_epochs=epochs, batch_size=64, learning_rate=lr, random_state=args.seed
+        )
         t_train = time.perf_counter() - t0
         t0 = time.perf_counter()
         S = model.sample(16, random_state=args.seed)
         t_sample = time.perf_counter() - t0
-        print(f"{name:9s} test NLL {model.nll(Xt):7.3f} nats "
-              f"({model.nll(Xt, unit='bits/dim'):.4f} bits/dim), train {t_train:5.1f} s, "
-              f"16 samples in {t_sample:.3f} s (64 sequential steps)")
+        print(
+            f"{name:9s} test NLL {model.nll(Xt):7.3f} nats "
+            f"({model.nll(Xt, unit='bits/dim'):.4f} bits/dim), train {t_train:5.1f} s, "
+            f"16 samples in {t_sample:.3f} s (64 sequential steps)"
+        )
         if args.out:
             from minigen.plot import sample_grid
 

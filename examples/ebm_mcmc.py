@@ -38,7 +38,7 @@ def main(argv=None) -> None:
     # 2. an RBM on digits: exact log-likelihood (2^H hidden states), samples by Gibbs
     X = load_dataset("digits", "train").reshape(-1, 64)
     Xte = load_dataset("digits", "test").reshape(-1, 64)
-    rbm = BernoulliRBM(n_components=16, n_iter=2 if args.smoke else 20,
+    rbm = BernoulliRBM(n_components=16, max_epochs=2 if args.smoke else 20,
                        random_state=args.seed).fit(X)
     print(f"RBM test log-likelihood {rbm.score(Xte):.2f} nats (exact log Z)")
     for k in (1, 100):

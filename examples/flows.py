@@ -32,7 +32,7 @@ def main(argv=None) -> None:
     Xte = load_dataset("ring8", "test", n_samples=2000)
     flow = RealNVP(n_couplings=4, hidden=32)
     t0 = time.perf_counter()
-    train(flow, X, epochs=2 if args.smoke else 10, batch_size=128, lr=3e-3,
+    train(flow, X, max_epochs=2 if args.smoke else 10, batch_size=128, learning_rate=3e-3,
           random_state=args.seed)
     t_train = time.perf_counter() - t0
     lq = flow.score_samples(Xte)
@@ -50,8 +50,8 @@ def main(argv=None) -> None:
     D = load_dataset("digits", "train").reshape(-1, 64)
     Dte = load_dataset("digits", "test").reshape(-1, 64)
     nice = NICE(n_couplings=4, hidden=32 if args.smoke else 64)
-    train(nice, D[:300] if args.smoke else D, epochs=1 if args.smoke else 8, batch_size=64,
-          lr=1e-3, random_state=args.seed)
+    train(nice, D[:300] if args.smoke else D, max_epochs=1 if args.smoke else 8, batch_size=64,
+          learning_rate=1e-3, random_state=args.seed)
     print(f"NICE digits: test NLL bound {nice.nll(Dte):.2f} nats "
           f"({nice.nll(Dte, unit='bits/dim'):.4f} bits/dim)")
     if args.out:

@@ -65,8 +65,18 @@ def main(argv=None):
                   f"{hist.valid_nll[-1]:.2f} nats ({hist.epoch_time[-1]:.1f} s)", flush=True)
 
         t0 = time.perf_counter()
-        train(model, Xtr, X_valid=Xva, epochs=args.epochs, batch_size=args.batch_size,
-              lr=args.lr, lr_schedule=sched, clip_norm=50.0, random_state=0, callbacks=[cb])
+        train(
+            model,
+            Xtr,
+            X_valid=Xva,
+            max_epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            lr_schedule=sched,
+            clip_norm=50.0,
+            random_state=0,
+            callbacks=[cb],
+        )
         dt = time.perf_counter() - t0
         nats = -float(np.mean(model.score_samples(Xte, n_dequant=n_dequant)))
         t1 = time.perf_counter()
@@ -74,15 +84,24 @@ def main(argv=None):
         ts = time.perf_counter() - t1
         sample_grid(np.asarray(S)[:64], out / f"flows_digits_{name}{args.tag}.png")
         results[name] = {
-            "params": model.get_params(), "epochs": args.epochs, "test_nats": nats,
-            "test_bits_per_dim": nats / (64 * math.log(2)), "train_time_s": dt,
-            "samples_per_s": n_samples / ts, "n_parameters": model.flow_.num_parameters(),
-            "smoke": args.smoke, "n_dequant": n_dequant,
+            "params": model.get_params(),
+            "epochs": args.epochs,
+            "test_nats": nats,
+            "test_bits_per_dim": nats / (64 * math.log(2)),
+            "train_time_s": dt,
+            "samples_per_s": n_samples / ts,
+            "n_parameters": model.flow_.num_parameters(),
+            "smoke": args.smoke,
+            "n_dequant": n_dequant,
         }
-        print(f"{name}: {results[name]['test_bits_per_dim']:.4f} bits/dim, trained {dt:.1f} s, "
-              f"{n_samples / ts:.0f} samples/s", flush=True)
-        (out / f"flows_digits_{name}{args.tag}.json").write_text(json.dumps(results[name], indent=2,
-                                                                 default=str))
+        print(
+            f"{name}: {results[name]['test_bits_per_dim']:.4f} bits/dim, trained {dt:.1f} s, "
+            f"{n_samples / ts:.0f} samples/s",
+            flush=True,
+        )
+        (out / f"flows_digits_{name}{args.tag}.json").write_text(
+            json.dumps(results[name], indent=2, default=str)
+        )
 
 
 if __name__ == "__main__":

@@ -70,8 +70,8 @@ def main(argv=None):
     for name in args.models.split(","):
         model = MODELS[name](**{**(SMOKE_KW[name] if args.smoke else {}), **json.loads(args.kw)})
         t0 = time.perf_counter()
-        hist = train(model, Xtr, X_valid=Xva, epochs=args.epochs, batch_size=args.batch_size,
-                     lr=args.lr, lr_schedule=CosineLR(steps, min_lr=args.lr * 0.02),
+        hist = train(model, Xtr, X_valid=Xva, max_epochs=args.epochs, batch_size=args.batch_size,
+                     learning_rate=args.lr, lr_schedule=CosineLR(steps, min_lr=args.lr * 0.02),
                      clip_norm=10.0, random_state=0, callbacks=[_progress(name)])
         dt = time.perf_counter() - t0
         nll = -model.score(Xte)

@@ -44,6 +44,13 @@ def check_array(
     shape : tuple, optional
         Required shape; ``None`` entries match any size.
     """
+    if hasattr(x, "nnz") and hasattr(x, "toarray"):  # scipy.sparse, without importing scipy
+        raise TypeError(
+            f"{name} is a sparse matrix; minigen's models need dense arrays: pass "
+            f"{name}.toarray() if it fits in memory"
+        )
+    if hasattr(x, "dtypes") and hasattr(x, "to_numpy"):  # a pandas DataFrame / Series
+        x = _frame_to_numpy(x, name)
     xp = xp_of(x)
     if isinstance(x, (list, tuple)) or np.isscalar(x):
         x = np.asarray(x)
@@ -73,6 +80,18 @@ def check_array(
     if finite and x.dtype.kind == "f" and x.size and not bool(xp.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
     return x
+
+
+def _frame_to_numpy(df, name: str):
+    """A pandas frame of numeric columns as one array of their common dtype (mixed int
+    and float columns would otherwise become dtype object)."""
+    dtypes = [df.dtypes] if not hasattr(df.dtypes, "__iter__") else list(df.dtypes)
+    bad = [str(d) for d in dtypes if getattr(d, "kind", "O") not in "biuf"]
+    if bad:
+        raise TypeError(f"{name} has non-numeric columns (dtypes {sorted(set(bad))}); "
+                        "select or encode the numeric columns first")
+    common = np.result_type(*[np.dtype(getattr(d, "numpy_dtype", d)) for d in dtypes])
+    return df.to_numpy(dtype=common)
 
 
 def check_probabilities(p, name: str = "probs", *, axis: int = -1, atol: float | None = None):

@@ -28,13 +28,18 @@ Checkpoints hold ``trainable_arrays()`` under ``param/<name>``,
 from __future__ import annotations
 
 import inspect
+import json
+import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
 from .backend import get_backend
-from .io import CheckpointError, load_checkpoint, save_checkpoint
+from .exceptions import NotFittedError
+from .io import CheckpointError, _json_default, load_checkpoint, save_checkpoint
+from .params import TRAINING_PARAMS, parameters_doc, with_defaults
 
 MODEL_REGISTRY: dict[str, type] = {}
 
@@ -69,42 +74,137 @@ def get_model_class(name: str) -> type:
 
 
 class GenerativeModel:
-    """Base class: hyper-parameter handling, NLL helpers, checkpoints."""
+    """Base class: the estimator contract, NLL helpers, checkpoints.
+
+    Hyper-parameters are declared in the class attribute ``hyperparameters`` (a dict
+    name -> :class:`~minigen.params.Param`); ``__init__`` is built from the merged table
+    of the class and its bases (see :mod:`minigen.params`). Iteratively trained models
+    (those that implement ``loss_and_grads``) also take the training settings of
+    :data:`~minigen.params.TRAINING_PARAMS`, with the family's ``training_defaults``.
+    """
 
     _registry_name: str | None = None
+    hyperparameters: dict = {}
+    training_defaults: dict = {}
+    #: the merged table (own + bases + training settings); built by __init_subclass__
+    _param_table: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__} defines __init__; declare its hyper-parameters in the class "
+                "attribute `hyperparameters` instead (minigen.params)"
+            )
+        # the class's own entries first (and winning), then its bases', nearest first
+        table, train_defaults = {}, {}
+        for base in cls.__mro__:
+            for k, v in base.__dict__.get("hyperparameters", {}).items():
+                table.setdefault(k, v)
+            for k, v in base.__dict__.get("training_defaults", {}).items():
+                train_defaults.setdefault(k, v)
+
+        if cls.loss_and_grads is not GenerativeModel.loss_and_grads:  # iteratively trained
+            training = with_defaults(TRAINING_PARAMS, **train_defaults)
+            clash = sorted(set(table) & set(training))
+            if clash:
+                raise TypeError(f"{cls.__name__} redeclares training settings {clash}; "
+                                "change their defaults in `training_defaults`")
+            table = {**table, **training}
+        cls._param_table = table
+        cls.__init__ = _make_init(cls, table)
+        doc = cls.__dict__.get("__doc__")
+        if doc and not re.search(r"\n\s*Parameters\n\s*-+\n", doc):
+            # the table is the one place parameters are documented; indent it as the rest
+            body = [ln for ln in doc.splitlines()[1:] if ln.strip()]
+            pad = min((len(ln) - len(ln.lstrip()) for ln in body), default=0)
+            cls.__doc__ = doc.rstrip() + "\n\n" + textwrap.indent(parameters_doc(table),
+                                                                   " " * pad) + "\n"
 
     # ------------------------------------------------------------ hyper-parameters
     @classmethod
     def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
+        return list(cls._param_table)
 
-    def get_params(self) -> dict:
-        """Hyper-parameters as given to ``__init__``."""
-        return {name: getattr(self, name) for name in self._param_names()}
+    @classmethod
+    def param_table(cls) -> dict:
+        """Every hyper-parameter: name -> :class:`~minigen.params.Param` (default, doc, check)."""
+        return dict(cls._param_table)
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Hyper-parameters as given to ``__init__`` (scikit-learn's contract: with
+        ``deep=True`` a parameter that is itself an estimator adds its own as ``name__key``)."""
+        out = {}
+        for name in self._param_names():
+            value = getattr(self, name)
+            out[name] = value
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update((f"{name}__{k}", v) for k, v in value.get_params().items())
+        return out
 
     def set_params(self, **params):
-        valid = set(self._param_names())
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"invalid parameter {k!r} for {type(self).__name__}")
-            setattr(self, k, v)
+        """Set hyper-parameters (``name__key`` reaches a nested estimator); returns self."""
+        valid = self._param_names()
+        nested: dict = {}
+        for key, value in params.items():
+            name, sep, sub = key.partition("__")
+            if name not in valid:
+                raise ValueError(
+                    f"invalid parameter {name!r} for {type(self).__name__}; valid "
+                    f"parameters: {', '.join(valid)}"
+                )
+            if sep:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                setattr(self, name, value)
+        for name, sub in nested.items():
+            getattr(self, name).set_params(**sub)
         return self
 
+    def validate_params(self) -> dict:
+        """Check every hyper-parameter (the one moment they are checked: the start of
+        ``fit``); returns the normalized values, leaving the attributes as given."""
+        out = {}
+        for name, p in self._param_table.items():
+            value = getattr(self, name)
+            out[name] = p.check(value, name) if p.check is not None else value
+        return out
+
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+        # scikit-learn style: only what differs from the defaults
+        args = []
+        for name, p in self._param_table.items():
+            value = getattr(self, name, p.default)
+            try:
+                same = bool(value == p.default) and type(value) is type(p.default)
+            except (TypeError, ValueError):
+                same = False
+            if not same:
+                args.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(args)})"
+
+    def __sklearn_tags__(self):
+        """Tags for scikit-learn's tools (only called by scikit-learn, which is then
+        imported): an unsupervised density estimator on 2-D numeric input."""
+        from sklearn.utils import InputTags, Tags, TargetTags
+
+        return Tags(estimator_type="density_estimator",
+                    target_tags=TargetTags(required=False),
+                    input_tags=InputTags(two_d_array=True, three_d_array=self.accepts_images))
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"requires_y": False, "X_types": ["2darray"]}
+
+    #: whether the model takes image-shaped examples (n, H, W[, C]) as they are
+    accepts_images = False
 
     # ------------------------------------------------------------ likelihood
     def score_samples(self, X):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def score(self, X) -> float:
-        """Mean log-likelihood per example, in nats."""
+    def score(self, X, y=None) -> float:
+        """Mean log-likelihood per example, in nats (``y`` is ignored; scikit-learn's
+        model selection maximizes this, as for ``GaussianMixture.score``)."""
         return float(np.mean(get_backend().to_numpy(self.score_samples(X))))
 
     def check_scorable(self) -> None:
@@ -142,20 +242,46 @@ class GenerativeModel:
 
     def _check_fitted(self):
         if not getattr(self, "fitted_", False):
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet; call fit(X) first")
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call fit(X) first"
+            )
 
-    def _build(self, n_features: int, rng: np.random.Generator) -> None:
-        """Allocate parameters for data with ``n_features`` (used by ``load``)."""
+    def _build(self, n_features, rng: np.random.Generator) -> None:
+        """Allocate parameters for examples of ``n_features`` (an int for flat rows, a
+        list of ints for an image-shaped example; see :meth:`build_argument`)."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------ shapes
+    def is_built(self) -> bool:
+        """Whether parameters exist (after ``fit``, ``load`` or a training run)."""
+        return getattr(self, "event_shape_", None) is not None
+
+    @staticmethod
+    def build_argument(event_shape):
+        """What :meth:`_build` takes for examples of ``event_shape``: an int for flat
+        rows, a list of ints for images (saved as ``n_features`` in checkpoints)."""
+        shape = [int(s) for s in event_shape]
+        return shape[0] if len(shape) == 1 else shape
+
+    def _set_event_shape(self, event_shape) -> None:
+        """``event_shape_`` (one example's shape) and ``n_features_in_`` (its size)."""
+        self.event_shape_ = tuple(int(s) for s in event_shape)
+        self.n_features_in_ = int(np.prod(self.event_shape_, dtype=np.int64))
+
+    def _forget_build(self) -> None:
+        """Make the next training run build fresh parameters (``fit`` starts over)."""
+        self.event_shape_ = None
+        self.fitted_ = False
 
     # ------------------------------------------------------------ checkpoints
     def checkpoint_metadata(self) -> dict:
         return {
             "model": self._registry_name or type(self).__name__,
-            "params": self.get_params(),
+            "params": {k: _jsonable(v) for k, v in self.get_params(deep=False).items()},
             "minigen_version": __version__,
             "backend": get_backend().name,
-            "n_features": getattr(self, "n_features_in_", None),
+            "n_features": (self.build_argument(self.event_shape_) if self.is_built()
+                           else None),
         }
 
     def save(self, path, **extra_metadata) -> Path:
@@ -206,6 +332,7 @@ class GenerativeModel:
         try:
             model = target(**params)
             model._build(n_features, np.random.default_rng(0))
+            model._set_event_shape([n_features] if isinstance(n_features, int) else n_features)
         except (TypeError, ValueError) as exc:
             raise CheckpointError(
                 f"checkpoint {str(path)!r} has hyper-parameters or n_features that "
@@ -262,6 +389,15 @@ class GenerativeModel:
         self.fitted_ = True
 
 
+def _jsonable(value):
+    """A hyper-parameter as stored in checkpoint metadata: itself when JSON can hold it,
+    else its ``repr`` (a schedule object, a Generator)."""
+    try:
+        return json.loads(json.dumps(value, default=_json_default, sort_keys=True))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def _is_count(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v > 0
 
@@ -289,3 +425,43 @@ def _check_model_metadata(path, meta: dict):
             f"got {n_features!r}"
         )
     return name, params, n_features
+
+
+def _make_init(cls, table: dict):
+    """``__init__`` for ``cls`` from its hyper-parameter table, with a real signature.
+
+    The class's own (architecture) parameters may be passed by position, in table order;
+    the training settings are keyword-only. Values are stored as given (scikit-learn's
+    rule: ``__init__`` does no work and no checks; :meth:`validate_params` does them).
+    """
+    from .params import TRAINING_PARAMS as training
+
+    positional = [k for k in table if k not in training]
+    P = inspect.Parameter
+    sig = inspect.Signature(
+        [P("self", P.POSITIONAL_OR_KEYWORD)]
+        + [P(k, P.POSITIONAL_OR_KEYWORD, default=table[k].default) for k in positional]
+        + [P(k, P.KEYWORD_ONLY, default=table[k].default) for k in table if k in training]
+    )
+
+    def __init__(self, *args, **kwargs):
+        if len(args) > len(positional):
+            raise TypeError(f"{cls.__name__}() takes at most {len(positional)} positional "
+                            f"arguments ({', '.join(positional)}), got {len(args)}")
+        for name, value in zip(positional, args, strict=False):
+            if name in kwargs:
+                raise TypeError(f"{cls.__name__}() got multiple values for {name!r}")
+            kwargs[name] = value
+        unknown = sorted(set(kwargs) - set(table))
+        if unknown:
+            raise TypeError(
+                f"{cls.__name__}() got unknown hyper-parameter(s) {', '.join(unknown)}; "
+                "valid: " + ", ".join(f"{k} ({p.type_text})" for k, p in table.items())
+            )
+        for name, p in table.items():
+            setattr(self, name, kwargs.get(name, p.default))
+
+    __init__.__signature__ = sig
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__doc__ = f"Store the hyper-parameters of {cls.__name__} (see the class docstring)."
+    return __init__

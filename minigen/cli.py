@@ -178,6 +178,29 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _training_flags(args, model) -> dict:
+    """The training flags given on the command line, as the model's hyper-parameters (a
+    flag left out keeps the model's default; a model fitted in closed form takes none)."""
+    from .training import is_gradient_trained
+
+    flags = {"max_epochs": args.epochs, "batch_size": args.batch_size,
+             "learning_rate": args.lr, "lr_schedule": args.lr_schedule,
+             "optimizer": args.optimizer, "random_state": args.seed,
+             "verbose": False if args.quiet else None}
+    if args.patience is not None:
+        flags.update(early_stopping=True, patience=args.patience)
+    given = {k: v for k, v in flags.items() if v is not None}
+    if not is_gradient_trained(model):
+        ignored = sorted(f for f in ("epochs", "batch_size", "lr", "lr_schedule", "optimizer",
+                                     "patience") if getattr(args, f) is not None)
+        if ignored:
+            raise CLIError(f"model {args.model!r} is fitted in closed form (no training "
+                           f"loop): --{', --'.join(s.replace('_', '-') for s in ignored)} "
+                           "would be ignored; leave them out")
+        return {}
+    return given
+
+
 def cmd_train(args) -> int:
     from .base import get_model_class
     from .training import is_gradient_trained, train
@@ -188,10 +211,12 @@ def cmd_train(args) -> int:
         model = cls(**_parse_params(args.param))
     except TypeError as exc:
         raise CLIError(f"bad --param for model {args.model!r}: {exc}") from None
-    gradient = is_gradient_trained(model) and not args.model_fit
-    if args.resume and args.model_fit:
-        raise CLIError("--resume continues a minigen.training.train run; --model-fit calls "
-                       "the model's own fit(X), which has no checkpoint to resume")
+    try:
+        model.set_params(**_training_flags(args, model))
+        model.validate_params()
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"model {args.model!r}: {exc}") from None
+    gradient = is_gradient_trained(model)
     if args.resume and not gradient:
         raise CLIError(f"model {args.model!r} is fitted in closed form (one pass over the "
                        "data, no epochs or checkpoint): there is nothing to resume; run "
@@ -211,25 +236,8 @@ def cmd_train(args) -> int:
         raise CLIError(f"--out {str(out)!r} cannot be used as the output directory: "
                        f"{exc.strerror or exc}") from None
     t0 = time.perf_counter()
-    if args.model_fit:  # the model's own fit(X) with its own hyper-parameters
-        model.fit(Xtr)
-        history = None
-    else:
-        history = train(
-            model,
-            Xtr,
-            X_valid=Xva,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            lr_schedule=args.lr_schedule,
-            optimizer=args.optimizer,
-            early_stopping_patience=args.patience,
-            checkpoint_dir=out if gradient else None,
-            resume_from=(out / "checkpoint.npz") if args.resume else None,
-            random_state=args.seed,
-            verbose=not args.quiet,
-        )
+    history = train(model, Xtr, X_valid=Xva, checkpoint_dir=out if gradient else None,
+                    resume_from=(out / "checkpoint.npz") if args.resume else None)
     train_time = time.perf_counter() - t0
     model_path = model.save(out / "model.npz", dataset=args.data, protocol=info.protocol,
                             seed=args.seed)
@@ -243,11 +251,11 @@ def cmd_train(args) -> int:
         "data_seed": args.data_seed,
         "backend": backend.name,
         "minigen_version": __version__,
-        "training": "model.fit" if args.model_fit else ("gradient" if gradient else "closed form"),
+        "training": "iterative" if gradient else "closed form",
         "train_time_s": train_time,
         "nll": {s: _nll(model, X, info.n_dims)
                 for s, X in (("train", Xtr), ("valid", Xva), ("test", Xte))},
-        "history": history.to_dict() if history is not None else None,
+        "history": history.to_dict(),
     }
     png = None
     if not args.no_samples:
@@ -361,24 +369,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", help="train a registered model on a dataset")
     p.add_argument("model", help="registered model name, e.g. baseline")
     p.add_argument("--data", required=True, help="dataset name, e.g. digits")
-    p.add_argument("--epochs", type=positive_int, default=20,
-                   help="passes over the training data (total, also with --resume)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="rows per gradient step")
-    p.add_argument("--lr", type=float, default=1e-3, help="base learning rate")
-    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
-                   help="constant, or cosine decay to 0 over all epochs")
-    p.add_argument("--optimizer", default="adam", help="adam | adamw | sgd")
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="max_epochs: passes over the training data (total, also with "
+                   "--resume; default: the model's)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="batch_size: rows per gradient step (default: the model's)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning_rate: base step size (default: the model's)")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None,
+                   help="lr_schedule: constant, or cosine decay to 0 over all epochs "
+                   "(default: the model's)")
+    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default=None,
+                   help="optimizer (default: the model's)")
     p.add_argument("--patience", type=positive_int, default=None,
-                   help="early-stopping patience in epochs (default: no early stopping)")
+                   help="early stopping on the validation split with this patience in epochs "
+                   "(default: no early stopping)")
     p.add_argument("--seed", type=int, default=0,
-                   help="random seed of the run (initialisation, batches, samples)")
+                   help="random_state of the run (initialisation, batches, samples)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="model hyper-parameter (JSON value), repeatable")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
-    p.add_argument("--model-fit", action="store_true",
-                   help="call the model's own fit(X) (its hyper-parameters, e.g. an RBM's "
-                   "learning_rate / n_iter via --param) instead of minigen.training.train")
+
     p.add_argument("--no-samples", action="store_true", help="skip samples.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     common(p)

@@ -18,6 +18,7 @@ import json
 import os
 import tempfile
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,66 @@ def load_checkpoint(path) -> tuple[dict, dict]:
             f"this minigen reads version {FORMAT_VERSION}"
         )
     return arrays, meta
+
+
+#: array-name prefix -> Checkpoint field (one layout for model files and training runs)
+_SECTIONS = {"param/": "params", "extra/": "extra", "optim/": "optimizer", "best/": "best",
+             "last/": "last"}
+_VALID_IDX = "split/valid_idx"
+
+
+@dataclass
+class Checkpoint:
+    """One file's content: a model's arrays and, for a training run, what resuming needs.
+
+    Layout on disk (``save_checkpoint``; ``GenerativeModel.load`` reads ``param/`` and
+    ``extra/`` only, so a run's checkpoint is also a model file)::
+
+        param/<name>      model.trainable_arrays(): the model the file stands for
+        extra/<name>      model.extra_state() (persistent chains, masks, flags, ...)
+        optim/<key>       optimizer.state_dict() (moments, step count)
+        best/<name>       parameters at the best validation NLL (early stopping only)
+        last/<name>       an early-stopped run's last-epoch parameters, which a resume
+                          continues from (param/ then holds the restored best ones)
+        split/valid_idx   rows held out by validation_fraction (when used)
+        metadata          model.checkpoint_metadata() (+ "training": epoch, step,
+                          rng_state, history, settings, best/bad-epoch counters, finished)
+    """
+
+    metadata: dict
+    params: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+    optimizer: dict = field(default_factory=dict)
+    best: dict = field(default_factory=dict)
+    last: dict = field(default_factory=dict)
+    valid_idx: np.ndarray | None = None
+
+    @property
+    def training(self) -> dict | None:
+        """The run's state (``metadata["training"]``), or ``None`` for a model file."""
+        return self.metadata.get("training")
+
+    def arrays(self) -> dict:
+        """The flat ``name -> array`` dict written to disk."""
+        out = {f"{prefix}{k}": v for prefix, attr in _SECTIONS.items()
+               for k, v in getattr(self, attr).items()}
+        if self.valid_idx is not None:
+            out[_VALID_IDX] = self.valid_idx
+        return out
+
+    def save(self, path) -> Path:
+        return save_checkpoint(path, self.arrays(), self.metadata)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, metadata: dict) -> Checkpoint:
+        ckpt = cls(metadata=metadata, valid_idx=arrays.get(_VALID_IDX))
+        for name, value in arrays.items():
+            for prefix, attr in _SECTIONS.items():
+                if name.startswith(prefix):
+                    getattr(ckpt, attr)[name[len(prefix):]] = value
+        return ckpt
+
+    @classmethod
+    def load(cls, path) -> Checkpoint:
+        """Read ``path``; :class:`CheckpointError` naming it when it cannot be read."""
+        return cls.from_arrays(*load_checkpoint(path))

@@ -19,7 +19,7 @@ import numpy as np
 
 from .backend import get_backend
 
-RandomState = "None | int | np.random.Generator"
+RandomState = "None | int | Generator | RandomState | SeedSequence | BitGenerator"
 
 
 def check_random_state(random_state=None) -> np.random.Generator:
@@ -27,21 +27,30 @@ def check_random_state(random_state=None) -> np.random.Generator:
 
     Parameters
     ----------
-    random_state : None, int or numpy.random.Generator
-        ``None`` gives fresh OS entropy; an ``int`` (>= 0) seeds a new PCG64
-        Generator; a Generator is returned as is (shared, not copied).
+    random_state : None, int, Generator, RandomState, SeedSequence or BitGenerator
+        ``None`` gives fresh OS entropy; an ``int`` (>= 0) or a ``SeedSequence`` seeds a
+        new PCG64 Generator; a ``Generator`` is returned as is and a ``BitGenerator``
+        wrapped (both shared, not copied: drawing advances the caller's stream); a legacy
+        ``RandomState`` seeds a new Generator from four 32-bit words it draws (so it
+        advances, as scikit-learn's use of a shared ``RandomState`` does).
     """
     if random_state is None:
         return np.random.default_rng()
     if isinstance(random_state, np.random.Generator):
         return random_state
+    if isinstance(random_state, np.random.BitGenerator):
+        return np.random.Generator(random_state)
+    if isinstance(random_state, np.random.SeedSequence):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**32, size=4, dtype=np.uint64))
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
         if random_state < 0:
             raise ValueError(f"random_state must be a non-negative int, got {random_state}")
         return np.random.default_rng(int(random_state))
     raise TypeError(
-        "random_state must be None, a non-negative int or a numpy.random.Generator, "
-        f"got {type(random_state).__name__}"
+        "random_state must be None, a non-negative int, or a numpy Generator, RandomState, "
+        f"SeedSequence or BitGenerator; got {type(random_state).__name__}"
     )
 
 

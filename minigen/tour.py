@@ -59,9 +59,9 @@ class ModelSpec:
 def _tr(epochs, batch_size=64, lr=1e-3, patience=None):
     """``train()`` budget; with ``patience``, early stopping on the validation NLL restores
     the best parameters (the full tour's larger models would otherwise over-fit)."""
-    kw = {"epochs": epochs, "batch_size": batch_size, "lr": lr}
+    kw = {"max_epochs": epochs, "batch_size": batch_size, "learning_rate": lr}
     if patience is not None:
-        kw["early_stopping_patience"] = patience
+        kw.update(early_stopping=True, patience=patience)
     return kw
 
 
@@ -93,13 +93,13 @@ SPECS: list[ModelSpec] = [
               {"smoke": _tr(1, 128), "quick": _tr(20, 64, 3e-3), "full": _full(30, 64, 2e-3)},
               smoke={"d_model": 16, "n_heads": 2, "n_layers": 1}),
     ModelSpec("rbm", "energy-based", "rbm", "digits",
-              {"n_components": 16, "n_iter": 10}, {"n_components": 20, "n_iter": 30},
+              {"n_components": 16, "max_epochs": 10}, {"n_components": 20, "max_epochs": 30},
               {"quick": "fit", "full": "fit", "smoke": "fit"}, "exact log Z (2^H hidden states)",
-              {"n_components": 16, "n_iter": 3}),
+              {"n_components": 16, "max_epochs": 3}),
     ModelSpec("bm-bas", "energy-based", "bm", "bars-stripes4",
-              {"n_iter": 15}, {"n_iter": 100},
+              {"max_epochs": 15}, {"max_epochs": 100},
               {"quick": "fit", "full": "fit", "smoke": "fit"}, "exact log Z (2^16 states)",
-              {"n_iter": 1}),
+              {"max_epochs": 1}),
     ModelSpec("nice", "flow", "nice", "digits",
               {"n_couplings": 4, "hidden": 32}, {"n_couplings": 4, "hidden": 128},
               {"smoke": _tr(1, 128), "quick": _tr(50, 64, 1e-3), "full": _full(100, 64, 1e-3)},
@@ -119,11 +119,11 @@ SPECS: list[ModelSpec] = [
                "full": _full(80, 128, 1e-3)},
               "mixture-of-Gaussians conditionals"),
     ModelSpec("ebm-ring8", "energy-based", "ebm", "ring8",
-              {"hidden": [32, 32], "n_iter": 500, "n_steps": 15, "grid_size": 100},
-              {"hidden": [64, 64], "n_iter": 1000, "n_steps": 20},
+              {"hidden": [32, 32], "max_epochs": 31, "n_steps": 15, "grid_size": 100},
+              {"hidden": [64, 64], "max_epochs": 25, "n_steps": 20},
               {"quick": "fit", "full": "fit", "smoke": "fit"},
               "Langevin negatives; Z on a grid",
-              {"hidden": [32, 32], "n_iter": 150, "n_steps": 15, "grid_size": 100}),
+              {"hidden": [32, 32], "max_epochs": 75, "n_steps": 15, "grid_size": 100}),
     ModelSpec("realnvp-ring8", "flow", "realnvp", "ring8",
               {"n_couplings": 4, "hidden": 32}, {"n_couplings": 6, "hidden": 32},
               {"smoke": _tr(1, 256, 3e-3), "quick": _tr(50, 128, 3e-3),
@@ -361,7 +361,8 @@ def scheduled_sampling(out: Path, mode: str, seed: int, verbose: bool) -> dict:
         m = cls(n_channels=8, hidden_size=8, scheduled_sampling=ss,
                 scheduled_sampling_epochs=max(1, epochs // 2))
         t0 = time.perf_counter()
-        train(m, Xtr, X_valid=Xva, epochs=epochs, batch_size=64, lr=3e-3, random_state=seed,
+        train(m, Xtr, X_valid=Xva, max_epochs=epochs, batch_size=64, learning_rate=3e-3,
+              random_state=seed,
               verbose=verbose)
         dt = time.perf_counter() - t0
         nll = float(-np.mean(to_numpy(m.score_samples(Xte))))
@@ -392,7 +393,7 @@ def seed_claims(out: Path, mode: str, seed: int, results: list[dict]) -> dict:
             X = (rng.random((128, d)) < 0.3).astype(np.float64)
             m = MODEL_REGISTRY["made"](hidden_sizes=[64]) if "made" in MODEL_REGISTRY else \
                 MODEL_REGISTRY["fvsbn"]()
-            train(m, X, epochs=1, batch_size=128, random_state=seed)
+            train(m, X, max_epochs=1, batch_size=128, random_state=seed)
             m.sample(n, random_state=seed)  # warm-up
             runs = []
             for _ in range(5):
@@ -438,7 +439,8 @@ def seed_claims(out: Path, mode: str, seed: int, results: list[dict]) -> dict:
         Xtr, Xva, Xte, info = _data("digits", mode)
         X = Xtr.reshape(len(Xtr), -1)
         n_iter = {"smoke": 3, "quick": 15, "full": 30}[mode]
-        m = MODEL_REGISTRY["rbm"](n_components=16, n_iter=n_iter, random_state=seed).fit(X)
+        m = MODEL_REGISTRY["rbm"](n_components=16, max_epochs=n_iter, random_state=seed,
+                                  verbose=False).fit(X)
         from .backend import to_numpy
 
         steps = [1, 10, 100, 1000]

@@ -1,74 +1,87 @@
-r"""The fit loop: mini-batches, validation, early stopping, checkpoints, resume, history.
+r"""The training loop: one for every iteratively trained family.
 
-:func:`train` drives the training contract of :mod:`minigen.base`:
+:func:`train` drives the training contract of :mod:`minigen.base` the same way for the
+autoregressive models, the flows, the RBMs, the Boltzmann machine and the neural EBM:
 
-* ``model.trainable_arrays()`` gives the live parameter arrays; an optimizer from
-  :mod:`minigen.optim` updates them in place;
-* ``model.loss_and_grads(batch, rng) -> (loss, grads)`` gives the mean training
-  loss of a batch (nats per example) and its gradients;
-* ``model.extra_state()`` / ``model.load_extra_state(d)`` carry any further state.
+* ``model.trainable_arrays()``: the live parameter arrays, which an optimizer from
+  :mod:`minigen.optim` updates in place;
+* ``model.loss_and_grads(batch, rng) -> (loss, grads)``: the mean training loss of a
+  batch (nats per example for a likelihood; ``None`` when the model does not compute
+  it, as for a CD gradient) and its gradients;
+* ``model.fused_epoch(X, perm, batch_size, rng, optimizer)`` (optional): a whole epoch
+  in one kernel call (the RBM's Numba epoch) instead of one call per batch; it draws
+  from ``rng`` in the order the batch loop would;
+* ``model.extra_state()`` / ``model.load_extra_state(d)``: further state (chains, ...).
 
-Models fitted in closed form (no ``loss_and_grads``) are fitted with
-``model.fit(X)`` and get a one-epoch :class:`History`, so the CLI and
-:func:`cross_validate` treat every model the same way.
+Its settings are the model's own hyper-parameters (:data:`minigen.params.TRAINING_PARAMS`:
+``max_epochs``, ``batch_size``, ``learning_rate``, ``lr_schedule``, ``optimizer``,
+``momentum``, ``weight_decay``, ``clip_norm``, ``early_stopping``, ``validation_fraction``,
+``patience``, ``random_state``, ``verbose``), so ``model.fit(X)`` and
+``train(model, X)`` are the same run, and a checkpoint records exactly what was used.
 
 Randomness: one Generator, made from ``random_state`` once, draws (in order) the
-validation split, the parameter initialisation (``model._build``), and then, every
-epoch, a permutation of the training rows followed by whatever the model draws in
-``loss_and_grads``. Its state is saved in every checkpoint, so a run resumed with
-``resume_from=`` in a new process reproduces the uninterrupted run bit for bit.
+validation split, the parameter initialisation (``model._build``), the data-dependent
+initialisation, and then, every epoch, a permutation of the training rows followed by
+whatever the model draws per batch. Its state is saved in every checkpoint, so a run
+resumed with ``resume_from=`` in a new process reproduces the uninterrupted run bit for bit.
 
-Checkpoint layout (``<checkpoint_dir>/checkpoint.npz``, written atomically by
-:func:`minigen.io.save_checkpoint`; readable by ``GenerativeModel.load`` too)::
+**Divergence** (one rule for every family). The run stops with :class:`TrainingDiverged`
+when
 
-    param/<name>      model.trainable_arrays(): the model GenerativeModel.load returns
-    extra/<name>      model.extra_state()
-    optim/<key>       optimizer.state_dict()  ("m/W", "v/W", "t", "lr", ...)
-    best/<name>       parameters at the best validation NLL (early stopping only)
-    last/<name>       final checkpoint of an early-stopping run only: the last epoch's
-                      parameters, which ``resume_from=`` continues from (``param/``
-                      then holds the restored best parameters, i.e. the returned model)
-    split/valid_idx   rows held out by validation_fraction (when used)
-    metadata          model.checkpoint_metadata() + {"training": {epoch, step,
-                      rng_state, history, optimizer, base_lr, lr_schedule (the
-                      name, or None for a schedule object), best_valid_nll,
-                      best_epoch, bad_epochs, ...}}
+1. a batch's loss or gradient is NaN or infinite (checked before the step is applied),
+2. a batch's loss exceeds :math:`L_0 + 10^4 (1 + |L_0|)`, :math:`L_0` the run's first
+   batch loss (a likelihood that healthy training only lowers has blown up), or
+3. after an epoch, a parameter is non-finite or exceeds ``model.max_abs_param`` in
+   magnitude (``1e6``: far beyond any useful value, reached long before overflow), or a
+   flow's map stopped being invertible.
+
+The model then holds the parameters, optimizer state and extra state of the last epoch
+that passed these checks (the initial ones if the first epoch failed) — the same state as
+the last checkpoint written — and the exception names that checkpoint.
+
+Checkpoint layout: :class:`minigen.io.Checkpoint`.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_array, check_positive_float, check_positive_int
+from ._validation import check_array, check_positive_int
 from .backend import get_backend, to_numpy, xp_of
-from .base import GenerativeModel
-from .io import CheckpointError, _json_default, load_checkpoint, save_checkpoint
+from .base import GenerativeModel, _jsonable
+from .exceptions import NonInvertibleError, TrainingDiverged
+from .io import Checkpoint, CheckpointError
 from .optim import clip_grad_norm, make_optimizer, make_schedule
 from .random import check_random_state, generator_from_state, generator_state
 
-__all__ = ["train", "cross_validate", "History", "TrainingDiverged", "is_gradient_trained"]
+__all__ = [
+    "train",
+    "cross_validate",
+    "History",
+    "IterativeModel",
+    "TrainingDiverged",
+    "is_gradient_trained",
+]
 
 CHECKPOINT_NAME = "checkpoint.npz"
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss or a gradient became NaN or infinite.
-
-    Attributes: ``epoch`` and ``step`` (0-based, where it happened) and
-    ``checkpoint`` (path of the last good checkpoint, or ``None``). The model's
-    parameters are left at their last finite values (the bad step is not applied).
-    """
-
-    def __init__(self, message, epoch, step, checkpoint=None):
-        super().__init__(message)
-        self.epoch, self.step, self.checkpoint = epoch, step, checkpoint
+#: rule 2 above: a batch loss above L0 + LOSS_BLOWUP * (1 + |L0|) is divergence
+LOSS_BLOWUP = 1e4
+#: settings a resumed run may change (the run's length and its progress bar)
+RESUME_MAY_CHANGE = frozenset({"max_epochs", "verbose"})
+#: the names train() took before the settings became hyper-parameters
+_RENAMED = {
+    "epochs": "max_epochs",
+    "lr": "learning_rate",
+    "l2": "weight_decay",
+    "early_stopping_patience": "patience (with early_stopping=True)",
+    "optimizer_kwargs": "momentum / weight_decay",
+}
 
 
 @dataclass
@@ -78,7 +91,8 @@ class History:
     Attributes
     ----------
     train_loss : list of float
-        Mean training loss per example (nats) over the epoch's batches.
+        Mean training loss per example (nats) over the epoch's batches (NaN when the
+        model reports none, e.g. an RBM's CD epoch).
     valid_nll : list of float
         ``-mean(model.score_samples(X_valid))`` after the epoch (NaN without validation).
     epoch_time : list of float
@@ -133,8 +147,81 @@ def is_gradient_trained(model) -> bool:
     return type(model).loss_and_grads is not GenerativeModel.loss_and_grads
 
 
-def _n_features(X):
-    return int(X.shape[1]) if X.ndim == 2 else [int(s) for s in X.shape[1:]]
+class IterativeModel(GenerativeModel):
+    """A model trained by :func:`train`: ``fit(X)`` runs the loop with the model's own
+    training settings (see :data:`minigen.params.TRAINING_PARAMS`)."""
+
+    #: rule 3 of the divergence guard (module docstring)
+    max_abs_param = 1e6
+    #: score ``X_valid`` after every epoch (models whose score needs e.g. AIS say False:
+    #: then only early stopping scores it)
+    validate_every_epoch = True
+    #: appended to the TrainingDiverged advice (e.g. " or standardize X")
+    divergence_hint = ""
+
+    def fit(self, X, y=None, *, X_valid=None):
+        """Train from scratch on ``X`` (``y`` is ignored); returns self.
+
+        ``X_valid`` (optional) is scored after every epoch (``history_.valid_nll``) and,
+        with ``early_stopping=True``, used for it instead of a held-out share of ``X``.
+        """
+        self._forget_build()
+        self.history_ = train(self, X, X_valid=X_valid)
+        return self
+
+    def fused_epoch(self, X, perm, batch_size, rng, optimizer):
+        """One whole epoch in a single kernel call, or ``NotImplemented`` (the default:
+        :func:`train` then calls ``loss_and_grads`` per batch). Returns the epoch's mean
+        loss, or ``None`` when the kernel does not compute it."""
+        return NotImplemented
+
+    def decayed_arrays(self):
+        """Names of the arrays ``weight_decay`` applies to (default: all trainable)."""
+        return tuple(self.trainable_arrays())
+
+    def training_context(self):
+        """A context manager the loop runs inside (e.g. a BLAS thread limit)."""
+        return contextlib.nullcontext()
+
+    @property
+    def loss_curve_(self) -> list:
+        """Mean training loss per epoch of the last fit (``history_.train_loss``)."""
+        self._check_fitted()
+        return self.history_.train_loss
+
+
+
+# ---------------------------------------------------------------------- set-up helpers
+def _apply_settings(model, settings: dict) -> None:
+    """``train(model, X, max_epochs=5, ...)`` sets those hyper-parameters on the model
+    first, so that the model (and its checkpoint) records what the run used."""
+    for old, new in _RENAMED.items():
+        if old in settings:
+            raise TypeError(f"train() setting {old!r} is now the model hyper-parameter {new}")
+    if settings:
+        try:
+            model.set_params(**settings)
+        except ValueError as exc:
+            raise TypeError(f"train() got an unknown setting: {exc}") from None
+
+
+def _check_data(model, X, X_valid):
+    """Arrays with one example per row; flattened to ``(n, D)`` for a model that does not
+    take image-shaped examples (``accepts_images``)."""
+    X = check_array(X, "X", allow_empty=False)
+    if X.ndim < 2:
+        raise ValueError(f"X must have shape (n_samples, n_features, ...), got {X.shape}")
+    if X.ndim > 2 and not model.accepts_images:
+        X = X.reshape(X.shape[0], -1)
+    if X_valid is not None:
+        X_valid = check_array(X_valid, "X_valid", allow_empty=False)
+        if X_valid.ndim > 2 and not model.accepts_images:
+            X_valid = X_valid.reshape(X_valid.shape[0], -1)
+        if X_valid.shape[1:] != X.shape[1:]:
+            raise ValueError(
+                f"X_valid rows have shape {X_valid.shape[1:]}, X rows have {X.shape[1:]}"
+            )
+    return X, X_valid
 
 
 def _valid_nll(model, Xv) -> float:
@@ -143,12 +230,23 @@ def _valid_nll(model, Xv) -> float:
     return float(-np.mean(to_numpy(model.score_samples(Xv))))
 
 
-def _sq_norm(grads) -> float:
+def _sq_norm(arrays) -> float:
     total = 0.0
-    for g in grads.values():
+    for g in arrays.values():
         if g.size:
             total += float(xp_of(g).vdot(g.ravel(), g.ravel()).real)
     return total
+
+
+def _max_abs(arrays) -> float:
+    """Largest magnitude over all arrays (NaN if any value is NaN)."""
+    out = 0.0
+    for a in arrays.values():
+        if a.size:
+            m = float(xp_of(a).abs(a).max())
+            if not m <= out:
+                out = m
+    return out
 
 
 def _scheduled_lr(schedule, step: int, base_lr: float) -> float:
@@ -156,65 +254,375 @@ def _scheduled_lr(schedule, step: int, base_lr: float) -> float:
     value = schedule(step, base_lr)
     if type(value) is float and 0.0 <= value < math.inf:  # the common case, per step: fast
         return value
-    try:
-        return check_positive_float(value, "lr", allow_zero=True)
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(
-            f"lr_schedule returned {value!r} at step {step}; it must return a finite "
-            "float >= 0"
-        ) from None
+    numeric = isinstance(value, (int, float, np.floating, np.integer)) \
+        and not isinstance(value, bool)
+    if numeric and 0 <= value < math.inf:
+        return float(value)
+    raise (ValueError if numeric else TypeError)(
+        f"lr_schedule returned {value!r} at step {step}; it must return a finite float >= 0")
 
 
-def _schedule_name(lr_schedule) -> str | None:
-    """The name recorded for ``lr_schedule``: ``None`` is ``"constant"``; a schedule
-    object or callable has no name (``None``: a resume cannot compare it)."""
-    if lr_schedule is None:
-        return "constant"
-    return lr_schedule if isinstance(lr_schedule, str) else None
+def _make_optimizer(model, hp, params):
+    """The optimizer the settings name: ``momentum`` is SGD's momentum or Adam's beta_1;
+    ``weight_decay`` is AdamW's decoupled decay (the loop adds the L2 term otherwise)."""
+    name, m = hp["optimizer"], hp["momentum"]
+    kwargs = {"momentum": m} if name == "sgd" else {"betas": (m, 0.999)}
+    if name == "adamw":
+        kwargs["weight_decay"] = hp["weight_decay"]
+    opt = make_optimizer(name, params, hp["learning_rate"], **kwargs)
+    opt.check_finite = False  # the loop's divergence guard checks the gradients itself
+    return opt
 
 
-def _check_resume_metadata(path, meta: dict, model, optimizer, lr_schedule=None) -> None:
-    """Refuse to resume a run of another model, hyper-parameters, optimizer or lr schedule
-    (the schedule is compared when both runs name it, e.g. ``"constant"`` / ``"cosine"``)."""
+# ---------------------------------------------------------------------- the run
+class _Run:
+    """One call of :func:`train` for an iteratively trained model (state + steps)."""
+
+    def __init__(self, model, hp, X, X_valid, checkpoint_dir, checkpoint_every, resume_from,
+                 callbacks):
+        self.model, self.hp, self.callbacks = model, hp, list(callbacks or ())
+        self.ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+        self.every = (check_positive_int(checkpoint_every, "checkpoint_every")
+                      if checkpoint_every is not None else 1)
+        self.resume = Checkpoint.load(resume_from) if resume_from is not None else None
+        self.last_good = Path(resume_from) if resume_from is not None else None
+        if self.resume is not None:  # before any work
+            _check_resume(resume_from, self.resume, model)
+        self.rng = check_random_state(hp["random_state"])
+        self.history = History()
+        self.valid_idx = None
+        self._split(X, X_valid)
+        self._build()
+        self.params = model.trainable_arrays()
+        self.opt = _make_optimizer(model, hp, self.params)
+        n = len(self.X)
+        self.batch = hp["batch_size"] or n
+        steps = hp["max_epochs"] * -(-n // self.batch)
+        self.schedule = make_schedule(hp["lr_schedule"], total_steps=steps)
+        self.decayed = () if hp["optimizer"] == "adamw" or not hp["weight_decay"] \
+            else tuple(model.decayed_arrays())
+        self.start_epoch, self.step = 0, 0
+        self.best_nll, self.best_epoch, self.bad_epochs = math.inf, None, 0
+        self.best_params = None
+        self.loss_ref = None
+        self.finished = False
+        self.good = self.entering = None
+        self.entering_checked = False
+        if self.resume is not None:
+            self._restore_from(self.resume, resume_from)
+
+    # ------------------------------------------------------------ set-up
+    def _split(self, X, X_valid):
+        hp = self.hp
+        if X_valid is None and hp["early_stopping"]:
+            n_val = max(1, int(round(hp["validation_fraction"] * len(X))))
+            if hp["validation_fraction"] == 0 or n_val >= len(X):
+                raise ValueError(
+                    "early_stopping needs validation rows: set validation_fraction in (0, 1) "
+                    f"leaving training rows (got {hp['validation_fraction']} of {len(X)} "
+                    "rows), or pass X_valid to fit")
+            saved = self.resume.valid_idx if self.resume is not None else None
+            if saved is not None:
+                self.valid_idx = _check_valid_idx(self.last_good, saved, len(X), n_val)
+            else:
+                self.valid_idx = np.sort(self.rng.permutation(len(X))[:n_val])
+            mask = np.ones(len(X), dtype=bool)
+            mask[self.valid_idx] = False
+            Xh = to_numpy(X)
+            X, X_valid = Xh[mask], Xh[self.valid_idx]
+        backend = get_backend()
+        self.X = backend.asarray(X)
+        self.Xv = backend.asarray(X_valid) if X_valid is not None else None
+
+    def _build(self):
+        model = self.model
+        if not model.is_built():
+            model._build(model.build_argument(self.X.shape[1:]), self.rng)
+            model._set_event_shape(self.X.shape[1:])
+            init = getattr(model, "_init_from_data", None)
+            if init is not None:  # optional data-dependent initialisation (visible biases...)
+                init(to_numpy(self.X), self.rng)
+
+    def _restore_from(self, ckpt, path):
+        tr = ckpt.training
+        arrays = ckpt.arrays()
+        try:
+            if ckpt.last:  # an early-stopped run: continue from its last epoch, not the best
+                arrays.update({f"param/{k}": v for k, v in ckpt.last.items()})
+            self.model._load_arrays(arrays)
+            self.opt.load_state_dict(dict(ckpt.optimizer))
+            self.rng = generator_from_state(tr["rng_state"])
+            self.history = History.from_dict(tr["history"])
+        except (KeyError, TypeError, ValueError) as exc:
+            why = str(exc) if isinstance(exc, CheckpointError) else f"{type(exc).__name__}: {exc}"
+            raise CheckpointError(f"cannot resume from {str(path)!r}: {why}") from exc
+        self.start_epoch, self.step = tr["epoch"], tr["step"]
+        self.best_nll = math.inf if tr.get("best_valid_nll") is None else tr["best_valid_nll"]
+        self.best_epoch, self.bad_epochs = tr.get("best_epoch"), int(tr.get("bad_epochs", 0))
+        self.loss_ref = tr.get("loss_ref")
+        if ckpt.best:
+            missing = [k for k in self.params if k not in ckpt.best]
+            if missing:
+                raise CheckpointError(
+                    f"cannot resume from {str(path)!r}: best/ parameters lack {missing}")
+            self.best_params = {k: ckpt.best[k].copy() for k in self.params}
+        # a finished run (complete, or early-stopped) is not trained further
+        self.finished = bool(tr.get("finished")) and self.start_epoch >= self._target_epochs(tr)
+
+    def _target_epochs(self, tr) -> int:
+        return tr["epoch"] if self.history.stopped_early else self.hp["max_epochs"]
+
+    # ------------------------------------------------------------ the loop
+    def execute(self) -> History:
+        model = self.model
+        model.fitted_ = True  # built: scoring works (and loss_and_grads checks batches)
+        if self.finished:
+            self._restore_final()
+            return self.history
+        bar = _progress(self.hp["verbose"], self.hp["max_epochs"], self.start_epoch,
+                        type(model).__name__)
+        with model.training_context():
+            self._loop(bar)
+        self._finish()
+        return self.history
+
+    def _loop(self, bar):
+        try:
+            for epoch in range(self.start_epoch, self.hp["max_epochs"]):
+                # the state entering the epoch; it is "good" once a loss was computed at it
+                # (the epoch's first batch) or, for a model reporting none, at once
+                self.entering = self._state(epoch)
+                self.entering_checked = False
+                if self.good is None:  # nothing earlier to fall back to: the initial state
+                    self.good = self.entering
+                t0 = time.perf_counter()
+                loss = self._epoch(epoch)
+                self._accept_entering(epoch)  # a fused epoch (no losses) or an empty one
+                self._guard_epoch(epoch)
+                stop = self._record(epoch, loss, time.perf_counter() - t0)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{self.history.train_loss[-1]:.4g}",
+                                    valid=f"{self.history.valid_nll[-1]:.4g}")
+                if stop:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _accept_entering(self, epoch):
+        """The state entering ``epoch`` passed the guard: it becomes the one a divergence
+        rolls back to, and it is the checkpoint due at the end of the previous epoch."""
+        if self.entering_checked:
+            return
+        self.entering_checked = True
+        self.good = self.entering
+        due = epoch > self.start_epoch and epoch % self.every == 0
+        if self.ckpt_path is not None and due:
+            self.last_good = self.good.save(self.ckpt_path)
+
+    def _epoch(self, epoch) -> float:
+        """One pass over the training rows; the mean batch loss (NaN if not reported)."""
+        model, X = self.model, self.X
+        n = len(X)
+        perm = self.rng.permutation(n)
+        # a fused epoch steps with a constant rate and no clipping (its kernel's SGD)
+        fused = model.fused_epoch(X, perm, self.batch, self.rng, self.opt) \
+            if self.hp["lr_schedule"] == "constant" and self.hp["clip_norm"] is None \
+            else NotImplemented
+        if fused is not NotImplemented:
+            self.step += -(-n // self.batch)
+            return float("nan") if fused is None else float(fused)
+        backend = get_backend()
+        total, reported = 0.0, True
+        for i in range(0, n, self.batch):
+            idx = perm[i:i + self.batch]
+            batch = X[backend.asarray(idx) if backend.is_gpu else idx]
+            loss, grads = self._loss_and_grads(batch, epoch)
+            self._guard_step(loss, grads, epoch)
+            self._accept_entering(epoch)
+            for k in self.decayed:  # L2: d/dtheta (wd/2 ||theta||^2) = wd * theta
+                grads[k] = grads[k] + self.hp["weight_decay"] * self.params[k]
+            if self.hp["clip_norm"] is not None:
+                clip_grad_norm(grads, self.hp["clip_norm"])
+            self.opt.lr = _scheduled_lr(self.schedule, self.step, self.hp["learning_rate"])
+            self.opt.step(grads)
+            self.step += 1
+            if loss is None:
+                reported = False
+            else:
+                total += loss * len(idx)
+        return total / n if reported else float("nan")
+
+    def _loss_and_grads(self, batch, epoch):
+        try:
+            loss, grads = self.model.loss_and_grads(batch, self.rng)
+        except (NonInvertibleError, FloatingPointError) as exc:
+            self._diverged(epoch, f"{type(exc).__name__}: {exc}")
+        return (None if loss is None else float(loss)), grads
+
+    # ------------------------------------------------------------ divergence guard
+    def _guard_step(self, loss, grads, epoch):
+        """Rules 1 and 2 of the module docstring, before the step is applied."""
+        if loss is not None:
+            if not math.isfinite(loss):
+                self._diverged(epoch, f"non-finite loss ({loss})")
+            if self.loss_ref is None:
+                self.loss_ref = loss
+            limit = self.loss_ref + LOSS_BLOWUP * (1.0 + abs(self.loss_ref))
+            if loss > limit:
+                self._diverged(epoch, f"loss {loss:.4g} blew up (first batch: "
+                               f"{self.loss_ref:.4g}; limit {limit:.4g})")
+        if not math.isfinite(_sq_norm(grads)):
+            self._diverged(epoch, "non-finite gradient")
+
+    def _guard_epoch(self, epoch):
+        """Rule 3: parameters finite and below ``model.max_abs_param`` after the epoch."""
+        big = _max_abs(self.params)
+        if not big <= self.model.max_abs_param:  # also NaN
+            what = ("non-finite parameters" if not math.isfinite(big) else
+                    f"max |parameter| = {big:.4g} > {self.model.max_abs_param:g}")
+            self._diverged(epoch, what + " after the epoch")
+
+    def _diverged(self, epoch, what):
+        """Put back the last good state (parameters, optimizer, extra state, history) and
+        raise :class:`TrainingDiverged`."""
+        good = self.good
+        for k, dst in self.params.items():  # in place: the optimizer holds these arrays
+            dst[...] = good.params[k]
+        self.opt.load_state_dict(good.optimizer)
+        self.model.load_extra_state(good.extra)
+        self.model.history_ = History.from_dict(good.training["history"])
+        n_good = good.training["epoch"]
+        self.model.fitted_ = n_good > 0  # the initial parameters are not a fitted model
+        where = self.last_good if self.last_good is not None else "none written"
+        raise TrainingDiverged(
+            f"{type(self.model).__name__} training diverged at epoch {epoch}, step "
+            f"{self.step}: {what}. The model holds the last good state, after {n_good} "
+            f"epoch{'s' * (n_good != 1)} (last good checkpoint: {where}); lower "
+            f"learning_rate (now {self.hp['learning_rate']:g}) or set clip_norm"
+            f"{self.model.divergence_hint}", epoch, self.step, self.last_good)
+
+    # ------------------------------------------------------------ bookkeeping
+    def _record(self, epoch, loss, seconds) -> bool:
+        """History, validation, early stopping and callbacks; True to stop."""
+        h = self.history
+        h.train_loss.append(loss)
+        scored = self.hp["early_stopping"] or self.model.validate_every_epoch
+        vnll = _valid_nll(self.model, self.Xv if scored else None)
+        h.valid_nll.append(vnll)
+        h.epoch_time.append(seconds)
+        h.lr.append(float(self.opt.lr))
+        stop = False
+        if self.Xv is None or not scored:
+            pass
+        elif vnll < self.best_nll:
+            self.best_nll, self.best_epoch, self.bad_epochs = vnll, epoch, 0
+            if self.hp["early_stopping"]:
+                self.best_params = {k: to_numpy(v).copy() for k, v in self.params.items()}
+        else:
+            self.bad_epochs += 1
+            if self.hp["early_stopping"] and self.bad_epochs >= self.hp["patience"]:
+                stop = h.stopped_early = True
+        h.best_epoch = self.best_epoch
+        for cb in self.callbacks:
+            if cb(epoch, h, self.model):
+                stop = True
+        return stop
+
+    def _finish(self):
+        """Restore the best parameters (early stopping) and write the final checkpoint,
+        which agrees with the returned model: ``param/`` holds it; an early-stopped run
+        keeps its last epoch under ``last/`` so that a resume with more epochs continues
+        from the state the run was in (best parameters with the last epoch's optimizer
+        moments would be a state no run ever was in)."""
+        last_params = None
+        if self.hp["early_stopping"] and self.best_params is not None:
+            last_params = {k: to_numpy(v).copy() for k, v in self.params.items()}
+            self._restore_best()
+        if self.ckpt_path is not None:
+            final = self._state(self.history.epochs, last_params, finished=True)
+            self.last_good = final.save(self.ckpt_path)
+
+    def _restore_best(self):
+        backend = get_backend()
+        for k, dst in self.params.items():
+            dst[...] = backend.asarray(self.best_params[k], dtype=dst.dtype)
+
+    def _restore_final(self):
+        """Resuming a finished run: the model as the run returned it, no training."""
+        backend = get_backend()
+        for k, dst in self.params.items():
+            dst[...] = backend.asarray(self.resume.params[k], dtype=dst.dtype)
+        self.model.fitted_ = True
+
+    def _state(self, epochs_done: int, last_params=None, finished: bool = False) -> Checkpoint:
+        """The run's state as a :class:`~minigen.io.Checkpoint` of copies (what a
+        divergence rolls back to, and what is written to disk)."""
+        training = {
+            "epoch": epochs_done,
+            "step": self.step,
+            "rng_state": generator_state(self.rng),
+            "history": self.history.to_dict(),
+            "best_valid_nll": self.best_nll if math.isfinite(self.best_nll) else None,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "loss_ref": self.loss_ref,
+            "finished": finished,
+            "settings": {k: _jsonable(v) for k, v in self.hp.items()},
+        }
+        return Checkpoint(
+            metadata={**self.model.checkpoint_metadata(), "training": training},
+            params={k: v.copy() for k, v in self.params.items()},
+            extra={k: v.copy() for k, v in self.model.extra_state().items()},
+            optimizer=self.opt.state_dict(),
+            best=dict(self.best_params or {}),
+            last=dict(last_params or {}),
+            valid_idx=self.valid_idx,
+        )
+
+
+def _progress(verbose, total, initial, desc):
+    """A tqdm.auto bar (terminal or notebook), or None."""
+    if not verbose:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="epoch", leave=False)
+
+
+def _check_resume(path, ckpt: Checkpoint, model) -> None:
+    """Refuse to resume a run of another model or other settings (only ``max_epochs``
+    and ``verbose`` may change)."""
     where = f"cannot resume from {str(path)!r}"
-    tr = meta.get("training")
+    tr = ckpt.training
     if not isinstance(tr, dict) or "rng_state" not in tr:
         raise CheckpointError(f"{path!s} is not a training checkpoint (no training state)")
     for key, kind in (("epoch", int), ("step", int), ("history", dict), ("rng_state", dict)):
         if not isinstance(tr.get(key), kind) or isinstance(tr.get(key), bool):
-            raise CheckpointError(
-                f"{where}: training.{key} is {tr.get(key)!r}, not {kind.__name__}"
-            )
+            raise CheckpointError(f"{where}: training.{key} is {tr.get(key)!r}, not "
+                                  f"{kind.__name__}")
     own = model.checkpoint_metadata()
-    if meta.get("model") != own["model"]:
+    if ckpt.metadata.get("model") != own["model"]:
         raise CheckpointError(
-            f"{where}: it holds a {meta.get('model')!r} model, this is a {own['model']!r}"
-        )
-    # compare as JSON (tuples become lists in the file); a changed hyper-parameter of the
-    # same shape would otherwise resume silently as a different model
-    mine = json.loads(json.dumps(own["params"], default=_json_default, sort_keys=True))
-    if meta.get("params") != mine:
-        raise CheckpointError(
-            f"{where}: its hyper-parameters {meta.get('params')!r} differ from the model's {mine!r}"
-        )
-    saved_opt = tr.get("optimizer")
-    if str(saved_opt).lower() != str(optimizer).lower():
-        raise CheckpointError(
-            f"{where}: it was trained with optimizer {saved_opt!r}, not {optimizer!r}"
-        )
-    saved_sched, sched = tr.get("lr_schedule"), _schedule_name(lr_schedule)
-    if isinstance(saved_sched, str) and isinstance(sched, str) and saved_sched != sched:
-        raise CheckpointError(
-            f"{where}: it was trained with lr_schedule {saved_sched!r}, not {sched!r}"
-        )
+            f"{where}: it holds a {ckpt.metadata.get('model')!r} model, this is a "
+            f"{own['model']!r}")
+    saved = ckpt.metadata.get("params")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{where}: its metadata has no hyper-parameters")
+    free = set(RESUME_MAY_CHANGE)
+    if own["params"].get("lr_schedule") == "cosine":
+        free.discard("max_epochs")  # the cosine decay spans the run's max_epochs
+    changed = sorted(k for k in set(saved) | set(own["params"])
+                     if k not in free and saved.get(k) != own["params"].get(k))
+    if changed:
+        diff = ", ".join(f"{k}: {saved.get(k)!r} -> {own['params'].get(k)!r}" for k in changed)
+        raise CheckpointError(f"{where}: the run used other settings ({diff}); only "
+                              f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change on resume")
 
 
 def _check_valid_idx(path, idx, n_rows: int, n_val: int):
-    """The saved validation rows, if they can index this ``X``; else a CheckpointError.
-
-    A different ``X`` (or ``validation_fraction``) would make the saved indices point
-    past the end (an IndexError) or at other rows than the run held out.
-    """
+    """The saved validation rows, if they can index this ``X``; else a CheckpointError."""
     idx = np.asarray(idx)
     ok = (
         idx.ndim == 1
@@ -232,75 +640,55 @@ def _check_valid_idx(path, idx, n_rows: int, n_val: int):
     return idx.astype(np.int64)
 
 
-def train(
-    model,
-    X,
-    *,
-    X_valid=None,
-    validation_fraction: float = 0.0,
-    epochs: int = 10,
-    batch_size: int = 64,
-    optimizer: str = "adam",
-    optimizer_kwargs: dict | None = None,
-    lr: float = 1e-3,
-    lr_schedule=None,
-    l2: float = 0.0,
-    clip_norm: float | None = None,
-    early_stopping_patience: int | None = None,
-    checkpoint_dir=None,
-    checkpoint_every: int | None = None,
-    resume_from=None,
-    random_state=None,
-    verbose: bool = False,
-    callbacks=(),
-) -> History:
-    r"""Fit ``model`` to ``X`` by mini-batch gradient steps (or closed form).
+def _fit_closed_form(model, X, X_valid, checkpoint_dir) -> History:
+    """A model fitted in one pass (no epochs): ``model.fit`` and a one-epoch History."""
+    backend = get_backend()
+    Xb = backend.asarray(X)
+    Xv = backend.asarray(X_valid) if X_valid is not None else None
+    history = History()
+    t0 = time.perf_counter()
+    model.fit(Xb)
+    history.train_loss.append(float(-np.mean(to_numpy(model.score_samples(Xb)))))
+    history.valid_nll.append(_valid_nll(model, Xv))
+    history.epoch_time.append(time.perf_counter() - t0)
+    history.lr.append(float("nan"))
+    history.best_epoch = 0
+    if checkpoint_dir is not None:
+        # _save: "training" is a key reserved for minigen, refused by the public save()
+        model._save(Path(checkpoint_dir) / CHECKPOINT_NAME,
+                    {"training": {"history": history.to_dict(), "finished": True}})
+    return history
+
+
+# ---------------------------------------------------------------------- public API
+def train(model, X, *, X_valid=None, checkpoint_dir=None, checkpoint_every=None,
+          resume_from=None, callbacks=(), **settings) -> History:
+    r"""Fit ``model`` to ``X`` with its own training settings (or in closed form).
 
     Parameters
     ----------
     model : GenerativeModel
-        Built or not: if ``model.n_features_in_`` is unset, ``model._build`` is
-        called with the data's feature count (``int`` for 2-D ``X``, else the tuple
-        of the example's shape) and the run's Generator, followed by
-        ``model._init_from_data(X, rng)`` when the model defines it.
+        Built or not: an unbuilt model is built for the data's example shape with the
+        run's Generator (``model._build``), then ``model._init_from_data(X, rng)`` runs
+        when the model defines it. A built model continues from its parameters.
     X : array, shape (n, ...)
         Training data (NumPy or of the active backend).
     X_valid : array, optional
-        Validation data; else ``validation_fraction`` of ``X`` is held out.
-    epochs, batch_size : int
-        ``epochs`` is the total count (a resumed run continues up to it).
-    optimizer : {"adam", "adamw", "sgd"}
-    optimizer_kwargs : dict, optional
-        Extra arguments for the optimizer (``momentum``, ``betas``, ...).
-    lr : float
-        Base learning rate, >= 0; ``lr_schedule`` (a callable ``(step, base_lr) -> lr``
-        such as :class:`minigen.optim.CosineLR`, or ``"constant"`` / ``"cosine"``: cosine
-        decay to 0 over all ``epochs``) may vary it per step, and must return a finite
-        float >= 0. ``lr=0`` is allowed: every step leaves the parameters unchanged
-        (the run only records the losses; optimizer state such as Adam's moments still
-        advances).
-    l2 : float
-        L2 penalty ``l2/2 * ||theta||^2`` added to the objective (``l2 * theta`` to
-        the gradient; the reported loss excludes it).
-    clip_norm : float, optional
-        Clip the joint gradient norm to this value.
-    early_stopping_patience : int, optional
-        Stop after this many epochs without a lower validation NLL and restore
-        the best parameters. Needs validation data.
+        Scored after every epoch; with ``early_stopping`` it replaces the held-out share.
     checkpoint_dir : path, optional
-        Write ``checkpoint.npz`` there every ``checkpoint_every`` epochs (default 1)
-        and at the end. The final one agrees with the returned model: with early
-        stopping it is written after the best parameters are restored (``param/`` =
-        best, ``last/`` = the last epoch's parameters, for ``resume_from``).
+        Write ``checkpoint.npz`` (:class:`minigen.io.Checkpoint`) there every
+        ``checkpoint_every`` epochs (default 1) and at the end; the final one agrees with
+        the returned model.
     resume_from : path, optional
-        A checkpoint written by a previous run with the same data and settings
-        (another model, hyper-parameters, optimizer or named ``lr_schedule`` is refused
-        with a :class:`~minigen.io.CheckpointError`).
-    random_state : None, int or Generator
-    verbose : bool
-        tqdm progress bar (only when stderr is a terminal).
+        A checkpoint of an earlier run of the same model with the same settings (only
+        ``max_epochs`` and ``verbose`` may differ: anything else is a
+        :class:`~minigen.io.CheckpointError`); a finished run is restored, not trained.
     callbacks : sequence of callables ``cb(epoch, history, model) -> bool``
         Called after every epoch; returning ``True`` stops training.
+    **settings
+        Training hyper-parameters to set on the model first (``max_epochs``,
+        ``learning_rate``, ``batch_size``, ... see :data:`minigen.params.TRAINING_PARAMS`):
+        ``train(m, X, max_epochs=5)`` is ``m.set_params(max_epochs=5)`` then the run.
 
     Returns
     -------
@@ -309,275 +697,31 @@ def train(
     Raises
     ------
     TrainingDiverged
-        When a loss or gradient is NaN or infinite (the bad step is not applied
-        and no checkpoint is written from that state).
+        See the module docstring for the rule and the state the model is left in.
     """
-    epochs = check_positive_int(epochs, "epochs")
-    batch_size = check_positive_int(batch_size, "batch_size")
-    lr = check_positive_float(lr, "lr", allow_zero=True)
-    l2 = check_positive_float(l2, "l2", allow_zero=True)
-    if clip_norm is not None:
-        clip_norm = check_positive_float(clip_norm, "clip_norm")
-    if early_stopping_patience is not None:
-        early_stopping_patience = check_positive_int(
-            early_stopping_patience, "early_stopping_patience"
-        )
-    if checkpoint_every is not None:
-        checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
-    validation_fraction = check_positive_float(
-        validation_fraction, "validation_fraction", allow_zero=True
-    )
-    if validation_fraction >= 1:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     if not isinstance(model, GenerativeModel):
         raise TypeError(f"model must be a minigen GenerativeModel, got {type(model).__name__}")
-    X = check_array(X, "X", allow_empty=False)
-    if X.ndim < 2:
-        raise ValueError(f"X must have shape (n_samples, n_features, ...), got {X.shape}")
-    if X_valid is not None:
-        X_valid = check_array(X_valid, "X_valid", allow_empty=False)
-        if X_valid.shape[1:] != X.shape[1:]:
-            raise ValueError(
-                f"X_valid rows have shape {X_valid.shape[1:]}, X rows have {X.shape[1:]}"
-            )
-    callbacks = list(callbacks or ())
-
-    rng = check_random_state(random_state)
-    resume = None
-    if resume_from is not None:
-        resume = load_checkpoint(resume_from)
-        # before any work: a checkpoint of another model or optimizer would otherwise
-        # fail deep inside (or, worse, load and continue a different run)
-        _check_resume_metadata(resume_from, resume[1], model, optimizer, lr_schedule)
-
-    # ---------------------------------------------------------------- validation split
-    valid_idx = None
-    if X_valid is None and validation_fraction > 0:
-        n_val = max(1, int(round(validation_fraction * len(X))))
-        if n_val >= len(X):
-            raise ValueError("validation_fraction leaves no training rows")
-        if resume is not None and "split/valid_idx" in resume[0]:
-            valid_idx = _check_valid_idx(resume_from, resume[0]["split/valid_idx"], len(X), n_val)
-        else:
-            valid_idx = np.sort(rng.permutation(len(X))[:n_val])
-        mask = np.ones(len(X), dtype=bool)
-        mask[valid_idx] = False
-        Xh = to_numpy(X)
-        X, X_valid = Xh[mask], Xh[valid_idx]
-    if early_stopping_patience is not None and X_valid is None:
-        raise ValueError(
-            "early_stopping_patience needs validation data: pass X_valid or validation_fraction"
-        )
-
-    backend = get_backend()
-    Xb = backend.asarray(X)
-    Xv = backend.asarray(X_valid) if X_valid is not None else None
-    history = History()
-
-    # ---------------------------------------------------------------- closed-form models
+    _apply_settings(model, settings)
+    hp = model.validate_params()
+    X, X_valid = _check_data(model, X, X_valid)
     if not is_gradient_trained(model):
-        t0 = time.perf_counter()
-        model.fit(Xb)
-        history.train_loss.append(float(-np.mean(to_numpy(model.score_samples(Xb)))))
-        history.valid_nll.append(_valid_nll(model, Xv))
-        history.epoch_time.append(time.perf_counter() - t0)
-        history.lr.append(float("nan"))
-        history.best_epoch = 0
-        if checkpoint_dir is not None:
-            # _save: "training" is a key reserved for minigen, refused by the public save()
-            model._save(
-                Path(checkpoint_dir) / CHECKPOINT_NAME, {"training": {"history": history.to_dict()}}
-            )
-        return history
-
-    # ---------------------------------------------------------------- set-up
-    if getattr(model, "n_features_in_", None) is None:
-        model._build(_n_features(X), rng)
-        if getattr(model, "n_features_in_", None) is None:
-            model.n_features_in_ = _n_features(X)
-        init = getattr(model, "_init_from_data", None)
-        if init is not None:  # optional data-dependent initialisation (e.g. visible biases)
-            init(to_numpy(X), rng)
-    model.fitted_ = True
-    params = model.trainable_arrays()
-    opt_name = optimizer
-    opt = make_optimizer(optimizer, params, lr, **(optimizer_kwargs or {}))
-    # the loop below checks the gradients' norm before every step: skip step's own check
-    opt.check_finite = False
-    # "cosine" by name decays over every step of the run (``epochs`` full passes)
-    schedule = make_schedule(lr_schedule, total_steps=epochs * -(-len(Xb) // batch_size))
-
-    start_epoch, step = 0, 0
-    best_nll, best_epoch, bad_epochs = math.inf, None, 0
-    best_params = None
-    if resume is not None:
-        arrays, meta = resume
-        tr = meta["training"]
-        try:  # the model's and optimizer's own checks, reported against the file
-            if any(k.startswith("last/") for k in arrays):
-                # the final checkpoint of an early-stopping run: param/ is the restored
-                # best model, last/ the state the run stopped in (see write_checkpoint)
-                model._load_arrays(
-                    {
-                        **{k: v for k, v in arrays.items() if not k.startswith("param/")},
-                        **{
-                            f"param/{k[len('last/'):]}": v
-                            for k, v in arrays.items()
-                            if k.startswith("last/")
-                        },
-                    }
-                )
-            else:
-                model._load_arrays(arrays)
-            opt.load_state_dict(
-                {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
-            )
-            rng = generator_from_state(tr["rng_state"])
-            history = History.from_dict(tr["history"])
-        except (KeyError, TypeError, ValueError) as exc:
-            why = str(exc) if isinstance(exc, CheckpointError) else f"{type(exc).__name__}: {exc}"
-            raise CheckpointError(f"cannot resume from {str(resume_from)!r}: {why}") from exc
-        start_epoch, step = tr["epoch"], tr["step"]
-        best_nll = math.inf if tr.get("best_valid_nll") is None else tr["best_valid_nll"]
-        best_epoch, bad_epochs = tr.get("best_epoch"), int(tr.get("bad_epochs", 0))
-        if any(k.startswith("best/") for k in arrays):
-            missing = [k for k in params if f"best/{k}" not in arrays]
-            if missing:
-                raise CheckpointError(
-                    f"cannot resume from {str(resume_from)!r}: best/ parameters lack {missing}"
-                )
-            best_params = {k: arrays[f"best/{k}"].copy() for k in params}
-
-    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
-    last_good = Path(resume_from) if resume_from is not None else None
-    every = checkpoint_every or 1
-
-    def write_checkpoint(epoch_done: int, last_params=None):
-        arrays = {f"param/{k}": v for k, v in params.items()}
-        if last_params is not None:
-            arrays.update({f"last/{k}": v for k, v in last_params.items()})
-        arrays.update({f"extra/{k}": v for k, v in model.extra_state().items()})
-        arrays.update({f"optim/{k}": v for k, v in opt.state_dict().items()})
-        if best_params is not None:
-            arrays.update({f"best/{k}": v for k, v in best_params.items()})
-        if valid_idx is not None:
-            arrays["split/valid_idx"] = valid_idx
-        training = {
-            "epoch": epoch_done,
-            "step": step,
-            "rng_state": generator_state(rng),
-            "history": history.to_dict(),
-            "optimizer": opt_name,
-            "base_lr": lr,
-            "lr_schedule": _schedule_name(lr_schedule),
-            "best_valid_nll": best_nll if math.isfinite(best_nll) else None,
-            "best_epoch": best_epoch,
-            "bad_epochs": bad_epochs,
-            "batch_size": batch_size,
-            "epochs": epochs,
-        }
-        meta = {**model.checkpoint_metadata(), "training": training}
-        return save_checkpoint(ckpt_path, arrays, meta)
-
-    # ---------------------------------------------------------------- loop
-    n = len(Xb)
-    final_pending = None  # epochs done, when the final checkpoint waits for the restore
-    bar = None
-    if verbose and sys.stderr.isatty():
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs, initial=start_epoch, desc=type(model).__name__, unit="epoch")
-    try:
-        for epoch in range(start_epoch, epochs):
-            t0 = time.perf_counter()
-            perm = rng.permutation(n)
-            total = 0.0
-            for i in range(0, n, batch_size):
-                idx = perm[i : i + batch_size]
-                batch = Xb[backend.asarray(idx) if backend.is_gpu else idx]
-                loss, grads = model.loss_and_grads(batch, rng)
-                loss = float(loss)
-                if not math.isfinite(loss) or not math.isfinite(_sq_norm(grads)):
-                    what = "loss" if not math.isfinite(loss) else "gradient"
-                    raise TrainingDiverged(
-                        f"training diverged: non-finite {what} at epoch {epoch}, step {step} "
-                        f"(loss={loss}); the bad step was not applied; last good checkpoint: "
-                        f"{last_good if last_good is not None else 'none written'}",
-                        epoch,
-                        step,
-                        last_good,
-                    )
-                if l2:
-                    grads = {k: g + l2 * params[k] for k, g in grads.items()}
-                if clip_norm is not None:
-                    clip_grad_norm(grads, clip_norm)
-                opt.lr = _scheduled_lr(schedule, step, lr)
-                opt.step(grads)
-                step += 1
-                total += loss * len(idx)
-            if not math.isfinite(_sq_norm(params)):  # e.g. overflow from a huge step
-                raise TrainingDiverged(
-                    f"training diverged: non-finite parameters after epoch {epoch} "
-                    f"(step {step}); last good checkpoint: "
-                    f"{last_good if last_good is not None else 'none written'}",
-                    epoch,
-                    step,
-                    last_good,
-                )
-            history.train_loss.append(total / n)
-            vnll = _valid_nll(model, Xv)
-            history.valid_nll.append(vnll)
-            history.epoch_time.append(time.perf_counter() - t0)
-            history.lr.append(float(opt.lr))
-            stop = False
-            if Xv is not None and vnll < best_nll:
-                best_nll, best_epoch, bad_epochs = vnll, epoch, 0
-                if early_stopping_patience is not None:
-                    best_params = {k: to_numpy(v).copy() for k, v in params.items()}
-            elif Xv is not None:
-                bad_epochs += 1
-                if early_stopping_patience is not None and bad_epochs >= early_stopping_patience:
-                    stop = True
-                    history.stopped_early = True
-            history.best_epoch = best_epoch
-            for cb in callbacks:
-                if cb(epoch, history, model):
-                    stop = True
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{history.train_loss[-1]:.4g}", valid=f"{vnll:.4g}")
-            last_epoch = epoch == epochs - 1 or stop
-            if ckpt_path is not None and ((epoch + 1) % every == 0 or last_epoch):
-                if last_epoch and early_stopping_patience is not None and best_params is not None:
-                    final_pending = epoch + 1  # written below, after the restore
-                else:
-                    last_good = write_checkpoint(epoch + 1)
-            if stop:
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-
-    if early_stopping_patience is not None and best_params is not None:
-        last_params = None
-        if final_pending is not None:
-            last_params = {k: to_numpy(v).copy() for k, v in params.items()}
-        for k, dst in params.items():
-            dst[...] = backend.asarray(best_params[k], dtype=dst.dtype)
-        if final_pending is not None:
-            # The final checkpoint must agree with the returned model: GenerativeModel.load
-            # (and ``minigen eval``) read param/, so param/ holds the restored best
-            # parameters. Everything else in the file (optimizer moments, rng state,
-            # history, bad_epochs, extra/) is the state after the last epoch, so resume
-            # continues from the last epoch's parameters, kept under last/: a run resumed
-            # with more epochs then reproduces the uninterrupted longer run bit for bit
-            # (best parameters with the last epoch's Adam moments would be a state no
-            # run ever was in). One atomic write (save_checkpoint) replaces the file.
-            write_checkpoint(final_pending, last_params=last_params)
-    return history
+        return _fit_closed_form(model, X, X_valid, checkpoint_dir)
+    run = _Run(model, hp, X, X_valid, checkpoint_dir, checkpoint_every, resume_from,
+               callbacks)
+    model.history_ = run.execute()
+    return model.history_
 
 
-def cross_validate(make_model, X, k: int = 5, random_state=None, **train_kw) -> dict:
+def _fresh(model_or_factory):
+    """A new unfitted model: ``factory()``, or a copy of an estimator's hyper-parameters."""
+    if isinstance(model_or_factory, GenerativeModel):
+        return type(model_or_factory)(**model_or_factory.get_params(deep=False))
+    if not callable(model_or_factory):
+        raise TypeError("model must be a minigen model or a callable returning a fresh one")
+    return model_or_factory()
+
+
+def cross_validate(model, X, k: int = 5, random_state=None, **settings) -> dict:
     r"""K-fold cross-validated NLL (nats per example).
 
     The rows are split at random into ``k`` disjoint folds :math:`F_1, \dots, F_k`
@@ -591,25 +735,24 @@ def cross_validate(make_model, X, k: int = 5, random_state=None, **train_kw) -> 
 
     The scored fold :math:`F_i` plays no part in training or model selection: it is
     never passed to :func:`train` (not even as ``X_valid``), and is scored once, after
-    training. Early stopping (``early_stopping_patience``) and the validation NLL in
-    the history use an inner split of the training folds instead (``validation_fraction``,
-    default 0.1 with early stopping, none without). Choosing the epoch on :math:`F_i`
-    itself would report :math:`\min_t` of its NLL over epochs, an optimistic estimate.
+    training. Early stopping uses an inner split of the training folds
+    (``validation_fraction``). Choosing the epoch on :math:`F_i` itself would report
+    :math:`\min_t` of its NLL over epochs, an optimistic estimate.
 
     Parameters
     ----------
-    make_model : callable () -> GenerativeModel
-        Builds a fresh, unfitted model for each fold.
+    model : GenerativeModel or callable () -> GenerativeModel
+        An estimator (each fold trains a fresh copy of its hyper-parameters) or a
+        factory of fresh, unfitted models.
     X : array, shape (n, ...)
     k : int
         Number of folds (>= 2, <= n).
-    random_state : None, int or Generator
+    random_state : None, int, Generator, ...
         One Generator, made from it once, draws the fold assignment
-        (``np.array_split(rng.permutation(n), k)``) and is then passed to
-        :func:`train` for every fold in turn (inner split, initialisation, batches).
-    **train_kw
-        Passed to :func:`train` (``epochs``, ``lr``, ``validation_fraction``,
-        ``early_stopping_patience``, ...); ``X_valid`` and ``random_state`` are set here.
+        (``np.array_split(rng.permutation(n), k)``) and is then every fold's
+        ``random_state`` in turn (inner split, initialisation, batches).
+    **settings
+        Training settings for every fold (``max_epochs``, ``learning_rate``, ...).
 
     Returns
     -------
@@ -619,27 +762,23 @@ def cross_validate(make_model, X, k: int = 5, random_state=None, **train_kw) -> 
     X = to_numpy(check_array(X, "X", allow_empty=False))
     if k < 2 or k > len(X):
         raise ValueError(f"k must be between 2 and the number of rows ({len(X)}), got {k}")
-    if not callable(make_model):
-        raise TypeError("make_model must be a callable returning a fresh model")
     for bad in ("X_valid", "random_state"):
-        if bad in train_kw:
+        if bad in settings:
             raise TypeError(
                 f"cross_validate sets {bad} itself (the held-out fold is never validation "
-                "data; pass validation_fraction for an inner split of the training folds)"
+                "data; set early_stopping=True for an inner split of the training folds)"
             )
-    if train_kw.get("early_stopping_patience") is not None and not train_kw.get(
-        "validation_fraction"
-    ):
-        train_kw["validation_fraction"] = 0.1
+    _fresh(model)  # a bad model argument fails before any work
     rng = check_random_state(random_state)
     folds = np.array_split(rng.permutation(len(X)), k)
     scores = []
     for i in range(k):
         mask = np.ones(len(X), dtype=bool)
         mask[folds[i]] = False
-        model = make_model()
-        train(model, X[mask], random_state=rng, **train_kw)
-        scores.append(_valid_nll(model, get_backend().asarray(X[folds[i]])))
+        m = _fresh(model)
+        seed = {"random_state": rng} if "random_state" in m.param_table() else {}
+        train(m, X[mask], **seed, **settings)
+        scores.append(_valid_nll(m, get_backend().asarray(X[folds[i]])))
     return {
         "fold_nll": scores,
         "mean": float(np.mean(scores)),

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from minigen.base import GenerativeModel, get_model_class, register_model
+from minigen.exceptions import NotFittedError
 from minigen.io import CheckpointError, load_checkpoint, save_checkpoint
 from minigen.models.baseline import FactorizedBernoulli, FactorizedCategorical
 
@@ -52,7 +53,7 @@ def test_score_and_nll_units():
 
 def test_unfitted_and_not_gradient_trained():
     m = FactorizedBernoulli()
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         m.save("x.npz")
     with pytest.raises(NotImplementedError, match="not trained by gradient"):
         GenerativeModel().loss_and_grads(None, None)
@@ -65,9 +66,9 @@ def test_save_load_via_base_and_class(tmp_path):
     m = FactorizedBernoulli(alpha=0.25).fit(X)
     p = m.save(tmp_path / "m.npz", note="hello")
     arrays, meta = load_checkpoint(p)
-    assert set(arrays) == {"param/p", "extra/input_shape"}
+    assert set(arrays) == {"param/p"}  # the example shape is n_features in the metadata
     assert meta["model"] == "baseline-bernoulli" and meta["params"] == {"alpha": 0.25}
-    assert meta["note"] == "hello" and meta["n_features"] == 6
+    assert meta["note"] == "hello" and meta["n_features"] == [3, 2]  # the example shape
     for loader in (GenerativeModel.load, FactorizedBernoulli.load):
         m2 = loader(p)
         np.testing.assert_array_equal(m2.p_, m.p_)

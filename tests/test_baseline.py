@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from minigen.base import GenerativeModel, get_model_class
+from minigen.exceptions import NotFittedError
 from minigen.models.baseline import FactorizedBernoulli, FactorizedCategorical
 
 
@@ -75,7 +76,7 @@ def test_save_load_roundtrip(tmp_path, cls):
     m = cls(alpha=0.3).fit(X)
     path = m.save(tmp_path / "m.npz")
     m2 = GenerativeModel.load(path)
-    assert type(m2) is cls and m2.alpha == 0.3 and m2.input_shape_ == (4, 4)
+    assert type(m2) is cls and m2.alpha == 0.3 and m2.event_shape_ == (4, 4)
     np.testing.assert_array_equal(m.score_samples(X), m2.score_samples(X))
     assert m2.sample(2, random_state=0).shape == (2, 4, 4)
 
@@ -95,7 +96,7 @@ def test_bad_input():
         FactorizedCategorical().fit(np.array([[0.5, 1.0]]))
     with pytest.raises(ValueError, match="n_categories is 2"):
         FactorizedCategorical(n_categories=2).fit(np.array([[0, 3]]))
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         FactorizedBernoulli().sample(3)
     m = FactorizedBernoulli().fit(np.array([[0.0, 1.0]]))
     with pytest.raises(ValueError, match="fitted on 2"):

@@ -60,7 +60,9 @@ def test_train_gradient_model_writes_resumable_checkpoint(tmp_path, monkeypatch)
             "2", "--lr", "0.05", "--quiet", "--no-samples", "--backend", "numpy"]
     assert main(args) == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert m["training"] == "gradient" and len(m["history"]["train_loss"]) == 2
+    assert m["training"] == "iterative" and len(m["history"]["train_loss"]) == 2
+    # the flags became the model's hyper-parameters, recorded as used
+    assert m["params"]["max_epochs"] == 2 and m["params"]["learning_rate"] == 0.05
     assert (out / "checkpoint.npz").exists()
     args[args.index("2")] = "3"
     assert main(args + ["--resume"]) == 0
@@ -162,14 +164,17 @@ def test_python_dash_m_entry_point(tmp_path):
     assert "numpy" in out.stdout and "cupy" in out.stdout
 
 
-def test_train_with_model_fit(tmp_path):
+def test_train_closed_form_model(tmp_path, capsys):
     out = tmp_path / "mf"
     argv = ["train", "baseline-bernoulli", "--data", "bars-stripes4", "--out", str(out),
-            "--model-fit", "--quiet", "--param", "alpha=0.5", "--no-samples"]
+            "--quiet", "--param", "alpha=0.5", "--no-samples"]
     assert main(argv) == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert m["training"] == "model.fit" and m["history"] is None
+    assert m["training"] == "closed form" and len(m["history"]["train_loss"]) == 1
     assert m["params"] == {"alpha": 0.5} and m["samples_png"] is None
+    # a training flag the closed-form fit would ignore is refused, not dropped
+    assert main(argv[:-1] + ["--epochs", "3", "--out", str(tmp_path / "x")]) == 2
+    assert "--epochs would be ignored" in capsys.readouterr().err
     # uniform over 30 patterns: the factorized model cannot reach the entropy log 30
     assert m["nll"]["test"]["nats"] > np.log(30)
 
@@ -230,7 +235,8 @@ def test_model_input_helper_flattens_unless_the_model_takes_images():
 
 def test_gbrbm_that_cannot_be_scored_is_refused_before_training(tmp_path, capsys):
     out = tmp_path / "g"
-    assert main(["train", "gbrbm", "--data", "ring8", "--epochs", "1", "--out", str(out)]) == 2
+    assert main(["train", "gbrbm", "--data", "ring8", "--epochs", "1", "--out", str(out),
+                 "--param", "n_components=64"]) == 2
     err = capsys.readouterr().err
     assert "n_components <= 24" in err and "--param" in err
     assert len(err.strip().splitlines()) == 1
@@ -254,8 +260,8 @@ def test_help_shows_defaults_and_every_option_has_help(capsys):
         for a in p._actions:
             assert a.help, f"minigen {name} {a.option_strings or a.dest} has no help"
     text = subs["train"].format_help()
-    for expected in ("(default: 20)", "(default: 64)", "(default: 0.001)", "(default: adam)",
-                     "(default: constant)", "(default: 0)"):
+    # training flags default to the model's own settings (the model table lists them)
+    for expected in ("default: the model's", "(default: 0)"):
         assert expected in text
     assert "(default: None)" not in text and "(default: False)" not in text
     assert "(default: test)" in subs["eval"].format_help()
@@ -318,8 +324,6 @@ def test_resume_of_a_closed_form_model_says_so(tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "closed form" in err and "does not exist" not in err
-    assert main(argv[:-1] + ["--model-fit", "--resume"]) == 2
-    assert "--model-fit" in capsys.readouterr().err
 
 
 def test_resume_with_another_lr_schedule_exit_2(tmp_path, monkeypatch, capsys):
@@ -329,5 +333,5 @@ def test_resume_with_another_lr_schedule_exit_2(tmp_path, monkeypatch, capsys):
     assert main(argv) == 0
     argv[argv.index("1")] = "2"
     assert main(argv + ["--resume", "--lr-schedule", "cosine"]) == 2
-    assert "lr_schedule 'constant', not 'cosine'" in capsys.readouterr().err
+    assert "lr_schedule: 'constant' -> 'cosine'" in capsys.readouterr().err
     assert main(argv + ["--resume", "--lr-schedule", "constant"]) == 0

@@ -28,29 +28,16 @@ import numpy as np
 from .._validation import (
     check_array,
     check_binary,
-    check_positive_float,
     check_positive_int,
     infer_n_categories,
 )
 from ..backend import get_backend, to_numpy
 from ..base import GenerativeModel, register_model
+from ..kernels import multinomial_threshold
+from ..params import Param, non_negative_float, optional, positive_int
 from ..random import check_random_state
 
 __all__ = ["FactorizedBernoulli", "FactorizedCategorical"]
-
-
-def _threshold_sample(probs, u):
-    """Smallest ``k`` with ``cumsum(probs)[k] > u`` per row; uses the kernel when present."""
-    try:
-        from ..kernels import multinomial_threshold
-    except ImportError:
-        multinomial_threshold = None
-    if multinomial_threshold is not None:
-        return multinomial_threshold(probs, u)
-    xp = get_backend().xp  # fallback until the kernel family is exported
-    c = xp.cumsum(probs, axis=1)
-    k = (c > u[:, None] * c[:, -1:]).argmax(axis=1)
-    return k
 
 
 class _Factorized(GenerativeModel):
@@ -70,48 +57,46 @@ class _Factorized(GenerativeModel):
                 f"the model was fitted on {self.n_features_in_}"
             )
 
-    def extra_state(self):
-        return {"input_shape": np.asarray(self.input_shape_, dtype=np.int64)}
+    @staticmethod
+    def _width(n_features) -> int:
+        """D for ``_build``'s argument (an int, or an image shape to flatten)."""
+        return int(np.prod(n_features, dtype=np.int64))
 
     def load_extra_state(self, state):
-        if "input_shape" in state:
-            self.input_shape_ = tuple(int(s) for s in to_numpy(state["input_shape"]))
+        if "input_shape" in state:  # files written before event_shape_ was in the metadata
+            self._set_event_shape(to_numpy(state["input_shape"]))
 
 
 @register_model("baseline-bernoulli")
 class FactorizedBernoulli(_Factorized):
     r"""Independent Bernoulli per dimension, ``p_d = (N_d + alpha) / (N + 2 alpha)``.
 
-    Parameters
-    ----------
-    alpha : float >= 0
-        Laplace smoothing (pseudo-count per outcome); 0 is the plain MLE.
-
     Attributes
     ----------
     p_ : array, shape (D,)
         Probability that each dimension is 1.
-    input_shape_ : tuple
+    event_shape_ : tuple
         Shape of one example (samples come back in it).
     """
 
-    def __init__(self, alpha: float = 1.0):
-        self.alpha = alpha
+    hyperparameters = {
+        "alpha": Param(1.0, "Laplace smoothing (pseudo-count per outcome); 0 is the plain MLE",
+                       non_negative_float),
+    }
 
     def _build(self, n_features, rng=None):
-        self.n_features_in_ = int(n_features)
-        self.input_shape_ = (self.n_features_in_,)
-        self.p_ = get_backend().xp.full(self.n_features_in_, 0.5)
+        self._set_event_shape(np.atleast_1d(n_features))
+        self.p_ = get_backend().xp.full(self._width(n_features), 0.5)
 
     def fit(self, X, y=None):
         """Closed-form smoothed MLE. ``X``: binary array of shape (n, ...)."""
-        alpha = check_positive_float(self.alpha, "alpha", allow_zero=True)
+        alpha = self.validate_params()["alpha"]
         Xf, shape = self._flatten(X)
         check_binary(Xf, "X")
         xp = get_backend().xp
         Xf = get_backend().asarray(Xf, dtype=np.float64)
         self._build(Xf.shape[1])
-        self.input_shape_ = shape
+        self._set_event_shape(shape)
         self.p_ = (Xf.sum(axis=0) + alpha) / (Xf.shape[0] + 2 * alpha)
         self.p_ = xp.asarray(self.p_, dtype=np.float64)
         self.fitted_ = True
@@ -134,45 +119,40 @@ class FactorizedBernoulli(_Factorized):
         return out
 
     def sample(self, n_samples: int, random_state=None):
-        """``n_samples`` draws, shape (n_samples, *input_shape_), float64 0/1 values."""
+        """``n_samples`` draws, shape (n_samples, *event_shape_), float64 0/1 values."""
         self._check_fitted()
         n = check_positive_int(n_samples, "n_samples")
         rng = check_random_state(random_state)
         u = get_backend().asarray(rng.random((n, self.n_features_in_)))
         x = (u < self.p_[None, :]).astype(np.float64)
-        return x.reshape((n, *self.input_shape_))
+        return x.reshape((n, *self.event_shape_))
 
 
 @register_model("baseline")
 class FactorizedCategorical(_Factorized):
     r"""Independent categorical per dimension, ``p_{d,k} = (N_{d,k} + alpha) / (N + K alpha)``.
 
-    Parameters
-    ----------
-    n_categories : int, optional
-        Number of levels ``K`` (values ``0..K-1``); inferred as ``max(X) + 1`` (at least 2)
-        when ``None``, at most 65536 (pass it explicitly for more).
-    alpha : float >= 0
-        Laplace smoothing.
-
     Attributes
     ----------
     probs_ : array, shape (D, K)
     n_categories_ : int
-    input_shape_ : tuple
+    event_shape_ : tuple
     """
 
-    def __init__(self, n_categories: int | None = None, alpha: float = 1.0):
-        self.n_categories = n_categories
-        self.alpha = alpha
+    hyperparameters = {
+        "n_categories": Param(
+            None, "number of levels K (values 0..K-1); None infers max(X) + 1 (at least 2, "
+            "at most 65536: pass it explicitly for more)", optional(positive_int)),
+        "alpha": Param(1.0, "Laplace smoothing (pseudo-count per level); 0 is the plain MLE",
+                       non_negative_float),
+    }
 
     def _build(self, n_features, rng=None):
         k = 2 if self.n_categories is None else check_positive_int(
             self.n_categories, "n_categories")
-        self.n_features_in_ = int(n_features)
-        self.input_shape_ = (self.n_features_in_,)
         self.n_categories_ = k
-        self.probs_ = get_backend().xp.full((self.n_features_in_, k), 1.0 / k)
+        self._set_event_shape(np.atleast_1d(n_features))
+        self.probs_ = get_backend().xp.full((self._width(n_features), k), 1.0 / k)
 
     def _check_levels(self, Xf, name, k=None):
         Xh = to_numpy(Xf)
@@ -184,10 +164,9 @@ class FactorizedCategorical(_Factorized):
 
     def fit(self, X, y=None):
         """Closed-form smoothed MLE from integer-valued ``X`` of shape (n, ...)."""
-        alpha = check_positive_float(self.alpha, "alpha", allow_zero=True)
+        hp = self.validate_params()
+        alpha, k = hp["alpha"], hp["n_categories"]
         Xf, shape = self._flatten(X)
-        k = None if self.n_categories is None else check_positive_int(
-            self.n_categories, "n_categories")
         if k is None:  # before the int64 cast in _check_levels, which wraps huge values
             k = infer_n_categories(to_numpy(Xf), "X")
         Xi = self._check_levels(Xf, "X", k)
@@ -196,7 +175,8 @@ class FactorizedCategorical(_Factorized):
         for level in range(k):
             counts[:, level] = (Xi == level).sum(axis=0)
         probs = (counts + alpha) / (n + k * alpha)
-        self.n_features_in_, self.n_categories_, self.input_shape_ = d, k, shape
+        self.n_categories_ = k
+        self._set_event_shape(shape)
         self.probs_ = get_backend().asarray(probs)
         self.fitted_ = True
         return self
@@ -224,7 +204,8 @@ class FactorizedCategorical(_Factorized):
         return logp[cols[None, :], Xi].sum(axis=1)
 
     def sample(self, n_samples: int, random_state=None):
-        """``n_samples`` draws, shape (n_samples, *input_shape_), int64 levels."""
+        """``n_samples`` draws, shape (n_samples, *event_shape_), int64 levels."""
+
         self._check_fitted()
         n = check_positive_int(n_samples, "n_samples")
         rng = check_random_state(random_state)
@@ -232,5 +213,5 @@ class FactorizedCategorical(_Factorized):
         d = self.n_features_in_
         u = get_backend().asarray(rng.random(n * d))
         w = xp.broadcast_to(self.probs_[None], (n, d, self.n_categories_)).reshape(n * d, -1)
-        k = _threshold_sample(xp.ascontiguousarray(w), u)
-        return xp.asarray(k, dtype=np.int64).reshape((n, *self.input_shape_))
+        k = multinomial_threshold(xp.ascontiguousarray(w), u)
+        return xp.asarray(k, dtype=np.int64).reshape((n, *self.event_shape_))

@@ -5,6 +5,7 @@ import pytest
 
 from minigen.base import GenerativeModel
 from minigen.datasets import load_dataset
+from minigen.exceptions import NotFittedError
 from minigen.models.autoregressive import FVSBN, resolve_ordering
 
 from .ar_property import check_autoregressive_model
@@ -17,7 +18,7 @@ def bars():
 
 @pytest.fixture(scope="module")
 def fitted(bars):
-    return FVSBN().fit(bars, epochs=20, lr=0.05, random_state=0)
+    return FVSBN().set_params(max_epochs=20, learning_rate=0.05, random_state=0).fit(bars)
 
 
 def test_resolve_ordering():
@@ -34,7 +35,7 @@ def test_resolve_ordering():
 
 def test_bad_ordering_in_model(bars):
     with pytest.raises(ValueError, match="ordering must be a permutation"):
-        FVSBN(ordering=[0] * 16).fit(bars, epochs=1)
+        FVSBN(ordering=[0] * 16).set_params(max_epochs=1).fit(bars)
 
 
 def test_bad_inputs(fitted, bars):
@@ -50,7 +51,7 @@ def test_bad_inputs(fitted, bars):
         fitted.sample(2, temperature=0.0)
     with pytest.raises(ValueError, match="observed_mask"):
         fitted.complete(bars[:2], np.ones((2, 16), bool))
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         FVSBN().sample(2)
     # flat rows of the right width are accepted
     np.testing.assert_allclose(fitted.score_samples(bars[:5].reshape(5, -1)),
@@ -96,7 +97,7 @@ def test_anomalies(fitted, bars):
 
 @pytest.mark.parametrize("bad, err", [(0, ValueError), (-1, ValueError), (2.5, TypeError)])
 def test_score_batch_size_validated(bars, bad, err):
-    model = FVSBN().fit(bars[:32], epochs=1, random_state=0)
+    model = FVSBN().set_params(max_epochs=1, random_state=0).fit(bars[:32])
     ref = model.score_samples(bars[:8])
     model.score_batch_size = bad
     with pytest.raises(err, match="score_batch_size"):
@@ -116,7 +117,7 @@ def test_save_load_roundtrip(fitted, bars, tmp_path):
 def test_categorical_inferred_k_and_random_order(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.integers(0, 5, size=(200, 3, 2))
-    m = FVSBN(ordering="random").fit(X, epochs=2, random_state=0)
+    m = FVSBN(ordering="random").set_params(max_epochs=2, random_state=0).fit(X)
     assert m.n_categories_ == 5 and m.image_shape_ == (3, 2)
     assert not np.array_equal(m.ordering_, np.arange(6))
     check_autoregressive_model(m)

@@ -57,8 +57,17 @@ def ring():
                                     (ContinuousMADE, dict(distribution="logistic"))])
 def test_fits_ring8_to_its_entropy(ring, cls, kw, tmp_path):
     X, Xt, H, se = ring
-    m = cls(hidden_sizes=(64, 64), **kw).fit(X, epochs=20, lr=5e-3, batch_size=100,
-                                             random_state=0, lr_schedule=CosineLR(2000))
+    m = (
+        cls(hidden_sizes=(64, 64), **kw)
+        .set_params(
+            max_epochs=20,
+            learning_rate=5e-3,
+            batch_size=100,
+            random_state=0,
+            lr_schedule=CosineLR(2000),
+        )
+        .fit(X)
+    )
     # test NLL within 0.1 nats of the true entropy (MC s.e. ~0.003; test-set s.e. ~0.02)
     assert abs(m.nll(Xt) - H) < 0.1
     s = m.sample(2000, random_state=0)
@@ -72,8 +81,11 @@ def test_fits_ring8_to_its_entropy(ring, cls, kw, tmp_path):
 
 def test_single_gaussian_cannot_fit_the_ring(ring):
     X, Xt, H, _ = ring
-    m = GaussianMADE(n_components=1).fit(X, epochs=5, lr=5e-3, batch_size=200,
-                                         random_state=0)
+    m = (
+        GaussianMADE(n_components=1)
+        .set_params(max_epochs=5, learning_rate=5e-3, batch_size=200, random_state=0)
+        .fit(X)
+    )
     assert m.nll(Xt) > H + 0.5  # unimodal conditionals: a multimodal marginal is out of reach
 
 
@@ -84,9 +96,9 @@ def test_bad_input():
     with pytest.raises(ValueError, match="NaN"):
         m.score_samples(np.full((4, 2), np.nan))
     with pytest.raises(ValueError, match="distribution"):
-        ContinuousMADE(distribution="cauchy").fit(np.zeros((10, 2)), epochs=1)
+        ContinuousMADE(distribution="cauchy").set_params(max_epochs=1).fit(np.zeros((10, 2)))
     with pytest.raises(ValueError, match="ordering must be a permutation"):
-        ContinuousMADE(ordering=[1, 1]).fit(np.zeros((10, 2)), epochs=1)
+        ContinuousMADE(ordering=[1, 1]).set_params(max_epochs=1).fit(np.zeros((10, 2)))
 
 
 @pytest.mark.parametrize("value", [5.0, 0.1])  # std of a constant 0.1 column is not 0
@@ -95,4 +107,6 @@ def test_constant_column_refused_at_fit(value):
     X = np.random.default_rng(0).normal(size=(64, 3))
     X[:, 2] = value
     with pytest.raises(ValueError, match=r"constant column\(s\) \[2\]"):
-        GaussianMADE(hidden_sizes=(8,), n_components=2).fit(X, epochs=1, random_state=0)
+        GaussianMADE(hidden_sizes=(8,), n_components=2).set_params(
+            max_epochs=1, random_state=0
+        ).fit(X)

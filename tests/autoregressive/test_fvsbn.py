@@ -35,7 +35,7 @@ def test_beats_factorized_baseline_on_bars():
     X = load_dataset("bars-stripes4", "train", n_samples=3000)
     P = bars_and_stripes(4)
     base = FactorizedBernoulli().fit(X)
-    m = FVSBN().fit(X, epochs=30, lr=1e-2, batch_size=100, random_state=0)
+    m = FVSBN().set_params(max_epochs=30, learning_rate=1e-2, batch_size=100, random_state=0).fit(X)
     # the factorized model is ~16 log 2 = 11.1 nats; FVSBN captures most of the structure
     assert base.nll(P) > 10.0
     assert m.nll(P) < base.nll(P) - 5.0
@@ -47,13 +47,13 @@ def test_refuses_huge_inferred_alphabet(bad):
     # K = max(X) + 1 sizes a (D K)^2 weight: a stray value must not end in a MemoryError
     X = np.array([[0.0, 1.0], [1.0, bad]])
     with pytest.raises(ValueError, match="pass n_categories explicitly"):
-        FVSBN().fit(X, epochs=1, batch_size=2, random_state=0)
+        FVSBN().set_params(max_epochs=1, batch_size=2, random_state=0).fit(X)
     with pytest.raises(ValueError, match="alphabet"):
-        FVSBN(n_categories=2).fit(X, epochs=1, batch_size=2, random_state=0)
+        FVSBN(n_categories=2).set_params(max_epochs=1, batch_size=2, random_state=0).fit(X)
 
 
 @pytest.mark.parametrize("bad", [-1.0, 0.5])
 def test_rejects_negative_and_fractional_values(bad):
     X = np.array([[0.0, 1.0], [1.0, bad]])
     with pytest.raises(ValueError, match="integer"):
-        FVSBN().fit(X, epochs=1, batch_size=2, random_state=0)
+        FVSBN().set_params(max_epochs=1, batch_size=2, random_state=0).fit(X)

@@ -69,8 +69,11 @@ def test_ensemble_is_normalized_and_orders_differ():
 def test_fits_bars_and_stripes_exactly():
     X = load_dataset("bars-stripes4", "train", n_samples=3000)
     P = bars_and_stripes(4)  # the 30 equally likely patterns: mean NLL over them is exact
-    m = MADE(hidden_sizes=(128, 128)).fit(X, epochs=40, lr=3e-3, batch_size=100,
-                                          random_state=0)
+    m = (
+        MADE(hidden_sizes=(128, 128))
+        .set_params(max_epochs=40, learning_rate=3e-3, batch_size=100, random_state=0)
+        .fit(X)
+    )
     assert abs(m.nll(P) - LOG30) < 0.05
     s = m.sample(500, random_state=0)
     valid = (s.reshape(500, 1, 16) == P.reshape(1, 30, 16)).all(-1).any(-1)
@@ -80,8 +83,11 @@ def test_fits_bars_and_stripes_exactly():
 def test_order_agnostic_ensemble_fits_and_roundtrips(tmp_path):
     X = load_dataset("bars-stripes4", "train", n_samples=3000)
     P = bars_and_stripes(4)
-    m = MADE(hidden_sizes=(128, 128), ordering="random", n_masks=4).fit(
-        X, epochs=60, lr=3e-3, batch_size=100, random_state=0)
+    m = (
+        MADE(hidden_sizes=(128, 128), ordering="random", n_masks=4)
+        .set_params(max_epochs=60, learning_rate=3e-3, batch_size=100, random_state=0)
+        .fit(X)
+    )
     assert abs(m.nll(P) - LOG30) < 0.05
     # the ensemble beats (or ties) its average member
     members = []
@@ -102,10 +108,10 @@ def test_order_agnostic_ensemble_fits_and_roundtrips(tmp_path):
 def test_bad_hyperparameters():
     X = np.zeros((10, 4), dtype=np.int64)
     with pytest.raises(ValueError, match="hidden_sizes"):
-        MADE(hidden_sizes=(0,)).fit(X, epochs=1)
+        MADE(hidden_sizes=(0,)).set_params(max_epochs=1).fit(X)
     with pytest.raises(ValueError, match="n_masks"):
-        MADE(n_masks=0).fit(X, epochs=1)
+        MADE(n_masks=0).set_params(max_epochs=1).fit(X)
     with pytest.raises(ValueError, match="activation"):
-        MADE(activation="swish").fit(X, epochs=1)
+        MADE(activation="swish").set_params(max_epochs=1).fit(X)
     with pytest.raises(ValueError, match="ordering must be a permutation"):
-        MADE(ordering=[0, 1, 2, 2]).fit(X, epochs=1)
+        MADE(ordering=[0, 1, 2, 2]).set_params(max_epochs=1).fit(X)

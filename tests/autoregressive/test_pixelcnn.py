@@ -88,8 +88,11 @@ def test_logistic_head_on_8bit_images():
     """K = 256: scaled-intensity input, mixture-of-logistics head, cached sampler agrees."""
     X = np.random.default_rng(0).integers(0, 256, (40, 3, 3))
     X[:, 0, 0] = 255
-    m = PixelCNN(n_channels=8, n_layers=2, head="logistic", n_mix=3, dtype="float64").fit(
-        X, epochs=2, batch_size=20, lr=1e-2)
+    m = (
+        PixelCNN(n_channels=8, n_layers=2, head="logistic", n_mix=3, dtype="float64")
+        .set_params(max_epochs=2, batch_size=20, learning_rate=1e-2)
+        .fit(X)
+    )
     assert m.n_categories_ == 256 and m._n_input_channels() == 1
     nll = m.nll(X)
     assert np.isfinite(nll) and nll < 1.2 * 9 * np.log(256)  # near uniform noise (random X)
@@ -98,14 +101,21 @@ def test_logistic_head_on_8bit_images():
     assert a.min() >= 0 and a.max() <= 255
 
 
-@pytest.mark.parametrize("cls,kw", [
-    (PixelCNN, dict(n_channels=16, n_layers=4, first_kernel_size=7)),
-    (GatedPixelCNN, dict(n_channels=16, n_layers=4)),
-])
+@pytest.mark.parametrize(
+    "cls,kw",
+    [
+        (PixelCNN, dict(n_channels=16, n_layers=4, first_kernel_size=7)),
+        (GatedPixelCNN, dict(n_channels=16, n_layers=4)),
+    ],
+)
 def test_fits_bars_and_stripes_exactly(cls, kw, tmp_path):
     X = load_dataset("bars-stripes4", "train", n_samples=3000)
     P = bars_and_stripes(4)
-    m = cls(**kw).fit(X, epochs=10, lr=1e-2, batch_size=100, random_state=0)
+    m = (
+        cls(**kw)
+        .set_params(max_epochs=10, learning_rate=1e-2, batch_size=100, random_state=0)
+        .fit(X)
+    )
     assert abs(m.nll(P) - np.log(30)) < 0.05
     m2 = GenerativeModel.load(m.save(tmp_path / "m.npz"))
     np.testing.assert_allclose(m2.score_samples(P), m.score_samples(P), rtol=1e-6)
@@ -115,7 +125,7 @@ def test_fits_bars_and_stripes_exactly(cls, kw, tmp_path):
 @pytest.mark.parametrize("cls", [PixelCNN, GatedPixelCNN])
 def test_bad_input(cls):
     X = np.random.default_rng(0).integers(0, 2, (20, 4, 4))
-    m = cls(n_channels=8, n_layers=1).fit(X, epochs=1, batch_size=10)
+    m = cls(n_channels=8, n_layers=1).set_params(max_epochs=1, batch_size=10).fit(X)
     with pytest.raises(ValueError, match="shape"):
         m.score_samples(np.zeros((3, 5, 4)))
     with pytest.raises(ValueError, match="alphabet"):
@@ -123,14 +133,14 @@ def test_bad_input(cls):
     with pytest.raises(ValueError, match="integer"):
         m.score_samples(np.full((3, 4, 4), 0.5))
     with pytest.raises(ValueError, match="kernel_size"):
-        cls(kernel_size=4).fit(X, epochs=1)
+        cls(kernel_size=4).set_params(max_epochs=1).fit(X)
     with pytest.raises(ValueError, match="head"):
-        cls(head="gaussian").fit(X, epochs=1)
+        cls(head="gaussian").set_params(max_epochs=1).fit(X)
 
 
 def test_gated_rejects_colour_images():
     with pytest.raises(ValueError, match=r"\(H, W\)"):
-        GatedPixelCNN().fit(np.zeros((4, 3, 3, 3), dtype=int), epochs=1)
+        GatedPixelCNN().set_params(max_epochs=1).fit(np.zeros((4, 3, 3, 3), dtype=int))
 
 
 @pytest.mark.gpu
@@ -139,7 +149,7 @@ def test_trains_a_step_on_cupy():
 
     X = np.random.default_rng(0).integers(0, 2, (16, 4, 4))
     with minigen.use_backend("cupy"):
-        m = PixelCNN(n_channels=8, n_layers=1).fit(X, epochs=1, batch_size=8)
+        m = PixelCNN(n_channels=8, n_layers=1).set_params(max_epochs=1, batch_size=8).fit(X)
         assert np.isfinite(float(m.nll(X)))
         assert m.sample(2, random_state=0).shape == (2, 4, 4)
 
@@ -152,9 +162,26 @@ def test_cli_train_one_epoch(name, tmp_path, capsys):
     from minigen.cli import main
 
     out = tmp_path / name
-    argv = ["train", name, "--data", "digits", "--epochs", "1", "--out", str(out), "--quiet",
-            "--no-samples", "--backend", "numpy", "--lr", "0.01", "--param", "n_channels=8",
-            "--param", "n_layers=1"]
+    argv = [
+        "train",
+        name,
+        "--data",
+        "digits",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-samples",
+        "--backend",
+        "numpy",
+        "--lr",
+        "0.01",
+        "--param",
+        "n_channels=8",
+        "--param",
+        "n_layers=1",
+    ]
     assert main(argv) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["model"] == name and np.isfinite(m["nll"]["test"]["nats"])

@@ -57,16 +57,16 @@ def test_scheduled_sampling_schedule_and_training():
     m = RowLSTM(n_channels=8, hidden_size=8, scheduled_sampling=0.5,
                 scheduled_sampling_epochs=2)
     assert m._ss_prob(0.0) == 0.0 and m._ss_prob(1.0) == 0.25 and m._ss_prob(5.0) == 0.5
-    m.fit(X, epochs=3, batch_size=50, random_state=0, validation_fraction=0.0)
+    m.set_params(max_epochs=3, batch_size=50, random_state=0, validation_fraction=0.0).fit(X)
     assert m.examples_seen_ == 600
     assert m.scheduled_p_ == 0.5  # the ramp is over after 2 epochs
     assert np.isfinite(m.history_.train_loss).all()
     # teacher forcing by default; a bad schedule is refused
     assert RowLSTM()._ss_prob(3.0) == 0.0
     with pytest.raises(ValueError, match="scheduled_sampling"):
-        RowLSTM(scheduled_sampling=1.5).fit(X, epochs=1)
+        RowLSTM(scheduled_sampling=1.5).set_params(max_epochs=1).fit(X)
     with pytest.raises(ValueError, match="scheduled_sampling"):
-        RowLSTM(scheduled_sampling=lambda e: 2.0).fit(X, epochs=1)
+        RowLSTM(scheduled_sampling=lambda e: 2.0).set_params(max_epochs=1).fit(X)
 
 
 def _bernoulli_nll(logits, x):
@@ -116,8 +116,11 @@ def test_scheduled_sampling_feeds_model_samples():
 def test_fits_bars_and_stripes_exactly(cls, kw, epochs, lr, tmp_path):
     X = load_dataset("bars-stripes4", "train", n_samples=3000)
     P = bars_and_stripes(4)
-    m = cls(first_kernel_size=7, **kw).fit(X, epochs=epochs, lr=lr, batch_size=100,
-                                           random_state=0)
+    m = (
+        cls(first_kernel_size=7, **kw)
+        .set_params(max_epochs=epochs, learning_rate=lr, batch_size=100, random_state=0)
+        .fit(X)
+    )
     assert abs(m.nll(P) - np.log(30)) < 0.05
     m2 = GenerativeModel.load(m.save(tmp_path / "m.npz"))
     np.testing.assert_allclose(m2.score_samples(P), m.score_samples(P), rtol=1e-6)
@@ -126,13 +129,17 @@ def test_fits_bars_and_stripes_exactly(cls, kw, epochs, lr, tmp_path):
 @pytest.mark.parametrize("cls", [RowLSTM, DiagonalBiLSTM])
 def test_bad_input(cls):
     X = np.random.default_rng(0).integers(0, 3, (20, 4, 4))
-    m = cls(n_channels=8, hidden_size=4).fit(X, epochs=1, batch_size=10, random_state=0)
+    m = (
+        cls(n_channels=8, hidden_size=4)
+        .set_params(max_epochs=1, batch_size=10, random_state=0)
+        .fit(X)
+    )
     with pytest.raises(ValueError, match="shape"):
         m.score_samples(np.zeros((3, 4, 5)))
     with pytest.raises(ValueError, match="alphabet"):
         m.score_samples(np.full((3, 4, 4), 3))
     with pytest.raises(ValueError, match="hidden_size"):
-        cls(hidden_size=0).fit(X, epochs=1)
+        cls(hidden_size=0).set_params(max_epochs=1).fit(X)
 
 
 @pytest.mark.gpu
@@ -141,6 +148,9 @@ def test_trains_a_step_on_cupy():
 
     X = np.random.default_rng(0).integers(0, 2, (16, 4, 4))
     with minigen.use_backend("cupy"):
-        m = DiagonalBiLSTM(n_channels=8, hidden_size=4).fit(X, epochs=1, batch_size=8,
-                                                            random_state=0)
+        m = (
+            DiagonalBiLSTM(n_channels=8, hidden_size=4)
+            .set_params(max_epochs=1, batch_size=8, random_state=0)
+            .fit(X)
+        )
         assert np.isfinite(float(m.nll(X)))

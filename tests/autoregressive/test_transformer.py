@@ -52,8 +52,11 @@ def test_normalized():
 def test_fits_bars_and_stripes_exactly(tmp_path):
     X = load_dataset("bars-stripes4", "train", n_samples=3000)
     P = bars_and_stripes(4)
-    m = PixelTransformer(d_model=32, n_heads=4, n_layers=2).fit(
-        X, epochs=12, lr=3e-3, batch_size=100, random_state=0)
+    m = (
+        PixelTransformer(d_model=32, n_heads=4, n_layers=2)
+        .set_params(max_epochs=12, learning_rate=3e-3, batch_size=100, random_state=0)
+        .fit(X)
+    )
     assert abs(m.nll(P) - np.log(30)) < 0.05
     m2 = GenerativeModel.load(m.save(tmp_path / "t.npz"))
     np.testing.assert_allclose(m2.score_samples(P), m.score_samples(P), rtol=1e-6)
@@ -63,6 +66,6 @@ def test_fits_bars_and_stripes_exactly(tmp_path):
 def test_bad_hyperparameters():
     X = np.zeros((10, 4), dtype=np.int64)
     with pytest.raises(ValueError, match="divisible"):
-        PixelTransformer(d_model=10, n_heads=3).fit(X, epochs=1)
+        PixelTransformer(d_model=10, n_heads=3).set_params(max_epochs=1).fit(X)
     with pytest.raises(ValueError, match="n_layers"):
-        PixelTransformer(n_layers=0).fit(X, epochs=1)
+        PixelTransformer(n_layers=0).set_params(max_epochs=1).fit(X)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from minigen.backend import use_backend
+from minigen.exceptions import NotFittedError
 from minigen.models.ebm import BernoulliRBM
 from minigen.models.ebm.ais import (
     ais_log_likelihood_bounds,
@@ -18,7 +19,7 @@ def digits_rbm():
     X = np.asarray(load_digits(kind="binary", split="train"), float).reshape(-1, 64)
     Xt = np.asarray(load_digits(kind="binary", split="test"), float).reshape(-1, 64)
     with use_backend("numpy"):
-        r = BernoulliRBM(n_components=20, n_iter=5, batch_size=20, learning_rate=0.05,
+        r = BernoulliRBM(n_components=20, max_epochs=5, batch_size=20, learning_rate=0.05,
                          momentum=0.5, method="cd", random_state=0).fit(X)
     return r, X, Xt
 
@@ -62,14 +63,14 @@ def test_beta_schedule_and_errors():
 # ------------------------------------------------------------ audit 2: validation
 def _small_rbm(V=6):
     X = (np.random.default_rng(0).random((40, V)) < 0.5).astype(float)
-    return BernoulliRBM(n_components=4, n_iter=2, batch_size=10, random_state=0).fit(X), X
+    return BernoulliRBM(n_components=4, max_epochs=2, batch_size=10, random_state=0).fit(X), X
 
 
 def test_ais_refuses_a_gaussian_bernoulli_rbm():
     """The Bernoulli-visible annealing path gave 7.18 for a GB-RBM whose exact log Z is 8.33."""
     from minigen.models.ebm import GaussianBernoulliRBM
 
-    g = GaussianBernoulliRBM(n_components=4, n_iter=2, batch_size=10, random_state=0)
+    g = GaussianBernoulliRBM(n_components=4, max_epochs=2, batch_size=10, random_state=0)
     g.fit(np.random.default_rng(0).normal(size=(40, 6)))
     X = np.zeros((3, 6))
     for call in (lambda: ais_log_partition(g, n_chains=5, n_betas=10),
@@ -80,9 +81,9 @@ def test_ais_refuses_a_gaussian_bernoulli_rbm():
 
 
 def test_ais_on_unfitted_rbm_says_not_fitted():
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         ais_log_partition(BernoulliRBM(), n_chains=5, n_betas=10)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         reverse_ais_log_partition(BernoulliRBM(), np.zeros((2, 6)), n_betas=10)
 
 

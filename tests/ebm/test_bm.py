@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from minigen.base import get_model_class
+from minigen.exceptions import NotFittedError
 from minigen.models.ebm import BoltzmannMachine
 from minigen.models.ebm import boltzmann as bz
 
@@ -33,7 +34,7 @@ def test_exact_gradient_matches_finite_differences():
 
 def test_mle_reaches_data_moments():
     X, J, h = target_data(8, 2000, seed=1)
-    bm = BoltzmannMachine(n_iter=300, learning_rate=2.0).fit(X)
+    bm = BoltzmannMachine(max_epochs=300, learning_rate=2.0).fit(X)
     m1, m2 = bz.exact_moments(bm.coupling_, bm.bias_)
     np.testing.assert_allclose(m1, X.mean(0), atol=2e-3)
     off = ~np.eye(8, dtype=bool)
@@ -64,15 +65,15 @@ def test_errors():
     with pytest.raises(ValueError, match="symmetric"):
         BoltzmannMachine.from_parameters(np.array([[0, 1.0], [2.0, 0]]), np.zeros(2))
     with pytest.raises(ValueError, match="binary"):
-        BoltzmannMachine(n_iter=2).fit(np.full((3, 2), 0.5))
-    with pytest.raises(RuntimeError, match="not fitted"):
+        BoltzmannMachine(max_epochs=2).fit(np.full((3, 2), 0.5))
+    with pytest.raises(NotFittedError, match="not fitted"):
         BoltzmannMachine().score_samples(np.zeros((1, 2)))
 
 
 # ------------------------------------------------------------ audit 2: validation
 def _fitted_bm():
     X = (np.random.default_rng(0).random((40, 6)) < 0.5).astype(float)
-    return BoltzmannMachine(n_iter=3).fit(X)
+    return BoltzmannMachine(max_epochs=3).fit(X)
 
 
 @pytest.mark.parametrize("method", ["energy", "score_samples"])
@@ -82,16 +83,16 @@ def test_wrong_width_is_a_clear_error(method):
 
 
 def test_unfitted_energy_and_log_partition_say_not_fitted():
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         BoltzmannMachine().energy(np.zeros((2, 5)))
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         BoltzmannMachine().log_partition()
 
 
 @pytest.mark.parametrize("shape", [(0, 4), (3, 0)])
 def test_fit_on_empty_data_is_a_clear_error(shape):
-    with pytest.raises(ValueError, match="at least one sample and one feature"):
-        BoltzmannMachine(n_iter=3).fit(np.zeros(shape))
+    with pytest.raises(ValueError, match="X must not be empty"):
+        BoltzmannMachine(max_epochs=3).fit(np.zeros(shape))
 
 
 def test_refit_on_new_width_rebuilds():
@@ -111,14 +112,16 @@ def test_divergence_stops_with_the_last_good_parameters():
     from minigen.training import TrainingDiverged
 
     X = (np.random.default_rng(0).random((200, 6)) < 0.3).astype(float)
-    m = BoltzmannMachine(learning_rate=1e6, n_iter=50, random_state=0)
+    m = BoltzmannMachine(learning_rate=1e6, max_epochs=50, random_state=0)
     with pytest.raises(TrainingDiverged, match="learning_rate") as info:
         m.fit(X)
-    assert info.value.epoch == 1  # the first step overshoots; its loss shows at iteration 1
-    # restored: the parameters the first (finite, small) loss was computed at
-    first = BoltzmannMachine(learning_rate=1e6, n_iter=1, random_state=0).fit(X)
-    assert abs(m.score(X) + first.loss_curve_[0]) < 1e-9
-    assert np.isfinite(m.coupling_).all() and np.abs(m.coupling_).max() < 1
+    assert info.value.epoch == 1  # the first step overshoots; its loss shows in epoch 1
+    # restored: the parameters the first (finite, small) loss was computed at, the initial
+    # zeros (uniform over 2^6 states), so the model is not fitted
+    first = BoltzmannMachine(learning_rate=1e6, max_epochs=1, random_state=0).fit(X)
+    assert abs(first.loss_curve_[0] - 6 * np.log(2)) < 1e-9
+    assert not m.fitted_ and not m.coupling_.any() and not m.bias_.any()
+    assert m.history_.epochs == 0
     # a workable rate still trains: the convex NLL decreases
-    ok = BoltzmannMachine(learning_rate=1.0, n_iter=50, random_state=0).fit(X)
+    ok = BoltzmannMachine(learning_rate=1.0, max_epochs=50, random_state=0).fit(X)
     assert ok.loss_curve_[-1] < ok.loss_curve_[0]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from minigen.base import get_model_class
+from minigen.exceptions import NotFittedError
 from minigen.models.ebm import BernoulliRBM, GaussianBernoulliRBM
 
 
@@ -87,7 +88,7 @@ def test_fit_bars_and_stripes_improves_and_sklearn_surface():
     from minigen.datasets import bars_and_stripes
 
     X = bars_and_stripes(4).reshape(30, -1)
-    r = BernoulliRBM(n_components=16, n_iter=300, batch_size=10, learning_rate=0.1,
+    r = BernoulliRBM(n_components=16, max_epochs=300, batch_size=10, learning_rate=0.1,
                      momentum=0.9, method="cd", random_state=0).fit(X)
     nll = -r.score(X)
     assert nll < 9.0  # uniform over 2^16 is 11.09 nats
@@ -105,17 +106,17 @@ def test_pcd_resume_is_bitwise(tmp_path):
     from minigen.training import train
 
     X = np.random.default_rng(0).integers(0, 2, (60, 12)).astype(float)
-    kw = dict(batch_size=20, optimizer="sgd", lr=0.05, random_state=3)
+    kw = dict(batch_size=20, optimizer="sgd", learning_rate=0.05, random_state=3)
 
     def model():
         return BernoulliRBM(n_components=6, method="pcd", k=2)
 
     full = model()
-    train(full, X, epochs=4, **kw)
+    train(full, X, max_epochs=4, **kw)
     part = model()
-    train(part, X, epochs=2, checkpoint_dir=tmp_path, **kw)
+    train(part, X, max_epochs=2, checkpoint_dir=tmp_path, **kw)
     resumed = model()
-    train(resumed, X, epochs=4, resume_from=tmp_path / "checkpoint.npz", **kw)
+    train(resumed, X, max_epochs=4, resume_from=tmp_path / "checkpoint.npz", **kw)
     np.testing.assert_array_equal(resumed.W_, full.W_)
     np.testing.assert_array_equal(resumed.chains_, full.chains_)
 
@@ -131,10 +132,10 @@ def test_save_load_roundtrip(tmp_path):
 
 def test_errors():
     with pytest.raises(ValueError, match="binary"):
-        BernoulliRBM(n_iter=1).fit(np.full((4, 3), 0.5))
+        BernoulliRBM(max_epochs=1).fit(np.full((4, 3), 0.5))
     with pytest.raises(ValueError, match="method"):
         BernoulliRBM(method="xx").fit(np.zeros((4, 3)))
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         BernoulliRBM().score_samples(np.zeros((2, 3)))
     r = make_rbm(4, 2)
     with pytest.raises(ValueError, match="features"):
@@ -148,10 +149,10 @@ def test_gaussian_rbm_normalized_and_trains():
     assert np.isclose(dens.sum() * (grid[1, 0] - grid[0, 0]), 1.0, atol=1e-6)
     rng = np.random.default_rng(0)
     X = np.concatenate([rng.normal(-1.5, 0.5, (200, 2)), rng.normal(1.5, 0.5, (200, 2))])
-    g = GaussianBernoulliRBM(n_components=4, n_iter=30, learning_rate=0.01, method="cd",
+    g = GaussianBernoulliRBM(n_components=4, max_epochs=30, learning_rate=0.01, method="cd",
                              k=1, random_state=0)
-    before = g.set_params(n_iter=1).fit(X).score(X)
-    after = g.set_params(n_iter=30).fit(X).score(X)
+    before = g.set_params(max_epochs=1).fit(X).score(X)
+    after = g.set_params(max_epochs=30).fit(X).score(X)
     assert after > before
 
 
@@ -165,8 +166,9 @@ def test_bars_and_stripes_exact_nll_near_optimum():
     r = BernoulliRBM(n_components=16, method="exact")
     r._build(16, np.random.default_rng(0))
     r.W_[...] = np.random.default_rng(0).normal(0, 0.1, r.W_.shape)
-    r._init_visible_bias(X)
-    train(r, X, epochs=300, batch_size=30, optimizer="adam", lr=0.05, random_state=0)
+    r._init_from_data(X)
+    train(r, X, max_epochs=300, batch_size=30, optimizer="adam", momentum=0.9,
+          learning_rate=0.05, random_state=0)
     r._logz_cache = None
     nll = -r.score(X)  # exact: V = 16
     assert nll <= np.log(30) + 0.1, nll
@@ -192,7 +194,7 @@ def test_fused_numba_epoch_matches_numpy_per_batch_fit(kw, chunk, monkeypatch):
     fits = {}
     for be in ("numpy", "numba"):
         with use_backend(be):
-            m = BernoulliRBM(n_components=5, n_iter=3, batch_size=10, random_state=1, **kw)
+            m = BernoulliRBM(n_components=5, max_epochs=3, batch_size=10, random_state=1, **kw)
             if be == "numba":
                 assert m._fused_epoch_kernel() is not None
             fits[be] = m.fit(X)
@@ -210,11 +212,11 @@ def _binary(n=40, V=6, seed=0):
     return (np.random.default_rng(seed).random((n, V)) < 0.5).astype(float)
 
 
-def _diverging_gbrbm(n_iter=60):
+def _diverging_gbrbm(max_epochs=60):
     """Unstandardized data (scale 100) and a huge step: the weights used to reach ~1e128."""
     X = 100 * np.random.default_rng(0).normal(size=(40, 6))
-    m = GaussianBernoulliRBM(n_components=4, n_iter=n_iter, batch_size=10, learning_rate=5.0,
-                             random_state=0)
+    m = GaussianBernoulliRBM(n_components=4, max_epochs=max_epochs, batch_size=10,
+                             learning_rate=1.0, random_state=0)
     return m, X
 
 
@@ -225,11 +227,11 @@ def test_fit_divergence_raises_and_restores_last_good_parameters():
     with pytest.raises(TrainingDiverged,
                        match="diverged at epoch .*learning_rate.*standardize") as info:
         m.fit(X)
-    good_epochs = info.value.epoch  # epochs that finished before the bad one
-    assert good_epochs >= 1
+    good_epochs = info.value.epoch  # the loss blew up within epoch 2 (its third batch)
+    assert good_epochs == 2 and m.history_.epochs == 2
     assert np.isfinite(m.W_).all() and np.abs(m.W_).max() <= 1e6
     # the restored parameters are exactly those after the last good epoch
-    ref = _diverging_gbrbm(n_iter=good_epochs)[0].fit(X)
+    ref = _diverging_gbrbm(max_epochs=good_epochs)[0].fit(X)
     for name in ("W_", "b_", "c_", "chains_"):
         np.testing.assert_array_equal(getattr(m, name), getattr(ref, name), err_msg=name)
     assert m.fitted_
@@ -245,7 +247,7 @@ def test_bernoulli_fit_divergence_on_both_paths(backend):
     if backend == "numba":
         pytest.importorskip("numba")
     with use_backend(backend):
-        r = BernoulliRBM(n_components=4, n_iter=3, batch_size=10, learning_rate=1e300,
+        r = BernoulliRBM(n_components=4, max_epochs=3, batch_size=10, learning_rate=1e300,
                          random_state=0)
         with pytest.raises(TrainingDiverged, match="epoch 0"):
             r.fit(_binary())
@@ -265,20 +267,20 @@ def test_partial_fit_divergence_keeps_previous_parameters():
 
 
 def test_partial_fit_validates_hyper_parameters_like_fit():
-    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+    with pytest.raises(ValueError, match="learning_rate must be a finite real number >= 0"):
         BernoulliRBM(n_components=4, learning_rate=-1.0).partial_fit(_binary())
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="method must be one of"):
         BernoulliRBM(n_components=4, method="bogus").partial_fit(_binary())
 
 
 def test_refit_on_new_width_rebuilds_but_partial_fit_keeps_checking():
-    r = BernoulliRBM(n_components=4, n_iter=2, batch_size=10, random_state=0).fit(_binary())
+    r = BernoulliRBM(n_components=4, max_epochs=2, batch_size=10, random_state=0).fit(_binary())
     r.fit(_binary(V=8))
     assert r.W_.shape == (8, 4) and r.n_features_in_ == 8
     assert r.transform(_binary(V=8)).shape == (40, 4)
     with pytest.raises(ValueError, match="X must have 8 features, got 6"):
         r.partial_fit(_binary())
-    g = GaussianBernoulliRBM(n_components=3, n_iter=1, random_state=0)
+    g = GaussianBernoulliRBM(n_components=3, max_epochs=1, random_state=0)
     rng = np.random.default_rng(0)
     g.fit(rng.normal(size=(20, 5))).fit(rng.normal(size=(20, 7)))
     assert g.W_.shape == (7, 3)
@@ -288,12 +290,13 @@ def test_refit_on_new_width_rebuilds_but_partial_fit_keeps_checking():
 @pytest.mark.parametrize("shape", [(0, 6), (0, 2, 3), (5, 0)])
 def test_fit_on_empty_data_is_a_clear_error(cls, shape):
     for method in ("fit", "partial_fit"):
-        with pytest.raises(ValueError, match="at least one sample and one feature"):
-            getattr(cls(n_components=4, n_iter=1), method)(np.zeros(shape))
+        with pytest.raises(ValueError, match="must not be empty|at least one sample and one "
+                           "feature"):
+            getattr(cls(n_components=4, max_epochs=1), method)(np.zeros(shape))
 
 
 def test_ais_log_partition_cache_is_keyed_on_seed_and_settings():
-    r = BernoulliRBM(n_components=4, n_iter=2, batch_size=10, random_state=0, ais_chains=20,
+    r = BernoulliRBM(n_components=4, max_epochs=2, batch_size=10, random_state=0, ais_chains=20,
                      ais_betas=50).fit(_binary())
     a = r.log_partition("ais", random_state=1)
     b = r.log_partition("ais", random_state=2)

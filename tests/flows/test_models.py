@@ -10,6 +10,7 @@ import pytest
 
 from minigen.base import GenerativeModel
 from minigen.datasets import load_dataset
+from minigen.exceptions import NotFittedError
 from minigen.models.flows import NICE, ActNorm, Glow, NonInvertibleError, RealNVP
 from minigen.training import train
 
@@ -44,7 +45,7 @@ def _built(name, seed=0, n_bins=None):
 @pytest.mark.parametrize("name", list(SMALL))
 def test_model_roundtrip_and_logdet(name):
     model, rng = _built(name)
-    X = rng.standard_normal((4, *model.input_shape_))
+    X = rng.standard_normal((4, *model.event_shape_))
     Z, ld = model.forward(X)
     Xr, ld_inv = model.inverse(Z)
     assert np.abs(Xr - X).max() <= 1e-10
@@ -61,7 +62,7 @@ def test_model_roundtrip_float32(name):
     model._build(list(SHAPES[name.split("-")[1]]), rng)
     randomize(model.flow_, rng, scale=0.2)
     model.fitted_ = True
-    X = rng.standard_normal((6, *model.input_shape_)).astype(np.float32)
+    X = rng.standard_normal((6, *model.event_shape_)).astype(np.float32)
     Z, ld = model.forward(X)
     assert Z.dtype == np.float32
     Xr, ld_inv = model.inverse(Z)
@@ -87,7 +88,7 @@ def test_sample_fast_path_equals_inverse_of_same_latents(name):
 def test_sample_log_prob_agrees_with_log_prob(name):
     model, _ = _built(name)
     S, lp = model.sample(20, random_state=3, return_log_prob=True)
-    assert S.shape == (20, *model.input_shape_)
+    assert S.shape == (20, *model.event_shape_)
     np.testing.assert_allclose(lp, model.log_prob(S), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(lp, model.score_samples(S), rtol=1e-9, atol=1e-9)
 
@@ -102,7 +103,7 @@ def test_discrete_dequantization_accounting(name):
     assert const == pytest.approx(-model.n_dims_ * math.log(4))
     levels = model.sample(10, random_state=0)
     assert set(np.unique(levels)) <= {0.0, 1.0, 2.0, 3.0}
-    X = rng.integers(0, 4, size=(7, *model.input_shape_)).astype(float)
+    X = rng.integers(0, 4, size=(7, *model.event_shape_)).astype(float)
     s = model.score_samples(X, n_dequant=3)
     assert s.shape == (7,) and np.all(np.isfinite(s))
     bpd = model.nll(X, "bits/dim")
@@ -158,7 +159,7 @@ def test_logit_preprocessing_rejects_bad_alpha_and_continuous_data():
         _logit_model(0.5)[0].score_samples(np.zeros((2, 4, 4)))
     model = RealNVP(n_couplings=2, hidden=4, logit=0.05, n_bins=None)
     with pytest.raises(ValueError, match="discrete"):
-        model.fit(np.random.default_rng(0).standard_normal((16, 3)), epochs=1)
+        model.set_params(max_epochs=1).fit(np.random.default_rng(0).standard_normal((16, 3)))
 
 
 def test_random_masks_are_fixed_complementary_halves(tmp_path):
@@ -171,7 +172,7 @@ def test_random_masks_are_fixed_complementary_halves(tmp_path):
     assert not np.array_equal(random_half_mask(64, 0), random_half_mask(64, 1))
     X = load_dataset("digits17", "train")[:64]
     model = RealNVP(n_couplings=4, hidden=8, mode="vector", mask="random", logit=0.01)
-    train(model, X, epochs=1, batch_size=32, random_state=5)
+    train(model, X, max_epochs=1, batch_size=32, random_state=5)
     masks = [m.mask for m in model.flow_.modules() if isinstance(m, AffineCoupling)]
     np.testing.assert_array_equal(masks[0], 1 - masks[1])
     np.testing.assert_array_equal(masks[2], 1 - masks[3])
@@ -206,8 +207,8 @@ def test_wrong_shapes_rejected():
     with pytest.raises(ValueError, match="temperature"):
         model.sample(2, temperature=0)
     with pytest.raises(ValueError, match="mode"):
-        RealNVP(mode="pixels").fit(np.zeros((4, 4, 4)), epochs=1)
-    with pytest.raises(RuntimeError, match="not fitted"):
+        RealNVP(mode="pixels").set_params(max_epochs=1).fit(np.zeros((4, 4, 4)))
+    with pytest.raises(NotFittedError, match="not fitted"):
         Glow().sample(2)
 
 
@@ -241,7 +242,7 @@ def test_n_dequant_validated_for_continuous_models_too():
 
 
 def test_interpolate_unfitted_and_endpoint_shapes():
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         NICE(n_couplings=2, hidden=8).interpolate(np.zeros(2), np.zeros(2))
     model, _ = _built("realnvp-vec")
     with pytest.raises(ValueError, match=r"x_b must be one example of shape \(3,\)"):
@@ -302,10 +303,10 @@ def test_training_reduces_ring8_nll(cls):
     kw = {RealNVP: dict(n_couplings=4, hidden=32), Glow: dict(n_steps=3, hidden=32),
           NICE: dict(n_couplings=4, hidden=32)}[cls]
     model = cls(**kw)
-    train(model, X, epochs=1, batch_size=200, lr=1e-9, random_state=0)
+    train(model, X, max_epochs=1, batch_size=200, learning_rate=1e-9, random_state=0)
     before = -model.score(Xte)
     model = cls(**kw)
-    train(model, X, epochs=6, batch_size=100, lr=3e-3, random_state=0)
+    train(model, X, max_epochs=6, batch_size=100, learning_rate=3e-3, random_state=0)
     after = -model.score(Xte)
     # the data have NLL ~0.31 nats; an untrained flow (identity, or ActNorm-whitened) ~2.9+
     assert after < before - (0.3 if cls is NICE else 0.8), (before, after)
@@ -314,7 +315,7 @@ def test_training_reduces_ring8_nll(cls):
 def test_digits_dequantized_training_and_checkpoint(tmp_path):
     X = load_dataset("digits17", "train")[:256]
     model = Glow(n_steps=1, hidden=8)
-    h = train(model, X, epochs=2, batch_size=64, lr=2e-3, random_state=0,
+    h = train(model, X, max_epochs=2, batch_size=64, learning_rate=2e-3, random_state=0,
               checkpoint_dir=tmp_path)
     assert model.n_bins_ == 17
     assert h.train_loss[-1] < h.train_loss[0]
@@ -329,10 +330,10 @@ def test_digits_dequantized_training_and_checkpoint(tmp_path):
                                rtol=1e-6)
     # a resumed run continues from the checkpoint without re-initialising ActNorm
     resumed = Glow(n_steps=1, hidden=8)
-    train(resumed, X, epochs=3, batch_size=64, lr=2e-3, random_state=0,
+    train(resumed, X, max_epochs=3, batch_size=64, learning_rate=2e-3, random_state=0,
           resume_from=tmp_path / "checkpoint.npz")
     full = Glow(n_steps=1, hidden=8)
-    train(full, X, epochs=3, batch_size=64, lr=2e-3, random_state=0)
+    train(full, X, max_epochs=3, batch_size=64, learning_rate=2e-3, random_state=0)
     np.testing.assert_allclose(resumed.score_samples(X[:16]), full.score_samples(X[:16]),
                                rtol=1e-5)
 
@@ -359,7 +360,7 @@ def test_numba_backend_matches_numpy_reference():
     X = load_dataset("digits17", "train")[:32]
     with minigen.use_backend("numpy"):
         model = RealNVP(n_couplings=1, hidden=8, dtype="float64")
-        train(model, X, epochs=1, batch_size=16, lr=1e-3, random_state=0)
+        train(model, X, max_epochs=1, batch_size=16, learning_rate=1e-3, random_state=0)
         ref = model.score_samples(X)
         S_ref = model.sample(8, random_state=0, dequantized=True)
         loss_ref, g_ref = model.loss_and_grads(X[:16], np.random.default_rng(1))
@@ -380,7 +381,7 @@ def test_cupy_backend_roundtrip_and_parity():
     X = load_dataset("digits17", "train")[:32]
     with minigen.use_backend("numpy"):
         model = Glow(n_steps=1, hidden=8, dtype="float64")
-        train(model, X, epochs=1, batch_size=16, lr=1e-3, random_state=0)
+        train(model, X, max_epochs=1, batch_size=16, learning_rate=1e-3, random_state=0)
         ref = model.score_samples(X)
         params = {k: v.copy() for k, v in model.trainable_arrays().items()}
     with minigen.use_backend("cupy") as be:
@@ -409,6 +410,6 @@ def test_glow_linear_init_identity():
         for W in Ws:
             np.testing.assert_allclose(W @ W.T, np.eye(2), atol=1e-6)  # orthogonal
             assert np.allclose(W, np.eye(2)) == (init == "identity")
-    train(model, X, epochs=1, batch_size=32, random_state=0)
+    train(model, X, max_epochs=1, batch_size=32, random_state=0)
     with pytest.raises(ValueError, match="linear_init"):
-        Glow(linear_init="random").fit(X, epochs=1)
+        Glow(linear_init="random").set_params(max_epochs=1).fit(X)

@@ -135,7 +135,7 @@ def _hot_paths():
 
     X = (rng.random((10, 6)) < 0.5).astype(float)
     for method in ("cd", "pcd"):  # the fused one-call-per-epoch path
-        BernoulliRBM(n_components=3, n_iter=2, batch_size=4, method=method,
+        BernoulliRBM(n_components=3, max_epochs=2, batch_size=4, method=method,
                      random_state=0).fit(X)
 
 

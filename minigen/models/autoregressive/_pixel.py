@@ -32,7 +32,13 @@ from ...autograd import F, Tensor, nn
 from ...autograd.conv import conv2d, conv2d_forward
 from ...autograd.recurrent import _serial_blas
 from ...backend import get_backend
+from ...params import Param, one_of, positive_int
 from .base import AutoregressiveModel
+
+HEAD = Param("auto", "output distribution per pixel: 'auto' (Bernoulli for K = 2, else "
+             "K-way softmax), 'categorical', or 'logistic' (a mixture of n_mix discretized "
+             "logistics, for 8-bit data)", one_of("auto", "categorical", "logistic"))
+N_MIX = Param(5, "logistic mixture components (head='logistic')", positive_int)
 
 __all__ = ["CausalConv", "PixelModel", "logistic_logits", "gate"]
 

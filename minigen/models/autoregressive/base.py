@@ -81,9 +81,11 @@ from ..._validation import (
 )
 from ...autograd import F, Tensor, no_grad
 from ...backend import get_backend, to_numpy
-from ...base import GenerativeModel
+from ...exceptions import NotFittedError
 from ...io import CheckpointError
+from ...params import Param, dtype_name, optional, positive_int
 from ...random import check_random_state
+from ...training import IterativeModel
 
 __all__ = ["AutoregressiveModel", "resolve_ordering"]
 
@@ -118,12 +120,22 @@ def resolve_ordering(ordering, n_dims: int, rng, name: str = "ordering") -> np.n
     return arr.astype(np.int64)
 
 
-class AutoregressiveModel(GenerativeModel):
+#: hyper-parameters shared by the discrete autoregressive models (each lists those it takes)
+N_CATEGORIES = Param(
+    None, "alphabet size K (values 0..K-1); None infers max(X) + 1 (at least 2, at most "
+    "65536)", optional(positive_int))
+ORDERING = Param(
+    "natural", "generation order: 'natural' (raster), 'random' (drawn from random_state) or "
+    "a permutation of 0..D-1", kind="'natural' | 'random' | permutation")
+DTYPE = Param("float32", "float dtype of the network", dtype_name)
+
+
+class AutoregressiveModel(IterativeModel):
     """Base class of discrete autoregressive models (see the module docstring).
 
-    Common hyper-parameters (subclasses list them in their ``__init__``):
-    ``n_categories`` (K; ``None`` infers ``max(X) + 1``, at least 2), ``ordering``
-    (``"natural"``, ``"random"`` or a permutation), ``dtype`` (network float dtype).
+    Common hyper-parameters: ``n_categories`` (K; ``None`` infers ``max(X) + 1``, at least
+    2), ``ordering`` (``"natural"``, ``"random"`` or a permutation), ``dtype`` (network
+    float dtype); training settings: :data:`minigen.params.TRAINING_PARAMS`.
 
     Attributes (after fit)
     ----------------------
@@ -175,7 +187,7 @@ class AutoregressiveModel(GenerativeModel):
             shape = tuple(int(s) for s in n_features)
         else:
             shape = (int(n_features),)
-        self.n_features_in_ = list(shape) if len(shape) > 1 else shape[0]
+        self._set_event_shape(shape)
         self.image_shape_ = shape
         self.n_dims_ = int(np.prod(shape))
         self._set_ordering(self._resolve_ordering(rng))
@@ -220,17 +232,6 @@ class AutoregressiveModel(GenerativeModel):
         else:
             self._check_values(Xf, "X", self.n_categories_)
 
-    def fit(self, X, y=None, **train_kw):
-        """Fit by mini-batch gradient descent (:func:`minigen.training.train`); returns self.
-
-        ``X`` : integer-valued array ``(n, *image_shape)``; ``train_kw`` go to ``train``
-        (``epochs``, ``lr``, ``batch_size``, ``X_valid``, ``random_state``, ...).
-        """
-        from ...training import train
-
-        self.n_features_in_ = None
-        self.history_ = train(self, X, **train_kw)
-        return self
 
     # ------------------------------------------------------------ validation
     def _check_values(self, Xf, name, k):
@@ -289,7 +290,7 @@ class AutoregressiveModel(GenerativeModel):
     # ------------------------------------------------------------ training contract
     def trainable_arrays(self) -> dict:
         if getattr(self, "net_", None) is None:
-            raise RuntimeError(f"{type(self).__name__} has no network yet; call fit(X) first")
+            raise NotFittedError(f"{type(self).__name__} has no network yet; call fit(X) first")
         return self.net_.param_arrays()
 
     def loss_and_grads(self, batch, rng):

@@ -32,9 +32,11 @@ import numpy as np
 from ..._validation import check_array, check_choice, check_positive_int
 from ...autograd import F, Tensor, no_grad
 from ...backend import get_backend, to_numpy
-from ...base import GenerativeModel, register_model
+from ...base import register_model
+from ...params import Param, dtype_name, int_sizes, one_of, positive_int
 from ...random import check_random_state
-from .base import resolve_ordering
+from ...training import IterativeModel
+from .base import DTYPE, ORDERING, resolve_ordering
 from .made import MADENetwork, made_degrees, made_masks
 
 __all__ = ["ContinuousMADE", "GaussianMADE"]
@@ -43,18 +45,9 @@ _LOG_SCALE_MIN, _LOG_SCALE_MAX = -9.0, 5.0
 
 
 @register_model("made-continuous")
-class ContinuousMADE(GenerativeModel):
-    """MADE density estimator for continuous data (see module docstring).
+class ContinuousMADE(IterativeModel):
 
-    Parameters
-    ----------
-    hidden_sizes : sequence of int
-    n_components : int
-        Mixture components ``C`` per conditional.
-    distribution : {"gaussian", "logistic"}
-    ordering : "natural", "random" or a permutation of range(D)
-    activation : {"relu", "tanh", "elu", "gelu"}
-    dtype : str
+    """MADE density estimator for continuous data (see module docstring).
 
     Attributes
     ----------
@@ -62,15 +55,15 @@ class ContinuousMADE(GenerativeModel):
     shift_, scale_ : float64 (D,) standardization;  net_ : MADENetwork
     """
 
-    def __init__(self, hidden_sizes=(64, 64), n_components: int = 8,
-                 distribution: str = "gaussian", ordering="natural",
-                 activation: str = "relu", dtype: str = "float64"):
-        self.hidden_sizes = hidden_sizes
-        self.n_components = n_components
-        self.distribution = distribution
-        self.ordering = ordering
-        self.activation = activation
-        self.dtype = dtype
+    hyperparameters = {
+        "hidden_sizes": Param((64, 64), "hidden layer widths", int_sizes),
+        "n_components": Param(8, "mixture components C per conditional", positive_int),
+        "distribution": Param("gaussian", "conditional family: mixtures of Gaussians or of "
+                              "logistics", one_of("gaussian", "logistic")),
+        "ordering": ORDERING,
+        "activation": Param("relu", "hidden activation", one_of("relu", "tanh", "elu", "gelu")),
+        "dtype": Param("float64", DTYPE.doc, dtype_name),
+    }
 
     # ------------------------------------------------------------ building
     def _build(self, n_features, rng=None) -> None:
@@ -78,10 +71,10 @@ class ContinuousMADE(GenerativeModel):
         if isinstance(n_features, (list, tuple)):
             raise ValueError("ContinuousMADE takes flat rows X of shape (n, D)")
         d = int(n_features)
+        self._set_event_shape((d,))
         check_choice(self.distribution, "distribution", ("gaussian", "logistic"))
         c = check_positive_int(self.n_components, "n_components")
         hidden = [check_positive_int(h, "hidden_sizes") for h in self.hidden_sizes]
-        self.n_features_in_ = d
         self.ordering_ = resolve_ordering(self.ordering, d, rng)
         rank = np.empty_like(self.ordering_)
         rank[self.ordering_] = np.arange(d)
@@ -118,13 +111,6 @@ class ContinuousMADE(GenerativeModel):
         self.shift_ = X.mean(axis=0)
         self.scale_ = X.std(axis=0)
 
-    def fit(self, X, y=None, **train_kw):
-        """Fit by :func:`minigen.training.train` (``epochs``, ``lr``, ...); returns self."""
-        from ...training import train
-
-        self.n_features_in_ = None
-        self.history_ = train(self, X, **train_kw)
-        return self
 
     # ------------------------------------------------------------ density
     def _check_X(self, X, name="X"):

@@ -21,7 +21,7 @@ import numpy as np
 
 from ...autograd import F, nn
 from ...base import register_model
-from .base import AutoregressiveModel
+from .base import DTYPE, N_CATEGORIES, ORDERING, AutoregressiveModel
 
 __all__ = ["FVSBN"]
 
@@ -30,25 +30,12 @@ __all__ = ["FVSBN"]
 class FVSBN(AutoregressiveModel):
     """Fully visible sigmoid (K = 2) / softmax (K > 2) belief network.
 
-    Parameters
-    ----------
-    n_categories : int or None
-        Alphabet size K; ``None`` infers ``max(X) + 1`` (at least 2, at most 65536; pass
-        it explicitly for more).
-    ordering : "natural", "random" or permutation of range(D)
-    dtype : str
-        Network float dtype.
-
     Attributes
     ----------
     net_ : nn.MaskedLinear, ``(D * C_in) -> (D * K_out)`` with ``K_out = 1`` for K = 2.
     """
 
-    def __init__(self, n_categories: int | None = None, ordering="natural",
-                 dtype: str = "float32"):
-        self.n_categories = n_categories
-        self.ordering = ordering
-        self.dtype = dtype
+    hyperparameters = {"n_categories": N_CATEGORIES, "ordering": ORDERING, "dtype": DTYPE}
 
     def _k_out(self) -> int:
         return 1 if self.n_categories_ == 2 else self.n_categories_

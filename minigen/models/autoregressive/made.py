@@ -33,7 +33,8 @@ from ..._validation import check_choice, check_positive_int
 from ...autograd import F, nn
 from ...backend import get_backend, to_numpy
 from ...base import register_model
-from .base import AutoregressiveModel, resolve_ordering
+from ...params import Param, int_sizes, one_of, positive_int
+from .base import DTYPE, N_CATEGORIES, ORDERING, AutoregressiveModel, resolve_ordering
 
 __all__ = ["MADE", "MADENetwork", "made_degrees", "made_masks"]
 
@@ -103,36 +104,25 @@ class MADENetwork(nn.Module):
 class MADE(AutoregressiveModel):
     """MADE for binary (Bernoulli outputs) or K-valued (categorical outputs) data.
 
-    Parameters
-    ----------
-    hidden_sizes : sequence of int
-        Hidden layer widths (each should be >= D - 1 for full connectivity).
-    n_categories : int or None
-        Alphabet size K; ``None`` infers ``max(X) + 1``.
-    ordering : "natural", "random" or a permutation of range(D)
-        With ``"random"`` and ``n_masks > 1`` every mask has its own ordering
-        (order-agnostic training).
-    n_masks : int
-        Number of masks in the fixed set; > 1 resamples one per mini-batch and
-        ensembles all of them in ``score_samples``.
-    activation : {"relu", "tanh", "elu", "gelu"}
-    dtype : str
-
     Attributes
     ----------
     orderings_ : int64 (n_masks, D); degrees_ : list of int64 (n_masks, H_l) per layer;
     active_mask_ : int, the mask in use by ``_logits`` (``ordering_`` is its ordering).
     """
 
-    def __init__(self, hidden_sizes=(256, 256), n_categories: int | None = None,
-                 ordering="natural", n_masks: int = 1, activation: str = "relu",
-                 dtype: str = "float32"):
-        self.hidden_sizes = hidden_sizes
-        self.n_categories = n_categories
-        self.ordering = ordering
-        self.n_masks = n_masks
-        self.activation = activation
-        self.dtype = dtype
+    hyperparameters = {
+        "hidden_sizes": Param((256, 256), "hidden layer widths (each should be >= D - 1 for "
+                              "full connectivity)", int_sizes),
+        "n_categories": N_CATEGORIES,
+        "ordering": Param(ORDERING.default, ORDERING.doc + "; with 'random' and n_masks > 1 "
+                          "every mask has its own ordering (order-agnostic training)",
+                          kind=ORDERING.kind),
+        "n_masks": Param(1, "masks in the fixed set; > 1 resamples one per mini-batch and "
+                         "ensembles all of them in score_samples", positive_int),
+        "activation": Param("relu", "hidden activation",
+                            one_of("relu", "tanh", "elu", "gelu")),
+        "dtype": DTYPE,
+    }
 
     def _k_out(self) -> int:
         return 1 if self.n_categories_ == 2 else self.n_categories_

@@ -53,7 +53,9 @@ from ..._validation import check_positive_int
 from ...autograd import F, Tensor, nn, no_grad
 from ...backend import get_backend
 from ...base import register_model
-from ._pixel import CausalConv, PixelModel, gate
+from ...params import Param, positive_int
+from ._pixel import HEAD, N_MIX, CausalConv, PixelModel, gate
+from .base import DTYPE, N_CATEGORIES
 
 __all__ = ["PixelCNN", "GatedPixelCNN"]
 
@@ -136,21 +138,6 @@ class _PixelCNNNet(nn.Module):
 class PixelCNN(_SamplerMixin, PixelModel):
     """PixelCNN with masked convolutions and residual blocks (see module docstring).
 
-    Parameters
-    ----------
-    n_channels : int
-        Feature channels (divisible by the number of colour channels G).
-    n_layers : int
-        Residual blocks (each one mask-B ``k x k`` and one ``1 x 1`` convolution).
-    kernel_size, first_kernel_size : odd int
-        ``k`` of the mask-B layers and ``k_0`` of the first (mask-A) layer.
-    head : {"auto", "categorical", "logistic"}
-        Output distribution per pixel (Bernoulli for K = 2 under "auto", K-way softmax,
-        or a mixture of ``n_mix`` discretized logistics).
-    n_mix : int
-    n_categories : int or None
-        Alphabet size K (``None``: ``max(X) + 1``).
-    dtype : str
 
     Sampling: ``sample(n, random_state, temperature, use_cache=True)`` (cached, see module
     docstring).
@@ -158,17 +145,18 @@ class PixelCNN(_SamplerMixin, PixelModel):
 
     supports_colour = True
 
-    def __init__(self, n_channels: int = 32, n_layers: int = 5, kernel_size: int = 3,
-                 first_kernel_size: int = 5, head: str = "auto", n_mix: int = 5,
-                 n_categories: int | None = None, dtype: str = "float32"):
-        self.n_channels = n_channels
-        self.n_layers = n_layers
-        self.kernel_size = kernel_size
-        self.first_kernel_size = first_kernel_size
-        self.head = head
-        self.n_mix = n_mix
-        self.n_categories = n_categories
-        self.dtype = dtype
+    hyperparameters = {
+        "n_channels": Param(32, "feature channels (divisible by the number of colour "
+                            "channels G)", positive_int),
+        "n_layers": Param(5, "residual blocks (each one mask-B k x k and one 1 x 1 "
+                          "convolution)", positive_int),
+        "kernel_size": Param(3, "odd k of the mask-B layers", positive_int),
+        "first_kernel_size": Param(5, "odd k_0 of the first (mask-A) layer", positive_int),
+        "head": HEAD,
+        "n_mix": N_MIX,
+        "n_categories": N_CATEGORIES,
+        "dtype": DTYPE,
+    }
 
     def _make_network(self, rng) -> None:
         _, _, g = self._hwg()
@@ -240,28 +228,19 @@ class _GatedNet(nn.Module):
 class GatedPixelCNN(_SamplerMixin, PixelModel):
     """Gated PixelCNN: vertical + horizontal stacks, no blind spot (see module docstring).
 
-    Parameters
-    ----------
-    n_channels : int
-        Channels of each stack (the gates use ``2 n_channels``).
-    n_layers : int
-        Gated layers (the first takes the image).
-    kernel_size : odd int
-        ``k``: vertical ``(k//2 + 1) x k``, horizontal ``1 x (k//2 + 1)`` kernels.
-    head, n_mix, n_categories, dtype
-        As in :class:`PixelCNN`.
     """
 
-    def __init__(self, n_channels: int = 32, n_layers: int = 5, kernel_size: int = 3,
-                 head: str = "auto", n_mix: int = 5, n_categories: int | None = None,
-                 dtype: str = "float32"):
-        self.n_channels = n_channels
-        self.n_layers = n_layers
-        self.kernel_size = kernel_size
-        self.head = head
-        self.n_mix = n_mix
-        self.n_categories = n_categories
-        self.dtype = dtype
+    hyperparameters = {
+        "n_channels": Param(32, "channels of each stack (the gates use 2 n_channels)",
+                            positive_int),
+        "n_layers": Param(5, "gated layers (the first takes the image)", positive_int),
+        "kernel_size": Param(3, "odd k: vertical (k//2 + 1) x k, horizontal 1 x (k//2 + 1) "
+                             "kernels", positive_int),
+        "head": HEAD,
+        "n_mix": N_MIX,
+        "n_categories": N_CATEGORIES,
+        "dtype": DTYPE,
+    }
 
     def _make_network(self, rng) -> None:
         self._hwg()

@@ -54,7 +54,9 @@ from ...autograd.conv import conv1d
 from ...autograd.recurrent import _serial_blas
 from ...backend import get_backend, to_numpy
 from ...base import register_model
-from ._pixel import CausalConv, PixelModel
+from ...params import Param, positive_int
+from ._pixel import HEAD, N_MIX, CausalConv, PixelModel
+from .base import DTYPE, N_CATEGORIES
 from .pixelcnn import _Head, _odd
 
 __all__ = ["RowLSTM", "DiagonalBiLSTM"]
@@ -161,20 +163,22 @@ class _RNNNet(nn.Module):
 class _PixelRNN(PixelModel):
     """Shared hyper-parameters, network plumbing and scheduled sampling."""
 
-    def __init__(self, n_channels: int = 32, hidden_size: int = 32, n_layers: int = 1,
-                 first_kernel_size: int = 5, head: str = "auto", n_mix: int = 5,
-                 scheduled_sampling=None, scheduled_sampling_epochs: int = 10,
-                 n_categories: int | None = None, dtype: str = "float32"):
-        self.n_channels = n_channels
-        self.hidden_size = hidden_size
-        self.n_layers = n_layers
-        self.first_kernel_size = first_kernel_size
-        self.head = head
-        self.n_mix = n_mix
-        self.scheduled_sampling = scheduled_sampling
-        self.scheduled_sampling_epochs = scheduled_sampling_epochs
-        self.n_categories = n_categories
-        self.dtype = dtype
+    hyperparameters = {
+        "n_channels": Param(32, "feature channels between layers", positive_int),
+        "hidden_size": Param(32, "LSTM state size", positive_int),
+        "n_layers": Param(1, "recurrent layers (residual)", positive_int),
+        "first_kernel_size": Param(5, "odd k of the mask-A input convolution", positive_int),
+        "head": HEAD,
+        "n_mix": N_MIX,
+        "scheduled_sampling": Param(
+            None, "None (teacher forcing), a maximum probability p in [0, 1] of feeding the "
+            "model's own samples (ramped linearly over scheduled_sampling_epochs), or a "
+            "callable epoch -> p", kind="None | float in [0, 1] | callable"),
+        "scheduled_sampling_epochs": Param(10, "epochs of the linear ramp to "
+                                           "scheduled_sampling", positive_int),
+        "n_categories": N_CATEGORIES,
+        "dtype": DTYPE,
+    }
 
     def _layer_factory(self, c, hid, rng):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -262,34 +266,12 @@ class _PixelRNN(PixelModel):
 
 @register_model("row-lstm")
 class RowLSTM(_PixelRNN):
-    """PixelRNN Row LSTM (see module docstring).
+    """PixelRNN Row LSTM (see module docstring)."""
 
-    Parameters
-    ----------
-    n_channels : int
-        Feature channels between layers.
-    hidden_size : int
-        LSTM state size.
-    n_layers : int
-        Row LSTM layers (residual).
-    kernel_size : odd int
-        ``k`` of the masked ``1 x (k//2 + 1)`` input-to-state convolution.
-    first_kernel_size : odd int
-        The mask-A convolution.
-    head, n_mix, n_categories, dtype
-        As in :class:`~minigen.models.autoregressive.pixelcnn.PixelCNN`.
-    scheduled_sampling : None, float in [0, 1] or callable epoch -> p
-    scheduled_sampling_epochs : int
-        Epochs of the linear ramp to ``scheduled_sampling``.
-    """
-
-    def __init__(self, n_channels: int = 32, hidden_size: int = 32, n_layers: int = 1,
-                 kernel_size: int = 3, first_kernel_size: int = 5, head: str = "auto",
-                 n_mix: int = 5, scheduled_sampling=None, scheduled_sampling_epochs: int = 10,
-                 n_categories: int | None = None, dtype: str = "float32"):
-        super().__init__(n_channels, hidden_size, n_layers, first_kernel_size, head, n_mix,
-                         scheduled_sampling, scheduled_sampling_epochs, n_categories, dtype)
-        self.kernel_size = kernel_size
+    hyperparameters = {
+        "kernel_size": Param(3, "odd k of the masked 1 x (k//2 + 1) input-to-state "
+                             "convolution", positive_int),
+    }
 
     def _layer_factory(self, c, hid, rng):
         k = _odd(self.kernel_size, "kernel_size")
@@ -298,8 +280,8 @@ class RowLSTM(_PixelRNN):
 
 @register_model("diagonal-bilstm")
 class DiagonalBiLSTM(_PixelRNN):
-    """PixelRNN Diagonal BiLSTM (see module docstring); parameters as :class:`RowLSTM`
-    without ``kernel_size``. ``recurrent_steps_`` (after a forward pass): the steps each
+    """PixelRNN Diagonal BiLSTM (see module docstring).
+    ``recurrent_steps_`` (after a forward pass): the steps each
     layer took, ``H + W - 1`` (``2d - 1`` for ``d x d`` images)."""
 
     def _layer_factory(self, c, hid, rng):

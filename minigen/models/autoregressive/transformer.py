@@ -37,7 +37,8 @@ from ..._validation import check_positive_int
 from ...autograd import F, Tensor, nn, no_grad
 from ...backend import get_backend
 from ...base import register_model
-from .base import AutoregressiveModel
+from ...params import Param, optional, positive_int
+from .base import DTYPE, N_CATEGORIES, ORDERING, AutoregressiveModel
 
 __all__ = ["PixelTransformer", "TransformerNetwork"]
 
@@ -111,28 +112,17 @@ class TransformerNetwork(nn.Module):
 class PixelTransformer(AutoregressiveModel):
     """Decoder-only causal transformer over the flattened pixels (see module docstring).
 
-    Parameters
-    ----------
-    d_model, n_heads, n_layers : int
-        Width, attention heads (dividing ``d_model``), number of blocks.
-    d_ff : int or None
-        MLP width (default ``4 * d_model``).
-    n_categories : int or None
-        Alphabet size K (``None``: inferred).
-    ordering : "natural", "random" or a permutation of range(D)
-    dtype : str
     """
 
-    def __init__(self, d_model: int = 64, n_heads: int = 4, n_layers: int = 2,
-                 d_ff: int | None = None, n_categories: int | None = None,
-                 ordering="natural", dtype: str = "float32"):
-        self.d_model = d_model
-        self.n_heads = n_heads
-        self.n_layers = n_layers
-        self.d_ff = d_ff
-        self.n_categories = n_categories
-        self.ordering = ordering
-        self.dtype = dtype
+    hyperparameters = {
+        "d_model": Param(64, "width of the token embeddings and blocks", positive_int),
+        "n_heads": Param(4, "attention heads (dividing d_model)", positive_int),
+        "n_layers": Param(2, "transformer blocks", positive_int),
+        "d_ff": Param(None, "MLP width (None: 4 d_model)", optional(positive_int)),
+        "n_categories": N_CATEGORIES,
+        "ordering": ORDERING,
+        "dtype": DTYPE,
+    }
 
     def _n_input_channels(self) -> int:
         return self.n_categories_  # always one-hot: the value embedding is onehot @ E

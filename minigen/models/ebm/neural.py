@@ -22,10 +22,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._validation import check_array, check_choice, check_positive_float, check_positive_int
+from ..._validation import check_array, check_positive_int
 from ...backend import get_backend
-from ...base import GenerativeModel, register_model
+from ...base import register_model
+from ...params import (
+    Param,
+    int_sizes,
+    non_negative_float,
+    one_of,
+    positive_float,
+    positive_int,
+    unit_interval,
+)
 from ...random import check_random_state, normals, uniforms
+from ...training import IterativeModel
 
 
 def _blas_threads(limit=1):
@@ -40,12 +50,6 @@ def _blas_threads(limit=1):
     return threadpool_limits(limits=limit, user_api="blas")
 
 
-#: :meth:`NeuralEBM.fit` stops when a parameter grows past this (healthy runs stay O(1):
-#: max |parameter| 0.7 after 40 small ring8 iterations, 1.2 at learning_rate=0.03)
-_MAX_ABS_PARAM = 1e6
-#: ... or when the loss grows past this factor times ``1 + |loss at iteration 0|`` (healthy
-#: runs stay within a few nats of it; learning_rate=100 reached 1e18 within 40 iterations)
-_LOSS_BLOWUP = 1e6
 
 
 def _mlp(n_in, hidden, rng):
@@ -76,66 +80,56 @@ def _mlp(n_in, hidden, rng):
 
 
 @register_model("ebm")
-class NeuralEBM(GenerativeModel):
-    """MLP energy trained by contrastive maximum likelihood with Langevin negatives.
+class NeuralEBM(IterativeModel):
+    r"""MLP energy trained by contrastive maximum likelihood with Langevin negatives.
 
-    Parameters
-    ----------
-    hidden : tuple of int
-    n_steps, step_size : Langevin steps per update and ULA step :math:`\\epsilon`.
-    init : {"replay", "data"}: persistent replay buffer or short-run chains from data.
-    buffer_size, reinit_prob : replay buffer size and reset probability.
-    alpha : float >= 0
-        Energy-magnitude regularization weight :math:`\\alpha` in the loss
-        :math:`\\bar E_{data} - \\bar E_{neg}
-        + \\alpha(\\overline{E^2_{data}} + \\overline{E^2_{neg}})` (0 turns it off).
-    clip_norm : float
-        :meth:`fit` rescales the gradients so their joint L2 norm is at most ``clip_norm``
-        (:func:`minigen.optim.clip_grad_norm`); 0 or ``None`` turns clipping off.
-    n_iter, batch_size, learning_rate : :meth:`fit` settings (Adam, betas (0, 0.999)).
-    lr_final : the learning rate decays (cosine) to ``lr_final * learning_rate``.
-    input_scale : the MLP sees ``input_scale * x`` (sharper features at init: modes of
-        width ~0.1 are learned several times faster).
-    grid_size : cells per axis of the midpoint-rule normalization grid over ``box_``
-        (2-D ``score_samples``; see :meth:`grid_log_partition`).
-    random_state : None, int or numpy.random.Generator
-        Seeds :meth:`fit`: the network's initial weights, the replay buffer / chain starts,
-        the mini-batches and the Langevin noise (``None``: fresh entropy;
-        :meth:`sample` takes its own).
+    Trained by :func:`minigen.training.train` (``fit``): Adam with ``momentum`` (its
+    beta_1) 0, cosine learning-rate decay, gradient-norm clipping at 10 and 75 epochs of
+    batches of 256 by default (3,000 updates on the 10,000 ``ring8`` training points).
+    ``random_state`` seeds the network's initial weights, the replay buffer / chain
+    starts, the mini-batches and the Langevin noise (:meth:`sample` takes its own).
+    Divergence (non-finite negatives make the loss NaN) stops it with
+    :class:`~minigen.exceptions.TrainingDiverged` and restores the last good epoch,
+    replay buffer included.
 
-    The defaults are tuned on ``ring8`` (modes of std 0.1 on a radius-2 circle): held-out
-    NLL 0.465 nats vs true entropy 0.314 (gap 0.15) after 3000 iterations, 92 s on one
-    core. ULA with step 0.005 inflates a std-0.1 mode's variance by ~14%, so the learned
-    modes come out slightly sharp (a ~0.01 nat NLL cost); smaller steps mix more slowly.
+    The defaults are tuned on ``ring8`` (modes of std 0.1 on a radius-2 circle); ULA with
+    step 0.005 inflates a std-0.1 mode's variance by ~14%, so the learned modes come out
+    slightly sharp (a ~0.01 nat NLL cost); smaller steps mix more slowly.
     """
 
-    def __init__(self, hidden=(128, 128), n_steps: int = 60, step_size: float = 0.005,
-                 init: str = "replay", buffer_size: int = 5000, reinit_prob: float = 0.05,
-                 alpha: float = 0.1, clip_norm: float = 10.0, n_iter: int = 3000,
-                 batch_size: int = 256, learning_rate: float = 3e-3, grid_size: int = 200,
-                 input_scale: float = 4.0, lr_final: float = 0.05, random_state=None):
-        self.hidden = hidden
-        self.n_steps = n_steps
-        self.step_size = step_size
-        self.init = init
-        self.buffer_size = buffer_size
-        self.reinit_prob = reinit_prob
-        self.alpha = alpha
-        self.clip_norm = clip_norm
-        self.n_iter = n_iter
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.grid_size = grid_size
-        self.input_scale = input_scale
-        self.lr_final = lr_final
-        self.random_state = random_state
+    hyperparameters = {
+        "hidden": Param((128, 128), "widths of the MLP's hidden layers (SiLU)", int_sizes),
+        "n_steps": Param(60, "Langevin (ULA) steps per negative sample", positive_int),
+        "step_size": Param(0.005, "ULA step epsilon", positive_float),
+        "init": Param("replay", "'replay' (persistent replay buffer) or 'data' (short-run "
+                      "chains started at the data)", one_of("replay", "data")),
+        "buffer_size": Param(5000, "replay buffer size", positive_int),
+        "reinit_prob": Param(0.05, "probability a buffer chain restarts from uniform noise",
+                             unit_interval),
+        "alpha": Param(0.1, "energy-magnitude regularization weight alpha in the loss "
+                       "mean E_data - mean E_neg + alpha (mean E_data^2 + mean E_neg^2)",
+                       non_negative_float),
+        "grid_size": Param(200, "cells per axis of the midpoint-rule normalization grid over "
+                           "box_ (2-D score_samples; see grid_log_partition)", positive_int),
+        "input_scale": Param(4.0, "the MLP sees input_scale * x (sharper features at init: "
+                             "modes of width ~0.1 are learned several times faster)",
+                             positive_float),
+    }
+    training_defaults = {"max_epochs": 75, "batch_size": 256, "learning_rate": 3e-3,
+                         "lr_schedule": "cosine", "momentum": 0.0, "clip_norm": 10.0}
+
+    def training_context(self):
+        """Single-threaded BLAS on the numpy backend: the Langevin loop's small matmuls run
+        much faster without contending BLAS threads."""
+        return _blas_threads(1 if get_backend().name == "numpy" else None)
 
     def _build(self, n_features, rng=None):
         rng = check_random_state(0 if rng is None else rng)
-        self.n_features_in_ = int(n_features)
-        self.net_ = _mlp(self.n_features_in_, tuple(self.hidden), rng)
+        d = int(n_features)
+        self._set_event_shape((d,))
+        self.net_ = _mlp(d, int_sizes(self.hidden, "hidden"), rng)
         xp = get_backend().xp
-        self.box_ = xp.asarray([[-4.0] * self.n_features_in_, [4.0] * self.n_features_in_])
+        self.box_ = xp.asarray([[-4.0] * d, [4.0] * d])
         self.buffer_ = None
 
     def trainable_arrays(self) -> dict:
@@ -157,7 +151,7 @@ class NeuralEBM(GenerativeModel):
         """``X`` (n, D) as float64; unless ``reset`` (``fit``), D must match the built model,
         so a wrong width fails here instead of in a matmul deep inside."""
         X = check_array(X, "X", ndim=2)
-        d = getattr(self, "n_features_in_", None)
+        d = self.n_features_in_ if self.is_built() else None
         if not reset and d is not None and X.shape[1] != d:
             raise ValueError(f"X must have {d} columns (the model's n_features_in_), "
                              f"got shape {tuple(X.shape)}")
@@ -283,11 +277,6 @@ class NeuralEBM(GenerativeModel):
         loss.backward()
         return float(loss.data), self.net_.grad_arrays(), undo, True
 
-    def _lr(self, t, n_iter):
-        """Cosine decay from ``learning_rate`` to ``lr_final * learning_rate``."""
-        f = self.lr_final
-        return self.learning_rate * (f + (1.0 - f) * 0.5 * (1.0 + np.cos(np.pi * t / n_iter)))
-
     def _init_from_data(self, X, rng=None) -> None:
         """Data-dependent set-up: the sampling/normalization box ``box_`` = the data's
         bounding box plus 25% of its width on each side. Called by :meth:`fit` and by
@@ -304,93 +293,6 @@ class NeuralEBM(GenerativeModel):
                              "box: no density to fit); drop them or add noise")
         pad = 0.25 * (hi - lo)
         self.box_ = xp.stack([lo - pad, hi + pad])
-
-    def fit(self, X, y=None):
-        """Adam (betas (0, 0.999)) on the contrastive gradient, with gradient-norm clipping
-        and the cosine learning-rate decay of ``lr_final``.
-
-        :func:`minigen.training.train` (and ``minigen train ebm``) instead uses its own
-        optimizer, ``lr``, ``lr_schedule`` and ``clip_norm`` and draws batches by epochs of
-        permutations; to match ``fit`` pass ``optimizer_kwargs={"betas": (0.0, 0.999)}``,
-        ``clip_norm=self.clip_norm`` and
-        ``lr_schedule=CosineLR(total_steps, min_lr=lr_final * lr)``.
-
-        Divergence stops it with :class:`minigen.training.TrainingDiverged` (``epoch`` and
-        ``step`` = the iteration): non-finite Langevin negatives, loss or gradient, a loss
-        that grows past ``1e6 * (1 + |first loss|)``, or a parameter past ``1e6`` (or
-        non-finite) after an update. The model is then left at its last good parameters,
-        those at which ``loss_curve_[-1]`` was computed (the initial ones, unfitted, if that
-        was iteration 0), with the replay buffer as it was then. Cost: a copy of the
-        parameters and a max-abs reduction over them per iteration.
-        """
-        from ...optim import Adam, clip_grad_norm
-
-        check_choice(self.init, "init", ("replay", "data"))
-        check_positive_int(self.n_steps, "n_steps")
-        check_positive_float(self.step_size, "step_size")
-        X = self._check_X(X, reset=True)
-        rng = check_random_state(self.random_state)
-        self._build(X.shape[1], rng)
-        xp = get_backend().xp
-        self._init_from_data(X, rng)
-        params = self.trainable_arrays()
-        opt = Adam(params, lr=self.learning_rate, betas=(0.0, 0.999))
-        opt.check_finite = False  # the gradient norm is checked below, before the step
-        self.loss_curve_ = []
-        self.fitted_ = False  # until one update has left finite, bounded parameters
-        good = {k: p.copy() for k, p in params.items()}  # at loss_curve_[-1]; see _diverged
-        with _blas_threads(1 if get_backend().name == "numpy" else None):
-            n_iter = check_positive_int(self.n_iter, "n_iter")
-            for t in range(n_iter):
-                opt.lr = self._lr(t, n_iter)
-                batch = X[xp.asarray(rng.integers(0, X.shape[0], self.batch_size))]
-                loss, g, undo, finite_neg = self._contrastive(batch, rng)
-                if not finite_neg:
-                    self._diverged(t, "the Langevin negative samples went non-finite", good)
-                limit = _LOSS_BLOWUP * (1.0 + abs(self.loss_curve_[0])) \
-                    if self.loss_curve_ else float("inf")
-                if not abs(loss) <= limit:  # also NaN
-                    what = ("a non-finite loss" if not np.isfinite(loss) else
-                            f"loss {loss:.4g} (started at {self.loss_curve_[0]:.4g})")
-                    self._diverged(t, what, good, undo)
-                if self.clip_norm:
-                    norm = clip_grad_norm(g, self.clip_norm)
-                else:
-                    norm = float(sum(float(xp.vdot(v.ravel(), v.ravel())) for v in g.values()))
-                if not np.isfinite(norm):
-                    self._diverged(t, "a non-finite gradient", good, undo)
-                for k, p in params.items():
-                    good[k][...] = p
-                opt.step(g)
-                self.loss_curve_.append(loss)
-                big = max(float(xp.abs(p).max()) for p in params.values())
-                if not big <= _MAX_ABS_PARAM:  # also NaN
-                    what = ("non-finite parameters" if not np.isfinite(big) else
-                            f"max |parameter| = {big:.4g} (limit {_MAX_ABS_PARAM:g})")
-                    what += " after the Adam update"
-                    self._diverged(t, what, good)
-                self.fitted_ = True
-        return self
-
-    def _diverged(self, t: int, what: str, good: dict, undo=None) -> None:
-        """Put back the parameters ``good`` (in place: the optimizer holds them) and undo
-        this iteration's replay-buffer write; raise ``TrainingDiverged``."""
-        from ...training import TrainingDiverged
-
-        for k, p in self.trainable_arrays().items():
-            p[...] = good[k]
-        if undo is not None:
-            idx, old = undo
-            self.buffer_[idx] = old
-        kept = len(self.loss_curve_) - 1  # updates before the parameters in ``good``
-        self.fitted_ = kept > 0
-        kept = (f"restored to their last good values (after {kept} update{'s' * (kept > 1)})"
-                if kept > 0 else
-                "left at their initial values (model not fitted)")
-        raise TrainingDiverged(
-            f"NeuralEBM training diverged at iteration {t}: {what}; the parameters were "
-            f"{kept}. Lower learning_rate (now {self.learning_rate:g}) or step_size (now "
-            f"{self.step_size:g})", t, t)
 
     # ------------------------------------------------------------ likelihood, sampling
     def grid_log_partition(self):

@@ -38,12 +38,14 @@ from ..._validation import (
     check_array,
     check_binary,
     check_choice,
-    check_positive_float,
     check_positive_int,
 )
 from ...backend import get_backend, to_numpy
-from ...base import GenerativeModel, register_model
+from ...base import register_model
+from ...exceptions import TrainingDiverged
+from ...params import Param, non_negative_float, one_of, optional, positive_int
 from ...random import check_random_state, uniforms
+from ...training import IterativeModel
 from . import boltzmann as bz
 
 
@@ -55,11 +57,6 @@ def _sigmoid(xp, a):
     return 0.5 * (1.0 + xp.tanh(0.5 * a))
 
 
-#: ``fit`` / ``partial_fit`` stop when a weight grows past this: with binary or standardized
-#: data no useful RBM comes near it, while a run that diverges passes it long before its
-#: parameters overflow to inf (a Gaussian-Bernoulli RBM with a large step reached 1e128)
-_MAX_ABS_WEIGHT = 1e6
-
 
 def _flatten_rows(X):
     """(n, ...) -> (n, prod(...)); images are flattened. Explicit sizes so that n = 0 works
@@ -67,32 +64,46 @@ def _flatten_rows(X):
     return X.reshape(X.shape[0], int(np.prod(X.shape[1:], dtype=np.int64)))
 
 
-class _RBMBase(GenerativeModel):
-    """Shared machinery: parameters, training loop, optimizer, sklearn surface."""
+def _sparsity_target(v, name):
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v < 1:
+        raise ValueError(f"{name} must be None or a number in (0, 1), got {v!r}")
+    return float(v)
 
-    def __init__(self, n_components: int = 64, learning_rate: float = 0.05,
-                 batch_size: int = 20, n_iter: int = 10, method: str = "pcd", k: int = 1,
-                 momentum: float = 0.5, weight_decay: float = 0.0,
-                 sparsity_target: float | None = None, sparsity_cost: float = 0.0,
-                 n_persistent: int | None = None, exact_max_units: int = 20,
-                 ais_chains: int = 200, ais_betas: int = 2000, verbose: bool = False,
-                 random_state=None):
-        self.n_components = n_components
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.n_iter = n_iter
-        self.method = method
-        self.k = k
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.sparsity_target = sparsity_target
-        self.sparsity_cost = sparsity_cost
-        self.n_persistent = n_persistent
-        self.exact_max_units = exact_max_units
-        self.ais_chains = ais_chains
-        self.ais_betas = ais_betas
-        self.verbose = verbose
-        self.random_state = random_state
+
+_sparsity_target.kind = "float in (0, 1) or None"
+
+
+class _RBMBase(IterativeModel):
+    """Shared machinery: parameters, CD/PCD gradients, the fused epoch, sklearn surface.
+
+    Trained by :func:`minigen.training.train` (``fit``) with SGD and momentum by default
+    (``learning_rate=0.05``, ``momentum=0.5``, ``batch_size=20``, ``max_epochs=10``, as
+    Hinton's guide suggests); ``weight_decay`` is an L2 penalty on ``W`` only. On the
+    ``numba`` backend an epoch is one fused kernel call (same random stream and updates
+    as the per-batch path; constant ``lr_schedule`` and no ``clip_norm``).
+    """
+
+    accepts_images = False  # images are flattened to rows
+    hyperparameters = {
+        "n_components": Param(64, "hidden units H", positive_int),
+        "method": Param("pcd", "'cd' (chains start at the data), 'pcd' (persistent chains) or "
+                        "'exact' (model term by enumerating all 2^V visible states, V <= 20)",
+                        one_of("cd", "pcd", "exact")),
+        "k": Param(1, "Gibbs steps per gradient estimate", positive_int),
+        "sparsity_target": Param(None, "mean hidden activation the sparsity penalty pulls "
+                                 "towards (None: no penalty)", _sparsity_target),
+        "sparsity_cost": Param(0.0, "weight of the sparsity penalty", non_negative_float),
+        "n_persistent": Param(None, "persistent chains (PCD; None: batch_size)",
+                              optional(positive_int)),
+        "exact_max_units": Param(20, "largest min(V, H) for which log Z is exact "
+                                 "(enumeration); above it, AIS", positive_int),
+        "ais_chains": Param(200, "AIS chains when log Z is not exact", positive_int),
+        "ais_betas": Param(2000, "AIS temperatures when log Z is not exact", positive_int),
+    }
+    training_defaults = {"max_epochs": 10, "batch_size": 20, "learning_rate": 0.05,
+                         "optimizer": "sgd", "momentum": 0.5}
 
     # ------------------------------------------------------------ parameters
     def _build(self, n_features, rng=None):
@@ -100,7 +111,7 @@ class _RBMBase(GenerativeModel):
         H = check_positive_int(self.n_components, "n_components")
         V = int(n_features)
         xp = get_backend().xp
-        self.n_features_in_ = V
+        self._set_event_shape((V,))
         self.W_ = xp.asarray(rng.normal(0.0, 0.01, (V, H)))
         self.b_ = xp.zeros(V)
         self.c_ = xp.zeros(H)
@@ -121,17 +132,13 @@ class _RBMBase(GenerativeModel):
         if "chains" in state:
             self.chains_ = get_backend().asarray(state["chains"]).astype(self.W_.dtype)
 
-    def _check_hparams(self):
-        check_choice(self.method, "method", ("cd", "pcd", "exact"))
-        check_positive_int(self.k, "k")
-        check_positive_int(self.batch_size, "batch_size")
-        check_positive_int(self.n_iter, "n_iter")
-        check_positive_float(self.learning_rate, "learning_rate")
-        check_positive_float(self.momentum, "momentum", allow_zero=True)
-        check_positive_float(self.weight_decay, "weight_decay", allow_zero=True)
-        check_positive_float(self.sparsity_cost, "sparsity_cost", allow_zero=True)
-        if self.sparsity_target is not None and not 0 < self.sparsity_target < 1:
-            raise ValueError(f"sparsity_target must be in (0, 1), got {self.sparsity_target}")
+    def decayed_arrays(self):
+        return ("W",)
+
+    @property
+    def validate_every_epoch(self) -> bool:
+        """Only when log Z is exact (AIS costs seconds per call)."""
+        return min(self.W_.shape) <= self.exact_max_units
 
     # ------------------------------------------------------------ gradients
     def _negative_phase(self, v0, rng):
@@ -157,11 +164,10 @@ class _RBMBase(GenerativeModel):
             ph0, vk, phk = self._negative_phase(v0, rng)
             wk = xp.full(vk.shape[0], 1.0 / vk.shape[0])
         B = v0.shape[0]
+        # the CD gradient: <dF/dtheta>_data - <dF/dtheta>_chains (model term weighted by wk)
         gW = (vk * wk[:, None]).T @ phk - v0.T @ ph0 / B
         gb = wk @ vk - v0.mean(axis=0)
         gc = wk @ phk - ph0.mean(axis=0)
-        if self.weight_decay:
-            gW = gW + self.weight_decay * self.W_
         if self.sparsity_target is not None and self.sparsity_cost:
             d = self.sparsity_cost * (ph0.mean(axis=0) - self.sparsity_target)
             gc = gc + d
@@ -183,49 +189,13 @@ class _RBMBase(GenerativeModel):
         return S, _sigmoid(xp, S @ self.W_ + self.c_), w / w.sum()
 
     # ------------------------------------------------------------ fit
-    def _init_visible_bias(self, X):
-        """Visible biases from the data means (Hinton's guide)."""
+    def _init_from_data(self, X, rng=None):
+        """Visible biases from the data means (Hinton's guide); called by the training
+        loop after ``_build``, draws nothing."""
         xp = get_backend().xp
+        X = xp.asarray(self._check_fit_X(X))
         p = xp.clip(X.mean(axis=0), 1e-3, 1 - 1e-3)
         self.b_[...] = xp.log(p) - xp.log1p(-p)
-
-    def fit(self, X, y=None):
-        """Train by mini-batch SGD with momentum on CD-k / PCD gradients."""
-        from ...optim import SGD
-
-        self._check_hparams()
-        # a fresh fit rebuilds the parameters, so X may have a new width (as in scikit-learn)
-        X = self._check_fit_X(X, check_width=False)
-        rng = check_random_state(self.random_state)
-        self._build(X.shape[1], rng)
-        self._init_visible_bias(X)
-        self.fitted_ = False  # until one epoch has finished with finite parameters
-        opt = SGD(self.trainable_arrays(), lr=self.learning_rate, momentum=self.momentum)
-        # the end-of-epoch divergence check below restores the last good parameters and
-        # raises TrainingDiverged: the optimizer's own per-step check would pre-empt it
-        opt.check_finite = False
-        n = X.shape[0]
-        bs = self.batch_size
-        fused = self._fused_epoch_kernel()
-        for epoch in range(self.n_iter):
-            # one O(V*H) copy per epoch (not per batch): what a divergence rolls back to
-            good = self._snapshot()
-            if fused is not None:  # whole epoch in one Numba call (same result, see below)
-                self._fused_epoch(fused, X, rng.permutation(n), rng, opt)
-            else:
-                perm = get_backend().asarray(rng.permutation(n))
-                tot = 0.0
-                for s in range(0, n, bs):
-                    # X was validated once above: skip per-batch checks; the CD loss is only
-                    # computed when it is reported
-                    loss, g = self._loss_and_grads(X[perm[s:s + bs]], rng, self.verbose)
-                    opt.step(g)
-                    tot += loss * min(bs, n - s)
-                if self.verbose:
-                    print(f"[{type(self).__name__}] epoch {epoch + 1}: cd-loss {tot / n:.4f}")
-            self._check_diverged(good, f"epoch {epoch}", epoch, opt.t)
-            self.fitted_ = True
-        return self
 
     def _check_fit_X(self, X, *, check_width=True):
         """``_check_X`` plus what training needs: at least one row and one feature."""
@@ -235,35 +205,14 @@ class _RBMBase(GenerativeModel):
                              f"got shape {tuple(X.shape)}")
         return X
 
-    def _snapshot(self) -> dict:
-        """Copies of the parameters and PCD chains (restored by :meth:`_check_diverged`)."""
-        snap = {name: p.copy() for name, p in self.trainable_arrays().items()}
-        snap["chains"] = None if self.chains_ is None else self.chains_.copy()
-        return snap
-
-    def _check_diverged(self, good: dict, where: str, epoch: int, step: int) -> None:
-        """Raise :class:`~minigen.training.TrainingDiverged` if a parameter is non-finite or
-        a weight exceeds ``_MAX_ABS_WEIGHT``, after putting back the parameters in ``good``.
-
-        Cost: a few reductions over W, b, c (no pass over the data)."""
-        from ...training import TrainingDiverged
-
-        xp = get_backend().xp
-        params = self.trainable_arrays()
-        finite = all(bool(xp.isfinite(p).all()) for p in params.values())
-        w_max = float(xp.abs(self.W_).max()) if finite and self.W_.size else 0.0
-        if finite and w_max <= _MAX_ABS_WEIGHT:
-            return
-        for name, p in params.items():  # in place: the optimizer and callers hold these
-            p[...] = good[name]
-        self.chains_ = good["chains"]
-        what = "non-finite parameters" if not finite else f"max |W| = {w_max:.3g}"
-        raise TrainingDiverged(
-            f"{type(self).__name__} training diverged at {where}: {what}; the parameters "
-            f"were restored to their last good values (from before it). "
-            f"Lower learning_rate (now {self.learning_rate:g})"
-            + (" or standardize X" if isinstance(self, GaussianBernoulliRBM) else ""),
-            epoch, step)
+    def fused_epoch(self, X, perm, batch_size, rng, optimizer):
+        """The whole epoch in one kernel call where there is one (see
+        :meth:`_fused_epoch_kernel`); the CD loss is not computed (``None``)."""
+        kernel = self._fused_epoch_kernel()
+        if kernel is None:
+            return NotImplemented
+        self._fused_epoch(kernel, self._check_fit_X(X), perm, batch_size, rng, optimizer)
+        return None
 
     def _fused_epoch_kernel(self):
         """The fused one-call-per-epoch training kernel, or ``None`` (per-batch path)."""
@@ -273,19 +222,18 @@ class _RBMBase(GenerativeModel):
     #: more runs as several kernel calls, each over whole batches
     _FUSED_MAX_UNIFORMS = 1 << 22
 
-    def _fused_epoch(self, kernel, X, perm, rng, opt):
-        """One epoch of :meth:`fit` through ``kernel`` (:func:`~minigen.kernels.cpu.gibbs.
-        rbm_sgd_epoch`): the same random stream, drawn in the order the per-batch path
-        draws it (PCD chain init, then each batch's ``(k, B_chains, H + V)`` uniforms),
-        the same gradients and SGD update; parameters agree with the NumPy backend's
-        per-batch fit to float rounding (summation order), samples exactly."""
+    def _fused_epoch(self, kernel, X, perm, bs, rng, opt):
+        """One epoch through ``kernel`` (:func:`~minigen.kernels.cpu.gibbs.rbm_sgd_epoch`):
+        the same random stream, drawn in the order the per-batch path draws it (PCD chain
+        init, then each batch's ``(k, B_chains, H + V)`` uniforms), the same gradients and
+        SGD update; parameters agree with the per-batch path to float rounding
+        (summation order), samples exactly."""
         V, H = self.W_.shape
-        k = check_positive_int(self.k, "k")
-        n, bs = X.shape[0], self.batch_size
+        k = self.k
+        n = X.shape[0]
         persistent = self.method == "pcd"
         if persistent and self.chains_ is None:
-            m = self.n_persistent or self.batch_size
-            self.chains_ = self._init_chains(check_positive_int(m, "n_persistent"), rng)
+            self.chains_ = self._init_chains(self.n_persistent or bs, rng)
         if persistent:
             self.chains_ = np.ascontiguousarray(self.chains_, dtype=np.float64)
             chains = self.chains_
@@ -313,22 +261,35 @@ class _RBMBase(GenerativeModel):
             s0 = s1
 
     def partial_fit(self, X, y=None):
-        """One gradient step on ``X`` (builds the model on first call).
+        """One plain gradient step (``learning_rate``, no momentum) on ``X``; builds the
+        model on the first call. Unlike :meth:`fit`, a fitted model keeps its width.
 
-        Unlike :meth:`fit`, a fitted model keeps its width: ``X`` must match it."""
-        self._check_hparams()  # the same hyper-parameter rules as fit
+        A step that leaves a non-finite parameter or one above ``max_abs_param`` is undone
+        and raises :class:`~minigen.exceptions.TrainingDiverged`."""
+        hp = self.validate_params()  # the same hyper-parameter rules as fit
         X = self._check_fit_X(X, check_width=getattr(self, "fitted_", False))
         if not getattr(self, "fitted_", False):
-            self._build(X.shape[1], check_random_state(self.random_state))
-            self._init_visible_bias(X)
-            self._rng = check_random_state(self.random_state)
-        rng = getattr(self, "_rng", None) or check_random_state(self.random_state)
-        self._rng = rng
-        good = self._snapshot()
-        _, g = self._loss_and_grads(X, rng, with_loss=False)  # X validated above
-        for name, p in self.trainable_arrays().items():
-            p -= self.learning_rate * g[name]
-        self._check_diverged(good, "this partial_fit step", 0, 0)
+            self._rng = check_random_state(hp["random_state"])
+            self._build(X.shape[1], self._rng)
+            self._set_event_shape((X.shape[1],))
+            self._init_from_data(X)
+        params = self.trainable_arrays()
+        good = {name: p.copy() for name, p in params.items()}
+        good_chains = None if self.chains_ is None else self.chains_.copy()
+        _, g = self._loss_and_grads(X, self._rng, with_loss=False)  # X validated above
+        g["W"] = g["W"] + hp["weight_decay"] * self.W_
+        for name, p in params.items():
+            p -= hp["learning_rate"] * g[name]
+        xp = get_backend().xp
+        big = max(float(xp.abs(p).max()) for p in params.values())
+        if not big <= self.max_abs_param:  # also NaN
+            for name, p in params.items():
+                p[...] = good[name]
+            self.chains_ = good_chains
+            raise TrainingDiverged(
+                f"{type(self).__name__}.partial_fit diverged: max |parameter| = {big:.4g}; "
+                f"the step was undone. Lower learning_rate (now {hp['learning_rate']:g})",
+                0, 0)
         self.fitted_ = True
         return self
 
@@ -406,28 +367,10 @@ class _RBMBase(GenerativeModel):
 class BernoulliRBM(_RBMBase):
     """Bernoulli-Bernoulli RBM (binary data), trained by CD-k or PCD.
 
-    Parameters
-    ----------
-    n_components : int
-        Hidden units H.
-    learning_rate, momentum : SGD step size and momentum.
-    batch_size, n_iter : mini-batch size and epochs.
-    method : {"cd", "pcd", "exact"}; k : Gibbs steps per update ("exact": enumerate
-        visibles for the model term, V <= 20).
-    weight_decay : L2 coefficient on W.
-    sparsity_target, sparsity_cost : optional penalty pulling mean hidden activations
-        to the target.
-    n_persistent : PCD chains (default ``batch_size``).
-    exact_max_units : largest ``min(V, H)`` for exact log Z (enumeration).
-    ais_chains, ais_betas : AIS settings used when log Z is not exact.
-    verbose : bool
-        Print the CD loss after each epoch (uses the per-batch path, not the fused
-        Numba epoch).
-    random_state : None, int or numpy.random.Generator
-        Seeds the weight initialisation, the mini-batch order and every Gibbs uniform.
-
-    A parameter non-finite after an epoch, or a weight above 1e6, stops ``fit`` with
-    :class:`~minigen.training.TrainingDiverged` and puts back the last good parameters.
+    ``random_state`` seeds the weight initialisation, the mini-batch order and every
+    Gibbs uniform. Divergence stops ``fit`` with
+    :class:`~minigen.exceptions.TrainingDiverged` (the rule of
+    :mod:`minigen.training`) and puts back the last good parameters.
 
     Attributes
     ----------
@@ -486,9 +429,9 @@ class BernoulliRBM(_RBMBase):
     def _fused_epoch_kernel(self):
         """On the ``numba`` backend, CD-k / PCD epochs run in one kernel call
         (:func:`minigen.kernels.cpu.gibbs.rbm_sgd_epoch`): Python is entered once per epoch
-        instead of once per mini-batch. ``method="exact"`` and ``verbose`` (which reports
+        instead of once per mini-batch. ``method="exact"`` (which reports
         the CD loss) keep the per-batch path."""
-        if get_backend().name != "numba" or self.method == "exact" or self.verbose:
+        if get_backend().name != "numba" or self.method == "exact":
             return None
         from ...kernels.cpu.gibbs import rbm_sgd_epoch
 
@@ -520,7 +463,7 @@ class BernoulliRBM(_RBMBase):
             r = self._gibbs_k(v0, k, rng)
             return r.ph0, r.v, r.ph
         if self.chains_ is None:
-            n = self.n_persistent or self.batch_size
+            n = self.n_persistent or self.batch_size or v0.shape[0]
             self.chains_ = self._init_chains(check_positive_int(n, "n_persistent"), rng)
         ph0 = _sigmoid(xp, v0 @ self.W_ + self.c_)
         r = self._gibbs_k(self.chains_, k, rng)
@@ -537,7 +480,16 @@ class BernoulliRBM(_RBMBase):
 @register_model("gbrbm")
 class GaussianBernoulliRBM(_RBMBase):
     """Gaussian-Bernoulli RBM for real-valued data (unit visible variance;
-    standardize the data first). Same hyper-parameters as :class:`BernoulliRBM`."""
+    standardize the data first). Same hyper-parameters as :class:`BernoulliRBM`, except
+    ``n_components`` defaults to 16: log Z is exact only (``2^H`` hidden states), so
+    ``H <= 24`` is required for scoring."""
+
+    hyperparameters = {
+        "n_components": Param(16, "hidden units H (at most 24: exact log Z only)",
+                              positive_int),
+    }
+    divergence_hint = " or standardize X"
+
 
     def _check_X(self, X, *, check_width=True):
         X = _flatten_rows(check_array(X, "X", ndim=(2, 3, 4)))  # images are flattened
@@ -545,8 +497,9 @@ class GaussianBernoulliRBM(_RBMBase):
             raise ValueError(f"X must have {self.W_.shape[0]} features, got {X.shape[1]}")
         return get_backend().xp.asarray(X, dtype=np.float64)
 
-    def _init_visible_bias(self, X):
-        self.b_[...] = X.mean(axis=0)
+    def _init_from_data(self, X, rng=None):
+        xp = get_backend().xp
+        self.b_[...] = xp.asarray(self._check_fit_X(X)).mean(axis=0)
 
     def check_scorable(self) -> None:
         """Its log Z is exact only (enumerating the ``2^H`` hidden states, no AIS
@@ -608,7 +561,7 @@ class GaussianBernoulliRBM(_RBMBase):
             v = v0
         else:
             if self.chains_ is None:
-                n = self.n_persistent or self.batch_size
+                n = self.n_persistent or self.batch_size or v0.shape[0]
                 self.chains_ = self._init_chains(check_positive_int(n, "n_persistent"), rng)
             v = self.chains_
         for _ in range(k):

@@ -26,13 +26,9 @@ import numpy as np
 from ...autograd import F, Tensor, as_tensor, no_grad
 from ...autograd.nn import Module, ModuleList
 from ...backend import xp_of
+from ...exceptions import NonInvertibleError  # noqa: F401  (re-exported)
 
 __all__ = ["Transform", "Compose", "NonInvertibleError", "zero_logdet", "as_input"]
-
-
-class NonInvertibleError(ValueError):
-    """A transform's parameters do not define an invertible map (singular 1x1 weight,
-    zero or non-finite ActNorm scale, ...)."""
 
 
 def as_input(x, name: str = "x", ndim=None) -> Tensor:

@@ -33,12 +33,23 @@ import numpy as np
 
 from ..._validation import check_choice, check_positive_int
 from ...base import register_model
+from ...params import Param, one_of, positive_int
 from ...random import check_random_state
 from .actnorm import ActNorm
 from .base import Compose
 from .coupling import AffineCoupling, ConvConditioner, MLPConditioner, channel_mask, half_mask
 from .invconv import InvertibleConv1x1
-from .model import FlowModel
+from .model import (
+    ACTIVATION,
+    FLOW_DTYPE,
+    HIDDEN,
+    MODE,
+    N_BINS,
+    N_HIDDEN,
+    N_SCALES,
+    SCALE_BOUND,
+    FlowModel,
+)
 from .squeeze import MultiScale, Squeeze
 
 __all__ = ["Glow"]
@@ -48,38 +59,21 @@ __all__ = ["Glow"]
 class Glow(FlowModel):
     """Glow flow for images or vectors (see the module docstring and :class:`FlowModel`).
 
-    Parameters
-    ----------
-    n_steps : int
-        Flow steps per scale (``K``), or in total for vectors.
-    hidden : int
-        Conditioner width.
-    n_hidden : int
-    n_scales : int
-        Image mode: number of squeeze levels (``L``).
-    scale_bound : float
-    mode : {"auto", "vector", "image"}
-    linear_init : {"rotation", "identity"}
-        Initial value of every LU linear map / 1x1 convolution (module docstring).
-    activation : {"relu", "tanh"}
-    n_bins : "auto", None or int
-    dtype : {"float32", "float64"}
     """
 
-    def __init__(self, n_steps: int = 4, hidden: int = 64, n_hidden: int = 2,
-                 n_scales: int = 2, scale_bound: float = 2.0, mode: str = "auto",
-                 linear_init: str = "rotation", activation: str = "relu", n_bins="auto",
-                 dtype: str = "float32"):
-        self.n_steps = n_steps
-        self.hidden = hidden
-        self.n_hidden = n_hidden
-        self.n_scales = n_scales
-        self.scale_bound = scale_bound
-        self.mode = mode
-        self.linear_init = linear_init
-        self.activation = activation
-        self.n_bins = n_bins
-        self.dtype = dtype
+    hyperparameters = {
+        "n_steps": Param(4, "flow steps per scale (K), or in total for vectors", positive_int),
+        "hidden": HIDDEN,
+        "n_hidden": N_HIDDEN,
+        "n_scales": N_SCALES,
+        "scale_bound": SCALE_BOUND,
+        "mode": MODE,
+        "linear_init": Param("rotation", "initial value of every LU linear map / 1x1 "
+                             "convolution (module docstring)", one_of("rotation", "identity")),
+        "activation": ACTIVATION,
+        "n_bins": N_BINS,
+        "dtype": FLOW_DTYPE,
+    }
 
     def _image_mode(self, input_shape) -> bool:
         check_choice(self.mode, "mode", ("auto", "vector", "image"))

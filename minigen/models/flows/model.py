@@ -48,9 +48,11 @@ import numpy as np
 from ..._validation import check_array, check_positive_float, check_positive_int
 from ...autograd import F, Tensor, no_grad
 from ...backend import get_backend, to_numpy
-from ...base import GenerativeModel
+from ...exceptions import NotFittedError
 from ...io import CheckpointError
+from ...params import Param, dtype_name, one_of, positive_float, positive_int
 from ...random import check_random_state
+from ...training import IterativeModel
 from .actnorm import ActNorm
 from .base import to64
 
@@ -66,7 +68,23 @@ def _dtype(name):
     return dt
 
 
-class FlowModel(GenerativeModel):
+#: hyper-parameters shared by the flows (each lists those it takes)
+N_BINS = Param("auto", "dequantization levels K: 'auto' (integer data 0..K-1 gives K = "
+               "max(X) + 1, anything else is continuous), None (continuous data) or an int "
+               ">= 2", kind="'auto' | None | int >= 2")
+HIDDEN = Param(64, "conditioner width (MLP units, or conv channels in image mode)",
+               positive_int)
+N_HIDDEN = Param(2, "hidden layers per conditioner", positive_int)
+ACTIVATION = Param("relu", "conditioner activation", one_of("relu", "tanh"))
+SCALE_BOUND = Param(2.0, "every log-scale lies in (-scale_bound, scale_bound)", positive_float)
+MODE = Param("auto", "'auto' (image mode for (n, H, W[, C]) input, vector mode for (n, D)), "
+             "'vector' or 'image'", one_of("auto", "vector", "image"))
+N_SCALES = Param(2, "image mode: number of scales (squeeze levels)", positive_int)
+FLOW_DTYPE = Param("float32", "float dtype of the flow (log-dets are accumulated in "
+                   "float64)", dtype_name)
+
+
+class FlowModel(IterativeModel):
     """Base class of ``nice``, ``realnvp`` and ``glow`` (see the module docstring).
 
     Subclasses implement ``_make_flow(event_shape, rng) -> Transform`` where
@@ -91,32 +109,31 @@ class FlowModel(GenerativeModel):
             shape = tuple(int(s) for s in n_features)
         if len(shape) > 3:
             raise ValueError(f"examples must be vectors or images (H, W[, C]), got shape {shape}")
-        self.input_shape_ = shape
-        self.n_features_in_ = list(shape) if len(shape) > 1 else shape[0]
+        self._set_event_shape(shape)
         self.n_dims_ = int(np.prod(shape))
         self.dtype_ = _dtype(self.dtype)
         if self._image_mode(shape):
-            self.event_shape_ = (1, *shape) if len(shape) == 2 else (shape[2], shape[0], shape[1])
+            self.flow_shape_ = (1, *shape) if len(shape) == 2 else (shape[2], shape[0], shape[1])
         else:
-            self.event_shape_ = (self.n_dims_,)
+            self.flow_shape_ = (self.n_dims_,)
         self.n_bins_ = None if self.n_bins in (None, "auto") else check_positive_int(
             self.n_bins, "n_bins")
-        self.flow_ = self._make_flow(self.event_shape_, rng)
+        self.flow_ = self._make_flow(self.flow_shape_, rng)
 
     def _to_event(self, X):
         """``(n, *input_shape)`` xp array -> ``(n, *event_shape)``."""
         n = X.shape[0]
-        if len(self.event_shape_) == 1:
+        if len(self.flow_shape_) == 1:
             return X.reshape(n, -1)
-        if len(self.input_shape_) == 2:
-            return X.reshape(n, *self.event_shape_)
+        if len(self.event_shape_) == 2:
+            return X.reshape(n, *self.flow_shape_)
         return get_backend().xp.transpose(X, (0, 3, 1, 2))
 
     def _from_event(self, Y):
         n = Y.shape[0]
-        if len(self.input_shape_) == 3 and len(self.event_shape_) == 3:
+        if len(self.event_shape_) == 3 and len(self.flow_shape_) == 3:
             Y = get_backend().xp.transpose(Y, (0, 2, 3, 1))
-        return Y.reshape(n, *self.input_shape_)
+        return Y.reshape(n, *self.event_shape_)
 
     # ------------------------------------------------------------ data checks
     def _resolve_bins(self, X) -> None:
@@ -137,12 +154,12 @@ class FlowModel(GenerativeModel):
         """Validate shape (and levels for discrete data); returns an xp float array."""
         X = check_array(X, name, allow_empty=False)
         shape = tuple(int(s) for s in X.shape[1:])
-        if X.ndim < 2 or (shape != self.input_shape_ and shape != (self.n_dims_,)):
+        if X.ndim < 2 or (shape != self.event_shape_ and shape != (self.n_dims_,)):
             raise ValueError(
-                f"{name} must have examples of shape {self.input_shape_} (or flat "
+                f"{name} must have examples of shape {self.event_shape_} (or flat "
                 f"({self.n_dims_},)), got array of shape {tuple(X.shape)}"
             )
-        X = X.reshape(X.shape[0], *self.input_shape_)
+        X = X.reshape(X.shape[0], *self.event_shape_)
         if not np.all(np.isfinite(to_numpy(X))):
             raise ValueError(f"{name} contains NaN or infinite values")
         if discrete and self.n_bins_ is not None:
@@ -359,9 +376,9 @@ class FlowModel(GenerativeModel):
         pair = []
         for x, name in ((x_a, "x_a"), (x_b, "x_b")):
             x = check_array(x, name)
-            if tuple(x.shape) not in (self.input_shape_, (self.n_dims_,)):
+            if tuple(x.shape) not in (self.event_shape_, (self.n_dims_,)):
                 raise ValueError(
-                    f"{name} must be one example of shape {self.input_shape_} (or flat "
+                    f"{name} must be one example of shape {self.event_shape_} (or flat "
                     f"({self.n_dims_},)), got shape {tuple(x.shape)}"
                 )
             pair.append(self._check_X(x[None], name))
@@ -385,17 +402,6 @@ class FlowModel(GenerativeModel):
         return V
 
     # ------------------------------------------------------------ training contract
-    def fit(self, X, y=None, **train_kw):
-        """Fit by maximum likelihood with :func:`minigen.training.train`; returns self.
-
-        ``train_kw`` go to ``train`` (``epochs``, ``lr``, ``batch_size``, ``X_valid``,
-        ``random_state``, ...).
-        """
-        from ...training import train
-
-        self.n_features_in_ = None
-        self.history_ = train(self, X, **train_kw)
-        return self
 
     def _init_from_data(self, X, rng) -> None:
         """Resolve ``n_bins`` and run ActNorm's data-dependent initialisation on a batch."""
@@ -409,7 +415,7 @@ class FlowModel(GenerativeModel):
 
     def trainable_arrays(self) -> dict:
         if getattr(self, "flow_", None) is None:
-            raise RuntimeError(f"{type(self).__name__} has no flow yet; call fit(X) first")
+            raise NotFittedError(f"{type(self).__name__} has no flow yet; call fit(X) first")
         return self.flow_.param_arrays()
 
     def loss_and_grads(self, batch, rng):

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from ..._validation import check_positive_int
 from ...base import register_model
+from ...params import Param, positive_int
 from ...random import check_random_state
 from .actnorm import DiagonalScaling
 from .base import Compose
 from .coupling import AdditiveCoupling, MLPConditioner, alternating_mask, half_mask
-from .model import FlowModel
+from .model import ACTIVATION, FLOW_DTYPE, HIDDEN, N_BINS, N_HIDDEN, FlowModel
 
 __all__ = ["NICE"]
 
@@ -30,30 +31,18 @@ __all__ = ["NICE"]
 class NICE(FlowModel):
     r"""NICE flow for vectors (see the module docstring and :class:`FlowModel`).
 
-    Parameters
-    ----------
-    n_couplings : int
-        Number of additive coupling layers (masks alternate).
-    hidden : int
-        Width of the conditioner MLPs.
-    n_hidden : int
-        Hidden layers per conditioner.
-    activation : {"relu", "tanh"}
-    n_bins : "auto", None or int
-        Dequantization levels ``K`` (see :mod:`minigen.models.flows.model`).
-    dtype : {"float32", "float64"}
     """
 
     supports_images = False
 
-    def __init__(self, n_couplings: int = 4, hidden: int = 64, n_hidden: int = 2,
-                 activation: str = "relu", n_bins="auto", dtype: str = "float32"):
-        self.n_couplings = n_couplings
-        self.hidden = hidden
-        self.n_hidden = n_hidden
-        self.activation = activation
-        self.n_bins = n_bins
-        self.dtype = dtype
+    hyperparameters = {
+        "n_couplings": Param(4, "additive coupling layers (masks alternate)", positive_int),
+        "hidden": HIDDEN,
+        "n_hidden": N_HIDDEN,
+        "activation": ACTIVATION,
+        "n_bins": N_BINS,
+        "dtype": FLOW_DTYPE,
+    }
 
     def _make_flow(self, event_shape, rng):
         rng = check_random_state(rng)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from ..._validation import check_choice, check_positive_int
 from ...base import register_model
+from ...params import Param, one_of, positive_int
 from ...random import check_random_state
 from .base import Compose
 from .coupling import (
@@ -37,7 +38,17 @@ from .coupling import (
     half_mask,
     random_half_mask,
 )
-from .model import FlowModel
+from .model import (
+    ACTIVATION,
+    FLOW_DTYPE,
+    HIDDEN,
+    MODE,
+    N_BINS,
+    N_HIDDEN,
+    N_SCALES,
+    SCALE_BOUND,
+    FlowModel,
+)
 from .squeeze import MultiScale, Squeeze
 
 __all__ = ["RealNVP"]
@@ -47,47 +58,26 @@ __all__ = ["RealNVP"]
 class RealNVP(FlowModel):
     """RealNVP flow for vectors or images (see the module docstring and :class:`FlowModel`).
 
-    Parameters
-    ----------
-    n_couplings : int
-        Coupling layers (vector mode), or per block (image mode).
-    hidden : int
-        Conditioner width (MLP units or conv channels).
-    n_hidden : int
-        Hidden layers per conditioner.
-    scale_bound : float
-        Every log-scale is in ``(-scale_bound, scale_bound)``.
-    mode : {"auto", "vector", "image"}
-        "auto": image mode for ``(n, H, W[, C])`` input, vector mode for ``(n, D)``.
-    n_scales : int
-        Image mode: number of scales (factor-outs + 1).
-    mask : {"alternating", "random"}
-        Vector mode: coupling masks (see the module docstring). Ignored in image mode.
-    logit : None or float
-        Discrete data only: ``None`` (default) feeds the flow ``y = v/K - 1/2``;
-        a float ``alpha`` in ``[0, 0.5)`` feeds it
-        ``y = logit(alpha + (1 - 2 alpha) v/K)`` (the RealNVP paper's pre-processing,
-        its log-det included in every likelihood; see :class:`FlowModel`).
-    activation : {"relu", "tanh"}
-    n_bins : "auto", None or int
-    dtype : {"float32", "float64"}
     """
 
-    def __init__(self, n_couplings: int = 6, hidden: int = 64, n_hidden: int = 2,
-                 scale_bound: float = 2.0, mode: str = "auto", n_scales: int = 2,
-                 mask: str = "alternating", logit: float | None = None,
-                 activation: str = "relu", n_bins="auto", dtype: str = "float32"):
-        self.n_couplings = n_couplings
-        self.hidden = hidden
-        self.n_hidden = n_hidden
-        self.scale_bound = scale_bound
-        self.mode = mode
-        self.n_scales = n_scales
-        self.mask = mask
-        self.logit = logit
-        self.activation = activation
-        self.n_bins = n_bins
-        self.dtype = dtype
+    hyperparameters = {
+        "n_couplings": Param(6, "coupling layers (vector mode), or per block (image mode)",
+                             positive_int),
+        "hidden": HIDDEN,
+        "n_hidden": N_HIDDEN,
+        "scale_bound": SCALE_BOUND,
+        "mode": MODE,
+        "n_scales": N_SCALES,
+        "mask": Param("alternating", "vector mode: coupling masks (see the module docstring); "
+                      "ignored in image mode", one_of("alternating", "random")),
+        "logit": Param(None, "discrete data only: None feeds the flow y = v/K - 1/2; a float "
+                       "alpha in [0, 0.5) feeds it y = logit(alpha + (1 - 2 alpha) v/K) (the "
+                       "RealNVP paper's pre-processing, its log-det in every likelihood)",
+                       kind="None | float in [0, 0.5)"),
+        "activation": ACTIVATION,
+        "n_bins": N_BINS,
+        "dtype": FLOW_DTYPE,
+    }
 
     def _image_mode(self, input_shape) -> bool:
         check_choice(self.mode, "mode", ("auto", "vector", "image"))
