@@ -65,6 +65,9 @@ def _check_model(model):
     for attr in ("sample", "log_prob_tensor"):
         if not hasattr(model, attr):
             raise TypeError(f"{type(model).__name__} has no {attr}; {_CONTRACT}")
+    if not getattr(model, "fitted_", False):
+        raise ValueError(f"{type(model).__name__} is not fitted; REINFORCE fine-tunes a fitted "
+                         "model (fit it by teacher forcing first)")
     return autograd_module(model, _CONTRACT)
 
 
@@ -177,9 +180,6 @@ def train_reinforce(model, reward, n_steps: int = 200, n_samples: int = 64, *,
         On a non-finite gradient (parameters keep their last finite values).
     """
     _check_model(model)
-    if not getattr(model, "fitted_", False):
-        raise ValueError(f"{type(model).__name__} is not fitted; REINFORCE fine-tunes a fitted "
-                         "model (fit it by teacher forcing first)")
     decay = float(baseline_decay)
     if not 0.0 <= decay < 1.0:
         raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay!r}")
