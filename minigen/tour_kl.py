@@ -38,7 +38,7 @@ from .objectives import (
     gaussian_mixture_log_density,
 )
 
-__all__ = ["BUDGETS", "mode_masses", "kl_direction", "plot_kl_direction"]
+__all__ = ["BUDGETS", "mode_masses", "kl_direction", "plot_kl_direction", "summary"]
 
 #: per mode: models, steps, draws per step, Adam learning rate per (model, direction),
 #: evaluation draws, ring samples for the forward fit
@@ -47,10 +47,10 @@ BUDGETS = {
               "lr": {"gaussian": (0.01, 0.05)}, "n_eval": 20_000, "n_data": 5_000},
     "quick": {"models": ("gaussian", "realnvp"), "steps": {"gaussian": 600, "realnvp": 800},
               "batch": 256, "lr": {"gaussian": (0.01, 0.05), "realnvp": (3e-3, 3e-3)},
-              "n_eval": 50_000, "n_data": 20_000, "realnvp": {"n_couplings": 4, "hidden": 32}},
-    "full": {"models": ("gaussian", "realnvp"), "steps": {"gaussian": 1000, "realnvp": 3000},
+              "n_eval": 20_000, "n_data": 20_000, "realnvp": {"n_couplings": 4, "hidden": 32}},
+    "full": {"models": ("gaussian", "realnvp"), "steps": {"gaussian": 1000, "realnvp": 2000},
              "batch": 256, "lr": {"gaussian": (0.01, 0.05), "realnvp": (2e-3, 2e-3)},
-             "n_eval": 200_000, "n_data": 50_000, "realnvp": {"n_couplings": 6, "hidden": 64}},
+             "n_eval": 100_000, "n_data": 50_000, "realnvp": {"n_couplings": 6, "hidden": 32}},
 }
 
 
@@ -131,6 +131,11 @@ def kl_direction(mode: str = "quick", seed: int = 0, verbose: bool = False,
         except ImportError:
             out["figure"] = None
     return out
+
+
+def summary(result: dict) -> dict:
+    """``result`` of :func:`kl_direction` without the fitted models and the figure (JSON-able)."""
+    return {k: v for k, v in result.items() if k not in ("models", "figure")}
 
 
 def plot_kl_direction(result: dict, extent=(-3.0, 3.0, -3.0, 3.0), resolution: int = 120):
