@@ -38,7 +38,8 @@ from .objectives import (
     gaussian_mixture_log_density,
 )
 
-__all__ = ["BUDGETS", "mode_masses", "kl_direction", "plot_kl_direction", "summary"]
+__all__ = ["BUDGETS", "mode_masses", "kl_direction", "plot_kl_direction", "summary",
+           "markdown_table"]
 
 #: per mode: models, steps, draws per step, Adam learning rate per (model, direction),
 #: evaluation draws, ring samples for the forward fit
@@ -136,6 +137,18 @@ def kl_direction(mode: str = "quick", seed: int = 0, verbose: bool = False,
 def summary(result: dict) -> dict:
     """``result`` of :func:`kl_direction` without the fitted models and the figure (JSON-able)."""
     return {k: v for k, v in result.items() if k not in ("models", "figure")}
+
+
+def markdown_table(result: dict) -> str:
+    """The rows of :func:`kl_direction` as a markdown table (the docs page's columns)."""
+    lines = ["| fit | KL(p‖q) | KL(q‖p) | modes covered | IW log Z ± s.e. | ESS / n |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in result["rows"]:
+        lines.append(f"| {r['label']} | {r['kl_pq']:.3f} ± {r['kl_pq_se']:.3f} | "
+                     f"{r['kl_qp']:.3f} ± {r['kl_qp_se']:.3f} | {r['modes_covered']}/8 | "
+                     f"{r['log_z']:.3f} ± {r['log_z_se']:.3f} | {r['ess'] / r['n_eval']:.1%} |")
+    lines.append(f"\nexact log Z = {result['log_z_exact']:.3f}; {result['protocol']}")
+    return "\n".join(lines)
 
 
 def plot_kl_direction(result: dict, extent=(-3.0, 3.0, -3.0, 3.0), resolution: int = 120):

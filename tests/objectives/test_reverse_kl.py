@@ -210,6 +210,11 @@ def test_plot_returns_a_figure():
 
     res = kl_direction("smoke", seed=0)
     assert isinstance(res["figure"], Figure) and len(res["figure"].axes) == 2
+    from minigen.tour_kl import markdown_table, summary
+
+    assert "figure" not in summary(res) and "models" not in summary(res)
+    md = markdown_table(res)
+    assert "| Gaussian, reverse KL |" in md and "1/8" in md and "8/8" in md
 
 
 def test_fit_reverse_kl_lowers_the_loss_to_near_minus_log_z():
