@@ -279,6 +279,12 @@ class AutoregressiveModel(IterativeModel):
             lp = self._log_prob_from_logits(self._logits(Tensor(self._encode(x))), x)
         return lp.data.astype(np.float64)
 
+    def log_prob_tensor(self, X) -> Tensor:
+        """Exact ``log p(x)`` per example as a Tensor ``(n,)`` on the autograd tape, so
+        gradients reach ``net_``'s parameters (REINFORCE: :mod:`minigen.objectives.reinforce`)."""
+        x = self._check_X(X)
+        return self._log_prob_from_logits(self._logits(Tensor(self._encode(x))), x)
+
     def score_samples(self, X):
         """Exact log-likelihood ``log p(x)`` per example in nats, shape (n,)."""
         x = self._check_X(X)

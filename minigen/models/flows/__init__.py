@@ -16,6 +16,7 @@ from .coupling import (
     half_mask,
     random_half_mask,
 )
+from .gaussian import DiagonalGaussian  # noqa: E402
 from .glow import Glow  # noqa: E402
 from .invconv import InvertibleConv1x1, lu_factor
 from .model import FlowModel  # noqa: E402
@@ -31,5 +32,5 @@ __all__ = [
     "ActNorm", "DiagonalScaling", "InvertibleConv1x1", "lu_factor",
     "Permutation", "ReversePermutation", "RandomPermutation",
     "Squeeze", "Unsqueeze", "MultiScale",
-    "FlowModel", "NICE", "RealNVP", "Glow",
+    "FlowModel", "NICE", "RealNVP", "Glow", "DiagonalGaussian",
 ]  # fmt: skip

@@ -363,6 +363,36 @@ class FlowModel(IterativeModel):
         log_pz = -0.5 * (z64 * z64).sum(axis=1) - 0.5 * self.n_dims_ * _LOG2PI
         return V, log_pz - ld_inv
 
+    def sample_and_log_prob(self, n_samples: int, random_state=None):
+        r"""Reparameterized draws and their log-density, as autograd Tensors.
+
+        :math:`z \sim \mathcal N(0, I)` (a constant), :math:`x = f^{-1}(z)` through the
+        flow's differentiable ``inverse``, and
+        :math:`\log q(x) = \log\mathcal N(z; 0, I) - \log|\det \partial f^{-1}/\partial z|`:
+        gradients of any function of ``(x, log q)`` reach the flow's parameters (reverse
+        KL, :func:`minigen.objectives.fit_reverse_kl`). Needs a built, continuous model
+        (``n_bins=None``, or ``"auto"`` resolved to continuous); works before ``fit``, and
+        marks every ActNorm initialized so a later forward pass keeps what this path trained.
+
+        Returns ``(x, log_q)``: Tensors ``(n, *input_shape)`` and ``(n,)`` float64.
+        """
+        if getattr(self, "flow_", None) is None:
+            raise RuntimeError(f"{type(self).__name__} has no flow yet; build or fit it first")
+        if self.n_bins_ is not None:
+            raise ValueError("sample_and_log_prob needs a continuous model (n_bins=None); "
+                             f"this one dequantizes n_bins={self.n_bins_} levels")
+        n = check_positive_int(n_samples, "n_samples")
+        z = check_random_state(random_state).standard_normal((n, self.n_dims_))
+        Z = Tensor(get_backend().asarray(z, dtype=self.dtype_))
+        for m in self._actnorms():
+            m.initialized = True
+        y, ld = self.flow_.inverse(Z)
+        if len(self.input_shape_) == 3 and len(self.event_shape_) == 3:
+            y = F.transpose(y, (0, 2, 3, 1))
+        x = F.reshape(y, (n, *self.input_shape_))
+        log_pz = -0.5 * (z * z).sum(axis=1) - 0.5 * self.n_dims_ * _LOG2PI
+        return x, Tensor(get_backend().asarray(log_pz)) - ld
+
     def interpolate(self, x_a, x_b, n_steps: int = 8, spherical: bool = False):
         """Decode ``n_steps`` latents on the segment (or great circle) from f(x_a) to f(x_b).
 
