@@ -74,7 +74,7 @@ def run(seeds=(0, 1, 2), quick=False):
     X_train, X_test = X[:n_train], X[n_train:]
     own = to_numpy(oracle.score_samples(oracle.sample(n_eval, random_state=2)))
     entropy = (float(-own.mean()), float(own.std(ddof=1) / np.sqrt(len(own))))
-    tf_kw = dict(epochs=epochs, batch_size=64, lr=3e-3)
+    tf_kw = dict(max_epochs=epochs, batch_size=64, learning_rate=3e-3)
     rows = {}
 
     def add(name, seed, model, dt):
@@ -97,7 +97,7 @@ def run(seeds=(0, 1, 2), quick=False):
         for steps in rl_steps:
             t0 = time.perf_counter()
             train_reinforce(rl, oracle.score_samples, n_steps=steps - done, n_samples=64,
-                            lr=2e-4, baseline="moving-average",
+                            learning_rate=2e-4, baseline="moving-average",
                             random_state=np.random.default_rng([seed, steps]))
             t_rl += time.perf_counter() - t0
             done = steps

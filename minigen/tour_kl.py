@@ -106,10 +106,10 @@ def kl_direction(mode: str = "quick", seed: int = 0, verbose: bool = False,
             lr = b["lr"][name][direction == "reverse"]
             t0 = time.perf_counter()
             if direction == "forward":
-                fit_forward_kl(model, X, n_steps=steps, batch_size=b["batch"], lr=lr,
+                fit_forward_kl(model, X, n_steps=steps, batch_size=b["batch"], learning_rate=lr,
                                random_state=seed, verbose=verbose)
             else:
-                fit_reverse_kl(model, log_p, b["batch"], n_steps=steps, lr=lr, n_features=2,
+                fit_reverse_kl(model, log_p, b["batch"], n_steps=steps, learning_rate=lr, n_features=2,
                                n_eval=0, random_state=seed, verbose=verbose)
             dt = time.perf_counter() - t0
             label = f"{'Gaussian' if name == 'gaussian' else 'RealNVP'}, {direction} KL"

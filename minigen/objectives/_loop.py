@@ -43,7 +43,7 @@ def _all_finite(arrays: dict) -> bool:
     return bool(ok)
 
 
-def run_steps(params: dict, step_fn, n_steps: int, *, optimizer: str = "adam", lr: float = 1e-3,
+def run_steps(params: dict, step_fn, n_steps: int, *, optimizer: str = "adam", learning_rate: float = 1e-3,
               optimizer_kwargs=None, clip_norm=None, verbose: bool = False, desc: str = "",
               on_step=None) -> list[float]:
     """Run ``n_steps`` optimizer steps on ``params`` (live arrays, updated in place).
@@ -55,10 +55,10 @@ def run_steps(params: dict, step_fn, n_steps: int, *, optimizer: str = "adam", l
     from tqdm.auto import tqdm
 
     n_steps = check_positive_int(n_steps, "n_steps")
-    lr = check_positive_float(lr, "lr", allow_zero=True)
+    learning_rate = check_positive_float(learning_rate, "learning_rate", allow_zero=True)
     if clip_norm is not None:
         clip_norm = check_positive_float(clip_norm, "clip_norm")
-    opt = make_optimizer(optimizer, params, lr, **(optimizer_kwargs or {}))
+    opt = make_optimizer(optimizer, params, learning_rate, **(optimizer_kwargs or {}))
     opt.check_finite = False  # checked here, with a TrainingDiverged naming the step
     losses = []
     bar = tqdm(total=n_steps, desc=desc or None, disable=not verbose, leave=False)

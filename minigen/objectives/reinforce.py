@@ -148,7 +148,7 @@ def reinforce_loss_and_grads(model, reward, n_samples: int = 64, random_state=No
 
 
 def train_reinforce(model, reward, n_steps: int = 200, n_samples: int = 64, *,
-                    baseline="moving-average", baseline_decay: float = 0.9, lr: float = 1e-3,
+                    baseline="moving-average", baseline_decay: float = 0.9, learning_rate: float = 1e-3,
                     optimizer: str = "adam", optimizer_kwargs=None, clip_norm=None,
                     random_state=None, verbose: bool = False) -> ReinforceHistory:
     r"""Maximize :math:`\mathbb E_{p_\theta}[R(x)]` by ``n_steps`` REINFORCE steps.
@@ -164,7 +164,7 @@ def train_reinforce(model, reward, n_steps: int = 200, n_samples: int = 64, *,
         or callable; see the module docstring.
     baseline_decay : float in [0, 1)
         :math:`\lambda` of the moving average.
-    lr, optimizer, optimizer_kwargs, clip_norm
+    learning_rate, optimizer, optimizer_kwargs, clip_norm
         A :mod:`minigen.optim` optimizer and optional gradient-norm clipping.
     random_state : None, int or Generator
     verbose : bool
@@ -203,6 +203,6 @@ def train_reinforce(model, reward, n_steps: int = 200, n_samples: int = 64, *,
         hist.baseline.append(state["b"])
 
     params = model.trainable_arrays()
-    run_steps(params, step, n_steps, optimizer=optimizer, lr=lr, optimizer_kwargs=optimizer_kwargs,
+    run_steps(params, step, n_steps, optimizer=optimizer, learning_rate=learning_rate, optimizer_kwargs=optimizer_kwargs,
               clip_norm=clip_norm, verbose=verbose, desc="REINFORCE", on_step=on_step)
     return hist

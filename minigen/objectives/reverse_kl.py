@@ -93,7 +93,7 @@ def reverse_kl_loss_and_grads(model, log_p_unnormalized, n_samples: int = 256,
 
 
 def fit_reverse_kl(model, log_p_unnormalized, n_samples: int = 256, *, n_steps: int = 1000,
-                   lr: float = 1e-3, optimizer: str = "adam", optimizer_kwargs=None,
+                   learning_rate: float = 1e-3, optimizer: str = "adam", optimizer_kwargs=None,
                    clip_norm=None, grad_log_p=None, n_features=None, n_eval: int = 10_000,
                    random_state=None, verbose: bool = False) -> ReverseKLResult:
     r"""Train ``model`` to minimize :math:`\mathrm{KL}(q\|p)` against :math:`\tilde p`.
@@ -108,7 +108,7 @@ def fit_reverse_kl(model, log_p_unnormalized, n_samples: int = 256, *, n_steps: 
         :math:`\log\tilde p(x)` for ``x`` of shape ``(n, *n_features)``.
     n_samples : int
         Draws per gradient step.
-    n_steps, lr, optimizer, optimizer_kwargs, clip_norm
+    n_steps, learning_rate, optimizer, optimizer_kwargs, clip_norm
         ``n_steps`` steps of a :mod:`minigen.optim` optimizer (``"adam"``, ``"adamw"``,
         ``"sgd"``), optional joint gradient-norm clipping.
     grad_log_p : None, callable or ``"finite-difference"``
@@ -152,7 +152,7 @@ def fit_reverse_kl(model, log_p_unnormalized, n_samples: int = 256, *, n_steps: 
         return reverse_kl_loss_and_grads(model, target, n, rng)
 
     result = ReverseKLResult(model=model)
-    result.loss = run_steps(params, step, n_steps, optimizer=optimizer, lr=lr,
+    result.loss = run_steps(params, step, n_steps, optimizer=optimizer, learning_rate=learning_rate,
                             optimizer_kwargs=optimizer_kwargs, clip_norm=clip_norm,
                             verbose=verbose, desc="reverse KL")
     model.fitted_ = True

@@ -25,7 +25,7 @@ def _model(seed=0):
     rng = np.random.default_rng(seed)
     X = (rng.random((64, 3)) < 0.5).astype(np.int64)
     m = FVSBN(n_categories=2, dtype="float64")
-    train(m, X, epochs=1, batch_size=64, lr=1e-3, random_state=seed)
+    train(m, X, max_epochs=1, batch_size=64, learning_rate=1e-3, random_state=seed)
     for p in m.trainable_arrays().values():
         p[...] = rng.normal(0.0, 1.5, p.shape)
     return m
@@ -101,7 +101,7 @@ def test_a_baseline_removes_the_variance_of_a_reward_offset():
 def test_train_reinforce_raises_the_expected_reward():
     m = _model(seed=2)
     _, before = _exact(m)
-    hist = train_reinforce(m, reward, n_steps=40, n_samples=32, lr=0.05, random_state=3)
+    hist = train_reinforce(m, reward, n_steps=40, n_samples=32, learning_rate=0.05, random_state=3)
     _, after = _exact(m)
     assert after > before + 0.5 and after <= 4.0  # max_x R(x) = R(1, 0, 1) = 4.5 - 0.5
     assert len(hist.mean_reward) == 40
@@ -116,7 +116,7 @@ def test_train_reinforce_raises_the_expected_reward():
 def test_samples_come_from_the_models_own_cached_sampler():
     X = (np.random.default_rng(0).random((32, 2, 2)) < 0.5).astype(np.int64)
     m = PixelTransformer(d_model=8, n_heads=2, n_layers=1, n_categories=2)
-    train(m, X, epochs=1, batch_size=32, random_state=0)
+    train(m, X, max_epochs=1, batch_size=32, random_state=0)
     seen = []
 
     def spy(x):
@@ -134,7 +134,7 @@ def test_divergence_and_bad_input():
     snap = {k: v.copy() for k, v in m.trainable_arrays().items()}
     with pytest.raises(TrainingDiverged, match="non-finite"):
         train_reinforce(m, lambda x: 1e300 * reward(x), n_steps=3, n_samples=8,
-                        optimizer="sgd", lr=1e300, baseline=None, random_state=0)
+                        optimizer="sgd", learning_rate=1e300, baseline=None, random_state=0)
     for k, v in m.trainable_arrays().items():
         np.testing.assert_array_equal(v, snap[k])
     with pytest.raises(ValueError, match="non-finite"):

@@ -34,7 +34,7 @@ def _std_normal(x):
 def _build(model, n_features=2, seed=0, scale=0.3):
     """Build ``model`` through the public path (one step at lr 0), then randomize it
     (zero-initialised coupling layers would hide gradient bugs)."""
-    fit_reverse_kl(model, _std_normal, 4, n_steps=1, lr=0.0, n_features=n_features, n_eval=0,
+    fit_reverse_kl(model, _std_normal, 4, n_steps=1, learning_rate=0.0, n_features=n_features, n_eval=0,
                    random_state=seed)
     rng = np.random.default_rng(seed + 100)
     for p in model.trainable_arrays().values():
@@ -108,7 +108,7 @@ def test_array_targets_with_their_gradient_or_finite_differences():
 def test_a_neural_ebm_as_the_target():
     from minigen.models.ebm import NeuralEBM
 
-    ebm = NeuralEBM(hidden=(16, 16), n_iter=5, n_steps=5, batch_size=64, random_state=0)
+    ebm = NeuralEBM(hidden=(16, 16), max_epochs=1, n_steps=5, batch_size=64, random_state=0)
     ebm.fit(RING.sample(256, random_state=0))
     flow = _build(RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"))
 
@@ -125,7 +125,7 @@ def test_a_neural_ebm_as_the_target():
                                    grad_log_p="finite-difference")[1]
     for k, g in loss_fn()[1].items():
         np.testing.assert_allclose(fd[k], g, rtol=1e-4, atol=1e-6)
-    res = fit_reverse_kl(flow, log_p, 64, n_steps=5, lr=1e-3, grad_log_p=grad, n_eval=100,
+    res = fit_reverse_kl(flow, log_p, 64, n_steps=5, learning_rate=1e-3, grad_log_p=grad, n_eval=100,
                          random_state=0)
     assert all(np.isfinite(res.loss)) and np.isfinite(res.log_z.log_z)
 
@@ -219,7 +219,7 @@ def test_plot_returns_a_figure():
 
 def test_fit_reverse_kl_lowers_the_loss_to_near_minus_log_z():
     g = DiagonalGaussian(n_bins=None, dtype="float64")
-    res = fit_reverse_kl(g, LOG_P, 128, n_steps=300, lr=0.05, n_features=2, random_state=5,
+    res = fit_reverse_kl(g, LOG_P, 128, n_steps=300, learning_rate=0.05, n_features=2, random_state=5,
                          n_eval=5000)
     assert res.loss[0] > 40 and np.mean(res.loss[-20:]) == pytest.approx(
         -LOG_Z + math.log(8), abs=0.05)
@@ -240,13 +240,13 @@ def test_divergence_raises_and_keeps_the_last_finite_parameters():
         return LOG_P(x) * (np.nan if calls["n"] > 3 else 1.0)
 
     with pytest.raises(TrainingDiverged, match="step 3"):
-        fit_reverse_kl(g, nan_later, 32, n_steps=10, lr=1e-3, random_state=0)
+        fit_reverse_kl(g, nan_later, 32, n_steps=10, learning_rate=1e-3, random_state=0)
     after = g.trainable_arrays()
     assert all(np.isfinite(v).all() for v in after.values())
     assert any(not np.array_equal(before[k], after[k]) for k in after)  # 3 good steps taken
     snapshot = {k: v.copy() for k, v in after.items()}
     with pytest.raises(TrainingDiverged, match="non-finite"):
-        fit_reverse_kl(g, LOG_P, 32, n_steps=3, lr=1e308, optimizer="sgd", random_state=0)
+        fit_reverse_kl(g, LOG_P, 32, n_steps=3, learning_rate=1e308, optimizer="sgd", random_state=0)
     for k, v in g.trainable_arrays().items():
         np.testing.assert_array_equal(v, snapshot[k])
 
@@ -277,7 +277,7 @@ def test_bad_input_is_named():
 def test_forward_kl_matches_the_closed_form_mle():
     X = RING.sample(4000, random_state=3)
     g = DiagonalGaussian(n_bins=None, dtype="float64")
-    losses = fit_forward_kl(g, X, n_steps=400, batch_size=512, lr=0.01, random_state=2)
+    losses = fit_forward_kl(g, X, n_steps=400, batch_size=512, learning_rate=0.01, random_state=2)
     # Adam at a fixed rate jitters around the MLE by ~ its batch noise (std/sqrt(512))
     np.testing.assert_allclose(g.mean_, X.mean(0), atol=3 * 1.42 / np.sqrt(512))
     np.testing.assert_allclose(g.std_, X.std(0), rtol=0.03)

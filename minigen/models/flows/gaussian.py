@@ -22,9 +22,10 @@ import numpy as np
 
 from ...backend import to_numpy
 from ...base import register_model
+from ...params import Param
 from .actnorm import ActNorm
 from .base import Compose
-from .model import FlowModel
+from .model import FLOW_DTYPE, N_BINS, FlowModel
 
 __all__ = ["DiagonalGaussian"]
 
@@ -33,12 +34,6 @@ __all__ = ["DiagonalGaussian"]
 class DiagonalGaussian(FlowModel):
     """Diagonal Gaussian :math:`\\mathcal N(\\mu, \\mathrm{diag}(\\sigma^2))` as a one-layer flow.
 
-    Parameters
-    ----------
-    n_bins : "auto", None or int
-        As every flow (see :class:`FlowModel`); reverse KL needs continuous data (None).
-    dtype : {"float32", "float64"}
-
     Attributes
     ----------
     mean_, std_ : (D,) arrays, the fitted :math:`\\mu` and :math:`\\sigma` (flow space).
@@ -46,9 +41,11 @@ class DiagonalGaussian(FlowModel):
 
     supports_images = False
 
-    def __init__(self, n_bins="auto", dtype: str = "float32"):
-        self.n_bins = n_bins
-        self.dtype = dtype
+    hyperparameters = {
+        "n_bins": Param(N_BINS.default, N_BINS.doc + "; reverse KL needs continuous data "
+                        "(None)", kind=N_BINS.kind),
+        "dtype": FLOW_DTYPE,
+    }
 
     def _make_flow(self, event_shape, rng):
         return Compose([ActNorm(event_shape[0], self.dtype_)])

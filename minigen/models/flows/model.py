@@ -387,9 +387,9 @@ class FlowModel(IterativeModel):
         for m in self._actnorms():
             m.initialized = True
         y, ld = self.flow_.inverse(Z)
-        if len(self.input_shape_) == 3 and len(self.event_shape_) == 3:
+        if len(self.event_shape_) == 3 and len(self.event_shape_) == 3:
             y = F.transpose(y, (0, 2, 3, 1))
-        x = F.reshape(y, (n, *self.input_shape_))
+        x = F.reshape(y, (n, *self.event_shape_))
         log_pz = -0.5 * (z * z).sum(axis=1) - 0.5 * self.n_dims_ * _LOG2PI
         return x, Tensor(get_backend().asarray(log_pz)) - ld
 
