@@ -16,6 +16,7 @@ from .backend import (  # noqa: E402
     to_numpy,
     use_backend,
 )
+from .exceptions import CheckpointError, NotFittedError, TrainingDiverged  # noqa: E402
 from .random import check_random_state  # noqa: E402
 
 __all__ = [
@@ -27,4 +28,7 @@ __all__ = [
     "use_backend",
     "to_numpy",
     "check_random_state",
+    "NotFittedError",
+    "TrainingDiverged",
+    "CheckpointError",
 ]

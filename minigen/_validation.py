@@ -14,6 +14,17 @@ import numpy as np
 from .backend import xp_of
 
 
+class NonFiniteError(ValueError):
+    """An array holds NaN or inf where finite numbers are needed. Raised inside a training
+    step (a kernel fed an overflowed activation), it means the run diverged:
+    :func:`minigen.training.train` turns it into ``TrainingDiverged``."""
+
+
+class ComplexDataError(TypeError, ValueError):
+    """Complex input where real numbers are needed: a ``TypeError`` (the wrong kind of
+    number) that scikit-learn's code, which expects a ``ValueError``, also catches."""
+
+
 def _shape_str(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -55,19 +66,31 @@ def check_array(
     if isinstance(x, (list, tuple)) or np.isscalar(x):
         x = np.asarray(x)
     if getattr(x, "dtype", None) is not None and x.dtype == object:
-        raise TypeError(f"{name} must be a numeric array, got dtype object")
+        # numbers held as Python objects (a list of mixed ints and floats, a pandas column
+        # of object dtype) are numbers: convert them; anything else is refused
+        try:
+            x = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be a numeric array; its dtype object elements "
+                            f"could not be converted: {exc}") from None
     try:
         x = xp.asarray(x, dtype=dtype) if dtype is not None else xp.asarray(x)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} could not be converted to a numeric array: {exc}") from None
+    if x.dtype.kind == "c":
+        raise ComplexDataError(f"{name} must be a real numeric array, got dtype {x.dtype}: "
+                               "Complex data not supported (pass its real part or modulus)")
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array, got dtype {x.dtype}")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in allowed:
+            hint = (" (Reshape your data either using X.reshape(-1, 1) if it has a single "
+                    "feature or X.reshape(1, -1) if it contains a single sample)"
+                    if x.ndim == 1 and 2 in allowed else "")
             raise ValueError(
                 f"{name} must have {' or '.join(map(str, allowed))} dimension(s), "
-                f"got shape {_shape_str(x.shape)}"
+                f"got shape {_shape_str(x.shape)}{hint}"
             )
     if shape is not None:
         ok = len(shape) == x.ndim and all(
@@ -76,9 +99,11 @@ def check_array(
             want = _shape_str(tuple("*" if s is None else s for s in shape))
             raise ValueError(f"{name} must have shape {want}, got {_shape_str(x.shape)}")
     if not allow_empty and x.size == 0:
-        raise ValueError(f"{name} must not be empty")
+        what = "sample" if x.ndim == 0 or x.shape[0] == 0 else "feature"
+        raise ValueError(f"{name} must not be empty: found 0 {what}(s) (shape="
+                         f"{_shape_str(x.shape)}) while a minimum of 1 is required.")
     if finite and x.dtype.kind == "f" and x.size and not bool(xp.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise NonFiniteError(f"{name} contains NaN or infinite values")
     return x
 
 

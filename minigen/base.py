@@ -186,17 +186,27 @@ class GenerativeModel:
     def __sklearn_tags__(self):
         """Tags for scikit-learn's tools (only called by scikit-learn, which is then
         imported): an unsupervised density estimator on 2-D numeric input."""
-        from sklearn.utils import InputTags, Tags, TargetTags
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
         return Tags(estimator_type="density_estimator",
                     target_tags=TargetTags(required=False),
-                    input_tags=InputTags(two_d_array=True, three_d_array=self.accepts_images))
+                    transformer_tags=TransformerTags() if hasattr(self, "transform") else None,
+                    input_tags=InputTags(two_d_array=True, three_d_array=self.accepts_images,
+                                         positive_only=self.nonnegative_input))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return bool(getattr(self, "fitted_", False))
 
     def _more_tags(self):  # scikit-learn < 1.6
         return {"requires_y": False, "X_types": ["2darray"]}
 
     #: whether the model takes image-shaped examples (n, H, W[, C]) as they are
     accepts_images = False
+    #: whether every input value must be >= 0 (binary data, category levels)
+    nonnegative_input = False
+    #: what the model takes and what its score_samples is (for minigen.catalog)
+    data_kind = "continuous"
+    likelihood_kind = "exact"
 
     # ------------------------------------------------------------ likelihood
     def score_samples(self, X):  # pragma: no cover - abstract
@@ -267,6 +277,12 @@ class GenerativeModel:
         """``event_shape_`` (one example's shape) and ``n_features_in_`` (its size)."""
         self.event_shape_ = tuple(int(s) for s in event_shape)
         self.n_features_in_ = int(np.prod(self.event_shape_, dtype=np.int64))
+
+    def _width_error(self, got, name: str = "X", detail: str = "") -> ValueError:
+        """The error for examples of the wrong size, in scikit-learn's words (its tools
+        and users look for them)."""
+        return ValueError(f"{name} has {got} features, but {type(self).__name__} is "
+                          f"expecting {self.n_features_in_} features as input{detail}")
 
     def _forget_build(self) -> None:
         """Make the next training run build fresh parameters (``fit`` starts over)."""

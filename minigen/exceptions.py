@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ._validation import NonFiniteError
 from .io import CheckpointError
 
-__all__ = ["NotFittedError", "TrainingDiverged", "CheckpointError", "NonInvertibleError"]
+__all__ = ["NotFittedError", "TrainingDiverged", "CheckpointError", "NonInvertibleError",
+           "NonFiniteError"]
 
 
 class NotFittedError(ValueError, AttributeError):

@@ -55,7 +55,7 @@ import numpy as np
 from ._validation import check_array, check_positive_int
 from .backend import get_backend, to_numpy, xp_of
 from .base import GenerativeModel, _jsonable
-from .exceptions import NonInvertibleError, TrainingDiverged
+from .exceptions import NonFiniteError, NonInvertibleError, TrainingDiverged
 from .io import Checkpoint, CheckpointError
 from .optim import clip_grad_norm, make_optimizer, make_schedule
 from .random import check_random_state, generator_from_state, generator_state
@@ -457,7 +457,7 @@ class _Run:
     def _loss_and_grads(self, batch, epoch):
         try:
             loss, grads = self.model.loss_and_grads(batch, self.rng)
-        except (NonInvertibleError, FloatingPointError) as exc:
+        except (NonInvertibleError, NonFiniteError, FloatingPointError) as exc:
             self._diverged(epoch, f"{type(exc).__name__}: {exc}")
         return (None if loss is None else float(loss)), grads
 

@@ -11,3 +11,26 @@ from . import ebm  # noqa: E402,F401
 from . import autoregressive  # noqa: E402,F401
 from . import flows  # noqa: E402,F401
 # isort: on
+from .autoregressive import (  # noqa: E402
+    FVSBN,
+    MADE,
+    ContinuousMADE,
+    DiagonalBiLSTM,
+    GatedPixelCNN,
+    GaussianMADE,
+    PixelCNN,
+    PixelTransformer,
+    RowLSTM,
+)
+from .baseline import FactorizedBernoulli, FactorizedCategorical  # noqa: E402
+from .ebm import BernoulliRBM, BoltzmannMachine, GaussianBernoulliRBM, NeuralEBM  # noqa: E402
+from .flows import NICE, DiagonalGaussian, Glow, RealNVP  # noqa: E402
+
+#: the public model classes (``from minigen.models import MADE``); registry names map to
+#: them through :func:`minigen.base.get_model_class`
+__all__ = [
+    "FactorizedBernoulli", "FactorizedCategorical", "FVSBN", "MADE", "ContinuousMADE",
+    "GaussianMADE", "PixelCNN", "GatedPixelCNN", "RowLSTM", "DiagonalBiLSTM",
+    "PixelTransformer", "BernoulliRBM", "GaussianBernoulliRBM", "BoltzmannMachine",
+    "NeuralEBM", "NICE", "RealNVP", "Glow", "DiagonalGaussian",
+]

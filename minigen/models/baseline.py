@@ -42,6 +42,7 @@ __all__ = ["FactorizedBernoulli", "FactorizedCategorical"]
 
 class _Factorized(GenerativeModel):
     accepts_images = True  # any (n, ...) shape; samples come back in it
+    nonnegative_input = True  # binary data, category levels
 
     def _flatten(self, X, name="X"):
         X = check_array(X, name, allow_empty=False)
@@ -52,10 +53,7 @@ class _Factorized(GenerativeModel):
     def _check_width(self, Xf, shape):
         self._check_fitted()
         if Xf.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {Xf.shape[1]} features per row (shape {shape}), "
-                f"the model was fitted on {self.n_features_in_}"
-            )
+            raise self._width_error(Xf.shape[1], detail=f" (examples of shape {shape})")
 
     @staticmethod
     def _width(n_features) -> int:
@@ -78,6 +76,8 @@ class FactorizedBernoulli(_Factorized):
     event_shape_ : tuple
         Shape of one example (samples come back in it).
     """
+
+    data_kind = "binary"
 
     hyperparameters = {
         "alpha": Param(1.0, "Laplace smoothing (pseudo-count per outcome); 0 is the plain MLE",
@@ -138,6 +138,8 @@ class FactorizedCategorical(_Factorized):
     n_categories_ : int
     event_shape_ : tuple
     """
+
+    data_kind = "integer levels 0..K-1"
 
     hyperparameters = {
         "n_categories": Param(

@@ -108,7 +108,7 @@ def test_ais_base_data_may_hold_probabilities():
 
 
 @pytest.mark.parametrize("data,msg", [
-    (np.zeros((3, 7)), "X must have 6 features, got 7"),
+    (np.zeros((3, 7)), "X has 7 features, but BernoulliRBM is expecting 6"),
     (np.full((3, 6), np.nan), "NaN"),
     (np.zeros((0, 6)), "at least one row"),
 ])

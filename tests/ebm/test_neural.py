@@ -144,7 +144,7 @@ def test_wrong_number_of_columns_is_rejected(ring):
     X, _ = ring
     m = small(max_epochs=2).fit(X)
     for method in (m.score_samples, m.energy, m.score):
-        with pytest.raises(ValueError, match=r"X must have 2 columns.*got shape \(4, 3\)"):
+        with pytest.raises(ValueError, match=r"X has 3 features, but NeuralEBM is expecting 2.*got shape \(4, 3\)"):
             method(np.zeros((4, 3)))
     # refitting on data of another width is allowed
     m.set_params(max_epochs=1).fit(np.random.default_rng(0).normal(size=(50, 3)))

@@ -278,7 +278,7 @@ def test_refit_on_new_width_rebuilds_but_partial_fit_keeps_checking():
     r.fit(_binary(V=8))
     assert r.W_.shape == (8, 4) and r.n_features_in_ == 8
     assert r.transform(_binary(V=8)).shape == (40, 4)
-    with pytest.raises(ValueError, match="X must have 8 features, got 6"):
+    with pytest.raises(ValueError, match="X has 6 features, but BernoulliRBM is expecting 8"):
         r.partial_fit(_binary())
     g = GaussianBernoulliRBM(n_components=3, max_epochs=1, random_state=0)
     rng = np.random.default_rng(0)

@@ -146,7 +146,10 @@ class AutoregressiveModel(IterativeModel):
     net_ : nn.Module
     """
 
+    data_kind = "binary or integer levels"
+
     accepts_images = True
+    nonnegative_input = True  # category levels 0..K-1
     supported_orderings = ("natural", "random", "custom")
     score_batch_size = 2048
 

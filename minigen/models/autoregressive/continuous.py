@@ -55,6 +55,8 @@ class ContinuousMADE(IterativeModel):
     shift_, scale_ : float64 (D,) standardization;  net_ : MADENetwork
     """
 
+    data_kind = "continuous"
+
     hyperparameters = {
         "hidden_sizes": Param((64, 64), "hidden layer widths", int_sizes),
         "n_components": Param(8, "mixture components C per conditional", positive_int),
@@ -100,6 +102,9 @@ class ContinuousMADE(IterativeModel):
 
     def _init_from_data(self, X, rng=None) -> None:
         X = to_numpy(X).astype(np.float64)
+        if len(X) < 2:  # the standardization needs a spread
+            raise ValueError(f"{type(self).__name__} needs at least 2 samples to standardize "
+                             f"the data, got n_samples={len(X)}")
         # A constant column has no density (all its mass sits on one point): any scale
         # floor (1e-8 before) only picks how extreme the made-up log-densities get
         # (about -1e10 at an unseen value), so refuse it here, as NeuralEBM does.
@@ -117,10 +122,7 @@ class ContinuousMADE(IterativeModel):
         self._check_fitted()
         X = check_array(X, name, ndim=2, allow_empty=False)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"{name} has {X.shape[1]} features per row, the model was fitted on "
-                f"{self.n_features_in_}"
-            )
+            raise self._width_error(X.shape[1], name)
         return get_backend().asarray(X, dtype=np.dtype(self.dtype))
 
     def _standardize(self, x):

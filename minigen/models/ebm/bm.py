@@ -41,7 +41,11 @@ class BoltzmannMachine(IterativeModel):
     history_ : :class:`minigen.training.History` of the last fit.
     """
 
+    data_kind = "binary, at most 24 units"
+    likelihood_kind = "exact (enumeration)"
+
     hyperparameters: dict = {}
+    nonnegative_input = True  # binary states
     training_defaults = {"max_epochs": 200, "batch_size": None, "learning_rate": 0.5,
                          "optimizer": "sgd", "momentum": 0.0}
 
@@ -79,7 +83,7 @@ class BoltzmannMachine(IterativeModel):
         if X.ndim != 2:
             raise ValueError(f"X must have shape (n_samples, n_features), got {X.shape}")
         if check_width and self.is_built() and X.shape[1] != self.bias_.shape[0]:
-            raise ValueError(f"X must have {self.bias_.shape[0]} features, got {X.shape[1]}")
+            raise self._width_error(X.shape[1])
         return get_backend().xp.asarray(X, dtype=np.float64)
 
     # ------------------------------------------------------------ likelihood

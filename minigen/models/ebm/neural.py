@@ -97,6 +97,9 @@ class NeuralEBM(IterativeModel):
     slightly sharp (a ~0.01 nat NLL cost); smaller steps mix more slowly.
     """
 
+    data_kind = "continuous, 2-D"
+    likelihood_kind = "grid-normalized (quadrature error only)"
+
     hyperparameters = {
         "hidden": Param((128, 128), "widths of the MLP's hidden layers (SiLU)", int_sizes),
         "n_steps": Param(60, "Langevin (ULA) steps per negative sample", positive_int),
@@ -153,8 +156,7 @@ class NeuralEBM(IterativeModel):
         X = check_array(X, "X", ndim=2)
         d = self.n_features_in_ if self.is_built() else None
         if not reset and d is not None and X.shape[1] != d:
-            raise ValueError(f"X must have {d} columns (the model's n_features_in_), "
-                             f"got shape {tuple(X.shape)}")
+            raise self._width_error(X.shape[1], detail=f" (got shape {tuple(X.shape)})")
         return get_backend().xp.asarray(X, dtype=np.float64)
 
     # ------------------------------------------------------------ energy

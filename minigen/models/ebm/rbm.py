@@ -276,6 +276,8 @@ class _RBMBase(IterativeModel):
         params = self.trainable_arrays()
         good = {name: p.copy() for name, p in params.items()}
         good_chains = None if self.chains_ is None else self.chains_.copy()
+        if getattr(self, "_rng", None) is None:  # fitted by fit(): a stream of its own
+            self._rng = check_random_state(hp["random_state"])
         _, g = self._loss_and_grads(X, self._rng, with_loss=False)  # X validated above
         g["W"] = g["W"] + hp["weight_decay"] * self.W_
         for name, p in params.items():
@@ -346,6 +348,10 @@ class _RBMBase(IterativeModel):
         self._check_fitted()
         return -self.free_energy(X) - self.log_partition()
 
+    def fit_transform(self, X, y=None):
+        """``fit(X)`` then :meth:`transform` (scikit-learn's transformer contract)."""
+        return self.fit(X).transform(X)
+
     def transform(self, X):
         """Hidden activation probabilities :math:`p(h=1 \\mid v)`, (n, H)."""
         self._check_fitted()
@@ -378,11 +384,16 @@ class BernoulliRBM(_RBMBase):
     chains_ (persistent chains, PCD).
     """
 
+    data_kind = "binary"
+    likelihood_kind = "exact if min(V, H) <= exact_max_units, else AIS"
+
+    nonnegative_input = True  # binary visibles
+
     def _check_X(self, X, *, check_width=True):
         X = _flatten_rows(check_array(X, "X", ndim=(2, 3, 4)))  # images are flattened
         check_binary(X, "X")
         if check_width and hasattr(self, "W_") and X.shape[1] != self.W_.shape[0]:
-            raise ValueError(f"X must have {self.W_.shape[0]} features, got {X.shape[1]}")
+            raise self._width_error(X.shape[1])
         return get_backend().xp.asarray(X, dtype=np.float64)
 
     def free_energy(self, X):
@@ -484,6 +495,9 @@ class GaussianBernoulliRBM(_RBMBase):
     ``n_components`` defaults to 16: log Z is exact only (``2^H`` hidden states), so
     ``H <= 24`` is required for scoring."""
 
+    data_kind = "continuous (standardized)"
+    likelihood_kind = "exact (2^H hidden states, H <= 24)"
+
     hyperparameters = {
         "n_components": Param(16, "hidden units H (at most 24: exact log Z only)",
                               positive_int),
@@ -494,7 +508,7 @@ class GaussianBernoulliRBM(_RBMBase):
     def _check_X(self, X, *, check_width=True):
         X = _flatten_rows(check_array(X, "X", ndim=(2, 3, 4)))  # images are flattened
         if check_width and hasattr(self, "W_") and X.shape[1] != self.W_.shape[0]:
-            raise ValueError(f"X must have {self.W_.shape[0]} features, got {X.shape[1]}")
+            raise self._width_error(X.shape[1])
         return get_backend().xp.asarray(X, dtype=np.float64)
 
     def _init_from_data(self, X, rng=None):

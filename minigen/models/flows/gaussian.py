@@ -39,6 +39,9 @@ class DiagonalGaussian(FlowModel):
     mean_, std_ : (D,) arrays, the fitted :math:`\\mu` and :math:`\\sigma` (flow space).
     """
 
+    data_kind = "continuous"
+    likelihood_kind = "exact"
+
     supports_images = False
 
     hyperparameters = {

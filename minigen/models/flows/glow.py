@@ -101,7 +101,7 @@ class Glow(FlowModel):
         if len(event_shape) == 1:
             (d,) = event_shape
             if d < 2:
-                raise ValueError(f"flows need at least 2 dimensions, got {d}")
+                raise ValueError(f"flows need at least 2 dimensions, got n_features={d}")
             return Compose([t for i in range(k) for t in self._step(d, None, h, i, rng)])
         n_scales = check_positive_int(self.n_scales, "n_scales")
         c, hh, ww = event_shape

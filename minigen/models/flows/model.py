@@ -91,6 +91,9 @@ class FlowModel(IterativeModel):
     ``event_shape`` is ``(D,)`` (vector mode) or ``(C, H, W)`` (image mode).
     """
 
+    data_kind = "continuous, or integer levels (dequantized)"
+    likelihood_kind = "exact (continuous); a bound (dequantized levels)"
+
     accepts_images = True
     supports_images = True
 
@@ -155,10 +158,10 @@ class FlowModel(IterativeModel):
         X = check_array(X, name, allow_empty=False)
         shape = tuple(int(s) for s in X.shape[1:])
         if X.ndim < 2 or (shape != self.event_shape_ and shape != (self.n_dims_,)):
-            raise ValueError(
-                f"{name} must have examples of shape {self.event_shape_} (or flat "
-                f"({self.n_dims_},)), got array of shape {tuple(X.shape)}"
-            )
+            raise self._width_error(
+                int(np.prod(shape)) if X.ndim >= 2 else "no", name,
+                f": {name} must have examples of shape {self.event_shape_} (or flat "
+                f"({self.n_dims_},)), got array of shape {tuple(X.shape)}")
         X = X.reshape(X.shape[0], *self.event_shape_)
         if not np.all(np.isfinite(to_numpy(X))):
             raise ValueError(f"{name} contains NaN or infinite values")

@@ -48,7 +48,7 @@ class NICE(FlowModel):
         rng = check_random_state(rng)
         (d,) = event_shape
         if d < 2:
-            raise ValueError(f"flows need at least 2 dimensions, got {d}")
+            raise ValueError(f"flows need at least 2 dimensions, got n_features={d}")
         k = check_positive_int(self.n_couplings, "n_couplings")
         h = check_positive_int(self.hidden, "hidden")
         layers = []

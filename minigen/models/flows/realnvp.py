@@ -92,7 +92,7 @@ class RealNVP(FlowModel):
         if len(event_shape) == 1:
             (d,) = event_shape
             if d < 2:
-                raise ValueError(f"flows need at least 2 dimensions, got {d}")
+                raise ValueError(f"flows need at least 2 dimensions, got n_features={d}")
             check_choice(self.mask, "mask", ("alternating", "random"))
             layers = []
             for i in range(k):
