@@ -14,7 +14,7 @@ Values are checked in the loops that read them: ``v - v`` is 0 for a finite ``v`
 otherwise, summed per block over ``x``, widths, heights, derivatives (and ``gy``,
 ``glogdet``); only a block whose sum is not 0 is scanned again to find its first bad
 element. ``status[i]`` is -1 for a clean row, else ``8 * j + a`` for the first bad
-element ``j`` of row ``i`` and argument ``a`` (an index into ``STATUS_ARGS``);
+element ``j`` of row ``i`` and argument ``a`` (an index into ``reference.spline.STATUS_ARGS``);
 :func:`raise_on_status` turns it into a ``ValueError`` naming the argument. Arithmetic
 runs in the input dtype (typed constants are passed in: a Python literal would promote
 float32 to float64); ``error_model="numpy"``, so a division by zero on a bad element
@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..reference.spline import STATUS_ARGS
+from ..reference.spline import bad_value_error
 from ._vexp import vexp
 
 #: Below this many elements the kernels run on one thread (a parallel launch costs more).
@@ -358,13 +358,12 @@ def _constants(dtype, n_bins, tail_bound, min_bin_width, min_bin_height, min_der
 
 
 def raise_on_status(status) -> None:
-    """``ValueError`` naming the argument and the position of the first bad row, if any."""
+    """The ``ValueError`` of :func:`bad_value_error` for the first bad row, if any."""
     bad = np.flatnonzero(status >= 0)
     if bad.size:
         i = int(bad[0])
         j, a = divmod(int(status[i]), 8)
-        where = f"row {i}" if STATUS_ARGS[a] == "glogdet" else f"row {i}, column {j}"
-        raise ValueError(f"{STATUS_ARGS[a]} contains NaN or infinite values (first at {where})")
+        raise bad_value_error(a, i, j)
 
 
 def spline_coupling(x, widths, heights, derivatives, inverse=False, tail_bound=3.0,

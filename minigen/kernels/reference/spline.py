@@ -54,14 +54,20 @@ from ...backend import xp_of
 STATUS_ARGS = ("x", "widths", "heights", "derivatives", "gy", "glogdet")
 
 
+def bad_value_error(arg: int, row: int, column: int) -> ValueError:
+    """The error every backend raises for a NaN/inf: argument ``STATUS_ARGS[arg]``, first at
+    ``row`` (and ``column`` of the row flattened to ``(N, D)``)."""
+    name = STATUS_ARGS[arg]
+    where = f"row {row}" if name == "glogdet" else f"row {row}, column {column}"
+    return ValueError(f"{name} contains NaN or infinite values (first at {where})")
+
+
 def _check_finite(**arrays) -> None:
-    """``ValueError`` naming the first argument holding a NaN/inf, and its first row/column."""
     for name, a in arrays.items():
         xp = xp_of(a)
         if a.size and not bool(xp.isfinite(a).all()):
             first = [int(v) for v in xp.argwhere(~xp.isfinite(a))[0]]
-            where = f"row {first[0]}" if a.ndim == 1 else f"row {first[0]}, column {first[1]}"
-            raise ValueError(f"{name} contains NaN or infinite values (first at {where})")
+            raise bad_value_error(STATUS_ARGS.index(name), first[0], (first + [0])[1])
 
 
 def _knots(raw, bound, min_size):
@@ -252,4 +258,4 @@ def spline_coupling_backward(x, widths, heights, derivatives, gy, glogdet, inver
     return gx, gw, gh, gd
 
 
-__all__ = ["spline_coupling", "spline_coupling_backward", "STATUS_ARGS"]
+__all__ = ["spline_coupling", "spline_coupling_backward", "STATUS_ARGS", "bad_value_error"]
