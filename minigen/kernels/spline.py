@@ -37,12 +37,13 @@ nflows ``transforms/splines/rational_quadratic.py``; zuko ``MonotonicRQSTransfor
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
 from .._validation import check_array
-from ..backend import check_on_backend, xp_of
+from ..backend import check_on_backend, get_backend, xp_of
 from ._dispatch import implementation
 
 _FAMILY = "spline"
@@ -62,10 +63,11 @@ def _float_dtype(*arrays):
 
 
 def _positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not (np.isfinite(value) and value > 0):
+    if type(value) is not float:  # the common case skips the abstract-class check
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+        value = float(value)
+    if not (value > 0 and value < np.inf):
         raise ValueError(f"{name} must be > 0 and finite, got {value}")
     return value
 
@@ -87,12 +89,22 @@ def _options(inverse, tail_bound, min_bin_width, min_bin_height, min_derivative,
     return opts
 
 
+def _checked(arrays: dict) -> dict:
+    """Arrays of the active backend (O(1) checks; values are checked by the kernel)."""
+    on_gpu = get_backend().is_gpu
+    out = {}
+    for name, a in arrays.items():
+        if type(a) is np.ndarray and not on_gpu and a.dtype.kind in "biuf":
+            out[name] = a  # the common case, without the general conversion
+        else:
+            out[name] = check_array(a, name, finite=False)
+            check_on_backend(out[name], name)
+    return out
+
+
 def _arrays(arrays: dict):
     """Shape checks; returns ``x (N, D)``, params ``(N, D, K)``/``(N, D, K-1)``, rest, shape."""
-    checked = {}
-    for name, a in arrays.items():
-        checked[name] = check_array(a, name, finite=False)  # values: checked by the kernel
-        check_on_backend(checked[name], name)
+    checked = _checked(arrays)
     x, widths = checked["x"], checked["widths"]
     if x.ndim < 1:
         raise ValueError("x must have at least 1 dimension (N, ...), got a scalar")
@@ -109,9 +121,9 @@ def _arrays(arrays: dict):
             raise ValueError(f"{name} must have shape {want[name]} (x {shape}, K = {n_bins}), "
                              f"got {tuple(a.shape)}")
     dtype = _float_dtype(*checked.values())
-    xp = xp_of(*checked.values())
+    xp = xp_of(x)
     n = shape[0]
-    d = int(np.prod(shape[1:], dtype=np.int64))
+    d = math.prod(shape[1:])
     rows = {}
     for name, a in checked.items():
         tail = (a.shape[-1],) if name in ("widths", "heights", "derivatives") else ()

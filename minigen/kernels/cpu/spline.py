@@ -1,27 +1,30 @@
 r"""Numba kernels for the rational-quadratic spline (see ``reference/spline.py`` for the math).
 
-Each row is processed in blocks of ``BLOCK`` elements. Per block, for the widths and the
-heights: (1) the max of each element's ``K`` raw values, written ``K`` times into a
-scratch vector; (2) one flat loop ``e = exp(raw - max)`` over the block's ``BLOCK * K``
-values (SIMD: :func:`._vexp.vexp`, the dominant cost, vectorizes only in a flat loop);
-(3) per element the softmax and the knots ``X_0 = -B, .., X_K = B`` by a running sum.
+The ``N * D`` elements are processed in blocks of ``BLOCK`` consecutive elements (a block
+may span rows, so that narrow rows cost no per-row overhead). Per block, for the widths
+and the heights, in a transposed scratch layout (bin index first) so that every pass is
+a contiguous SIMD loop across the block's elements: gather, the max of each element's
+``K`` raw values (and the finiteness check), ``e = exp(raw - max)`` (:func:`._vexp.vexp`,
+the dominant cost), the softmax and the knots ``X_0 = -B, .., X_K = B`` by a running sum.
 Then per element: bin search (the count of interior knots ``<= x``), softplus of the two
 knot derivatives the bin needs, the RQ map (or the stable quadratic root for the inverse)
-and ``log dy/dx``, summed per row in float64. The backward recomputes the same and
-writes the four gradients in the same pass. ``prange`` over chunks of rows.
+and ``log dy/dx``, added to its row's float64 log-det. The backward recomputes the same
+and writes the four gradients in the same pass. ``prange`` over chunks of whole rows.
 
 Values are checked in the loops that read them: ``v - v`` is 0 for a finite ``v`` and NaN
 otherwise, summed per block over ``x``, widths, heights, derivatives (and ``gy``,
 ``glogdet``); only a block whose sum is not 0 is scanned again to find its first bad
-element. ``status[i]`` is -1 for a clean row, else ``8 * j + a`` for the first bad
-element ``j`` of row ``i`` and argument ``a`` (an index into ``reference.spline.STATUS_ARGS``);
-:func:`raise_on_status` turns it into a ``ValueError`` naming the argument. Arithmetic
+element. ``status[i]`` is -1 for a clean row, else ``8 * j + a`` for the first bad element
+``j`` of row ``i`` and argument ``a`` (an index into ``reference.spline.STATUS_ARGS``);
+:func:`raise_on_status` turns it into the ``ValueError`` every backend raises. Arithmetic
 runs in the input dtype (typed constants are passed in: a Python literal would promote
-float32 to float64); ``error_model="numpy"``, so a division by zero on a bad element
-gives inf/NaN that is discarded, never an exception; no ``fastmath``.
+float32 to float64); ``error_model="numpy"``, so a division by zero on a bad element gives
+inf/NaN that is discarded, never an exception; no ``fastmath``.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from numba import njit, prange
@@ -31,7 +34,7 @@ from ._vexp import vexp
 
 #: Below this many elements the kernels run on one thread (a parallel launch costs more).
 PARALLEL_MIN_SIZE = 1 << 14
-#: Elements per block: the scratch vectors (4 of ``BLOCK * (K + 1)``) stay in L1.
+#: Elements per block: the scratch vectors (five of ``BLOCK * (K + 1)``) stay in L1.
 BLOCK = 64
 _JIT = dict(cache=True, error_model="numpy")
 
@@ -39,10 +42,10 @@ _JIT = dict(cache=True, error_model="numpy")
 # The block passes are separate small functions: LLVM inlines them and vectorizes each
 # loop, where one function holding all the loops left most of them scalar.
 @njit(**_JIT)
-def _gather_block(raw, i, j0, nb, probs):
-    for k in range(raw.shape[2]):
+def _gather_block(raw, e0, nb, probs):
+    for k in range(raw.shape[1]):
         for t in range(nb):
-            probs[k, t] = raw[i, j0 + t, k]
+            probs[k, t] = raw[e0 + t, k]
 
 
 @njit(**_JIT)
@@ -87,58 +90,56 @@ def _knots_block(probs, total, acc, knots, nb, lo, span, min_size, coef):
 
 
 @njit(**_JIT)
-def _block_knots(raw, i, j0, nb, lo, span, min_size, coef, work, probs, knots):
-    """Softmax ``probs[:, t]`` and knots ``knots[:, t]`` of elements ``j0 + t``, ``t < nb``.
+def _block_knots(raw, e0, nb, lo, span, min_size, coef, m, chk, total, acc, probs, knots):
+    """Softmax ``probs[:, t]`` and knots ``knots[:, t]`` of elements ``e0 + t``, ``t < nb``.
 
-    Transposed layout (bin index first), so that every loop runs across the block's
-    elements, contiguous and SIMD. ``work`` is ``(4, BLOCK)`` scratch. Returns the sum of
-    ``v - v`` over the raw values read: 0 if all are finite."""
-    _gather_block(raw, i, j0, nb, probs)
-    _max_block(probs, work[0], work[1], nb)
-    _exp_block(probs, work[0], work[2], nb)
-    _knots_block(probs, work[2], work[3], knots, nb, lo, span, min_size, coef)
+    Returns the sum of ``v - v`` over the raw values read: 0 if all are finite."""
+    _gather_block(raw, e0, nb, probs)
+    _max_block(probs, m, chk, nb)
+    _exp_block(probs, m, total, nb)
+    _knots_block(probs, total, acc, knots, nb, lo, span, min_size, coef)
     bad = lo - lo
     for t in range(nb):
-        bad += work[1, t]
+        bad += chk[t]
     return bad
 
 
 @njit(**_JIT)
-def _check_block(x, derivs, gy, i, j0, nb):
+def _check_block(x, derivs, gy, e0, nb):
     """Sum of ``v - v`` over the block's ``x``, derivatives and ``gy`` (``gy`` may be empty)."""
-    chk = x[i, j0] - x[i, j0]
+    chk = x[e0] - x[e0]
     for t in range(nb):
-        v = x[i, j0 + t]
+        v = x[e0 + t]
         chk += v - v
-        for k in range(derivs.shape[2]):
-            r = derivs[i, j0 + t, k]
+    for t in range(nb):
+        for k in range(derivs.shape[1]):
+            r = derivs[e0 + t, k]
             chk += r - r
     if gy.shape[0]:
         for t in range(nb):
-            g = gy[i, j0 + t]
+            g = gy[e0 + t]
             chk += g - g
     return chk
 
 
 @njit(**_JIT)
-def _first_bad(x, widths, heights, derivs, gy, i, j0, nb):
-    """``8 * j + a`` of the first non-finite value in the block (slow path, after a NaN)."""
-    for t in range(nb):
-        j = j0 + t
-        if not np.isfinite(x[i, j]):
-            return 8 * j
-        for k in range(widths.shape[2]):
-            if not np.isfinite(widths[i, j, k]):
-                return 8 * j + 1
-        for k in range(heights.shape[2]):
-            if not np.isfinite(heights[i, j, k]):
-                return 8 * j + 2
-        for k in range(derivs.shape[2]):
-            if not np.isfinite(derivs[i, j, k]):
-                return 8 * j + 3
-        if gy.shape[0] and not np.isfinite(gy[i, j]):
-            return 8 * j + 4
-    return -1
+def _report_first_bad(x, widths, heights, derivs, gy, e0, nb, d, status):
+    """Slow path, after a NaN in the block: ``status[row] = 8 * column + argument`` for the
+    first non-finite value of each row that has none recorded yet."""
+    for e in range(e0, e0 + nb):
+        a = -1
+        if not np.isfinite(x[e]):
+            a = 0
+        elif not np.all(np.isfinite(widths[e])):
+            a = 1
+        elif not np.all(np.isfinite(heights[e])):
+            a = 2
+        elif not np.all(np.isfinite(derivs[e])):
+            a = 3
+        elif gy.shape[0] and not np.isfinite(gy[e]):
+            a = 4
+        if a >= 0 and status[e // d] < 0:
+            status[e // d] = 8 * (e % d) + a
 
 
 @njit(inline="always", **_JIT)
@@ -176,57 +177,58 @@ def _bin(knots, t, v, n_bins):
 
 
 @njit(**_JIT)
-def _forward_rows(x, widths, heights, derivs, y, logdet, status, inverse, c, lo, hi):
+def _forward_rows(x, widths, heights, derivs, y, logdet, status, d, inverse, c, lo, hi):
+    """Rows ``lo..hi`` of the ``(N * D,)`` flat ``x``, ``(N * D, K)`` parameters."""
     one, bound, span, min_w, coef_w, min_h, coef_h, min_d = c
     two = one + one
-    n_bins, d = widths.shape[2], x.shape[1]
+    n_bins = widths.shape[1]
     work = np.empty((4, BLOCK), x.dtype)
+    m, chk, total, acc = work[0], work[1], work[2], work[3]
     P = np.empty((n_bins, BLOCK), x.dtype)
     X = np.empty((n_bins + 1, BLOCK), x.dtype)
     Y = np.empty((n_bins + 1, BLOCK), x.dtype)
-    no_gy = np.empty((0, 0), x.dtype)
+    no_gy = np.empty(0, x.dtype)
     for i in range(lo, hi):
-        acc = 0.0
+        logdet[i] = 0.0
         status[i] = -1
-        for j0 in range(0, d, BLOCK):
-            nb = min(BLOCK, d - j0)
-            chk = _block_knots(widths, i, j0, nb, -bound, span, min_w, coef_w, work, P, X)
-            chk += _block_knots(heights, i, j0, nb, -bound, span, min_h, coef_h, work, P, Y)
-            chk += _check_block(x, derivs, no_gy, i, j0, nb)
-            if chk != 0 and status[i] < 0:
-                status[i] = _first_bad(x, widths, heights, derivs, no_gy, i, j0, nb)
-            for t in range(nb):
-                j = j0 + t
-                v = x[i, j]
-                if not (v >= -bound and v <= bound):
-                    y[i, j] = v  # identity tails
-                    continue
-                k = _bin(Y, t, v, n_bins) if inverse else _bin(X, t, v, n_bins)
-                x0, y0 = X[k, t], Y[k, t]
-                dx, dy = X[k + 1, t] - x0, Y[k + 1, t] - y0
-                d0 = one if k == 0 else min_d + _softplus(derivs[i, j, k - 1])  # delta_k
-                d1 = one if k == n_bins - 1 else min_d + _softplus(derivs[i, j, k])
-                s = dy / dx  # bin slope
-                if inverse:
-                    theta = _inverse_theta(v - y0, dy, s, d0, d1, one)
-                else:
-                    theta = (v - x0) / dx
-                u = theta * (one - theta)
-                den = s + (d0 + d1 - two * s) * u
-                if inverse:
-                    y[i, j] = x0 + theta * dx
-                else:
-                    y[i, j] = y0 + dy * (s * theta * theta + d0 * u) / den  # RQ map
-                m = d1 * theta * theta + two * s * u + d0 * (one - theta) * (one - theta)
-                r = s / den
-                ld = np.log(m * r * r)  # log dy/dx = log(m (s / den)^2), r <= 2
-                acc += -ld if inverse else ld
-        logdet[i] = acc
+    for e0 in range(lo * d, hi * d, BLOCK):
+        nb = min(BLOCK, hi * d - e0)
+        bad = _block_knots(widths, e0, nb, -bound, span, min_w, coef_w, m, chk, total, acc, P, X)
+        bad += _block_knots(heights, e0, nb, -bound, span, min_h, coef_h, m, chk, total, acc,
+                            P, Y)
+        if bad + _check_block(x, derivs, no_gy, e0, nb) != 0:
+            _report_first_bad(x, widths, heights, derivs, no_gy, e0, nb, d, status)
+        for t in range(nb):
+            e = e0 + t
+            v = x[e]
+            if not (v >= -bound and v <= bound):
+                y[e] = v  # identity tails
+                continue
+            k = _bin(Y, t, v, n_bins) if inverse else _bin(X, t, v, n_bins)
+            x0, y0 = X[k, t], Y[k, t]
+            dx, dy = X[k + 1, t] - x0, Y[k + 1, t] - y0
+            d0 = one if k == 0 else min_d + _softplus(derivs[e, k - 1])  # delta_k
+            d1 = one if k == n_bins - 1 else min_d + _softplus(derivs[e, k])  # delta_{k+1}
+            s = dy / dx  # bin slope
+            if inverse:
+                theta = _inverse_theta(v - y0, dy, s, d0, d1, one)
+            else:
+                theta = (v - x0) / dx
+            u = theta * (one - theta)
+            den = s + (d0 + d1 - two * s) * u
+            if inverse:
+                y[e] = x0 + theta * dx
+            else:
+                y[e] = y0 + dy * (s * theta * theta + d0 * u) / den  # RQ map
+            mm = d1 * theta * theta + two * s * u + d0 * (one - theta) * (one - theta)
+            r = s / den
+            ld = np.log(mm * r * r)  # log dy/dx = log(m (s / den)^2), r <= 2
+            logdet[e // d] += -ld if inverse else ld
 
 
 @njit(inline="always", **_JIT)
-def _softmax_backward(g, i, j, g_lo, g_hi, k, probs, t, coef):
-    """``g[i, j, l] = p_l (g_p,l - sum_m p_m g_p,m)`` with ``g_p,l = coef (g_lo [l < k] +
+def _softmax_backward(g, e, g_lo, g_hi, k, probs, t, coef):
+    """``g[e, l] = p_l (g_p,l - sum_m p_m g_p,m)`` with ``g_p,l = coef (g_lo [l < k] +
     g_hi [l <= k])``: the knots ``X_k``, ``X_{k+1}`` through the running sum and softmax."""
     n_bins = probs.shape[0]
     zero = g_lo - g_lo
@@ -238,107 +240,106 @@ def _softmax_backward(g, i, j, g_lo, g_hi, k, probs, t, coef):
     total = a * below + b * (below + probs[k, t])  # sum_l p_l g_p,l
     for l in range(n_bins):
         gp = (a if l < k else zero) + (b if l <= k else zero)
-        g[i, j, l] = probs[l, t] * (gp - total)
+        g[e, l] = probs[l, t] * (gp - total)
 
 
 @njit(**_JIT)
-def _backward_rows(x, widths, heights, derivs, gy, glogdet, gx, gw, gh, gd, status, inverse,
+def _backward_rows(x, widths, heights, derivs, gy, glogdet, gx, gw, gh, gd, status, d, inverse,
                    c, lo, hi):
     one, bound, span, min_w, coef_w, min_h, coef_h, min_d = c
     two = one + one
     cw, ch = span * coef_w, span * coef_h  # dX_j / dp_l = 2B (1 - K m) [l < j]
-    n_bins, d = widths.shape[2], x.shape[1]
+    n_bins = widths.shape[1]
     work = np.empty((4, BLOCK), x.dtype)
+    m, chk, total, acc = work[0], work[1], work[2], work[3]
     P = np.empty((n_bins, BLOCK), x.dtype)
     Q = np.empty((n_bins, BLOCK), x.dtype)
     X = np.empty((n_bins + 1, BLOCK), x.dtype)
     Y = np.empty((n_bins + 1, BLOCK), x.dtype)
     for i in range(lo, hi):
-        gl = glogdet[i]
-        status[i] = -1 if gl - gl == 0 else 5
-        for j0 in range(0, d, BLOCK):
-            nb = min(BLOCK, d - j0)
-            chk = _block_knots(widths, i, j0, nb, -bound, span, min_w, coef_w, work, P, X)
-            chk += _block_knots(heights, i, j0, nb, -bound, span, min_h, coef_h, work, Q, Y)
-            chk += _check_block(x, derivs, gy, i, j0, nb)
-            if chk != 0 and status[i] < 0:
-                status[i] = _first_bad(x, widths, heights, derivs, gy, i, j0, nb)
-            for t in range(nb):
-                j = j0 + t
-                v = x[i, j]
-                g = gy[i, j]
-                for l in range(n_bins - 1):
-                    gd[i, j, l] = 0
-                if not (v >= -bound and v <= bound):
-                    gx[i, j] = g  # identity tails
-                    for l in range(n_bins):
-                        gw[i, j, l] = 0
-                        gh[i, j, l] = 0
-                    continue
-                k = _bin(Y, t, v, n_bins) if inverse else _bin(X, t, v, n_bins)
-                x0, y0 = X[k, t], Y[k, t]
-                dx, dy = X[k + 1, t] - x0, Y[k + 1, t] - y0
-                d0 = one if k == 0 else min_d + _softplus(derivs[i, j, k - 1])
-                d1 = one if k == n_bins - 1 else min_d + _softplus(derivs[i, j, k])
-                s = dy / dx
-                if inverse:
-                    theta = _inverse_theta(v - y0, dy, s, d0, d1, one)
-                else:
-                    theta = (v - x0) / dx
-                # partials of R = num / den (y = Y_k + dy R) and of l = log dy/dx
-                u = theta * (one - theta)
-                c1 = d0 + d1 - two * s
-                den = s + c1 * u
-                num = s * theta * theta + d0 * u
-                m = d1 * theta * theta + two * s * u + d0 * (one - theta) * (one - theta)
-                den2 = den * den
-                R = num / den
-                R_th = s * m / den2
-                R_s = (theta * theta * den - num * (one - two * u)) / den2
-                R_d0 = u * (den - num) / den2
-                R_d1 = -u * num / den2
-                l_th = (two * d1 * theta + two * s * (one - two * theta)
-                        - two * d0 * (one - theta)) / m - two * c1 * (one - two * theta) / den
-                l_s = two / s + two * u / m - two * (one - two * u) / den
-                l_d0 = (one - theta) * (one - theta) / m - two * u / den
-                l_d1 = theta * theta / m - two * u / den
-                if inverse:
-                    lam = (g * dx - gl * l_th) / (dy * R_th)  # dL/dtheta / (dF/dtheta)
-                    gx[i, j] = lam
-                    alpha, beta = -lam, -gl
-                    g_x0, g_dx = g, g * theta  # x = X_k + theta dx
-                else:
-                    g_th = g * dy * R_th + gl * l_th
-                    gx[i, j] = g_th / dx
-                    alpha, beta = g, gl
-                    g_x0, g_dx = -g_th / dx, -g_th * theta / dx  # theta = (x - X_k) / dx
-                g_s = alpha * dy * R_s + beta * l_s
-                g_dy = alpha * R + g_s / dx  # s = dy / dx
-                g_dx = g_dx - g_s * s / dx
-                _softmax_backward(gw, i, j, g_x0 - g_dx, g_dx, k, P, t, cw)
-                _softmax_backward(gh, i, j, alpha - g_dy, g_dy, k, Q, t, ch)
-                if k > 0:  # delta_k = m + softplus(r_{k-1}); softplus' = sigmoid
-                    gd[i, j, k - 1] = (alpha * dy * R_d0 + beta * l_d0) * _sigmoid(
-                        derivs[i, j, k - 1], one)
-                if k + 1 < n_bins:
-                    gd[i, j, k] = (alpha * dy * R_d1 + beta * l_d1) * _sigmoid(
-                        derivs[i, j, k], one)
+        status[i] = -1 if glogdet[i] - glogdet[i] == 0 else 5
+    for e0 in range(lo * d, hi * d, BLOCK):
+        nb = min(BLOCK, hi * d - e0)
+        bad = _block_knots(widths, e0, nb, -bound, span, min_w, coef_w, m, chk, total, acc, P, X)
+        bad += _block_knots(heights, e0, nb, -bound, span, min_h, coef_h, m, chk, total, acc,
+                            Q, Y)
+        if bad + _check_block(x, derivs, gy, e0, nb) != 0:
+            _report_first_bad(x, widths, heights, derivs, gy, e0, nb, d, status)
+        for t in range(nb):
+            e = e0 + t
+            v = x[e]
+            g = gy[e]
+            gl = glogdet[e // d]
+            for l in range(n_bins - 1):
+                gd[e, l] = 0
+            if not (v >= -bound and v <= bound):
+                gx[e] = g  # identity tails
+                for l in range(n_bins):
+                    gw[e, l] = 0
+                    gh[e, l] = 0
+                continue
+            k = _bin(Y, t, v, n_bins) if inverse else _bin(X, t, v, n_bins)
+            x0, y0 = X[k, t], Y[k, t]
+            dx, dy = X[k + 1, t] - x0, Y[k + 1, t] - y0
+            d0 = one if k == 0 else min_d + _softplus(derivs[e, k - 1])
+            d1 = one if k == n_bins - 1 else min_d + _softplus(derivs[e, k])
+            s = dy / dx
+            if inverse:
+                theta = _inverse_theta(v - y0, dy, s, d0, d1, one)
+            else:
+                theta = (v - x0) / dx
+            # partials of R = num / den (y = Y_k + dy R) and of l = log dy/dx
+            u = theta * (one - theta)
+            c1 = d0 + d1 - two * s
+            den = s + c1 * u
+            num = s * theta * theta + d0 * u
+            mm = d1 * theta * theta + two * s * u + d0 * (one - theta) * (one - theta)
+            den2 = den * den
+            R = num / den
+            R_th = s * mm / den2
+            R_s = (theta * theta * den - num * (one - two * u)) / den2
+            R_d0 = u * (den - num) / den2
+            R_d1 = -u * num / den2
+            l_th = (two * d1 * theta + two * s * (one - two * theta)
+                    - two * d0 * (one - theta)) / mm - two * c1 * (one - two * theta) / den
+            l_s = two / s + two * u / mm - two * (one - two * u) / den
+            l_d0 = (one - theta) * (one - theta) / mm - two * u / den
+            l_d1 = theta * theta / mm - two * u / den
+            if inverse:
+                lam = (g * dx - gl * l_th) / (dy * R_th)  # dL/dtheta / (dF/dtheta)
+                gx[e] = lam
+                alpha, beta = -lam, -gl
+                g_x0, g_dx = g, g * theta  # x = X_k + theta dx
+            else:
+                g_th = g * dy * R_th + gl * l_th
+                gx[e] = g_th / dx
+                alpha, beta = g, gl
+                g_x0, g_dx = -g_th / dx, -g_th * theta / dx  # theta = (x - X_k) / dx
+            g_s = alpha * dy * R_s + beta * l_s
+            g_dy = alpha * R + g_s / dx  # s = dy / dx
+            g_dx = g_dx - g_s * s / dx
+            _softmax_backward(gw, e, g_x0 - g_dx, g_dx, k, P, t, cw)
+            _softmax_backward(gh, e, alpha - g_dy, g_dy, k, Q, t, ch)
+            if k > 0:  # delta_k = m + softplus(r_{k-1}); softplus' = sigmoid
+                gd[e, k - 1] = (alpha * dy * R_d0 + beta * l_d0) * _sigmoid(derivs[e, k - 1], one)
+            if k + 1 < n_bins:
+                gd[e, k] = (alpha * dy * R_d1 + beta * l_d1) * _sigmoid(derivs[e, k], one)
 
 
 @njit(parallel=True, **_JIT)
-def _forward_par(x, widths, heights, derivs, y, logdet, status, inverse, c, n_chunks):
-    n = x.shape[0]
+def _forward_par(x, widths, heights, derivs, y, logdet, status, d, inverse, c, n_chunks):
+    n = logdet.shape[0]
     for t in prange(n_chunks):
-        _forward_rows(x, widths, heights, derivs, y, logdet, status, inverse, c,
+        _forward_rows(x, widths, heights, derivs, y, logdet, status, d, inverse, c,
                       t * n // n_chunks, (t + 1) * n // n_chunks)
 
 
 @njit(parallel=True, **_JIT)
-def _backward_par(x, widths, heights, derivs, gy, glogdet, gx, gw, gh, gd, status, inverse,
+def _backward_par(x, widths, heights, derivs, gy, glogdet, gx, gw, gh, gd, status, d, inverse,
                   c, n_chunks):
-    n = x.shape[0]
+    n = glogdet.shape[0]
     for t in prange(n_chunks):
-        _backward_rows(x, widths, heights, derivs, gy, glogdet, gx, gw, gh, gd, status,
+        _backward_rows(x, widths, heights, derivs, gy, glogdet, gx, gw, gh, gd, status, d,
                        inverse, c, t * n // n_chunks, (t + 1) * n // n_chunks)
 
 
@@ -349,6 +350,7 @@ def _n_chunks(x) -> int:
     return min(x.shape[0], 64)
 
 
+@functools.lru_cache(maxsize=64)
 def _constants(dtype, n_bins, tail_bound, min_bin_width, min_bin_height, min_derivative):
     """``(1, B, 2B, m_w, 1 - K m_w, m_h, 1 - K m_h, m_delta)`` in ``dtype``."""
     t = np.dtype(dtype).type
@@ -359,22 +361,28 @@ def _constants(dtype, n_bins, tail_bound, min_bin_width, min_bin_height, min_der
 
 def raise_on_status(status) -> None:
     """The ``ValueError`` of :func:`bad_value_error` for the first bad row, if any."""
-    bad = np.flatnonzero(status >= 0)
-    if bad.size:
-        i = int(bad[0])
+    if status.size and status.max() >= 0:
+        i = int(np.flatnonzero(status >= 0)[0])
         j, a = divmod(int(status[i]), 8)
         raise bad_value_error(a, i, j)
+
+
+def _flat(x, *params):
+    """``x (N, D)`` -> ``(N * D,)`` and parameters ``(N, D, K)`` -> ``(N * D, K)`` (views)."""
+    n, d = x.shape
+    return (x.reshape(n * d),) + tuple(p.reshape(n * d, p.shape[2]) for p in params)
 
 
 def spline_coupling(x, widths, heights, derivatives, inverse=False, tail_bound=3.0,
                     min_bin_width=1e-3, min_bin_height=1e-3, min_derivative=1e-3):
     c = _constants(x.dtype, widths.shape[2], tail_bound, min_bin_width, min_bin_height,
                    min_derivative)
-    n = x.shape[0]
+    n, d = x.shape
     y = np.empty_like(x)
     logdet = np.empty(n, dtype=np.float64)
     status = np.empty(n, dtype=np.int64)
-    args = (x, widths, heights, derivatives, y, logdet, status, bool(inverse), c)
+    args = (*_flat(x, widths, heights, derivatives), y.reshape(n * d), logdet, status, d,
+            bool(inverse), c)
     chunks = _n_chunks(x)
     if chunks:
         _forward_par(*args, chunks)
@@ -389,35 +397,35 @@ def spline_coupling_backward(x, widths, heights, derivatives, gy, glogdet, inver
                              min_derivative=1e-3):
     c = _constants(x.dtype, widths.shape[2], tail_bound, min_bin_width, min_bin_height,
                    min_derivative)
-    n = x.shape[0]
-    gx, gw, gh, gd = (np.empty_like(a) for a in (x, widths, heights, derivatives))
+    n, d = x.shape
+    grads = tuple(np.empty_like(a) for a in (x, widths, heights, derivatives))
     status = np.empty(n, dtype=np.int64)
-    args = (x, widths, heights, derivatives, gy, glogdet.astype(x.dtype), gx, gw, gh, gd,
-            status, bool(inverse), c)
+    args = (*_flat(x, widths, heights, derivatives), gy.reshape(n * d),
+            glogdet.astype(x.dtype), *_flat(*grads), status, d, bool(inverse), c)
     chunks = _n_chunks(x)
     if chunks:
         _backward_par(*args, chunks)
     else:
         _backward_rows(*args, 0, n)
     raise_on_status(status)
-    return gx, gw, gh, gd
+    return grads
 
 
 def warm_up() -> None:
     """Compile (or load from cache) the serial and ``prange`` kernels, forward and backward,
     for float32 and float64 (``inverse`` is a run-time flag: one compile serves both)."""
     for dtype in (np.float32, np.float64):
-        x = np.zeros((2, 2), dtype)
-        w = np.zeros((2, 2, 3), dtype)
-        d = np.zeros((2, 2, 2), dtype)
+        x = np.zeros(4, dtype)
+        w = np.zeros((4, 3), dtype)
+        d = np.zeros((4, 2), dtype)
         c = _constants(dtype, 3, 3.0, 1e-3, 1e-3, 1e-3)
         ld, st = np.empty(2), np.empty(2, np.int64)
         gl = np.zeros(2, dtype)
         grads = (np.empty_like(x), np.empty_like(w), np.empty_like(w), np.empty_like(d))
-        _forward_rows(x, w, w, d, np.empty_like(x), ld, st, False, c, 0, 2)
-        _forward_par(x, w, w, d, np.empty_like(x), ld, st, False, c, 1)
-        _backward_rows(x, w, w, d, x, gl, *grads, st, False, c, 0, 2)
-        _backward_par(x, w, w, d, x, gl, *grads, st, False, c, 1)
+        _forward_rows(x, w, w, d, np.empty_like(x), ld, st, 2, False, c, 0, 2)
+        _forward_par(x, w, w, d, np.empty_like(x), ld, st, 2, False, c, 1)
+        _backward_rows(x, w, w, d, x, gl, *grads, st, 2, False, c, 0, 2)
+        _backward_par(x, w, w, d, x, gl, *grads, st, 2, False, c, 1)
 
 
 __all__ = ["spline_coupling", "spline_coupling_backward", "raise_on_status"]
