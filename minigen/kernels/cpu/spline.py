@@ -1,15 +1,18 @@
 r"""Numba kernels for the rational-quadratic spline (see ``reference/spline.py`` for the math).
 
 The ``N * D`` elements are processed in blocks of ``BLOCK`` consecutive elements (a block
-may span rows, so that narrow rows cost no per-row overhead). Per block, for the widths
-and the heights, in a transposed scratch layout (bin index first) so that every pass is
-a contiguous SIMD loop across the block's elements: gather, the max of each element's
-``K`` raw values (and the finiteness check), ``e = exp(raw - max)`` (:func:`._vexp.vexp`,
-the dominant cost), the softmax and the knots ``X_0 = -B, .., X_K = B`` by a running sum.
-Then per element: bin search (the count of interior knots ``<= x``), softplus of the two
-knot derivatives the bin needs, the RQ map (or the stable quadratic root for the inverse)
-and ``log dy/dx``, added to its row's float64 log-det. The backward recomputes the same
-and writes the four gradients in the same pass. ``prange`` over chunks of whole rows.
+may span rows, so that narrow rows cost no per-row overhead). Per block, in a transposed
+scratch layout (bin index first), every pass is a contiguous SIMD loop across the block's
+elements: for the widths and the heights the max of each element's ``K`` raw values (and
+the finiteness check), ``e = exp(raw - max)``, the softmax and the knots
+``X_0 = -B, .., X_K = B`` by a running sum; then the bin (the count of interior knots
+``<= x``), the softplus of the two knot derivatives the bin needs, ``theta`` (the stable
+quadratic root for the inverse), the RQ map and ``log dy/dx``. Only the gathers of a bin's
+knots and the writes to the rows are scalar; the log-dets are summed per row in float64.
+``exp``, ``log`` and ``log1p`` are :func:`._vexp.vexp`, :func:`._vlog.vlog`,
+:func:`._vlog.vlog1p`: libm's scalar calls would block vectorization. The backward
+recomputes the same and writes the four gradients in the same pass. ``prange`` over
+chunks of whole rows.
 
 Values are checked in the loops that read them: ``v - v`` is 0 for a finite ``v`` and NaN
 otherwise, summed per block over ``x``, widths, heights, derivatives (and ``gy``,
@@ -31,6 +34,7 @@ from numba import njit, prange
 
 from ..reference.spline import bad_value_error
 from ._vexp import vexp
+from ._vlog import vlog, vlog1p
 
 #: Below this many elements the kernels run on one thread (a parallel launch costs more).
 PARALLEL_MIN_SIZE = 1 << 14
@@ -145,7 +149,7 @@ def _report_first_bad(x, widths, heights, derivs, gy, e0, nb, d, status):
 @njit(inline="always", **_JIT)
 def _softplus(r):
     """``log(1 + e^r) = max(r, 0) + log1p(e^{-|r|})``."""
-    return max(r, r - r) + np.log1p(vexp(-abs(r)))
+    return max(r, r - r) + vlog1p(vexp(-abs(r)))
 
 
 @njit(inline="always", **_JIT)
@@ -167,23 +171,74 @@ def _inverse_theta(xi, dy, s, d0, d1, one):
     return min(max(theta, one - one), one)
 
 
-@njit(inline="always", **_JIT)
-def _bin(knots, t, v, n_bins):
-    k = 0
-    for l in range(1, n_bins):  # the number of interior knots <= v
-        if knots[l, t] <= v:
-            k += 1
-    return k
+@njit(**_JIT)
+def _locate_block(x, derivs, X, Y, e0, nb, inverse, bound, k, v, x0, dx, y0, dy, r0, r1):
+    """Per element ``t``: clipped input ``v``, bin ``k`` (the number of interior knots
+    ``<= v``), its knots and the raw derivatives ``r0``, ``r1`` at its two ends."""
+    n_bins = X.shape[0] - 1
+    for t in range(nb):
+        v[t] = min(max(x[e0 + t], -bound), bound)
+        k[t] = 0
+    for l in range(1, n_bins):
+        if inverse:
+            for t in range(nb):
+                k[t] += 1 if Y[l, t] <= v[t] else 0
+        else:
+            for t in range(nb):
+                k[t] += 1 if X[l, t] <= v[t] else 0
+    zero = bound - bound
+    for t in range(nb):  # gathers
+        kt = k[t]
+        x0[t], y0[t] = X[kt, t], Y[kt, t]
+        dx[t], dy[t] = X[kt + 1, t] - x0[t], Y[kt + 1, t] - y0[t]
+        r0[t] = derivs[e0 + t, kt - 1] if kt > 0 else zero
+        r1[t] = derivs[e0 + t, kt] if kt + 1 < n_bins else zero
+
+
+@njit(**_JIT)
+def _theta_block(k, v, x0, dx, y0, dy, r0, r1, d0, d1, s, theta, nb, n_bins, inverse, one,
+                 min_d):
+    """Knot derivatives ``d0 = delta_k``, ``d1 = delta_{k+1}``, slope ``s`` and ``theta``."""
+    for t in range(nb):
+        sp0 = min_d + _softplus(r0[t])
+        sp1 = min_d + _softplus(r1[t])
+        d0[t] = one if k[t] == 0 else sp0  # delta_0 = delta_K = 1
+        d1[t] = one if k[t] == n_bins - 1 else sp1
+        s[t] = dy[t] / dx[t]  # bin slope
+    if inverse:
+        for t in range(nb):
+            theta[t] = _inverse_theta(v[t] - y0[t], dy[t], s[t], d0[t], d1[t], one)
+    else:
+        for t in range(nb):
+            theta[t] = (v[t] - x0[t]) / dx[t]
+
+
+@njit(**_JIT)
+def _map_block(x0, dx, y0, dy, d0, d1, s, theta, out, ld, nb, inverse, one):
+    """The RQ map (or ``x = X_k + theta dx``) and ``log dy/dx`` per element."""
+    two = one + one
+    for t in range(nb):
+        th, sl, a0, a1 = theta[t], s[t], d0[t], d1[t]
+        u = th * (one - th)
+        den = sl + (a0 + a1 - two * sl) * u
+        fwd = y0[t] + dy[t] * (sl * th * th + a0 * u) / den  # y = Y_k + dy R(theta)
+        out[t] = x0[t] + th * dx[t] if inverse else fwd
+        mm = a1 * th * th + two * sl * u + a0 * (one - th) * (one - th)
+        r = sl / den
+        lj = vlog(mm * r * r)  # log dy/dx = log(m (s / den)^2), r <= 2
+        ld[t] = -lj if inverse else lj
 
 
 @njit(**_JIT)
 def _forward_rows(x, widths, heights, derivs, y, logdet, status, d, inverse, c, lo, hi):
     """Rows ``lo..hi`` of the ``(N * D,)`` flat ``x``, ``(N * D, K)`` parameters."""
     one, bound, span, min_w, coef_w, min_h, coef_h, min_d = c
-    two = one + one
     n_bins = widths.shape[1]
-    work = np.empty((4, BLOCK), x.dtype)
+    work = np.empty((16, BLOCK), x.dtype)
     m, chk, total, acc = work[0], work[1], work[2], work[3]
+    v, x0, dx, y0, dy, r0, r1 = work[4], work[5], work[6], work[7], work[8], work[9], work[10]
+    d0, d1, s, theta, out, ld = work[11], work[12], work[13], work[14], work[15], work[0]
+    k = np.empty(BLOCK, np.int64)
     P = np.empty((n_bins, BLOCK), x.dtype)
     X = np.empty((n_bins + 1, BLOCK), x.dtype)
     Y = np.empty((n_bins + 1, BLOCK), x.dtype)
@@ -198,32 +253,18 @@ def _forward_rows(x, widths, heights, derivs, y, logdet, status, d, inverse, c, 
                             P, Y)
         if bad + _check_block(x, derivs, no_gy, e0, nb) != 0:
             _report_first_bad(x, widths, heights, derivs, no_gy, e0, nb, d, status)
+        _locate_block(x, derivs, X, Y, e0, nb, inverse, bound, k, v, x0, dx, y0, dy, r0, r1)
+        _theta_block(k, v, x0, dx, y0, dy, r0, r1, d0, d1, s, theta, nb, n_bins, inverse, one,
+                     min_d)
+        _map_block(x0, dx, y0, dy, d0, d1, s, theta, out, ld, nb, inverse, one)
         for t in range(nb):
             e = e0 + t
-            v = x[e]
-            if not (v >= -bound and v <= bound):
-                y[e] = v  # identity tails
-                continue
-            k = _bin(Y, t, v, n_bins) if inverse else _bin(X, t, v, n_bins)
-            x0, y0 = X[k, t], Y[k, t]
-            dx, dy = X[k + 1, t] - x0, Y[k + 1, t] - y0
-            d0 = one if k == 0 else min_d + _softplus(derivs[e, k - 1])  # delta_k
-            d1 = one if k == n_bins - 1 else min_d + _softplus(derivs[e, k])  # delta_{k+1}
-            s = dy / dx  # bin slope
-            if inverse:
-                theta = _inverse_theta(v - y0, dy, s, d0, d1, one)
+            xe = x[e]
+            if xe >= -bound and xe <= bound:
+                y[e] = out[t]
+                logdet[e // d] += ld[t]
             else:
-                theta = (v - x0) / dx
-            u = theta * (one - theta)
-            den = s + (d0 + d1 - two * s) * u
-            if inverse:
-                y[e] = x0 + theta * dx
-            else:
-                y[e] = y0 + dy * (s * theta * theta + d0 * u) / den  # RQ map
-            mm = d1 * theta * theta + two * s * u + d0 * (one - theta) * (one - theta)
-            r = s / den
-            ld = np.log(mm * r * r)  # log dy/dx = log(m (s / den)^2), r <= 2
-            logdet[e // d] += -ld if inverse else ld
+                y[e] = xe  # identity tails
 
 
 @njit(inline="always", **_JIT)
@@ -244,14 +285,63 @@ def _softmax_backward(g, e, g_lo, g_hi, k, probs, t, coef):
 
 
 @njit(**_JIT)
+def _grad_block(g, gl, r0, r1, dx, dy, d0, d1, s, theta, gx, gxw, gdx, gyh, gdy, gd0, gd1, nb,
+                inverse, one):
+    """Per element: ``gx`` and the gradients on the knots ``X_k`` (``gxw``), ``X_{k+1}``
+    (``gdx``), ``Y_k`` (``gyh``), ``Y_{k+1}`` (``gdy``) and on the raw derivatives at the
+    bin's two ends (``gd0``, ``gd1``); equations in the reference's backward."""
+    two = one + one
+    for t in range(nb):
+        th, sl, a0, a1, wx, wy, gt, glt = theta[t], s[t], d0[t], d1[t], dx[t], dy[t], g[t], gl[t]
+        # partials of R = num / den (y = Y_k + dy R) and of l = log dy/dx
+        u = th * (one - th)
+        c1 = a0 + a1 - two * sl
+        den = sl + c1 * u
+        num = sl * th * th + a0 * u
+        mm = a1 * th * th + two * sl * u + a0 * (one - th) * (one - th)
+        den2 = den * den
+        R = num / den
+        R_th = sl * mm / den2
+        R_s = (th * th * den - num * (one - two * u)) / den2
+        R_d0 = u * (den - num) / den2
+        R_d1 = -u * num / den2
+        l_th = (two * a1 * th + two * sl * (one - two * th)
+                - two * a0 * (one - th)) / mm - two * c1 * (one - two * th) / den
+        l_s = two / sl + two * u / mm - two * (one - two * u) / den
+        l_d0 = (one - th) * (one - th) / mm - two * u / den
+        l_d1 = th * th / mm - two * u / den
+        lam = (gt * wx - glt * l_th) / (wy * R_th)  # inverse: dL/dtheta / (dF/dtheta)
+        g_th = gt * wy * R_th + glt * l_th  # forward: dL/dtheta
+        alpha = -lam if inverse else gt
+        beta = -glt if inverse else glt
+        gx[t] = lam if inverse else g_th / wx
+        g_x0 = gt if inverse else -g_th / wx  # x = X_k + theta dx | theta = (x - X_k) / dx
+        g_dx = gt * th if inverse else -g_th * th / wx
+        g_s = alpha * wy * R_s + beta * l_s
+        g_dy = alpha * R + g_s / wx  # s = dy / dx
+        g_dx = g_dx - g_s * sl / wx
+        gxw[t] = g_x0 - g_dx
+        gdx[t] = g_dx
+        gyh[t] = alpha - g_dy
+        gdy[t] = g_dy
+        # delta = m + softplus(r): d delta / dr = sigmoid(r)
+        gd0[t] = (alpha * wy * R_d0 + beta * l_d0) * _sigmoid(r0[t], one)
+        gd1[t] = (alpha * wy * R_d1 + beta * l_d1) * _sigmoid(r1[t], one)
+
+
+@njit(**_JIT)
 def _backward_rows(x, widths, heights, derivs, gy, glogdet, gx, gw, gh, gd, status, d, inverse,
                    c, lo, hi):
     one, bound, span, min_w, coef_w, min_h, coef_h, min_d = c
-    two = one + one
     cw, ch = span * coef_w, span * coef_h  # dX_j / dp_l = 2B (1 - K m) [l < j]
     n_bins = widths.shape[1]
-    work = np.empty((4, BLOCK), x.dtype)
+    work = np.empty((24, BLOCK), x.dtype)
     m, chk, total, acc = work[0], work[1], work[2], work[3]
+    v, x0, dx, y0, dy, r0, r1 = work[4], work[5], work[6], work[7], work[8], work[9], work[10]
+    d0, d1, s, theta, g, gl = work[11], work[12], work[13], work[14], work[15], work[16]
+    gxt, gxw, gdx, gyh, gdy, gd0, gd1 = (work[17], work[18], work[19], work[20], work[21],
+                                         work[22], work[23])
+    k = np.empty(BLOCK, np.int64)
     P = np.empty((n_bins, BLOCK), x.dtype)
     Q = np.empty((n_bins, BLOCK), x.dtype)
     X = np.empty((n_bins + 1, BLOCK), x.dtype)
@@ -265,65 +355,33 @@ def _backward_rows(x, widths, heights, derivs, gy, glogdet, gx, gw, gh, gd, stat
                             Q, Y)
         if bad + _check_block(x, derivs, gy, e0, nb) != 0:
             _report_first_bad(x, widths, heights, derivs, gy, e0, nb, d, status)
+        _locate_block(x, derivs, X, Y, e0, nb, inverse, bound, k, v, x0, dx, y0, dy, r0, r1)
+        _theta_block(k, v, x0, dx, y0, dy, r0, r1, d0, d1, s, theta, nb, n_bins, inverse, one,
+                     min_d)
         for t in range(nb):
+            g[t] = gy[e0 + t]
+            gl[t] = glogdet[(e0 + t) // d]
+        _grad_block(g, gl, r0, r1, dx, dy, d0, d1, s, theta, gxt, gxw, gdx, gyh, gdy, gd0, gd1,
+                    nb, inverse, one)
+        for t in range(nb):  # scatter into the rows of the outputs
             e = e0 + t
-            v = x[e]
-            g = gy[e]
-            gl = glogdet[e // d]
+            xe = x[e]
+            kt = k[t]
             for l in range(n_bins - 1):
                 gd[e, l] = 0
-            if not (v >= -bound and v <= bound):
-                gx[e] = g  # identity tails
+            if not (xe >= -bound and xe <= bound):
+                gx[e] = g[t]  # identity tails
                 for l in range(n_bins):
                     gw[e, l] = 0
                     gh[e, l] = 0
                 continue
-            k = _bin(Y, t, v, n_bins) if inverse else _bin(X, t, v, n_bins)
-            x0, y0 = X[k, t], Y[k, t]
-            dx, dy = X[k + 1, t] - x0, Y[k + 1, t] - y0
-            d0 = one if k == 0 else min_d + _softplus(derivs[e, k - 1])
-            d1 = one if k == n_bins - 1 else min_d + _softplus(derivs[e, k])
-            s = dy / dx
-            if inverse:
-                theta = _inverse_theta(v - y0, dy, s, d0, d1, one)
-            else:
-                theta = (v - x0) / dx
-            # partials of R = num / den (y = Y_k + dy R) and of l = log dy/dx
-            u = theta * (one - theta)
-            c1 = d0 + d1 - two * s
-            den = s + c1 * u
-            num = s * theta * theta + d0 * u
-            mm = d1 * theta * theta + two * s * u + d0 * (one - theta) * (one - theta)
-            den2 = den * den
-            R = num / den
-            R_th = s * mm / den2
-            R_s = (theta * theta * den - num * (one - two * u)) / den2
-            R_d0 = u * (den - num) / den2
-            R_d1 = -u * num / den2
-            l_th = (two * d1 * theta + two * s * (one - two * theta)
-                    - two * d0 * (one - theta)) / mm - two * c1 * (one - two * theta) / den
-            l_s = two / s + two * u / mm - two * (one - two * u) / den
-            l_d0 = (one - theta) * (one - theta) / mm - two * u / den
-            l_d1 = theta * theta / mm - two * u / den
-            if inverse:
-                lam = (g * dx - gl * l_th) / (dy * R_th)  # dL/dtheta / (dF/dtheta)
-                gx[e] = lam
-                alpha, beta = -lam, -gl
-                g_x0, g_dx = g, g * theta  # x = X_k + theta dx
-            else:
-                g_th = g * dy * R_th + gl * l_th
-                gx[e] = g_th / dx
-                alpha, beta = g, gl
-                g_x0, g_dx = -g_th / dx, -g_th * theta / dx  # theta = (x - X_k) / dx
-            g_s = alpha * dy * R_s + beta * l_s
-            g_dy = alpha * R + g_s / dx  # s = dy / dx
-            g_dx = g_dx - g_s * s / dx
-            _softmax_backward(gw, e, g_x0 - g_dx, g_dx, k, P, t, cw)
-            _softmax_backward(gh, e, alpha - g_dy, g_dy, k, Q, t, ch)
-            if k > 0:  # delta_k = m + softplus(r_{k-1}); softplus' = sigmoid
-                gd[e, k - 1] = (alpha * dy * R_d0 + beta * l_d0) * _sigmoid(derivs[e, k - 1], one)
-            if k + 1 < n_bins:
-                gd[e, k] = (alpha * dy * R_d1 + beta * l_d1) * _sigmoid(derivs[e, k], one)
+            gx[e] = gxt[t]
+            _softmax_backward(gw, e, gxw[t], gdx[t], kt, P, t, cw)
+            _softmax_backward(gh, e, gyh[t], gdy[t], kt, Q, t, ch)
+            if kt > 0:
+                gd[e, kt - 1] = gd0[t]
+            if kt + 1 < n_bins:
+                gd[e, kt] = gd1[t]
 
 
 @njit(parallel=True, **_JIT)
