@@ -7,6 +7,7 @@ Rows (each group side by side in one process, so quote ratios):
   the ``numba`` backend, the way users and models call them (validation included);
 * ``numpy``: the same transform as a plain vectorized NumPy expression a user would write
   (softmax/softplus, cumsum knots, a batched searchsorted by comparison, gathers, formula);
+* ``numba kernel``: the backend function behind it (an extra row: the wrapper's cost);
 * ``reference``: minigen's NumPy reference (the specification, explicit value checks);
 * ``torch autograd``: the same formula in torch (CPU, ``N_THREADS`` threads); for the
   backward only ``.backward()`` is timed, the graph is recorded outside the timing
@@ -131,11 +132,15 @@ def cases(dtype_name: str) -> dict:
 
     x, w, h, d, gy, gl = _data(DTYPES[dtype_name])
     fwd, bwd = f"fwd {dtype_name}", f"bwd {dtype_name}"
+    from minigen.kernels.cpu import spline as cpu
+
     out = {
         (fwd, "public numba"): (lambda: (x, w, h, d), _numba(spline_coupling)),
+        (fwd, "numba kernel"): (lambda: (x, w, h, d), cpu.spline_coupling),
         (fwd, "numpy"): (lambda: (x, w, h, d), numpy_spline),
         (fwd, "reference"): (lambda: (x, w, h, d), reference),
         (bwd, "public numba"): (lambda: (x, w, h, d, gy, gl), _numba(spline_coupling_backward)),
+        (bwd, "numba kernel"): (lambda: (x, w, h, d, gy, gl), cpu.spline_coupling_backward),
     }
     torch = _torch()
     if torch is not None:
@@ -162,8 +167,9 @@ def cases(dtype_name: str) -> dict:
 
 # ----------------------------------------------------------------- pytest-benchmark rows
 
-ROWS = [(dt, key) for dt in DTYPES for key in ("fwd public numba", "fwd numpy", "fwd reference",
-                                               "fwd torch", "bwd public numba",
+ROWS = [(dt, key) for dt in DTYPES for key in ("fwd public numba", "fwd numba kernel",
+                                               "fwd numpy", "fwd reference", "fwd torch",
+                                               "bwd public numba", "bwd numba kernel",
                                                "bwd torch autograd", "bwd torch fwd+bwd")]
 
 
@@ -204,6 +210,9 @@ def main(rounds: int = 3) -> None:
             print(f"  {group:12s} {row:16s} {t * 1e3:9.1f} ms")
         fwd, bwd = f"fwd {dtype_name}", f"bwd {dtype_name}"
         ours_f, ours_b = times[(fwd, "public numba")], times[(bwd, "public numba")]
+        print(f"  {dtype_name}: public / kernel time: forward "
+              f"{ours_f / times[(fwd, 'numba kernel')]:.2f}, backward "
+              f"{ours_b / times[(bwd, 'numba kernel')]:.2f}")
         print(f"  {dtype_name}: forward {times[(fwd, 'numpy')] / ours_f:.1f}x the NumPy "
               f"expression (target >= 3x), {times[(fwd, 'reference')] / ours_f:.1f}x the "
               f"reference", end="")
