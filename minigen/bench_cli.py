@@ -119,6 +119,29 @@ def _affine_coupling_backward(size, backend):
     return "coupling", "affine_coupling_backward", (x2, s, t, gy, glogdet, False)
 
 
+def _spline_inputs(size, backend):
+    n, d, n_bins = size
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-3.3, 3.3, (n, d)).astype(np.float32)
+    w, h = (rng.standard_normal((n, d, n_bins), dtype=np.float32) for _ in range(2))
+    dr = rng.standard_normal((n, d, n_bins - 1), dtype=np.float32)
+    gy = rng.standard_normal((n, d), dtype=np.float32)
+    return [backend.asarray(a) for a in (x, w, h, dr, gy, rng.standard_normal(n))]
+
+
+@case("spline_coupling", small=(512, 64, 8), default=(4096, 1024, 8))
+def _spline_coupling(size, backend):
+    # rational-quadratic spline per element (K bins, tail bound 3) and the row log-dets
+    x, w, h, dr, _, _ = _spline_inputs(size, backend)
+    return "spline", "spline_coupling", (x, w, h, dr, False, 3.0)
+
+
+@case("spline_coupling_backward", small=(512, 64, 8), default=(4096, 1024, 8))
+def _spline_coupling_backward(size, backend):
+    x, w, h, dr, gy, gl = _spline_inputs(size, backend)
+    return "spline", "spline_coupling_backward", (x, w, h, dr, gy, gl, False, 3.0)
+
+
 def _time(fn, repeat: int, backend) -> float:
     fn()  # compile / warm up outside the timing
     backend.synchronize()

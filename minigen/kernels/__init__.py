@@ -1,4 +1,4 @@
-"""The four kernel families behind the backend switch.
+"""The five kernel families behind the backend switch.
 
 Each public function validates its input once, then dispatches to the NumPy
 reference (``numpy`` backend), the Numba kernels (``numba``) or the CUDA kernels
@@ -31,10 +31,11 @@ from .langevin import (  # noqa: E402, F401
 )
 from .multinomial import categorical_from_logits, multinomial_threshold  # noqa: F401
 from .philox import philox_normals, philox_raw, philox_uniforms  # noqa: F401
+from .spline import spline_coupling, spline_coupling_backward  # noqa: F401
 
-FAMILIES = ("philox", "multinomial", "gibbs", "langevin", "coupling")
+FAMILIES = ("philox", "multinomial", "gibbs", "langevin", "coupling", "spline")
 
-#: Numba kernels outside the five families, warmed up after them: the fused LSTM
+#: Numba kernels outside the six families, warmed up after them: the fused LSTM
 #: backward step (autograd, ``numba`` backend) and the opt-in fused optimizer updates.
 EXTRA_WARM_UP = {"lstm": "minigen.autograd._lstm_numba", "optim": "minigen._optim_numba"}
 

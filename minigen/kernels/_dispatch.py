@@ -1,7 +1,7 @@
 """Dispatch a kernel call to the implementation of the active backend.
 
 Layout: every kernel family ``<family>`` (``multinomial``, ``gibbs``, ``langevin``,
-``coupling``, ``philox``) has
+``coupling``, ``spline``, ``philox``) has
 
 * ``minigen/kernels/reference/<family>.py``: NumPy, the specification;
 * ``minigen/kernels/cpu/<family>.py``: Numba ``@njit(cache=True)`` kernels;

@@ -31,7 +31,8 @@ def test_every_registered_kernel_runs_on_each_cpu_backend(capsys):
     assert bench_cli.main(["--size", "small", "--repeat", "1", "--backends", *backends]) == 0
     rows = [r.split() for r in capsys.readouterr().out.splitlines()[2:]]
     assert {"rbm_gibbs", "bm_gibbs_sweep", "langevin_step", "langevin_run_gmm",
-            "affine_coupling", "affine_coupling_backward"} <= set(bench_cli.CASES)
+            "affine_coupling", "affine_coupling_backward", "spline_coupling",
+            "spline_coupling_backward"} <= set(bench_cli.CASES)
     for name in bench_cli.CASES:
         for b in backends:
             (row,) = [r for r in rows if r[0] == name and b in r]

@@ -23,7 +23,7 @@ from minigen.kernels.gpu._module import kernel_source_dir, read_source
 
 # kernels/<name>.cu -> the wrapper module whose NAME_EXPRESSIONS it must provide
 WRAPPERS = {"coupling": "coupling", "gibbs": "gibbs", "langevin": "langevin",
-            "multinomial": "multinomial", "philox": "philox"}
+            "multinomial": "multinomial", "philox": "philox", "spline": "spline"}
 ARCH = "--gpu-architecture=compute_90"  # H100 / H200
 
 

@@ -28,6 +28,8 @@ ENTRY_POINTS = {
                                      "_ula_diag_flat_philox", "_run_quadratic_philox"],
     "minigen.kernels.cpu.coupling": ["_affine_rows", "_affine_bwd_rows", "_affine_par",
                                      "_affine_bwd_par", "_actnorm_rows", "_actnorm_par"],
+    "minigen.kernels.cpu.spline": ["_forward_rows", "_backward_rows", "_forward_par",
+                                   "_backward_par"],
     "minigen.autograd._lstm_numba": ["lstm_step_backward"],
     "minigen._optim_numba": ["adam_update", "sgd_momentum_update"],
 }
@@ -57,7 +59,7 @@ def test_warm_up_compiles_every_family():
     from minigen.kernels import warm_up
 
     spent = warm_up()
-    assert set(spent) == {"philox", "multinomial", "gibbs", "langevin", "coupling",
+    assert set(spent) == {"philox", "multinomial", "gibbs", "langevin", "coupling", "spline",
                           "lstm", "optim"}
     for module, names in ENTRY_POINTS.items():
         mod = importlib.import_module(module)
@@ -118,6 +120,14 @@ def _hot_paths():
         for shape in ((2, 3, 4), (64, 4, 16, 16)):
             xa = rng.normal(size=shape).astype(dt)
             K.actnorm(xa, np.zeros(shape[1], dt), np.zeros(shape[1], dt))
+
+        for n, d in ((4, 3), (64, 300)):  # serial rows; prange chunks (>= 2**14 elements)
+            xs = rng.uniform(-4, 4, (n, d)).astype(dt)
+            ws, hs = (rng.normal(size=(n, d, 5)).astype(dt) for _ in range(2))
+            ds = rng.normal(size=(n, d, 4)).astype(dt)
+            for inverse in (False, True):
+                K.spline_coupling(xs, ws, hs, ds, inverse=inverse)
+                K.spline_coupling_backward(xs, ws, hs, ds, xs, np.ones(n), inverse=inverse)
 
         for T in (1, 3):  # g_out[:, t] is contiguous for T = 1, strided for T > 1
             xs = rng.normal(size=(2, T, 3)).astype(dt)
