@@ -74,10 +74,22 @@ def _set_backend(name):
     return set_backend(name) if name else get_backend()
 
 
-def _load_split(name, split, seed):
+def _data_options(args) -> dict:
+    """How ``--data`` is read: the value options given (recorded with a run, so that
+    ``eval`` and ``sample`` can read the same data again)."""
+    opts = {"binarize": getattr(args, "binarize", None),
+            "dequantize": bool(getattr(args, "dequantize", False)),
+            "key": getattr(args, "data_key", None)}
+    return {k: v for k, v in opts.items() if v not in (None, False)}
+
+
+def _load_split(name, split, seed, options=None):
     from .datasets import load_dataset
 
-    return load_dataset(name, split, seed=seed, return_info=True)
+    try:
+        return load_dataset(name, split, seed=seed, return_info=True, **(options or {}))
+    except FileNotFoundError as exc:  # a missing file or IDX folder: one line, exit 2
+        raise CLIError(str(exc)) from None
 
 
 def _model_input(model, X):
@@ -225,9 +237,14 @@ def cmd_train(args) -> int:
         model.check_scorable()
     except ValueError as exc:
         raise CLIError(f"model {args.model!r}: {exc}; set it with --param NAME=VALUE") from None
-    Xtr, info = _load_split(args.data, "train", args.data_seed)
-    Xva, _ = _load_split(args.data, "valid", args.data_seed)
-    Xte, _ = _load_split(args.data, "test", args.data_seed)
+    from .datasets.files import is_path
+
+    if is_path(args.data):  # recorded absolute, so eval/sample work from any folder
+        args.data = str(Path(args.data).resolve())
+    data_opts = _data_options(args)
+    Xtr, info = _load_split(args.data, "train", args.data_seed, data_opts)
+    Xva, _ = _load_split(args.data, "valid", args.data_seed, data_opts)
+    Xte, _ = _load_split(args.data, "test", args.data_seed, data_opts)
     Xtr, Xva, Xte = (_model_input(cls, X) for X in (Xtr, Xva, Xte))
     out = Path(args.out)
     try:
@@ -239,12 +256,14 @@ def cmd_train(args) -> int:
     history = train(model, Xtr, X_valid=Xva, checkpoint_dir=out if gradient else None,
                     resume_from=(out / "checkpoint.npz") if args.resume else None)
     train_time = time.perf_counter() - t0
-    model_path = model.save(out / "model.npz", dataset=args.data, protocol=info.protocol,
+    model_path = model.save(out / "model.npz", dataset=args.data, data_options=data_opts,
+                            data_seed=args.data_seed, protocol=info.protocol,
                             seed=args.seed)
     metrics = {
         "model": args.model,
         "params": model.get_params(),
         "dataset": args.data,
+        "data_options": data_opts,
         "protocol": info.protocol,
         "n_dims": info.n_dims,
         "seed": args.seed,
@@ -278,6 +297,25 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _model_file(path) -> Path:
+    """A checkpoint file, or a run folder written by ``minigen train`` (its model.npz)."""
+    p = Path(path)
+    if p.is_dir():
+        if (p / "model.npz").is_file():
+            return p / "model.npz"
+        raise CLIError(f"{str(p)!r} is a folder without model.npz: pass a model file or the "
+                       "--out folder of a finished `minigen train` run")
+    return p
+
+
+def _recorded_data(path) -> tuple:
+    """``(dataset, options, data seed)`` a run recorded in its model file (or Nones)."""
+    from .io import load_checkpoint
+
+    _, meta = load_checkpoint(path)
+    return meta.get("dataset"), meta.get("data_options") or {}, meta.get("data_seed")
+
+
 def cmd_sample(args) -> int:
     import numpy as np
 
@@ -285,7 +323,7 @@ def cmd_sample(args) -> int:
 
     out = _check_sample_out(args.out)  # before any work
     _set_backend(args.backend)
-    model = GenerativeModel.load(args.checkpoint)
+    model = GenerativeModel.load(_model_file(args.checkpoint))
     S = _draw_samples(model, args.n, args.seed)
     if out.suffix.lower() == ".npy":
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -300,13 +338,52 @@ def cmd_eval(args) -> int:
     from .base import GenerativeModel
 
     backend = _set_backend(args.backend)
-    model = GenerativeModel.load(args.checkpoint)
-    X, info = _load_split(args.data, args.split, args.data_seed)
+    path = _model_file(args.checkpoint)
+    model = GenerativeModel.load(path)
+    data, options, seed = args.data, _data_options(args), args.data_seed
+    if data is None:  # the run's own data, read the way it was read for training
+        data, options, recorded_seed = _recorded_data(path)
+        if data is None:
+            raise CLIError(f"{str(path)!r} records no dataset (not written by `minigen "
+                           "train`): pass --data")
+        seed = recorded_seed if seed is None else seed
+    X, info = _load_split(data, args.split, 0 if seed is None else seed, options)
     X = _model_input(model, X)
-    res = {"checkpoint": str(args.checkpoint), "dataset": args.data, "split": args.split,
+    res = {"checkpoint": str(path), "dataset": data, "split": args.split,
            "protocol": info.protocol, "backend": backend.name, "n": int(len(X)),
            **{f"nll_{k}": v for k, v in _nll(model, X, info.n_dims).items()}}
     print(json.dumps(res, indent=2))
+    return 0
+
+
+def _names() -> tuple[str, str]:
+    """The registered model and dataset names, for help texts."""
+    from . import models  # noqa: F401  (registers every model)
+    from .base import MODEL_REGISTRY
+    from .datasets import DATASET_NAMES
+
+    return ", ".join(MODEL_REGISTRY), ", ".join(DATASET_NAMES)
+
+
+def cmd_models(args) -> int:
+    from . import catalog
+    from .base import get_model_class
+
+    rows = catalog.models()
+    if args.name is None:
+        w = max(len(r["name"]) for r in rows)
+        print(f"{'model':<{w}}  {'family':<14}  {'data':<44}  likelihood")
+        for r in rows:
+            print(f"{r['name']:<{w}}  {r['family']:<14}  {r['data']:<44}  {r['likelihood']}")
+        print("\n`minigen models NAME` lists a model's parameters; `minigen train NAME --param "
+              "KEY=VALUE` sets one (JSON value).")
+        return 0
+    cls = get_model_class(args.name)  # unknown: ValueError listing the names (exit 2)
+    row = next(r for r in rows if r["name"] == args.name)
+    print(f"{args.name}: {row['cls']} ({row['family']}); data: {row['data']}; likelihood: "
+          f"{row['likelihood']}")
+    for k, p in cls.param_table().items():
+        print(f"  {k} = {p.default!r}  [{p.type_text}]\n      {p.doc}")
     return 0
 
 
@@ -360,15 +437,32 @@ def build_parser() -> argparse.ArgumentParser:
                    "kernel families, the LSTM backward step and the fused optimizer updates")
     p.set_defaults(func=cmd_info)
 
-    def common(p):
+    def common(p, data_seed=0):
         p.add_argument("--backend", choices=["numpy", "numba", "cupy", "auto"], default=None,
                        help=_BACKEND_HELP)
-        p.add_argument("--data-seed", type=int, default=0,
-                       help="seed of the dataset protocol (synthetic draws, binarization)")
+        p.add_argument("--data-seed", type=int, default=data_seed,
+                       help="seed of the dataset protocol (synthetic draws, stochastic "
+                       "binarization, the split of your own file, dequantization noise)"
+                       + ("; default: the run's" if data_seed is None else ""))
 
-    p = add("train", help="train a registered model on a dataset")
-    p.add_argument("model", help="registered model name, e.g. baseline")
-    p.add_argument("--data", required=True, help="dataset name, e.g. digits")
+    def data_options(p):
+        g = p.add_argument_group("reading --data")
+        g.add_argument("--binarize", type=float, default=None, metavar="T",
+                       help="keep x / x_max > T (0.5 on 8-bit images: pixel > 127); IDX "
+                       "datasets and your own files")
+        g.add_argument("--dequantize", action="store_true",
+                       help="integer levels to (x + u) / 256, u ~ U[0, 1) (continuous data)")
+        g.add_argument("--data-key", default=None, metavar="KEY",
+                       help="the array of an .npz file (default: 'X', or its only array)")
+
+    models_list, datasets_list = _names()
+    p = add("train", help="train a registered model on a dataset or your own file",
+            epilog=f"models: {models_list}. datasets: {datasets_list}, or a path to your own "
+            "data (.npy, .npz, .csv, .txt, an IDX file or folder, .amat). `minigen models` "
+            "lists every model's parameters.")
+    p.add_argument("model", help="registered model name (see `minigen models`)")
+    p.add_argument("--data", required=True,
+                   help="a dataset name or a path to your own data (see below)")
     p.add_argument("--epochs", type=positive_int, default=None,
                    help="max_epochs: passes over the training data (total, also with "
                    "--resume; default: the model's)")
@@ -394,10 +488,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-samples", action="store_true", help="skip samples.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     common(p)
+    data_options(p)
     p.set_defaults(func=cmd_train)
 
     p = add("sample", help="draw samples from a checkpoint into a PNG (or .npy)")
-    p.add_argument("checkpoint", help="model.npz written by `minigen train`")
+    p.add_argument("checkpoint", help="model.npz, or the --out folder of a `minigen train` run")
     p.add_argument("-n", type=positive_int, default=64, help="number of samples")
     p.add_argument("--out", required=True,
                    help="output file: .npy (raw samples) or an image (.png, .pdf, .svg, ...); "
@@ -409,12 +504,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sample)
 
     p = add("eval", help="NLL of a checkpoint on a dataset split")
-    p.add_argument("checkpoint", help="model.npz written by `minigen train`")
-    p.add_argument("--data", required=True, help="dataset name, e.g. digits")
+    p.add_argument("checkpoint", help="model.npz, or the --out folder of a `minigen train` run")
+    p.add_argument("--data", default=None,
+                   help="a dataset name or a path (default: the data the run trained on, read "
+                   "the same way)")
     p.add_argument("--split", default="test", choices=["train", "valid", "test"],
                    help="dataset split to score")
-    common(p)
+    common(p, data_seed=None)
+    data_options(p)
     p.set_defaults(func=cmd_eval)
+
+    p = add("models", help="every registered model: family, data, likelihood, parameters")
+    p.add_argument("name", nargs="?", default=None,
+                   help="one model: its parameters with types, defaults and meaning")
+    p.set_defaults(func=cmd_models)
 
     _add_bench_parser(sub)
     _add_tour_parser(sub)
