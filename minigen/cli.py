@@ -115,8 +115,10 @@ def _write_samples_png(model, path, S, is_2d=False, nrow=None) -> Path:
     if is_2d or (S.ndim == 2 and S.shape[1] == 2):
         lo, hi = S.min(axis=0) - 0.5, S.max(axis=0) + 0.5
         extent = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
-        return density_2d(model.score_samples, path, extent=extent, samples=S)
-    return sample_grid(S, path, nrow=nrow)
+        density_2d(model.score_samples, path, extent=extent, samples=S)
+    else:
+        sample_grid(S, path, nrow=nrow)
+    return Path(path)
 
 
 _IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".pdf", ".svg")  # without matplotlib to ask

@@ -208,15 +208,13 @@ def _time_sampling(model, n, seed):
 
 
 def _fig(path, draw):
-    from .plot import _pyplot
+    from .plot import new_figure
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = new_figure(figsize=(5, 3.5))
     draw(ax)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 
@@ -264,16 +262,16 @@ def _run_one(spec: ModelSpec, mode: str, out: Path, seed: int, verbose: bool) ->
     img = out / "img"
     if spec.data == "ring8":
         S2 = S.reshape(len(S), 2)
-        row["images"]["density"] = str(density_2d(model.score_samples,
-                                                  img / f"{spec.key}_density.png",
-                                                  extent=(-3, 3, -3, 3), samples=S2,
-                                                  resolution=80))
+        row["images"]["density"] = str(img / f"{spec.key}_density.png")
+        density_2d(model.score_samples, img / f"{spec.key}_density.png",
+                   extent=(-3, 3, -3, 3), samples=S2, resolution=80)
     else:
         side = int(round(math.sqrt(S[0].size)))
-        row["images"]["samples"] = str(sample_grid(S.reshape(len(S), side, side),
-                                                   img / f"{spec.key}_samples.png"))
+        row["images"]["samples"] = str(img / f"{spec.key}_samples.png")
+        sample_grid(S.reshape(len(S), side, side), img / f"{spec.key}_samples.png")
     if history is not None and len(history.train_loss) > 0:
-        row["images"]["curve"] = str(training_curves(history, img / f"{spec.key}_curve.png"))
+        row["images"]["curve"] = str(img / f"{spec.key}_curve.png")
+        training_curves(history, img / f"{spec.key}_curve.png")
     elif getattr(model, "loss_curve_", None):
         lc = [float(v) for v in model.loss_curve_]
         row["images"]["curve"] = str(_fig(img / f"{spec.key}_curve.png", lambda ax: (
@@ -370,7 +368,8 @@ def scheduled_sampling(out: Path, mode: str, seed: int, verbose: bool) -> dict:
         # how "data-like" the free-running samples are: their mean NLL under the model
         s_nll = float(-np.mean(to_numpy(m.score_samples(S))))
         name = "tf" if ss is None else "ss"
-        img = sample_grid(S.reshape(len(S), 8, 8), out / "img" / f"ss_{name}_samples.png")
+        img = out / "img" / f"ss_{name}_samples.png"
+        sample_grid(S.reshape(len(S), 8, 8), img)
         rows.append({"method": label, "test_nll": nll, "sample_nll": s_nll,
                      "train_time_s": dt, "image": str(img)})
     return {"available": True, "epochs": epochs, "rows": rows,

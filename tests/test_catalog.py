@@ -28,7 +28,7 @@ def test_every_model_and_parameter_is_in_the_tables():
     docs = (ROOT / "docs" / "models.md").read_text()
     for row in catalog.models():
         assert f"| `{row['name']}` | `{row['cls']}` |" in readme
-        for k, p in row["params"].items():
+        for k in row["params"]:
             assert f"`{k}`" in docs
 
 
