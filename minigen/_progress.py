@@ -15,7 +15,7 @@ class _Off:
     def update(self, n=1):
         pass
 
-    def set_postfix(self, **kw):
+    def set_postfix(self, *args, **kw):
         pass
 
     def close(self):
@@ -27,6 +27,17 @@ def progress(total: int, desc: str, verbose: bool = True, *, initial: int = 0,
     """A ``tqdm.auto`` bar over ``total`` steps (a no-op object when ``verbose`` is off)."""
     if not verbose:
         return _Off()
-    from tqdm.auto import tqdm
+    return _tqdm()(total=total, initial=initial, desc=desc, unit=unit, leave=False,
+                   delay=DELAY)
 
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False, delay=DELAY)
+
+def _tqdm():
+    """``tqdm.auto`` (a widget in notebooks) when ipywidgets is installed, else the text bar,
+    which notebooks show as well (tqdm.auto would warn and fall back to it anyway)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ipywidgets") is None:
+        from tqdm.std import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm

@@ -25,15 +25,32 @@ SEPARATOR_RGB = (0.85, 0.33, 0.10)
 MIN_CELL_PIXELS = 56
 
 
+_FIGURE = None
+
+
 def _matplotlib():
-    try:
-        import matplotlib  # noqa: F401
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise ImportError(
-            "plotting needs matplotlib: pip install 'minigen[plot]' (or pip install matplotlib)"
-        ) from exc
-    return Figure
+    """The Figure class minigen returns: matplotlib's, plus ``_repr_png_`` so that a
+    notebook shows it whatever backend is active (pyplot is never involved)."""
+    global _FIGURE
+    if _FIGURE is None:
+        try:
+            from matplotlib.figure import Figure as _Base
+        except ImportError as exc:
+            raise ImportError("plotting needs matplotlib: pip install 'minigen[plot]' (or "
+                              "pip install matplotlib)") from exc
+
+        class Figure(_Base):
+            """A matplotlib Figure that notebooks render (``_repr_png_``)."""
+
+            def _repr_png_(self):
+                import io
+
+                buf = io.BytesIO()
+                self.savefig(buf, format="png", dpi=self.dpi)
+                return buf.getvalue()
+
+        _FIGURE = Figure
+    return _FIGURE
 
 
 def new_figure(figsize=(5, 3.5), dpi=100, ax=None, **subplot_kw):

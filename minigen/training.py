@@ -401,9 +401,11 @@ class _Run:
                 self._accept_entering(epoch)  # a fused epoch (no losses) or an empty one
                 self._guard_epoch(epoch)
                 stop = self._record(epoch, loss, time.perf_counter() - t0)
+                post = {k: f"{v[-1]:.4g}" for k, v in (("loss", self.history.train_loss),
+                                                       ("valid", self.history.valid_nll))
+                        if math.isfinite(v[-1])}
+                bar.set_postfix(post, refresh=False)  # refresh would show it before DELAY
                 bar.update(1)
-                bar.set_postfix(loss=f"{self.history.train_loss[-1]:.4g}",
-                                valid=f"{self.history.valid_nll[-1]:.4g}")
                 if stop:
                     break
         finally:

@@ -52,6 +52,6 @@ def test_readme_python_blocks_run(i, tmp_path):
                          cwd=tmp_path, timeout=300, env={**__import__("os").environ,
                                                          "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]
-    # a "# value" comment after a print states what it prints
-    for line, expected in re.findall(r"^(print\(.*\))\s*#\s*(.+)$", code, flags=re.M):
+    # a "# -> value" comment after a print states what it prints
+    for line, expected in re.findall(r"^(print\(.*\))\s*#\s*->\s*(.+)$", code, flags=re.M):
         assert expected.strip() in out.stdout, (line, expected, out.stdout)
