@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -53,6 +54,11 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
                 or not action.option_strings:
             return action.help
         return super()._get_help_string(action)
+
+
+class RawEpilogHelpFormatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+    """:class:`HelpFormatter`, with the epilog printed as written (wrapped beforehand, so
+    that model names keep their hyphens whole)."""
 
 
 def _parse_params(items) -> dict:
@@ -458,10 +464,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the array of an .npz file (default: 'X', or its only array)")
 
     models_list, datasets_list = _names()
-    p = add("train", help="train a registered model on a dataset or your own file",
-            epilog=f"models: {models_list}. datasets: {datasets_list}, or a path to your own "
-            "data (.npy, .npz, .csv, .txt, an IDX file or folder, .amat). `minigen models` "
-            "lists every model's parameters.")
+    epilog = textwrap.fill(
+        f"models: {models_list}. datasets: {datasets_list}, or a path to your own data "
+        "(.npy, .npz, .csv, .txt, an IDX file or folder, .amat). `minigen models` lists "
+        "every model's parameters.", 79, break_on_hyphens=False)
+    p = sub.add_parser("train", help="train a registered model on a dataset or your own file",
+                       epilog=epilog, formatter_class=RawEpilogHelpFormatter)
     p.add_argument("model", help="registered model name (see `minigen models`)")
     p.add_argument("--data", required=True,
                    help="a dataset name or a path to your own data (see below)")
