@@ -427,6 +427,13 @@ def _add_tour_parser(subparsers) -> None:
     p.add_argument("--out", default="runs/tour", help="output folder")
     p.add_argument("--seed", type=int, default=0, help="random seed of every run")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=positive_int, default=None,
+                   help="train the families on a Dask LocalCluster of this many worker "
+                   "processes (pip install 'minigen[dask]')")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="train the families on this Dask scheduler, e.g. tcp://host:8786 "
+                   "(--out must be a folder the workers can write)")
     p.set_defaults(func=lambda args: __import__("minigen.tour", fromlist=["main"]).main(args))
 
 
