@@ -5,6 +5,7 @@ start, the autoregressive property by gradients, bad input."""
 
 import numpy as np
 import pytest
+from autoregressive.ar_property import check_autoregressive, dependency_matrix
 
 from minigen.autograd import F, Tensor, check_grads, no_grad
 from minigen.models.flows import (
@@ -22,7 +23,6 @@ from minigen.models.flows import (
 from minigen.models.flows.autoregressive import layer_ordering
 from minigen.models.flows.base import merge_columns, take_columns
 
-from autoregressive.ar_property import check_autoregressive, dependency_matrix
 from .helpers import check_logdet, param_fn, randomize, roundtrip_error
 
 F64 = np.float64
@@ -35,6 +35,11 @@ def _cases(dt=F64):
     return {
         "coupling_spline": (Coupling(np.array([1, 0, 1, 0]), SplineUnivariate(5, 3.0), 8, 2,
                                      "tanh", dt, 0), wide),
+        "coupling_spline_marginal": (Coupling(np.array([0, 1, 1, 0]), SplineUnivariate(4, 3.0),
+                                              8, 2, "tanh", dt, 9, marginal=True), wide),
+        "coupling_affine_marginal_2d": (Coupling(np.array([1, 0]), AffineUnivariate(), 8, 1,
+                                                 "tanh", dt, 10, marginal=True),
+                                        lambda rng: rng.standard_normal((5, 2)) * 2),
         "coupling_spline_2d_k1": (Coupling(np.array([0, 1]), SplineUnivariate(1, 2.0), 8, 1,
                                            "relu", dt, 1),
                                   lambda rng: rng.standard_normal((5, 2)) * 2),

@@ -10,7 +10,6 @@ from minigen.base import GenerativeModel
 from minigen.datasets import load_dataset
 from minigen.models import IAF, MAF, NSF
 from minigen.models.autoregressive.made import MADENetwork
-from minigen.training import train
 
 from .helpers import check_logdet, randomize
 

@@ -9,11 +9,13 @@ the interior knot derivatives from a softplus of the conditioner's outputs
 affine layer can only shift and scale it, which is what multi-modal data need.
 
 ``structure="coupling"`` (default): :class:`~.neural_coupling.Coupling` layers, half the
-coordinates (alternating halves, as RealNVP's masks) condition splines on the other half;
-density and sampling are one pass each. ``structure="autoregressive"``: every coordinate
-gets a spline conditioned on the earlier ones through a MADE
-(:class:`~.autoregressive.MaskedAutoregressive`, orderings as ``ordering``); density in one
-pass, sampling ``D`` passes (zuko's ``NSF`` default). Every layer starts as the identity.
+coordinates (alternating halves, as RealNVP's masks) condition splines on the other half,
+and move through splines of their own with learned unconditional parameters
+(``marginal=True``, as zuko's couplings); density and sampling are one pass each.
+``structure="autoregressive"``: every coordinate gets a spline conditioned on the earlier
+ones through a MADE (:class:`~.autoregressive.MaskedAutoregressive`, orderings as
+``ordering``); density in one pass, sampling ``D`` passes (zuko's ``NSF`` default). Every
+layer starts as the identity.
 
 References: Durkan, Bekasov, Murray, Papamakarios (2019) "Neural Spline Flows",
 NeurIPS; Gregory & Delbourgo (1982).
@@ -83,5 +85,5 @@ class NSF(FlowModel):
                                  f"n_features={d}; use structure='autoregressive'")
             mask = half_mask(d, i % 2 == 0) if d == 2 else alternating_mask(d, i % 2)
             layers.append(Coupling(mask, spline, h, n_hidden, self.activation, self.dtype_,
-                                   rng))
+                                   rng, marginal=True))
         return Compose(layers)
