@@ -7,8 +7,8 @@ these figures come from is shared and oversubscribed, so wall-clock times there 
 the neighbours as much as the code. Sampling cost does not depend on the weights, so the
 pytest-benchmark cases fit each model for one short epoch.
 
-Flows sample through the tape-free ``Transform.invert`` path (no log-det, channel-major
-convolutions, see :mod:`minigen.models.flows.coupling`). PixelCNN samples with its
+Flows sample through each layer's ``inverse`` under ``no_grad`` (no tape, the fused kernels,
+channel-major convolutions, see :mod:`minigen.models.flows.coupling`). PixelCNN samples with its
 cached sampler (each layer evaluated at the current pixel from cached windows: about
 one forward pass of work, spread over 64 sequential steps).
 
@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -311,6 +312,318 @@ def ring8_png(model, png):
     )
 
 
+# ----------------------------------------------------------------- 2-D protocol (issue 22)
+#: minigen's own splits (10,000 train, 2,000 test, dataset seed 0), Adam lr 1e-3, batch 256,
+#: 60 epochs, one thread, ~36k parameters: 8 layers of 2x64-unit conditioners (NSF: 5, as
+#: zuko's), the final parameters scored (no early stopping); gap = test NLL - true entropy
+#: on the same test points (a paired estimate of KL(p || q))
+TOY_DATASETS = ("ring8", "checkerboard", "moons")
+TOY_SEEDS = (0, 1, 2)
+TOY_EPOCHS, TOY_BATCH, TOY_LR, TOY_N_SAMPLES = 60, 256, 1e-3, 10_000
+TOY_MINIGEN = {
+    "minigen nsf": ("nsf", dict(n_layers=5, hidden=64, n_hidden=2, spline_bins=8,
+                                tail_bound=5.0)),
+    "minigen nsf-ar": ("nsf", dict(n_layers=5, hidden=64, n_hidden=2, spline_bins=8,
+                                   tail_bound=5.0, structure="autoregressive")),
+    "minigen maf": ("maf", dict(n_layers=8, hidden=64, n_hidden=2)),
+    "minigen iaf": ("iaf", dict(n_layers=8, hidden=64, n_hidden=2)),
+}
+TOY_PEERS = ("zuko nsf", "zuko maf", "nflows maf")
+
+
+def _peer_flow(label, torch):
+    """The peers' flows at the protocol's size (``None`` when the package is absent)."""
+    try:
+        if label.startswith("zuko"):
+            import zuko
+        else:
+            from nflows.flows import MaskedAutoregressiveFlow
+    except ImportError:
+        return None
+    if label == "zuko nsf":  # bins 8, bound 5, fully autoregressive (= coupling in 2-D)
+        return zuko.flows.NSF(2, transforms=5, hidden_features=(64, 64))
+    if label == "zuko maf":
+        return zuko.flows.MAF(2, transforms=8, hidden_features=(64, 64))
+    # nflows' MADE has an input layer and a residual block of two: 3 hidden layers; width
+    # 46 puts 8 layers at the protocol's ~36k parameters (64 would be 70k)
+    return MaskedAutoregressiveFlow(features=2, hidden_features=46, num_layers=8,
+                                    num_blocks_per_layer=1)
+
+
+def _effective_parameters(modules):
+    """Parameters that can change the output: a masked weight counts its unmasked entries."""
+    total = 0
+    for m in modules:
+        own = dict(getattr(m, "_parameters", {}) or {})
+        mask = getattr(m, "mask", None)
+        for name, p in own.items():
+            if p is None:
+                continue
+            arr = p.data if hasattr(p, "data") else p
+            if name == "weight" and mask is not None and tuple(mask.shape) == tuple(arr.shape):
+                total += int((np.asarray(mask.cpu() if hasattr(mask, "cpu") else mask)
+                              != 0).sum())
+            else:
+                total += int(np.prod(arr.shape))
+    return total
+
+
+def _one_thread():
+    import contextlib
+
+    import numba
+
+    numba.set_num_threads(1)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - torch is a peer only
+        pass
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
+def _fit_minigen(name, kw, X, seed, trace=None):
+    model = _make(name, dict(kw, max_epochs=TOY_EPOCHS, batch_size=TOY_BATCH,
+                             learning_rate=TOY_LR, random_state=seed, verbose=False))
+    gaps, eval_cpu = [], [0.0]
+
+    def after_epoch(epoch, history, m):
+        c = time.process_time()
+        gaps.append(trace(m.score_samples))
+        eval_cpu[0] += time.process_time() - c
+        return False
+
+    c0 = time.process_time()
+    train(model, X, callbacks=[after_epoch] if trace else ())
+    cpu = time.process_time() - c0 - eval_cpu[0]
+    n_par = sum(int(v.size) for v in model.trainable_arrays().values())
+    return dict(
+        log_prob=model.score_samples,
+        sample=lambda n: model.sample(n, random_state=seed),
+        train_cpu_s=cpu, params=n_par, epoch_gaps=gaps,
+        effective_params=_effective_parameters(model.flow_.modules()),
+    )
+
+
+def _fit_peer(label, X, seed, trace=None):
+    import torch
+
+    torch.manual_seed(seed)
+    flow = _peer_flow(label, torch)
+    if flow is None:
+        return None
+    dist = (lambda: flow()) if label.startswith("zuko") else (lambda: flow)
+    opt = torch.optim.Adam(flow.parameters(), lr=TOY_LR)
+    Xt = torch.as_tensor(X, dtype=torch.float32)
+    gen = torch.Generator().manual_seed(seed)
+
+    def log_prob(A):
+        with torch.no_grad():
+            return dist().log_prob(torch.as_tensor(A, dtype=torch.float32)).double().numpy()
+
+    gaps, eval_cpu = [], 0.0
+    c0 = time.process_time()
+    for _ in range(TOY_EPOCHS):
+        perm = torch.randperm(len(Xt), generator=gen)
+        for i in range(0, len(Xt), TOY_BATCH):
+            loss = -dist().log_prob(Xt[perm[i:i + TOY_BATCH]]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if trace:
+            c = time.process_time()
+            gaps.append(trace(log_prob))
+            eval_cpu += time.process_time() - c
+    cpu = time.process_time() - c0 - eval_cpu
+
+    def sample(n):
+        with torch.no_grad():
+            return dist().sample((n,)) if label.startswith("zuko") else dist().sample(n)
+
+    return dict(log_prob=log_prob, sample=sample, train_cpu_s=cpu, epoch_gaps=gaps,
+                params=sum(p.numel() for p in flow.parameters()),
+                effective_params=_effective_parameters(flow.modules()))
+
+
+def _warm_up(models):
+    """Compile the Numba kernels and touch every code path once, outside the timings."""
+    X = load_dataset("ring8", "train", n_samples=512)
+    for label in models:
+        if label in TOY_MINIGEN:
+            name, kw = TOY_MINIGEN[label]
+            model = _make(name, dict(kw, max_epochs=1, batch_size=TOY_BATCH, verbose=False,
+                                     random_state=0)).fit(X)
+            model.sample(10, random_state=0)
+
+
+def toy2d_protocol(datasets=TOY_DATASETS, seeds=TOY_SEEDS, models=None, save=None):
+    """The 2-D protocol above for every model, side by side (for each dataset and seed every
+    model in turn, so they share the machine's load). One JSON line per run.
+
+    The headline gap is the final parameters' (the protocol). The test gap is also traced
+    after every epoch (its CPU time is left out of ``train_cpu_s``): at a constant learning
+    rate it moves by several hundredths of a nat from one epoch to the next, so
+    ``gap_last10``, the mean over the last 10 epochs, is reported beside it as a less noisy
+    view of the same runs."""
+    import minigen
+    from minigen.datasets import get_toy
+
+    models = list(models or [*TOY_MINIGEN, *TOY_PEERS])
+    out = []
+    with _one_thread(), minigen.use_backend("numba"):
+        _warm_up(models)
+        for data in datasets:
+            Xtr, Xte = load_dataset(data, "train"), load_dataset(data, "test")
+            lp_true = get_toy(data).log_prob(Xte)
+
+            def trace(log_prob, Xte=Xte, lp_true=lp_true):
+                return float((lp_true - np.asarray(log_prob(Xte), dtype=np.float64)).mean())
+
+            for seed in seeds:
+                for label in models:
+                    if label in TOY_MINIGEN:
+                        fit = _fit_minigen(*TOY_MINIGEN[label], Xtr, seed, trace)
+                    else:
+                        fit = _fit_peer(label, Xtr, seed, trace)
+                        if fit is None:
+                            print(f"# {label}: not installed, skipped", flush=True)
+                            continue
+                    diff = lp_true - np.asarray(fit["log_prob"](Xte), dtype=np.float64)
+                    times = []
+                    for _ in range(3):
+                        c0 = time.process_time()
+                        fit["sample"](TOY_N_SAMPLES)
+                        times.append(time.process_time() - c0)
+                    row = {"data": data, "seed": seed, "model": label,
+                           "gap_nats": float(diff.mean()),
+                           "gap_se": float(diff.std(ddof=1) / math.sqrt(len(diff))),
+                           "train_cpu_s": fit["train_cpu_s"],
+                           "samples_per_s": TOY_N_SAMPLES / float(np.median(times)),
+                           "params": fit["params"], "effective_params": fit["effective_params"],
+                           "gap_last10": float(np.mean(fit["epoch_gaps"][-10:])),
+                           "epoch_gaps": [round(g, 4) for g in fit["epoch_gaps"]]}
+                    out.append(row)
+                    print(json.dumps(row), flush=True)
+                    if save:
+                        Path(save).write_text(json.dumps(out, indent=1) + "\n")
+    return out
+
+
+def _mean_se(values):
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.mean()), (float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0)
+
+
+def toy2d_report(rows):
+    """Markdown tables (gap mean +- standard error over seeds, CPU times, throughput, ratios)
+    and the issue's acceptance checks, from :func:`toy2d_protocol`'s rows."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    datasets = list(dict.fromkeys(r["data"] for r in rows))
+
+    def cell(model, data, key):
+        return [r[key] for r in rows if r["model"] == model and r["data"] == data]
+
+    lines = ["| data | " + " | ".join(models) + " |", "| --- |" + " --- |" * len(models)]
+    for data in datasets:
+        gaps = [_mean_se(cell(m, data, "gap_nats")) for m in models]
+        lines.append(f"| {data} gap (nats) | " + " | ".join(
+            f"{g:.3f} +- {se:.3f}" for g, se in gaps) + " |")
+    for data in datasets:
+        gaps = [_mean_se(cell(m, data, "gap_last10")) for m in models]
+        lines.append(f"| {data} gap, mean of last 10 epochs | " + " | ".join(
+            f"{g:.3f} +- {se:.3f}" for g, se in gaps) + " |")
+    for key, fmt, label in (("train_cpu_s", "{:.1f}", "train CPU s"),
+                            ("samples_per_s", "{:,.0f}", "samples/s")):
+        for data in datasets:
+            lines.append(f"| {data} {label} | " + " | ".join(
+                fmt.format(_mean_se(cell(m, data, key))[0]) for m in models) + " |")
+    lines.append("| parameters (effective) | " + " | ".join(
+        f"{cell(m, datasets[0], 'params')[0]:,} ({cell(m, datasets[0], 'effective_params')[0]:,})"
+        for m in models) + " |")
+    lines.append("| seeds | " + " | ".join(
+        str(len(cell(m, datasets[0], "gap_nats"))) for m in models) + " |")
+    checks = []
+
+    def have(*ms):
+        return all(m in models for m in ms)
+
+    if have("minigen nsf", "zuko nsf"):
+        for data in datasets:
+            a, sa = _mean_se(cell("minigen nsf", data, "gap_nats"))
+            b, sb = _mean_se(cell("zuko nsf", data, "gap_nats"))
+            se = math.hypot(sa, sb)
+            if data == "moons":
+                checks.append((f"nsf moons gap {a:.4f} <= 0.01", a <= 0.01))
+            checks.append((f"nsf {data} gap {a:.3f} vs zuko {b:.3f} (diff {a - b:+.3f}, "
+                           f"1 se {se:.3f})", a - b <= se))
+            ta = _mean_se(cell("minigen nsf", data, "train_cpu_s"))[0]
+            tb = _mean_se(cell("zuko nsf", data, "train_cpu_s"))[0]
+            checks.append((f"nsf {data} train CPU {ta:.1f}s / zuko {tb:.1f}s = {ta / tb:.2f}x "
+                           "<= 0.75x", ta / tb <= 0.75))
+            ra = _mean_se(cell("minigen nsf", data, "samples_per_s"))[0]
+            rb = _mean_se(cell("zuko nsf", data, "samples_per_s"))[0]
+            checks.append((f"nsf {data} sampling {ra:,.0f}/s vs zuko {rb:,.0f}/s = "
+                           f"{ra / rb:.1f}x >= 1x", ra >= rb))
+    if have("minigen maf", "nflows maf"):
+        for data in datasets:
+            a = _mean_se(cell("minigen maf", data, "gap_nats"))[0]
+            b = _mean_se(cell("nflows maf", data, "gap_nats"))[0]
+            checks.append((f"maf {data} gap {a:.3f} vs nflows maf {b:.3f}", a <= b))
+    lines.append("")
+    lines += [f"- {'met' if ok else 'NOT met'}: {text}" for text, ok in checks]
+    return "\n".join(lines)
+
+
+def iaf_sampling_vs_dim(dims=(2, 8, 32, 128), n=TOY_N_SAMPLES, repeats=3):
+    """CPU ms to sample ``n`` points from untrained 5-layer MAF and IAF (width 64) of
+    dimension ``D``: IAF runs one MADE pass per layer whatever ``D``, MAF ``D`` passes."""
+    import minigen
+
+    out = {}
+    with _one_thread(), minigen.use_backend("numba"):
+        for d in dims:
+            for name in ("maf", "iaf"):
+                model = _make(name, dict(n_layers=5, hidden=64, n_hidden=2))
+                model._build(d, np.random.default_rng(0))
+                model.fitted_ = True
+                model.sample(4, random_state=0)
+                out[(name, d)] = cpu_ms(lambda m=model: m.sample(n, random_state=0), repeats)
+            print(f"D={d:4d}  maf {out[('maf', d)]:9.1f} ms   iaf {out[('iaf', d)]:7.1f} ms "
+                  f"({out[('iaf', d)] / out[('iaf', dims[0])]:.2f}x its D={dims[0]} time)",
+                  flush=True)
+    return out
+
+
+def spline_kernel_rows(shapes=((256, 1), (10_000, 1), (4096, 1024)), n_bins=8, repeats=7):
+    """The spline kernel at the protocol's sizes (a training batch of a 2-D coupling, a
+    sampling batch) and the kernel bench's size: the public function on the numba backend
+    beside the NumPy expression of bench_kernels_spline (float32, forward + log-det)."""
+    from bench_kernels_spline import numpy_spline  # a sibling module (bench/ on sys.path)
+
+    import minigen
+    from minigen.kernels import spline_coupling
+
+    rng = np.random.default_rng(0)
+    rows = {}
+    with _one_thread(), minigen.use_backend("numba"):
+        for n, d in shapes:
+            x = rng.uniform(-6, 6, (n, d)).astype(np.float32)
+            w, h = (rng.standard_normal((n, d, n_bins)).astype(np.float32) for _ in range(2))
+            dv = rng.standard_normal((n, d, n_bins - 1)).astype(np.float32)
+            args = (x, w, h, dv)
+            ours = cpu_ms(lambda a=args: spline_coupling(*a, tail_bound=5.0), repeats)
+            ref = cpu_ms(lambda a=args: numpy_spline(*a, bound=5.0), repeats)
+            rows[(n, d)] = (ours, ref)
+            print(f"spline {n}x{d} K={n_bins}: minigen (numba, public) {ours:8.3f} ms  "
+                  f"numpy {ref:8.3f} ms  ratio {ref / ours:5.1f}x", flush=True)
+    return rows
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--table", action="store_true", help="also train the AR digits17 table")
@@ -346,9 +659,35 @@ if __name__ == "__main__":
     ap.add_argument(
         "--kw", default="{}", help="ring8: JSON constructor overrides, e.g. '{\"n_couplings\": 24}'"
     )
+    ap.add_argument("--toy2d", action="store_true",
+                    help="the 2-D protocol of issue 22 (NSF/MAF/IAF vs zuko and nflows)")
+    ap.add_argument("--datasets", default=",".join(TOY_DATASETS), help="--toy2d: datasets")
+    ap.add_argument("--seeds", default=",".join(map(str, TOY_SEEDS)), help="--toy2d: seeds")
+    ap.add_argument("--toy-models", default=",".join([*TOY_MINIGEN, *TOY_PEERS]),
+                    help="--toy2d: models (labels)")
+    ap.add_argument("--json", default=None, help="--toy2d: write the rows here as they come")
+    ap.add_argument("--report", default=None, metavar="JSON",
+                    help="only print the --toy2d table and checks from saved rows")
+    ap.add_argument("--iaf-dims", action="store_true",
+                    help="MAF vs IAF sampling time as D grows (width 64)")
+    ap.add_argument("--spline-rows", action="store_true",
+                    help="the spline kernel beside the NumPy expression at the protocol sizes")
     a = ap.parse_args()
     from minigen.backend import use_backend
 
+    if a.report or a.toy2d or a.iaf_dims or a.spline_rows:
+        if a.spline_rows:
+            sys.path.insert(0, str(Path(__file__).parent))
+            spline_kernel_rows()
+        if a.iaf_dims:
+            iaf_sampling_vs_dim()
+        if a.toy2d:
+            rows = toy2d_protocol(a.datasets.split(","), [int(s) for s in a.seeds.split(",")],
+                                  a.toy_models.split(","), a.json)
+            print(toy2d_report(rows))
+        if a.report:
+            print(toy2d_report(json.loads(Path(a.report).read_text())))
+        sys.exit(0)
     with use_backend("numpy"):
         if a.png:
             from minigen.base import GenerativeModel

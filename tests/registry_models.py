@@ -54,6 +54,9 @@ TINY = {
                 _digits),
     "glow": ({"n_steps": 1, "hidden": 8, "n_scales": 1, "max_epochs": 2, **_QUIET}, _digits),
     "diag-gaussian": ({"n_bins": None, "max_epochs": 2, **_QUIET}, _ring),
+    "maf": ({"n_layers": 2, "hidden": 8, "max_epochs": 2, **_QUIET}, _ring),
+    "iaf": ({"n_layers": 2, "hidden": 8, "max_epochs": 2, **_QUIET}, _ring),
+    "nsf": ({"n_layers": 2, "hidden": 8, "spline_bins": 4, "max_epochs": 2, **_QUIET}, _ring),
 }
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from minigen.base import GenerativeModel, get_model_class, register_model
+from minigen.base import MODEL_REGISTRY, GenerativeModel, get_model_class, register_model
 from minigen.exceptions import NotFittedError
 from minigen.io import CheckpointError, load_checkpoint, save_checkpoint
 from minigen.models.baseline import FactorizedBernoulli, FactorizedCategorical
@@ -26,13 +26,16 @@ def test_registry(monkeypatch):
     class A(GenerativeModel):
         pass
 
-    assert get_model_class("_tmp-test-model") is A and A._registry_name == "_tmp-test-model"
-    register_model("_tmp-test-model")(A)  # re-registering the same class is fine
-    with pytest.raises(ValueError, match="already registered"):
+    try:
+        assert get_model_class("_tmp-test-model") is A and A._registry_name == "_tmp-test-model"
+        register_model("_tmp-test-model")(A)  # re-registering the same class is fine
+        with pytest.raises(ValueError, match="already registered"):
 
-        @register_model("_tmp-test-model")
-        class B(GenerativeModel):
-            pass
+            @register_model("_tmp-test-model")
+            class B(GenerativeModel):
+                pass
+    finally:  # later tests in this process (the catalog's tables) see the real registry
+        MODEL_REGISTRY.pop("_tmp-test-model", None)
 
 
 def test_params_and_repr():

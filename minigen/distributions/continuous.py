@@ -20,7 +20,8 @@ import math
 import numpy as np
 
 from .._validation import check_array, check_positive_int, check_weights
-from ..backend import to_numpy, xp_of
+from ..autograd import F, Tensor
+from ..backend import get_backend, to_numpy, xp_of
 from ..random import check_random_state, normals, uniforms
 from ._sampling import threshold
 from ._util import logsumexp, sample_shape_of
@@ -52,6 +53,7 @@ class Normal:
                 f"scale shape {scale.shape} does not broadcast to loc shape {loc.shape}"
             ) from None
         self.loc, self.scale = loc, scale
+        self._log_norm = self._standard = None
 
     @property
     def event_dim(self) -> int:
@@ -62,14 +64,40 @@ class Normal:
         shape = sample_shape_of(n) + self.loc.shape
         return self.loc + self.scale * normals(check_random_state(random_state), shape, np.float64)
 
+    @classmethod
+    def standard(cls, d: int, backend=None) -> Normal:
+        """The standard normal N(0, I_d) (the base distribution of the flows)."""
+        d = check_positive_int(d, "d")
+        xp = (backend or get_backend()).xp
+        return cls(xp.zeros(d), xp.ones(d))
+
     def log_prob(self, x):
-        """Log-density summed over the event axis; ``x`` of shape ``(..., D)``."""
+        """Log-density summed over the event axis; ``x`` of shape ``(..., D)``.
+
+        ``x`` may be an autograd :class:`~minigen.autograd.Tensor`: the result is then a
+        float64 Tensor, differentiable in ``x`` (``loc`` and ``scale`` are constants), as a
+        flow's likelihood needs.
+        """
+        if isinstance(x, Tensor):
+            return self._log_prob_tensor(x)
         x = check_array(x, "x").astype(np.float64)
         if x.ndim == 0 or x.shape[-1] != self.event_dim:
             raise ValueError(f"x must have last axis of size {self.event_dim}, got {x.shape}")
         xp = xp_of(x)
         z = (x - self.loc) / self.scale
         return -(0.5 * z * z + xp.log(self.scale) + _HALF_LOG_2PI).sum(axis=-1)
+
+    def _log_prob_tensor(self, x: Tensor) -> Tensor:
+        if x.ndim == 0 or x.shape[-1] != self.event_dim:
+            raise ValueError(f"x must have last axis of size {self.event_dim}, got {x.shape}")
+        if self._log_norm is None:  # sum_j (log sigma_j + log(2 pi)/2), once
+            xp = xp_of(self.scale)
+            self._standard = bool(xp.all(self.loc == 0) and xp.all(self.scale == 1))
+            self._log_norm = (xp.log(self.scale) + _HALF_LOG_2PI).sum(axis=-1)
+        z = x if x.dtype == np.float64 else F.astype(x, np.float64)
+        if not self._standard:
+            z = (z - self.loc) / self.scale
+        return -0.5 * F.sum(z * z, axis=-1) - self._log_norm
 
     def entropy(self):
         """Exact differential entropy in nats, shape ``loc.shape[:-1]``."""

@@ -24,7 +24,7 @@ from .autoregressive import (  # noqa: E402
 )
 from .baseline import FactorizedBernoulli, FactorizedCategorical  # noqa: E402
 from .ebm import BernoulliRBM, BoltzmannMachine, GaussianBernoulliRBM, NeuralEBM  # noqa: E402
-from .flows import NICE, DiagonalGaussian, Glow, RealNVP  # noqa: E402
+from .flows import IAF, MAF, NICE, NSF, DiagonalGaussian, Glow, RealNVP  # noqa: E402
 
 #: the public model classes (``from minigen.models import MADE``); registry names map to
 #: them through :func:`minigen.base.get_model_class`
@@ -32,5 +32,5 @@ __all__ = [
     "FactorizedBernoulli", "FactorizedCategorical", "FVSBN", "MADE", "ContinuousMADE",
     "GaussianMADE", "PixelCNN", "GatedPixelCNN", "RowLSTM", "DiagonalBiLSTM",
     "PixelTransformer", "BernoulliRBM", "GaussianBernoulliRBM", "BoltzmannMachine",
-    "NeuralEBM", "NICE", "RealNVP", "Glow", "DiagonalGaussian",
+    "NeuralEBM", "NICE", "RealNVP", "Glow", "MAF", "IAF", "NSF", "DiagonalGaussian",
 ]

@@ -48,18 +48,21 @@ Gregory & Delbourgo (1982) Piecewise rational quadratic interpolation to monoton
 
 from __future__ import annotations
 
+from ..._validation import NonFiniteError
 from ...backend import xp_of
 
 #: argument names in the order of the status codes the Numba/CUDA kernels report
 STATUS_ARGS = ("x", "widths", "heights", "derivatives", "gy", "glogdet")
 
 
-def bad_value_error(arg: int, row: int, column: int) -> ValueError:
+def bad_value_error(arg: int, row: int, column: int) -> NonFiniteError:
     """The error every backend raises for a NaN/inf: argument ``STATUS_ARGS[arg]``, first at
-    ``row`` (and ``column`` of the row flattened to ``(N, D)``)."""
+    ``row`` (and ``column`` of the row flattened to ``(N, D)``). A ``ValueError``; its
+    subclass ``NonFiniteError``, as ``check_array``'s, so a NaN reaching the kernel inside a
+    training step counts as divergence (``minigen.training``)."""
     name = STATUS_ARGS[arg]
     where = f"row {row}" if name == "glogdet" else f"row {row}, column {column}"
-    return ValueError(f"{name} contains NaN or infinite values (first at {where})")
+    return NonFiniteError(f"{name} contains NaN or infinite values (first at {where})")
 
 
 def _check_finite(**arrays) -> None:

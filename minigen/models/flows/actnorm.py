@@ -44,15 +44,6 @@ def check_log_scale(log_scale, what: str) -> None:
         )
 
 
-def _affine_invert(z, loc, log_scale):
-    """``z e^{-log_scale} - loc`` per channel (axis 1) on plain arrays."""
-    xp = xp_of(z)
-    shape = (1, -1) + (1,) * (z.ndim - 2)
-    x = z * xp.exp(-log_scale).astype(z.dtype, copy=False).reshape(shape)
-    x -= loc.astype(z.dtype, copy=False).reshape(shape)
-    return x
-
-
 class ActNorm(Transform):
     """Per-channel affine map with data-dependent initialisation (see the module docstring).
 
@@ -105,10 +96,6 @@ class ActNorm(Transform):
         check_log_scale(self.log_scale.data, "ActNorm")
         return actnorm(z, self.loc, self.log_scale, inverse=True)
 
-    def invert(self, z):
-        check_log_scale(self.log_scale.data, "ActNorm")
-        return _affine_invert(z, self.loc.data, self.log_scale.data)
-
     def extra_repr(self) -> str:
         return f"{self.n_channels}, initialized={self.initialized}"
 
@@ -140,7 +127,3 @@ class DiagonalScaling(Transform):
         z = self._check(z, "z")
         check_log_scale(self.log_scale.data, "DiagonalScaling")
         return actnorm(z, self.loc, self.log_scale, inverse=True)
-
-    def invert(self, z):
-        check_log_scale(self.log_scale.data, "DiagonalScaling")
-        return _affine_invert(z, self.loc, self.log_scale.data)

@@ -19,18 +19,19 @@ element-wise work runs in the fused kernels of :mod:`minigen.autograd.coupling_o
 (NumPy reference, Numba or CUDA by backend). Conditioners end in a zero-initialised
 layer, so every coupling starts as the identity.
 
-Inference fast path: under :func:`~minigen.autograd.no_grad` (sampling, ``score_samples``)
-the conditioners run as plain array code (:meth:`ConvConditioner.infer`,
-:meth:`MLPConditioner.infer`) with no tape: convolutions keep a channel-major
-``(C, N, H, W)`` layout between layers (a 1x1 convolution is one matrix product), and a
-3x3 convolution with fewer output than input channels (the last, zero-initialised layer)
-multiplies first and adds the 9 shifted ``(O, N, H, W)`` tap products, instead of
-copying its input 9 times (im2col). Vector couplings with an MLP conditioner invert on
-index sets instead of masks: the first layer reads only the conditioning columns
-(its weight's matching columns), the last computes only the rows for the transformed
-columns, and the element-wise update touches only those (about half the work of the
-masked form, :meth:`MLPConditioner.infer_sub`). Same results as the autograd path to
-float rounding (tested).
+Inference without the tape: under :func:`~minigen.autograd.no_grad` (sampling,
+``score_samples``) the conditioners run as plain array code (:meth:`ConvConditioner.infer`,
+:meth:`MLPConditioner.infer`): convolutions keep a channel-major ``(C, N, H, W)`` layout
+between layers (a 1x1 convolution is one matrix product), and a 3x3 convolution with
+fewer output than input channels (the last, zero-initialised layer) multiplies first and
+adds the 9 shifted ``(O, N, H, W)`` tap products, instead of copying its input 9 times
+(im2col). Vector couplings with an MLP conditioner then work on index sets instead of
+masks: the first layer reads only the conditioning columns (its weight's matching
+columns), the last computes only the rows for the transformed columns, and the fused
+kernel touches only those (about half the work of the masked form,
+:meth:`MLPConditioner.infer_sub`). Either way ``forward`` and ``inverse`` are each one
+method, and the element-wise update is the same kernel; the two ways of evaluating the
+conditioner agree to float rounding (tested).
 
 References: Dinh, Krueger, Bengio (2015) NICE; Dinh, Sohl-Dickstein, Bengio (2017)
 RealNVP.
@@ -40,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...autograd import F, Tensor, is_grad_enabled, no_grad
+from ...autograd import F, Tensor, is_grad_enabled
 from ...autograd.coupling_ops import additive_coupling, affine_coupling
 from ...autograd.nn import Conv2d, Linear, Module, ReLU, Sequential, Tanh
 from ...backend import get_backend, xp_of
@@ -283,14 +284,6 @@ class _MaskedCoupling(Transform):
             return self.conditioner(x)
         return Tensor(infer(x.data))
 
-    def _infer(self, x):
-        """Conditioner output on a plain array (the tape-free path when it has one)."""
-        infer = getattr(self.conditioner, "infer", None)
-        if infer is not None:
-            return infer(x)
-        with no_grad():
-            return self.conditioner(Tensor(x)).data
-
     def _split(self, h, n_chunks=2):
         c = h.shape[1] // n_chunks
         return [h[:, i * c:(i + 1) * c] for i in range(n_chunks)]
@@ -306,22 +299,21 @@ class AdditiveCoupling(_MaskedCoupling):
         m, im = self._masks(x)
         return self._condition(x * m) * im
 
-    def forward(self, x):
-        x = self._check(x, "x")
-        return additive_coupling(x, self._shift(x)), zero_logdet(x)
-
-    def invert(self, z):
-        if self._sub is not None:
+    def _couple(self, x, inverse):
+        if self._sub is not None and not is_grad_enabled():
             c_idx, t_idx, _ = self._sub
-            x = z.copy()
-            x[:, t_idx] -= self.conditioner.infer_sub(z[:, c_idx], c_idx, t_idx)
-            return x
-        m, im = self._masks(z)
-        return z - self._infer(z * m) * im
+            xd = x.data
+            t = self.conditioner.infer_sub(xd[:, c_idx], c_idx, t_idx)
+            y = xd.copy()
+            y[:, t_idx] = additive_coupling(xd[:, t_idx], t, inverse=inverse).data
+            return Tensor(y), zero_logdet(x)
+        return additive_coupling(x, self._shift(x), inverse=inverse), zero_logdet(x)
+
+    def forward(self, x):
+        return self._couple(self._check(x, "x"), False)
 
     def inverse(self, z):
-        z = self._check(z, "z")
-        return additive_coupling(z, self._shift(z), inverse=True), zero_logdet(z)
+        return self._couple(self._check(z, "z"), True)
 
 
 class AffineCoupling(_MaskedCoupling):
@@ -350,36 +342,26 @@ class AffineCoupling(_MaskedCoupling):
         s = F.tanh(raw * (1.0 / b)) * (b * im)
         return s, t * im
 
-    def forward(self, x):
-        x = self._check(x, "x")
+    def _couple(self, x, inverse):
+        if self._sub is not None and not is_grad_enabled():
+            c_idx, t_idx, out_idx = self._sub
+            xd = x.data
+            raw, t = self._split(self.conditioner.infer_sub(xd[:, c_idx], c_idx, out_idx))
+            b = self.scale_bound
+            s = xp_of(raw).tanh(raw * (1.0 / b))
+            s *= b
+            y2, logdet = affine_coupling(xd[:, t_idx], s, t, inverse=inverse)
+            y = xd.copy()
+            y[:, t_idx] = y2.data
+            return Tensor(y), logdet
         s, t = self._scale_shift(x)
-        return affine_coupling(x, s, t)
+        return affine_coupling(x, s, t, inverse=inverse)
+
+    def forward(self, x):
+        return self._couple(self._check(x, "x"), False)
 
     def inverse(self, z):
-        z = self._check(z, "z")
-        s, t = self._scale_shift(z)
-        return affine_coupling(z, s, t, inverse=True)
-
-    def invert(self, z):
-        xp = xp_of(z)
-        b = self.scale_bound
-        if self._sub is not None:
-            c_idx, t_idx, out_idx = self._sub
-            raw, t = self._split(self.conditioner.infer_sub(z[:, c_idx], c_idx, out_idx))
-            s = xp.tanh(raw * (1.0 / b))
-            s *= -b
-            x = z.copy()
-            xt = z[:, t_idx] - t
-            xt *= xp.exp(s, out=s)
-            x[:, t_idx] = xt
-            return x
-        m, im = self._masks(z)
-        raw, t = self._split(self._infer(z * m))
-        s = xp.tanh(raw * (1.0 / b))
-        s *= -b * im
-        x = z - t * im
-        x *= xp.exp(s, out=s)
-        return x
+        return self._couple(self._check(z, "z"), True)
 
     def extra_repr(self) -> str:
         return f"scale_bound={self.scale_bound}"

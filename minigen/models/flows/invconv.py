@@ -25,7 +25,7 @@ import numpy as np
 from ...autograd import F, Tensor
 from ...autograd.coupling_ops import invconv1x1
 from ...autograd.nn import Parameter
-from ...backend import get_backend, to_numpy, xp_of
+from ...backend import get_backend, to_numpy
 from ...random import check_random_state
 from .actnorm import check_log_scale
 from .base import NonInvertibleError, Transform, as_input, to64
@@ -136,19 +136,6 @@ class InvertibleConv1x1(Transform):
 
     def forward(self, x):
         return self._apply(x, False, "x")
-
-    def invert(self, z):
-        check_log_scale(self.log_s.data, "InvertibleConv1x1 (diagonal of U)")
-        xp = xp_of(z)
-        c = self.n_channels
-        L = self.lower.data * self.l_mask + self.eye
-        U = self.upper.data * self.u_mask + self.eye * (xp.exp(self.log_s.data) * self.sign_s)
-        w_inv = xp.linalg.inv((self.perm @ L @ U).astype(np.float64)).astype(z.dtype)
-        if z.ndim == 2:
-            return z @ w_inv.T
-        n, _, h, w = z.shape
-        zc = xp.ascontiguousarray(z.transpose(1, 0, 2, 3)).reshape(c, -1)
-        return (w_inv @ zc).reshape(c, n, h, w).transpose(1, 0, 2, 3)
 
     def inverse(self, z):
         return self._apply(z, True, "z")

@@ -1,10 +1,17 @@
 r"""Shared machinery of the flow models: data handling, dequantization, likelihood,
 sampling, interpolation, training contract and checkpoints.
 
-A flow model is a bijection :math:`f` (a :class:`~.base.Transform`) with a standard
-Gaussian latent :math:`z = f(y) \sim \mathcal N(0, I_D)`, so (change of variables)
+A flow model is a transform plus a base distribution (nflows' ``Flow``, zuko's
+``Flow(transform, base)``): ``transform_`` (a :class:`~.base.Transform`) maps data to the
+latent, ``Compose([Layout, *pre-processing, flow_])``, and ``base_`` is the standard normal
+:class:`minigen.distributions.Normal`, so by the change of variables
 
-.. math:: \log p_Y(y) = \log \mathcal N(f(y); 0, I) + \log|\det \partial f/\partial y| .
+.. math:: \log p(v) = \log \mathcal N(f(v); 0, I) + \log|\det \partial f/\partial v| ,
+
+three lines in :meth:`FlowModel._log_prob_tensor`. Sampling runs the same transform's
+``inverse`` (its only inverse path) on draws of ``base_``. ``flow_`` is the learned part
+(what the subclasses build); the pre-processing transforms have no parameters
+(:mod:`~.preprocess`).
 
 **Continuous data** (``n_bins=None``, e.g. the 2-D toys): :math:`y = x`, the
 likelihood is exact.
@@ -48,18 +55,17 @@ import numpy as np
 from ..._validation import check_array, check_positive_float, check_positive_int
 from ...autograd import F, Tensor, no_grad
 from ...backend import get_backend, to_numpy
+from ...distributions import Normal
 from ...exceptions import NotFittedError
 from ...io import CheckpointError
 from ...params import Param, dtype_name, one_of, positive_float, positive_int
 from ...random import check_random_state
 from ...training import IterativeModel
 from .actnorm import ActNorm
-from .base import to64
+from .base import Compose
+from .preprocess import Layout, UniformDequantization
 
 __all__ = ["FlowModel"]
-
-_LOG2PI = math.log(2.0 * math.pi)
-
 
 def _dtype(name):
     dt = np.dtype(name)
@@ -122,21 +128,7 @@ class FlowModel(IterativeModel):
         self.n_bins_ = None if self.n_bins in (None, "auto") else check_positive_int(
             self.n_bins, "n_bins")
         self.flow_ = self._make_flow(self.flow_shape_, rng)
-
-    def _to_event(self, X):
-        """``(n, *input_shape)`` xp array -> ``(n, *event_shape)``."""
-        n = X.shape[0]
-        if len(self.flow_shape_) == 1:
-            return X.reshape(n, -1)
-        if len(self.event_shape_) == 2:
-            return X.reshape(n, *self.flow_shape_)
-        return get_backend().xp.transpose(X, (0, 3, 1, 2))
-
-    def _from_event(self, Y):
-        n = Y.shape[0]
-        if len(self.event_shape_) == 3 and len(self.flow_shape_) == 3:
-            Y = get_backend().xp.transpose(Y, (0, 2, 3, 1))
-        return Y.reshape(n, *self.event_shape_)
+        self.base_ = Normal.standard(self.n_dims_)
 
     # ------------------------------------------------------------ data checks
     def _resolve_bins(self, X) -> None:
@@ -176,12 +168,34 @@ class FlowModel(IterativeModel):
                 )
         return get_backend().asarray(X, dtype=self.dtype_)
 
+    def _dequantizer(self):
+        """The :class:`~.preprocess.UniformDequantization` of a discrete model, else None."""
+        if self.n_bins_ is None:
+            self._logit_alpha()  # a continuous model with a logit setting is an error
+            return None
+        key = (self.n_bins_, self._logit_alpha())
+        cached = getattr(self, "_dequantizer_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, UniformDequantization(*key))
+            self._dequantizer_cache = cached
+        return cached[1]
+
+    def _preprocess(self) -> Compose:
+        """Data units -> the flow's input: the layout, then (discrete data) dequantization."""
+        deq = self._dequantizer()
+        layout = Layout(self.event_shape_, self.flow_shape_)
+        return Compose([layout] if deq is None else [layout, deq])
+
+    @property
+    def transform_(self) -> Compose:
+        """The whole bijection, data units -> latent: ``Compose([pre-processing, flow_])``."""
+        pre = self._preprocess()
+        return Compose([*pre.transforms, self.flow_])
+
     def _dequantize(self, X, rng):
         """``v = x + u`` (discrete) or ``x``; returns the xp array in data units."""
-        if self.n_bins_ is None:
-            return X
-        u = get_backend().asarray(rng.random(X.shape), dtype=self.dtype_)
-        return X + u
+        deq = self._dequantizer()
+        return X if deq is None else deq.dequantize(X, rng)
 
     def _logit_alpha(self):
         """``alpha`` of the logit pre-processing, or None (linear rescaling)."""
@@ -197,63 +211,29 @@ class FlowModel(IterativeModel):
         return a
 
     def _check_logit_domain(self, V, name="X"):
-        """Refuse data-unit values outside the open interval on which the logit map is
-        defined (``0 < alpha + (1 - 2 alpha) v / K < 1``): the model puts no mass there,
-        and the map would take the log of a non-positive number (NaN deep in the flow)."""
-        a = self._logit_alpha()
-        if a is None:
-            return
-        k = self.n_bins_
-        p = a + (1.0 - 2.0 * a) * to_numpy(V).astype(np.float64) / k
-        bad = (p <= 0.0) | (p >= 1.0)
-        if bad.any():
-            lo, hi = -a * k / (1.0 - 2.0 * a), k * (1.0 - a) / (1.0 - 2.0 * a)
-            raise ValueError(
-                f"{name} holds {float(to_numpy(V)[bad].ravel()[0])!r}, outside the domain "
-                f"({lo:.6g}, {hi:.6g}) of this logit model (logit={a}, n_bins={k}); "
-                f"dequantized data lie in [0, {k})"
-            )
+        """Refuse values where the logit pre-processing is undefined (see
+        :meth:`~.preprocess.UniformDequantization.check_domain`)."""
+        deq = self._dequantizer()
+        if deq is not None:
+            deq.check_domain(V, name)
+
+    def _to_event(self, X):
+        """``(n, *event_shape_)`` array -> the flow's layout ``(n, *flow_shape_)``."""
+        with no_grad():
+            return Layout(self.event_shape_, self.flow_shape_).forward(Tensor(X))[0].data
 
     def _to_flow_space(self, V):
-        """Data units -> the flow's input ``y`` (event layout) and the log-det term of
-        that map (a float, or per example ``(n,)`` with the logit pre-processing)."""
-        Y = self._to_event(V)
-        a = self._logit_alpha()
-        if self.n_bins_ is None:
-            return Y, 0.0
-        const = -self.n_dims_ * math.log(self.n_bins_)
-        if a is None:
-            return Y * (1.0 / self.n_bins_) - 0.5, const
-        xp = get_backend().xp
-        p = Y * ((1.0 - 2.0 * a) / self.n_bins_) + a
-        lp, l1p = xp.log(p), xp.log1p(-p)
-        ld = (const + self.n_dims_ * math.log(1.0 - 2.0 * a)
-              - (lp + l1p).reshape(len(p), -1).astype(np.float64).sum(axis=1))
-        return lp - l1p, ld
-
-    def _from_flow_space(self, Y, logdet: bool = True):
-        """Inverse of :meth:`_to_flow_space`: ``(data units, log-det of the forward map
-        at them)``; ``logdet=False`` skips the logit's log-det (returns None for it)."""
-        V = self._from_event(Y)
-        a = self._logit_alpha()
-        if self.n_bins_ is None:
-            return V, 0.0
-        const = -self.n_dims_ * math.log(self.n_bins_)
-        if a is None:
-            return (V + 0.5) * self.n_bins_, const
-        xp = get_backend().xp
-        p = 0.5 * (1.0 + xp.tanh(0.5 * V))  # sigmoid, no overflow
-        X = (p - a) * (self.n_bins_ / (1.0 - 2.0 * a))
-        return X, (self._to_flow_space(X)[1] if logdet else None)
+        """Data units -> the flow's input ``y`` (an array in the flow's layout) and the
+        log-det of that map per example ``(n,)``."""
+        with no_grad():
+            y, ld = self._preprocess().forward(Tensor(V))
+        return y.data, ld.data
 
     # ------------------------------------------------------------ density
     def _log_prob_tensor(self, V):
-        """``log p_V(v)`` as a float64 Tensor (n,) (differentiable)."""
-        Y, const = self._to_flow_space(V)
-        z, ld = self.flow_.forward(Tensor(Y))
-        z64 = to64(z)
-        log_pz = -0.5 * F.sum(z64 * z64, axis=1) - 0.5 * self.n_dims_ * _LOG2PI
-        return log_pz + ld + const
+        """``log p_V(v)`` as a float64 Tensor (n,) (differentiable): change of variables."""
+        z, ladj = self.transform_(Tensor(V))
+        return self.base_.log_prob(z) + ladj
 
     def forward(self, X):
         """``(z (n, D), logabsdet (n,))`` of the flow on data-space values ``X``.
@@ -264,10 +244,9 @@ class FlowModel(IterativeModel):
         self._check_fitted()
         V = self._check_X(X, discrete=False)
         self._check_logit_domain(V)
-        Y, const = self._to_flow_space(V)
         with no_grad():
-            z, ld = self.flow_.forward(Tensor(Y))
-        return z.data.reshape(len(V), -1), ld.data + const
+            z, ld = self.transform_(Tensor(V))
+        return z.data.reshape(len(V), -1), ld.data
 
     def inverse(self, Z):
         """``(x, logabsdet)``: data-space values of latents ``Z (n, D)``, inverse log-det."""
@@ -277,9 +256,8 @@ class FlowModel(IterativeModel):
             raise ValueError(f"Z must have shape (n, {self.n_dims_}), got {tuple(Z.shape)}")
         Z = get_backend().asarray(Z, dtype=self.dtype_)
         with no_grad():
-            y, ld = self.flow_.inverse(Tensor(Z))
-        V, const = self._from_flow_space(y.data)
-        return V, ld.data - const
+            x, ld = self.transform_.inverse(Tensor(Z))
+        return x.data, ld.data
 
     def log_prob(self, X, batch_size: int = 512):
         """Log-density (nats) of continuous data-space values ``X``, shape (n,).
@@ -340,8 +318,8 @@ class FlowModel(IterativeModel):
         return_log_prob : bool
             Also return the model's log-density of each returned sample (at ``T = 1``;
             for discrete models the density of the dequantized value, as
-            :meth:`log_prob`), computed in the same pass through the inverse. Without
-            it, sampling takes the tape-free ``invert`` path (no log-det work).
+            :meth:`log_prob`), computed in the same pass through the inverse:
+            :math:`\log q(x) = \log \mathcal N(z) - \log|\det \partial f^{-1}/\partial z|`.
         dequantized : bool
             Discrete models: return continuous values ``v`` in data units instead of
             the levels ``floor(v)`` clipped to ``0..K-1``. With ``return_log_prob`` the
@@ -352,19 +330,13 @@ class FlowModel(IterativeModel):
         # any finite real > 0, NumPy scalars included; inf would give all-NaN samples
         temperature = check_positive_float(temperature, "temperature")
         rng = check_random_state(random_state)
-        xp = get_backend().xp
-        Z = get_backend().asarray(rng.standard_normal((n, self.n_dims_)) * temperature,
-                                  dtype=self.dtype_)
-        if not return_log_prob:
-            # fast path: plain arrays through every layer's ``invert``, no tape, no log-det
-            V, _ = self._from_flow_space(self.flow_.invert(Z), logdet=False)
-            if self.n_bins_ is not None and not dequantized:
-                return xp.clip(xp.floor(V), 0, self.n_bins_ - 1)
-            return V
-        V, ld_inv = self.inverse(Z)
-        z64 = Z.astype(np.float64)
-        log_pz = -0.5 * (z64 * z64).sum(axis=1) - 0.5 * self.n_dims_ * _LOG2PI
-        return V, log_pz - ld_inv
+        Z = (self.base_.sample(n, rng) * temperature).astype(self.dtype_, copy=False)
+        with no_grad():
+            V, ladj_inv = self.transform_.inverse(Tensor(Z))
+        if return_log_prob:
+            return V.data, self.base_.log_prob(Z) - ladj_inv.data
+        deq = self._dequantizer()
+        return V.data if deq is None or dequantized else deq.quantize(V.data)
 
     def sample_and_log_prob(self, n_samples: int, random_state=None):
         r"""Reparameterized draws and their log-density, as autograd Tensors.
@@ -385,16 +357,11 @@ class FlowModel(IterativeModel):
             raise ValueError("sample_and_log_prob needs a continuous model (n_bins=None); "
                              f"this one dequantizes n_bins={self.n_bins_} levels")
         n = check_positive_int(n_samples, "n_samples")
-        z = check_random_state(random_state).standard_normal((n, self.n_dims_))
-        Z = Tensor(get_backend().asarray(z, dtype=self.dtype_))
+        z = self.base_.sample(n, check_random_state(random_state))
         for m in self._actnorms():
             m.initialized = True
-        y, ld = self.flow_.inverse(Z)
-        if len(self.event_shape_) == 3 and len(self.event_shape_) == 3:
-            y = F.transpose(y, (0, 2, 3, 1))
-        x = F.reshape(y, (n, *self.event_shape_))
-        log_pz = -0.5 * (z * z).sum(axis=1) - 0.5 * self.n_dims_ * _LOG2PI
-        return x, Tensor(get_backend().asarray(log_pz)) - ld
+        x, ladj_inv = self.transform_.inverse(Tensor(z.astype(self.dtype_, copy=False)))
+        return x, Tensor(self.base_.log_prob(z)) - ladj_inv
 
     def interpolate(self, x_a, x_b, n_steps: int = 8, spherical: bool = False):
         """Decode ``n_steps`` latents on the segment (or great circle) from f(x_a) to f(x_b).
@@ -442,9 +409,8 @@ class FlowModel(IterativeModel):
         X = self._check_X(X)
         idx = rng.permutation(len(X))[: min(len(X), 512)]
         V = self._dequantize(X[get_backend().asarray(idx) if get_backend().is_gpu else idx], rng)
-        Y, _ = self._to_flow_space(V)
         with no_grad():
-            self.flow_.forward(Tensor(Y))
+            self.transform_(Tensor(V))
 
     def trainable_arrays(self) -> dict:
         if getattr(self, "flow_", None) is None:

@@ -40,9 +40,6 @@ class Permutation(Transform):
     def inverse(self, z):
         return self._apply(z, self.inv_perm, "z")
 
-    def invert(self, z):
-        return z[:, self.inv_perm]
-
 
 class ReversePermutation(Permutation):
     """Reverse the order of axis 1."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from ...autograd import F
 from ...autograd.nn import ModuleList
-from ...backend import xp_of
 from .base import Transform, as_input, to64, zero_logdet
 
 __all__ = ["Squeeze", "Unsqueeze", "squeeze", "unsqueeze", "MultiScale"]
@@ -44,23 +43,8 @@ def unsqueeze(z):
     return F.reshape(y, (n, c, 2 * h, 2 * w))
 
 
-def _squeeze_array(x):
-    n, c, h, w = x.shape
-    return x.reshape(n, c, h // 2, 2, w // 2, 2).transpose(0, 1, 3, 5, 2, 4).reshape(
-        n, 4 * c, h // 2, w // 2)
-
-
-def _unsqueeze_array(z):
-    n, c4, h, w = z.shape
-    return z.reshape(n, c4 // 4, 2, 2, h, w).transpose(0, 1, 4, 2, 5, 3).reshape(
-        n, c4 // 4, 2 * h, 2 * w)
-
-
 class Squeeze(Transform):
     """Space-to-depth (log-det 0)."""
-
-    def invert(self, z):
-        return _unsqueeze_array(z)
 
     def forward(self, x):
         x = as_input(x, "x", ndim=4)
@@ -73,9 +57,6 @@ class Squeeze(Transform):
 
 class Unsqueeze(Transform):
     """Depth-to-space (log-det 0)."""
-
-    def invert(self, z):
-        return _squeeze_array(z)
 
     def forward(self, x):
         x = as_input(x, "x", ndim=4)
@@ -161,23 +142,6 @@ class MultiScale(Transform):
             x, ld = levels[k].inverse(x)
             total = total + to64(ld)
         return x, total
-
-    def invert(self, z):
-        xp = xp_of(z)
-        self._ensure_shapes(xp, z.dtype)
-        n, pos, pieces = z.shape[0], 0, []
-        for keep, out in self._shapes:
-            shp = keep if out is None else out
-            m = _prod(shp)
-            pieces.append(z[:, pos:pos + m].reshape(n, *shp))
-            pos += m
-        levels = list(self.levels)
-        x = pieces[-1]
-        for k in range(len(levels) - 1, -1, -1):
-            if k < len(levels) - 1:
-                x = xp.concatenate([x, pieces[k]], axis=1)
-            x = levels[k].invert(x)
-        return x
 
 
 def _prod(shape) -> int:
