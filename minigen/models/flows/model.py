@@ -55,6 +55,7 @@ from ...random import check_random_state
 from ...training import IterativeModel
 from .actnorm import ActNorm
 from .base import to64
+from .drawn import drawn_state, load_drawn_state
 
 __all__ = ["FlowModel"]
 
@@ -351,6 +352,11 @@ class FlowModel(IterativeModel):
         n = check_positive_int(n_samples, "n_samples")
         # any finite real > 0, NumPy scalars included; inf would give all-NaN samples
         temperature = check_positive_float(temperature, "temperature")
+        # a latent of T * N(0, 1) must be representable: beyond, every sample is inf/NaN
+        t_max = float(np.finfo(self.dtype_).max) / 64.0
+        if temperature > t_max:
+            raise ValueError(f"temperature={temperature:g} overflows this model's dtype "
+                             f"{self.dtype_.name}: it must be <= {t_max:.3g}")
         rng = check_random_state(random_state)
         xp = get_backend().xp
         Z = get_backend().asarray(rng.standard_normal((n, self.n_dims_)) * temperature,
@@ -358,13 +364,22 @@ class FlowModel(IterativeModel):
         if not return_log_prob:
             # fast path: plain arrays through every layer's ``invert``, no tape, no log-det
             V, _ = self._from_flow_space(self.flow_.invert(Z), logdet=False)
+            self._check_samples_finite(V, temperature)
             if self.n_bins_ is not None and not dequantized:
                 return xp.clip(xp.floor(V), 0, self.n_bins_ - 1)
             return V
         V, ld_inv = self.inverse(Z)
+        self._check_samples_finite(V, temperature)
         z64 = Z.astype(np.float64)
         log_pz = -0.5 * (z64 * z64).sum(axis=1) - 0.5 * self.n_dims_ * _LOG2PI
         return V, log_pz - ld_inv
+
+    def _check_samples_finite(self, V, temperature) -> None:
+        """Samples that overflowed the dtype in the inverse are an error, never returned."""
+        if not bool(get_backend().xp.isfinite(V).all()):
+            raise ValueError(f"sampling at temperature={temperature:g} overflowed "
+                             f"{self.dtype_.name} in the flow's inverse (non-finite samples); "
+                             "use a smaller temperature")
 
     def sample_and_log_prob(self, n_samples: int, random_state=None):
         r"""Reparameterized draws and their log-density, as autograd Tensors.
@@ -469,6 +484,7 @@ class FlowModel(IterativeModel):
             "n_bins": np.asarray(0 if self.n_bins_ is None else self.n_bins_, dtype=np.int64),
             "actnorm_initialized": np.asarray(
                 [m.initialized for m in self._actnorms()], dtype=np.int64),
+            **drawn_state(self.flow_),
         }
 
     def load_extra_state(self, state: dict) -> None:
@@ -485,3 +501,4 @@ class FlowModel(IterativeModel):
                 )
             for m, f in zip(acts, flags, strict=True):
                 m.initialized = bool(f)
+        load_drawn_state(self.flow_, state)
