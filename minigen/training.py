@@ -602,6 +602,7 @@ def _check_resume(path, ckpt: Checkpoint, model) -> None:
         if not isinstance(tr.get(key), kind) or isinstance(tr.get(key), bool):
             raise CheckpointError(f"{where}: training.{key} is {tr.get(key)!r}, not "
                                   f"{kind.__name__}")
+    _check_run_state(where, tr)
     own = model.checkpoint_metadata()
     if ckpt.metadata.get("model") != own["model"]:
         raise CheckpointError(
@@ -619,6 +620,38 @@ def _check_resume(path, ckpt: Checkpoint, model) -> None:
         diff = ", ".join(f"{k}: {saved.get(k)!r} -> {own['params'].get(k)!r}" for k in changed)
         raise CheckpointError(f"{where}: the run used other settings ({diff}); only "
                               f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change on resume")
+
+
+def _check_run_state(where: str, tr: dict) -> None:
+    """The counters of a run's state are consistent: non-negative, one history entry per
+    epoch done, the best epoch among them (else a CheckpointError: a negative epoch or a
+    truncated history would resume as some other run)."""
+    def fail(what):
+        raise CheckpointError(f"{where}: training.{what}")
+
+    epoch, step, hist = tr["epoch"], tr["step"], tr["history"]
+    if epoch < 0 or step < 0:
+        fail(f"epoch/step are {epoch}/{step}; they count up from 0")
+    for key in ("train_loss", "valid_nll", "epoch_time", "lr"):
+        values = hist.get(key, [])
+        if not isinstance(values, list) or len(values) != epoch or not all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                for v in values):
+            fail(f"history.{key} must be a list of {epoch} numbers (one per epoch done)")
+    best = tr.get("best_epoch")
+    if best is not None and (not isinstance(best, int) or isinstance(best, bool)
+                             or not 0 <= best < max(epoch, 1)):
+        fail(f"best_epoch is {best!r}, not an epoch done (0..{epoch - 1})")
+    bad = tr.get("bad_epochs", 0)
+    if not isinstance(bad, int) or isinstance(bad, bool) or not 0 <= bad <= epoch:
+        fail(f"bad_epochs is {bad!r}, not in 0..{epoch}")
+    for key in ("loss_ref", "best_valid_nll"):
+        v = tr.get(key)
+        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                  and math.isfinite(v)):
+            fail(f"{key} is {v!r}, not a finite number")
+    if not isinstance(tr.get("finished", False), bool):
+        fail(f"finished is {tr.get('finished')!r}, not true or false")
 
 
 def _check_valid_idx(path, idx, n_rows: int, n_val: int):
@@ -703,6 +736,9 @@ def train(model, X, *, X_valid=None, checkpoint_dir=None, checkpoint_every=None,
         raise TypeError(f"model must be a minigen GenerativeModel, got {type(model).__name__}")
     _apply_settings(model, settings)
     hp = model.validate_params()
+    if checkpoint_dir is not None and Path(checkpoint_dir).exists() \
+            and not Path(checkpoint_dir).is_dir():  # before any work, not at the first save
+        raise ValueError(f"checkpoint_dir {str(checkpoint_dir)!r} is a file, not a folder")
     X, X_valid = _check_data(model, X, X_valid)
     if not is_gradient_trained(model):
         return _fit_closed_form(model, X, X_valid, checkpoint_dir)

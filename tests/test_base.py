@@ -147,7 +147,7 @@ def _edit_metadata(meta, edit):
         (("n_features", _DROP), "lacks the required key 'n_features'"),
         (("model", 3), "'model' must be a model name"),
         (("params", [0.5]), "'params' must be a JSON object"),
-        (("params", {"beta": 1}), "hyper-parameters or n_features that FactorizedBernoulli"),
+        (("params", {"beta": 1}), "hyper-parameters, n_features or extra state that FactorizedBernoulli"),
         (("n_features", "6"), "'n_features' must be a positive int"),
         (("n_features", 0), "'n_features' must be a positive int"),
         (("n_features", True), "'n_features' must be a positive int"),
