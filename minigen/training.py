@@ -54,7 +54,7 @@ import numpy as np
 
 from ._validation import check_array, check_positive_int
 from .backend import get_backend, to_numpy, xp_of
-from .base import GenerativeModel, _jsonable
+from .base import RESERVED_METADATA_KEYS, GenerativeModel, _jsonable
 from .exceptions import NonFiniteError, NonInvertibleError, TrainingDiverged
 from .io import Checkpoint, CheckpointError
 from .optim import clip_grad_norm, make_optimizer, make_schedule
@@ -279,8 +279,9 @@ class _Run:
     """One call of :func:`train` for an iteratively trained model (state + steps)."""
 
     def __init__(self, model, hp, X, X_valid, checkpoint_dir, checkpoint_every, resume_from,
-                 callbacks):
+                 callbacks, metadata=None):
         self.model, self.hp, self.callbacks = model, hp, list(callbacks or ())
+        self.metadata = dict(metadata or {})
         self.ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
         self.every = (check_positive_int(checkpoint_every, "checkpoint_every")
                       if checkpoint_every is not None else 1)
@@ -572,7 +573,8 @@ class _Run:
             "settings": {k: _jsonable(v) for k, v in self.hp.items()},
         }
         return Checkpoint(
-            metadata={**self.model.checkpoint_metadata(), "training": training},
+            metadata={**self.model.checkpoint_metadata(), **self.metadata,
+                      "training": training},
             params={k: v.copy() for k, v in self.params.items()},
             extra={k: v.copy() for k, v in self.model.extra_state().items()},
             optimizer=self.opt.state_dict(),
@@ -673,7 +675,7 @@ def _check_valid_idx(path, idx, n_rows: int, n_val: int):
     return idx.astype(np.int64)
 
 
-def _fit_closed_form(model, X, X_valid, checkpoint_dir) -> History:
+def _fit_closed_form(model, X, X_valid, checkpoint_dir, metadata=None) -> History:
     """A model fitted in one pass (no epochs): ``model.fit`` and a one-epoch History."""
     backend = get_backend()
     Xb = backend.asarray(X)
@@ -689,13 +691,14 @@ def _fit_closed_form(model, X, X_valid, checkpoint_dir) -> History:
     if checkpoint_dir is not None:
         # _save: "training" is a key reserved for minigen, refused by the public save()
         model._save(Path(checkpoint_dir) / CHECKPOINT_NAME,
-                    {"training": {"history": history.to_dict(), "finished": True}})
+                    {**(metadata or {}),
+                     "training": {"history": history.to_dict(), "finished": True}})
     return history
 
 
 # ---------------------------------------------------------------------- public API
 def train(model, X, *, X_valid=None, checkpoint_dir=None, checkpoint_every=None,
-          resume_from=None, callbacks=(), **settings) -> History:
+          resume_from=None, callbacks=(), metadata=None, **settings) -> History:
     r"""Fit ``model`` to ``X`` with its own training settings (or in closed form).
 
     Parameters
@@ -718,6 +721,10 @@ def train(model, X, *, X_valid=None, checkpoint_dir=None, checkpoint_every=None,
         :class:`~minigen.io.CheckpointError`); a finished run is restored, not trained.
     callbacks : sequence of callables ``cb(epoch, history, model) -> bool``
         Called after every epoch; returning ``True`` stops training.
+    metadata : dict, optional
+        JSON-able entries written into every checkpoint's metadata beside minigen's own
+        (whose keys, :data:`minigen.base.RESERVED_METADATA_KEYS`, it may not use), e.g.
+        the dataset a command-line run trains on, so that a resume can check it.
     **settings
         Training hyper-parameters to set on the model first (``max_epochs``,
         ``learning_rate``, ``batch_size``, ... see :data:`minigen.params.TRAINING_PARAMS`):
@@ -736,14 +743,20 @@ def train(model, X, *, X_valid=None, checkpoint_dir=None, checkpoint_every=None,
         raise TypeError(f"model must be a minigen GenerativeModel, got {type(model).__name__}")
     _apply_settings(model, settings)
     hp = model.validate_params()
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+        clash = sorted(set(metadata) & RESERVED_METADATA_KEYS)
+        if clash:
+            raise ValueError(f"metadata keys {clash} are reserved by minigen")
     if checkpoint_dir is not None and Path(checkpoint_dir).exists() \
             and not Path(checkpoint_dir).is_dir():  # before any work, not at the first save
         raise ValueError(f"checkpoint_dir {str(checkpoint_dir)!r} is a file, not a folder")
     X, X_valid = _check_data(model, X, X_valid)
     if not is_gradient_trained(model):
-        return _fit_closed_form(model, X, X_valid, checkpoint_dir)
+        return _fit_closed_form(model, X, X_valid, checkpoint_dir, metadata)
     run = _Run(model, hp, X, X_valid, checkpoint_dir, checkpoint_every, resume_from,
-               callbacks)
+               callbacks, metadata)
     model.history_ = run.execute()
     return model.history_
 
