@@ -547,8 +547,10 @@ def _build_for_load(where, target, params: dict, n_features, index: dict, extra:
         model._build(n_features, rng)
         model._set_event_shape(dims)
         model._complete_build(extra, index, rng)
-    except CheckpointError:
-        raise
+    except CheckpointError as exc:
+        if where in str(exc):
+            raise
+        raise CheckpointError(f"{where}: {exc}") from None
     except MemoryError:
         raise CheckpointError(f"{where} describes a model too large for this machine's "
                               "memory") from None
