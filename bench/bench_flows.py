@@ -182,7 +182,8 @@ def nll_table(names=None):
             continue
         model = _make(name, kw)
         t0 = time.perf_counter()
-        model.set_params(max_epochs=epochs, batch_size=64, learning_rate=1e-3, early_stopping=True, patience=5, random_state=0).fit(Xtr, X_valid=Xva)
+        model.set_params(max_epochs=epochs, batch_size=64, learning_rate=1e-3,
+                         early_stopping=True, patience=5, random_state=0).fit(Xtr, X_valid=Xva)
         dt = time.perf_counter() - t0
         if label in FLOWS:
             nats = -float(np.mean(model.score_samples(Xte, n_dequant=8)))

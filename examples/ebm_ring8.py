@@ -53,7 +53,8 @@ def main(argv=None) -> None:
         lo, hi = m.box_
         extent = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
         logZ = m.grid_log_partition()
-        path = density_2d(lambda p: -m.energy(p) - logZ, args.out, extent=extent, samples=S)
+        density_2d(lambda p: -m.energy(p) - logZ, args.out, extent=extent, samples=S)
+        path = args.out
     print(f"wrote {path}")
 
 

@@ -83,10 +83,22 @@ def _set_backend(name):
     return set_backend(name) if name else get_backend()
 
 
-def _load_split(name, split, seed):
+def _data_options(args) -> dict:
+    """How ``--data`` is read: the value options given (recorded with a run, so that
+    ``eval`` and ``sample`` can read the same data again)."""
+    opts = {"binarize": getattr(args, "binarize", None),
+            "dequantize": bool(getattr(args, "dequantize", False)),
+            "key": getattr(args, "data_key", None)}
+    return {k: v for k, v in opts.items() if v not in (None, False)}
+
+
+def _load_split(name, split, seed, options=None):
     from .datasets import load_dataset
 
-    return load_dataset(name, split, seed=seed, return_info=True)
+    try:
+        return load_dataset(name, split, seed=seed, return_info=True, **(options or {}))
+    except FileNotFoundError as exc:  # a missing file or IDX folder: one line, exit 2
+        raise CLIError(str(exc)) from None
 
 
 def _model_input(model, X):
@@ -112,8 +124,10 @@ def _write_samples_png(model, path, S, is_2d=False, nrow=None) -> Path:
     if is_2d or (S.ndim == 2 and S.shape[1] == 2):
         lo, hi = S.min(axis=0) - 0.5, S.max(axis=0) + 0.5
         extent = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
-        return density_2d(model.score_samples, path, extent=extent, samples=S)
-    return sample_grid(S, path, nrow=nrow)
+        density_2d(model.score_samples, path, extent=extent, samples=S)
+    else:
+        sample_grid(S, path, nrow=nrow)
+    return Path(path)
 
 
 _IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".pdf", ".svg")  # without matplotlib to ask
@@ -145,13 +159,10 @@ def _check_sample_out(path) -> Path:
 
 
 def _check_input_file(path) -> None:
-    """A checkpoint named on the command line exists and is a file (else usage, exit 2;
+    """A checkpoint (or run folder) named on the command line exists (else usage, exit 2;
     one that exists but cannot be read is a CheckpointError, exit 1)."""
-    p = Path(path)
-    if not p.exists():
-        raise CLIError(f"checkpoint {str(p)!r} does not exist")
-    if p.is_dir():
-        raise CLIError(f"checkpoint {str(p)!r} is a directory, not a .npz file")
+    if not Path(path).exists():
+        raise CLIError(f"checkpoint {str(path)!r} does not exist")
 
 
 def _nll(model, X, n_dims) -> dict:
@@ -248,9 +259,15 @@ def cmd_train(args) -> int:
         model.check_scorable()
     except ValueError as exc:
         raise CLIError(f"model {args.model!r}: {exc}; set it with --param NAME=VALUE") from None
-    splits = [_load_split(args.data, s, args.data_seed) for s in ("train", "valid", "test")]
-    info = splits[0][1]
-    Xtr, Xva, Xte = (_model_input(cls, X) for X, _ in splits)
+    from .datasets.files import is_path
+
+    if is_path(args.data):  # recorded absolute, so eval/sample work from any folder
+        args.data = str(Path(args.data).resolve())
+    data_opts = _data_options(args)
+    Xtr, info = _load_split(args.data, "train", args.data_seed, data_opts)
+    Xva, _ = _load_split(args.data, "valid", args.data_seed, data_opts)
+    Xte, _ = _load_split(args.data, "test", args.data_seed, data_opts)
+    Xtr, Xva, Xte = (_model_input(cls, X) for X in (Xtr, Xva, Xte))
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -258,11 +275,12 @@ def cmd_train(args) -> int:
         raise CLIError(f"--out {str(out)!r} cannot be used as the output directory: "
                        f"{exc.strerror or exc}") from None
     with RunLock(out):  # one run per directory, released on exit or death
-        resume_from = _claim_run_dir(out, args, model)
-        run_meta = {"dataset": args.data, "data_seed": args.data_seed,
-                    "protocol": info.protocol}
+        resume_from = _claim_run_dir(out, args, model, data_opts)
+        run_meta = {"dataset": args.data, "data_options": data_opts,
+                    "data_seed": args.data_seed, "protocol": info.protocol}
         history = _train(model, Xtr, Xva, out if gradient else None, resume_from, run_meta)
-        _write_run(out, args, model, backend, info, history, gradient, (Xtr, Xva, Xte))
+        _write_run(out, args, model, backend, info, history, gradient, (Xtr, Xva, Xte),
+                   data_opts)
     return 0
 
 
@@ -280,7 +298,7 @@ _FLAG_OF = {"max_epochs": "--epochs", "batch_size": "--batch-size", "learning_ra
             "early_stopping": "--patience"}
 
 
-def _claim_run_dir(out: Path, args, model):
+def _claim_run_dir(out: Path, args, model, data_opts: dict):
     """Under the lock: what this run may do with ``out``. Returns the checkpoint to resume
     from, or None (a fresh run). A fresh run refuses a directory holding a run unless
     ``--force`` (which clears it); ``--resume`` checks the flags against the checkpoint."""
@@ -291,7 +309,8 @@ def _claim_run_dir(out: Path, args, model):
     ckpt_path = out / "checkpoint.npz"
     if args.resume:
         if ckpt_path.exists():
-            _check_resume_flags(ckpt_path, Checkpoint.load(ckpt_path), args, model)
+            _check_resume_flags(ckpt_path, Checkpoint.load(ckpt_path), args, model,
+                                data_opts)
             return ckpt_path
         if present:
             raise CLIError(f"--out {str(out)!r} holds {', '.join(present)} but no "
@@ -306,14 +325,15 @@ def _claim_run_dir(out: Path, args, model):
     return None
 
 
-def _check_resume_flags(path, ckpt, args, model) -> None:
-    """``--resume`` continues the same run: the dataset, its seed and every setting but
-    ``--epochs`` and ``--quiet`` must be those the checkpoint records."""
+def _check_resume_flags(path, ckpt, args, model, data_opts: dict) -> None:
+    """``--resume`` continues the same run: the data (and how it is read), its seed and
+    every setting but ``--epochs`` and ``--quiet`` must be those the checkpoint records."""
     from .training import RESUME_MAY_CHANGE
 
     meta = ckpt.metadata
     diffs = []
     for key, flag, mine in (("dataset", "--data", args.data),
+                            ("data_options", "--binarize/--dequantize/--data-key", data_opts),
                             ("data_seed", "--data-seed", args.data_seed)):
         if meta.get(key, "(not recorded)") != mine:
             diffs.append(f"{flag} {meta.get(key, '(not recorded)')} (now {mine})")
@@ -331,7 +351,8 @@ def _check_resume_flags(path, ckpt, args, model) -> None:
                        "use --force to start over")
 
 
-def _write_run(out: Path, args, model, backend, info, history, gradient, data) -> None:
+def _write_run(out: Path, args, model, backend, info, history, gradient, data,
+               data_opts) -> None:
     """model.npz, metrics.json and samples.png, each written atomically."""
     from .rundir import write_atomic
 
@@ -339,12 +360,14 @@ def _write_run(out: Path, args, model, backend, info, history, gradient, data) -
     # seconds in training epochs over every session of the run: a finished run resumed
     # (no training) writes the same metrics.json as the run that finished it
     train_time = float(sum(history.epoch_time))
-    model_path = model.save(out / "model.npz", dataset=args.data, protocol=info.protocol,
-                            seed=args.seed, data_seed=args.data_seed)
+    model_path = model.save(out / "model.npz", dataset=args.data, data_options=data_opts,
+                            data_seed=args.data_seed, protocol=info.protocol,
+                            seed=args.seed)
     metrics = {
         "model": args.model,
         "params": model.get_params(),
         "dataset": args.data,
+        "data_options": data_opts,
         "protocol": info.protocol,
         "n_dims": info.n_dims,
         "seed": args.seed,
@@ -378,6 +401,25 @@ def _write_run(out: Path, args, model, backend, info, history, gradient, data) -
     print(f"wrote {model_path}, {out / 'metrics.json'}" + (f", {png}" if png else ""))
 
 
+def _model_file(path) -> Path:
+    """A checkpoint file, or a run folder written by ``minigen train`` (its model.npz)."""
+    p = Path(path)
+    if p.is_dir():
+        if (p / "model.npz").is_file():
+            return p / "model.npz"
+        raise CLIError(f"{str(p)!r} is a folder without model.npz: pass a model file or the "
+                       "--out folder of a finished `minigen train` run")
+    return p
+
+
+def _recorded_data(path) -> tuple:
+    """``(dataset, options, data seed)`` a run recorded in its model file (or Nones)."""
+    from .io import load_checkpoint
+
+    _, meta = load_checkpoint(path)
+    return meta.get("dataset"), meta.get("data_options") or {}, meta.get("data_seed")
+
+
 def cmd_sample(args) -> int:
     import numpy as np
 
@@ -386,7 +428,7 @@ def cmd_sample(args) -> int:
     out = _check_sample_out(args.out)  # before any work
     _check_input_file(args.checkpoint)
     _set_backend(args.backend)
-    model = GenerativeModel.load(args.checkpoint)
+    model = GenerativeModel.load(_model_file(args.checkpoint))
     S = _draw_samples(model, args.n, args.seed)
     if out.suffix.lower() == ".npy":
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -402,13 +444,52 @@ def cmd_eval(args) -> int:
 
     _check_input_file(args.checkpoint)
     backend = _set_backend(args.backend)
-    model = GenerativeModel.load(args.checkpoint)
-    X, info = _load_split(args.data, args.split, args.data_seed)
+    path = _model_file(args.checkpoint)
+    model = GenerativeModel.load(path)
+    data, options, seed = args.data, _data_options(args), args.data_seed
+    if data is None:  # the run's own data, read the way it was read for training
+        data, options, recorded_seed = _recorded_data(path)
+        if data is None:
+            raise CLIError(f"{str(path)!r} records no dataset (not written by `minigen "
+                           "train`): pass --data")
+        seed = recorded_seed if seed is None else seed
+    X, info = _load_split(data, args.split, 0 if seed is None else seed, options)
     X = _model_input(model, X)
-    res = {"checkpoint": str(args.checkpoint), "dataset": args.data, "split": args.split,
+    res = {"checkpoint": str(path), "dataset": data, "split": args.split,
            "protocol": info.protocol, "backend": backend.name, "n": int(len(X)),
            **{f"nll_{k}": v for k, v in _nll(model, X, info.n_dims).items()}}
     print(json.dumps(res, indent=2))
+    return 0
+
+
+def _names() -> tuple[str, str]:
+    """The registered model and dataset names, for help texts."""
+    from . import models  # noqa: F401  (registers every model)
+    from .base import MODEL_REGISTRY
+    from .datasets import DATASET_NAMES
+
+    return ", ".join(MODEL_REGISTRY), ", ".join(DATASET_NAMES)
+
+
+def cmd_models(args) -> int:
+    from . import catalog
+    from .base import get_model_class
+
+    rows = catalog.models()
+    if args.name is None:
+        w = max(len(r["name"]) for r in rows)
+        print(f"{'model':<{w}}  {'family':<14}  {'data':<44}  likelihood")
+        for r in rows:
+            print(f"{r['name']:<{w}}  {r['family']:<14}  {r['data']:<44}  {r['likelihood']}")
+        print("\n`minigen models NAME` lists a model's parameters; `minigen train NAME --param "
+              "KEY=VALUE` sets one (JSON value).")
+        return 0
+    cls = get_model_class(args.name)  # unknown: ValueError listing the names (exit 2)
+    row = next(r for r in rows if r["name"] == args.name)
+    print(f"{args.name}: {row['cls']} ({row['family']}); data: {row['data']}; likelihood: "
+          f"{row['likelihood']}")
+    for k, p in cls.param_table().items():
+        print(f"  {k} = {p.default!r}  [{p.type_text}]\n      {p.doc}")
     return 0
 
 
@@ -462,18 +543,33 @@ def build_parser() -> argparse.ArgumentParser:
                    "kernel families, the LSTM backward step and the fused optimizer updates")
     p.set_defaults(func=cmd_info)
 
-    def common(p):
+    def common(p, data_seed=0):
         p.add_argument("--backend", choices=["numpy", "numba", "cupy", "auto"], default=None,
                        help=_BACKEND_HELP)
-        p.add_argument("--data-seed", type=int, default=0,
-                       help="seed of the dataset protocol (synthetic draws, binarization)")
+        p.add_argument("--data-seed", type=int, default=data_seed,
+                       help="seed of the dataset protocol (synthetic draws, stochastic "
+                       "binarization, the split of your own file, dequantization noise)"
+                       + ("; default: the run's" if data_seed is None else ""))
 
-    p = add("train", help="train a registered model on a dataset",
-            description="Train a registered model on a dataset into OUT (model.npz, "
-            "metrics.json, samples.png, checkpoint.npz). OUT is owned by one run at a "
-            "time (a lock released on exit or death).", epilog=EXIT_HELP)
-    p.add_argument("model", help="registered model name, e.g. baseline")
-    p.add_argument("--data", required=True, help="dataset name, e.g. digits")
+    def data_options(p):
+        g = p.add_argument_group("reading --data")
+        g.add_argument("--binarize", type=float, default=None, metavar="T",
+                       help="keep x / x_max > T (0.5 on 8-bit images: pixel > 127); IDX "
+                       "datasets and your own files")
+        g.add_argument("--dequantize", action="store_true",
+                       help="integer levels to (x + u) / 256, u ~ U[0, 1) (continuous data)")
+        g.add_argument("--data-key", default=None, metavar="KEY",
+                       help="the array of an .npz file (default: 'X', or its only array)")
+
+    models_list, datasets_list = _names()
+    p = add("train", help="train a registered model on a dataset or your own file",
+            epilog=f"models: {models_list}. datasets: {datasets_list}, or a path to your own "
+            "data (.npy, .npz, .csv, .txt, an IDX file or folder, .amat). `minigen models` "
+            "lists every model's parameters. OUT is owned by one run at a time (a lock "
+            "released on exit or death). " + EXIT_HELP)
+    p.add_argument("model", help="registered model name (see `minigen models`)")
+    p.add_argument("--data", required=True,
+                   help="a dataset name or a path to your own data (see below)")
     p.add_argument("--epochs", type=positive_int, default=None,
                    help="max_epochs: passes over the training data (total, also with "
                    "--resume; default: the model's)")
@@ -504,10 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-samples", action="store_true", help="skip samples.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     common(p)
+    data_options(p)
     p.set_defaults(func=cmd_train)
 
     p = add("sample", help="draw samples from a checkpoint into a PNG (or .npy)")
-    p.add_argument("checkpoint", help="model.npz written by `minigen train`")
+    p.add_argument("checkpoint", help="model.npz, or the --out folder of a `minigen train` run")
     p.add_argument("-n", type=positive_int, default=64, help="number of samples")
     p.add_argument("--out", required=True,
                    help="output file: .npy (raw samples) or an image (.png, .pdf, .svg, ...); "
@@ -519,12 +616,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sample)
 
     p = add("eval", help="NLL of a checkpoint on a dataset split")
-    p.add_argument("checkpoint", help="model.npz written by `minigen train`")
-    p.add_argument("--data", required=True, help="dataset name, e.g. digits")
+    p.add_argument("checkpoint", help="model.npz, or the --out folder of a `minigen train` run")
+    p.add_argument("--data", default=None,
+                   help="a dataset name or a path (default: the data the run trained on, read "
+                   "the same way)")
     p.add_argument("--split", default="test", choices=["train", "valid", "test"],
                    help="dataset split to score")
-    common(p)
+    common(p, data_seed=None)
+    data_options(p)
     p.set_defaults(func=cmd_eval)
+
+    p = add("models", help="every registered model: family, data, likelihood, parameters")
+    p.add_argument("name", nargs="?", default=None,
+                   help="one model: its parameters with types, defaults and meaning")
+    p.set_defaults(func=cmd_models)
 
     _add_bench_parser(sub)
     _add_tour_parser(sub)

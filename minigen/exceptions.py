@@ -6,7 +6,7 @@ from ._validation import NonFiniteError
 from .io import CheckpointError
 
 __all__ = ["NotFittedError", "TrainingDiverged", "CheckpointError", "NonInvertibleError",
-           "NonFiniteError"]
+           "NonFiniteError", "MinigenWarning", "EstimateWarning"]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -35,3 +35,13 @@ class NonInvertibleError(ValueError):
     """A transform's parameters do not define an invertible map (singular 1x1 weight,
     zero or non-finite ActNorm scale, ...). During training this is divergence:
     :func:`minigen.training.train` turns it into :class:`TrainingDiverged`."""
+
+
+class MinigenWarning(UserWarning):
+    """Base of minigen's warnings: a recoverable condition the user should know about."""
+
+
+class EstimateWarning(MinigenWarning):
+    """A number the user may take as exact is an estimate (e.g. an RBM's log-likelihood
+    through an AIS estimate of log Z). Filter it with ``warnings.simplefilter("ignore",
+    minigen.exceptions.EstimateWarning)``."""

@@ -109,23 +109,48 @@ def kl_direction(mode: str = "quick", seed: int = 0, verbose: bool = False,
                 fit_forward_kl(model, X, n_steps=steps, batch_size=b["batch"], learning_rate=lr,
                                random_state=seed, verbose=verbose)
             else:
-                fit_reverse_kl(model, log_p, b["batch"], n_steps=steps, learning_rate=lr, n_features=2,
-                               n_eval=0, random_state=seed, verbose=verbose)
+                fit_reverse_kl(
+                    model,
+                    log_p,
+                    b["batch"],
+                    n_steps=steps,
+                    learning_rate=lr,
+                    n_features=2,
+                    n_eval=0,
+                    random_state=seed,
+                    verbose=verbose,
+                )
             dt = time.perf_counter() - t0
             label = f"{'Gaussian' if name == 'gaussian' else 'RealNVP'}, {direction} KL"
-            row = {"label": label, "model": name, "direction": direction,
-                   "train_time_s": dt, "train_steps": steps}
-            row.update(_measure(model, ring, log_p, b["n_eval"],
-                                np.random.default_rng([seed, len(rows)])))
+            row = {
+                "label": label,
+                "model": name,
+                "direction": direction,
+                "train_time_s": dt,
+                "train_steps": steps,
+            }
+            row.update(
+                _measure(model, ring, log_p, b["n_eval"], np.random.default_rng([seed, len(rows)]))
+            )
             rows.append(row)
             models[label] = model
     h, h_se = ring.entropy(b["n_eval"], random_state=seed + 1)
-    out = {"rows": rows, "log_z_exact": log_z, "entropy": h, "entropy_se": h_se,
-           "models": models, "figure": None, "mode": mode, "seed": seed,
-           "protocol": (f"ring8 (radius {ring.radius}, std {ring.scale}); forward KL on "
-                        f"{b['n_data']} samples, reverse KL on log p~ alone; {b['batch']} "
-                        f"draws per step, Adam; every estimate from {b['n_eval']} fresh draws; "
-                        f"seed {seed}")}
+    out = {
+        "rows": rows,
+        "log_z_exact": log_z,
+        "entropy": h,
+        "entropy_se": h_se,
+        "models": models,
+        "figure": None,
+        "mode": mode,
+        "seed": seed,
+        "protocol": (
+            f"ring8 (radius {ring.radius}, std {ring.scale}); forward KL on "
+            f"{b['n_data']} samples, reverse KL on log p~ alone; {b['batch']} "
+            f"draws per step, Adam; every estimate from {b['n_eval']} fresh draws; "
+            f"seed {seed}"
+        ),
+    }
     if figure:
         try:
             out["figure"] = plot_kl_direction(out)
@@ -141,12 +166,16 @@ def summary(result: dict) -> dict:
 
 def markdown_table(result: dict) -> str:
     """The rows of :func:`kl_direction` as a markdown table (the docs page's columns)."""
-    lines = ["| fit | KL(p‖q) | KL(q‖p) | modes covered | IW log Z ± s.e. | ESS / n |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| fit | KL(p‖q) | KL(q‖p) | modes covered | IW log Z ± s.e. | ESS / n |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for r in result["rows"]:
-        lines.append(f"| {r['label']} | {r['kl_pq']:.3f} ± {r['kl_pq_se']:.3f} | "
-                     f"{r['kl_qp']:.3f} ± {r['kl_qp_se']:.3f} | {r['modes_covered']}/8 | "
-                     f"{r['log_z']:.3f} ± {r['log_z_se']:.3f} | {r['ess'] / r['n_eval']:.1%} |")
+        lines.append(
+            f"| {r['label']} | {r['kl_pq']:.3f} ± {r['kl_pq_se']:.3f} | "
+            f"{r['kl_qp']:.3f} ± {r['kl_qp_se']:.3f} | {r['modes_covered']}/8 | "
+            f"{r['log_z']:.3f} ± {r['log_z_se']:.3f} | {r['ess'] / r['n_eval']:.1%} |"
+        )
     lines.append(f"\nexact log Z = {result['log_z_exact']:.3f}; {result['protocol']}")
     return "\n".join(lines)
 
@@ -154,12 +183,13 @@ def markdown_table(result: dict) -> str:
 def plot_kl_direction(result: dict, extent=(-3.0, 3.0, -3.0, 3.0), resolution: int = 120):
     """One panel per fit: :math:`q`'s density, the ring's :math:`3\\sigma` circles, and the
     numbers. Returns a matplotlib ``Figure`` (needs ``minigen[plot]``)."""
-    from .plot import _pyplot
+    from .plot import new_figure
 
-    plt = _pyplot()
     ring = Ring8()
     rows = result["rows"]
-    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.6), squeeze=False)
+    fig, _ = new_figure(figsize=(3.2 * len(rows), 3.6))
+    fig.clear()
+    axes = fig.subplots(1, len(rows), squeeze=False)
     xs = np.linspace(extent[0], extent[1], resolution)
     gx, gy = np.meshgrid(xs, np.linspace(extent[2], extent[3], resolution))
     pts = np.stack([gx.ravel(), gy.ravel()], axis=1)
@@ -168,12 +198,21 @@ def plot_kl_direction(result: dict, extent=(-3.0, 3.0, -3.0, 3.0), resolution: i
         q = np.exp(to_numpy(result["models"][row["label"]].log_prob(pts))).reshape(gx.shape)
         ax.imshow(q, origin="lower", extent=extent, cmap="viridis")
         for mu in ring.means:
-            ax.plot(mu[0] + 3 * ring.scale * np.cos(t), mu[1] + 3 * ring.scale * np.sin(t),
-                    color="white", lw=0.8)
-        ax.set_title(f"{row['label']}\nmodes covered {row['modes_covered']}/8\n"
-                     f"KL(p||q) {row['kl_pq']:.2f}, KL(q||p) {row['kl_qp']:.2f}", fontsize=8)
+            ax.plot(
+                mu[0] + 3 * ring.scale * np.cos(t),
+                mu[1] + 3 * ring.scale * np.sin(t),
+                color="white",
+                lw=0.8,
+            )
+        ax.set_title(
+            f"{row['label']}\nmodes covered {row['modes_covered']}/8\n"
+            f"KL(p||q) {row['kl_pq']:.2f}, KL(q||p) {row['kl_qp']:.2f}",
+            fontsize=8,
+        )
         ax.set_xticks([]), ax.set_yticks([])
-    fig.suptitle("forward KL covers the modes, reverse KL seeks one (white: 3 sigma of each "
-                 "mode)", fontsize=9)
+    fig.suptitle(
+        "forward KL covers the modes, reverse KL seeks one (white: 3 sigma of each mode)",
+        fontsize=9,
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig

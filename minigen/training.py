@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._progress import progress
 from ._validation import check_array, check_positive_int
 from .backend import get_backend, to_numpy, xp_of
 from .base import RESERVED_METADATA_KEYS, GenerativeModel, _jsonable
@@ -401,15 +402,15 @@ class _Run:
                 self._accept_entering(epoch)  # a fused epoch (no losses) or an empty one
                 self._guard_epoch(epoch)
                 stop = self._record(epoch, loss, time.perf_counter() - t0)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{self.history.train_loss[-1]:.4g}",
-                                    valid=f"{self.history.valid_nll[-1]:.4g}")
+                post = {k: f"{v[-1]:.4g}" for k, v in (("loss", self.history.train_loss),
+                                                       ("valid", self.history.valid_nll))
+                        if math.isfinite(v[-1])}
+                bar.set_postfix(post, refresh=False)  # refresh would show it before DELAY
+                bar.update(1)
                 if stop:
                     break
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
 
     def _accept_entering(self, epoch):
         """The state entering ``epoch`` passed the guard: it becomes the one a divergence
@@ -585,12 +586,7 @@ class _Run:
 
 
 def _progress(verbose, total, initial, desc):
-    """A tqdm.auto bar (terminal or notebook), or None."""
-    if not verbose:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc=desc, unit="epoch", leave=False)
+    return progress(total, desc, verbose, initial=initial, unit="epoch")
 
 
 def _check_resume(path, ckpt: Checkpoint, model) -> None:

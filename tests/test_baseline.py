@@ -99,7 +99,8 @@ def test_bad_input():
     with pytest.raises(NotFittedError, match="not fitted"):
         FactorizedBernoulli().sample(3)
     m = FactorizedBernoulli().fit(np.array([[0.0, 1.0]]))
-    with pytest.raises(ValueError, match="X has 3 features, but FactorizedBernoulli is expecting 2"):
+    with pytest.raises(ValueError, match="X has 3 features, but FactorizedBernoulli is "
+                       "expecting 2"):
         m.score_samples(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="n_samples"):
         m.sample(0)

@@ -28,7 +28,7 @@ def test_every_model_and_parameter_is_in_the_tables():
     docs = (ROOT / "docs" / "models.md").read_text()
     for row in catalog.models():
         assert f"| `{row['name']}` | `{row['cls']}` |" in readme
-        for k, p in row["params"].items():
+        for k in row["params"]:
             assert f"`{k}`" in docs
 
 
@@ -52,6 +52,6 @@ def test_readme_python_blocks_run(i, tmp_path):
                          cwd=tmp_path, timeout=300, env={**__import__("os").environ,
                                                          "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]
-    # a "# value" comment after a print states what it prints
-    for line, expected in re.findall(r"^(print\(.*\))\s*#\s*(.+)$", code, flags=re.M):
+    # a "# -> value" comment after a print states what it prints
+    for line, expected in re.findall(r"^(print\(.*\))\s*#\s*->\s*(.+)$", code, flags=re.M):
         assert expected.strip() in out.stdout, (line, expected, out.stdout)

@@ -172,8 +172,14 @@ def _sk_model(name, params):
                                              {"verbose": False, "random_state": 0}))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name, params, data, step", SIX, ids=[s[0] for s in SIX])
-def test_pipeline_cross_val_score_and_grid_search(name, params, data, step):
+def test_pipeline_cross_val_score_and_grid_search(name, params, data, step, backend):
+    with use_backend(backend):
+        _pipeline_cross_val_score_and_grid_search(name, params, data, step)
+
+
+def _pipeline_cross_val_score_and_grid_search(name, params, data, step):
     X = data()
     model = _sk_model(name, params)
     pipe = Pipeline([("prep", step()), ("m", model)]).fit(X)

@@ -255,3 +255,45 @@ def test_rbm_exact_sampler_matches_enumeration():
     # E[TV] <= 0.5 * sum_k sqrt(p_k / n) for the empirical distribution of n exact draws
     bound = 0.5 * np.sqrt(p / n).sum()
     assert tv_distance(empirical_distribution(S, 4), p) < 3 * bound
+
+
+# ------------------------------------------------------------ claims can fail
+def test_a_claim_fails_on_a_fake_measurement_and_the_report_says_so():
+    from minigen.tour_claims import check, power_law_exponent
+    from minigen.tour_report import claims_table
+
+    dims = [64, 256, 576, 1024]
+    linear = [d * 1e-4 for d in dims]
+    quadratic = [d * d * 1e-6 for d in dims]
+    assert abs(power_law_exponent(dims, linear) - 1) < 1e-12
+    assert abs(power_law_exponent(dims, quadratic) - 2) < 1e-12
+    ok = check("linear", power_law_exponent(dims, linear), "<=", 1.3, "fake")
+    bad = check("linear", power_law_exponent(dims, quadratic), "<=", 1.3, "fake")
+    assert ok["holds"] and not bad["holds"]
+    rows = claims_table([ok, bad])
+    assert rows[0][3] == "holds" and rows[1][3] == "does not hold"
+    assert rows[1][1:3] == ["2", "<= 1.3"]  # the measured value and the threshold are shown
+
+
+def test_claims_in_the_report_state_threshold_and_verdict(tour):
+    out, res = tour
+    checks = [c for v in res["extras"]["claims"].values() if isinstance(v, dict)
+              for c in v.get("checks", [])]
+    assert len(checks) >= 4
+    md = (out / "report.md").read_text()
+    for c in checks:
+        verdict = "holds" if c["holds"] else "does not hold"
+        assert f"| {c['op']} {c['threshold']:.3g} | {verdict} |" in md
+
+
+def test_models_trailing_the_baseline_are_marked_under_trained():
+    from minigen.tour import _mark_under_trained
+
+    rows = [{"status": "ok", "model": "baseline", "data": "digits", "nll_nats": 25.0,
+             "note": ""},
+            {"status": "ok", "model": "made", "data": "digits", "nll_nats": 30.0, "note": ""},
+            {"status": "ok", "model": "fvsbn", "data": "digits", "nll_nats": 20.0, "note": ""},
+            {"status": "ok", "model": "realnvp", "data": "ring8", "nll_nats": 9.0, "note": ""}]
+    _mark_under_trained(rows)
+    assert "under-trained" in rows[1]["note"] and "30.00 vs 25.00" in rows[1]["note"]
+    assert rows[2]["note"] == "" and rows[3]["note"] == "" and rows[0]["note"] == ""

@@ -371,7 +371,8 @@ from minigen.training import train
 X, _ = _data()
 m = LogisticBernoulli(noise=0.3)
 train(m, X, validation_fraction=0.2, max_epochs={epochs}, batch_size=32, learning_rate=0.05,
-      random_state=7, checkpoint_dir={str(ckpt_dir)!r}, resume_from={resume!r}, early_stopping=True, patience=100)
+      random_state=7, checkpoint_dir={str(ckpt_dir)!r}, resume_from={resume!r},
+      early_stopping=True, patience=100)
 sys.stdout.write(m.theta_.tobytes().hex())
 """
     env = {**os.environ, "MINIGEN_BACKEND": "numpy"}

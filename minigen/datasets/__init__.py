@@ -11,7 +11,14 @@ name                what                                                      dt
 ``ring8``           8-Gaussian ring (exact log-density)                       float (n,2)
 ``moons``           two moons with Gaussian noise (quadrature log-density)    float (n,2)
 ``checkerboard``    uniform on a 4x4 checkerboard's black cells (exact)       float (n,2)
+``mnist``           MNIST from its IDX files on disk (see :mod:`.files`)      uint8 (n,28,28)
+``fashion-mnist``   Fashion-MNIST, IDX files (Debian: dataset-fashion-mnist)  uint8 (n,28,28)
 ==================  ========================================================  ===========
+
+Anything else that names a file or folder is a user's own data (:mod:`.files`: ``.npy``,
+``.npz``, ``.csv``, ``.txt``, IDX, ``.amat``), split 80/10/10 by a seeded permutation.
+``binarize=t`` (``x / x_max > t``) and ``dequantize=True`` (``(x + u) / 256``) apply to the
+IDX datasets and user files.
 
 Synthetic sets are drawn with ``default_rng([seed, split_index])`` (train 0,
 valid 1, test 2) and default sizes ``SYNTHETIC_SIZES`` unless ``n_samples`` is given.
@@ -30,48 +37,83 @@ from .bars_stripes import (
     sample_bars_and_stripes,
 )
 from .digits import SPLITS, DatasetInfo, digits_protocol, load_digits, load_digits_splits
+from .files import MNIST_FOLDERS, is_path, load_file, load_idx_dataset
 from .mnist import IDXFormatError, load_binarized_mnist_amat, load_mnist_idx, read_idx
 from .toy2d import TOYS, Checkerboard, Ring8, TwoMoons, get_toy
 
-DATASET_NAMES = ("digits", "digits17", "bars-stripes4", "ring8", "moons", "checkerboard")
+DATASET_NAMES = ("digits", "digits17", "bars-stripes4", "ring8", "moons", "checkerboard",
+                 "mnist", "fashion-mnist")
+#: the file kinds a path may name (error messages and help text)
+FILE_KINDS = ".npy, .npz, .csv, .txt, an IDX file or folder, .amat"
 SYNTHETIC_SIZES = {"train": 10_000, "valid": 2_000, "test": 2_000}
 _BARS_SIZES = {"train": 1_000, "valid": 300, "test": 300}
 
 
 def load_dataset(
-    name: str,
+    name,
     split: str = "train",
     *,
     n_samples: int | None = None,
     seed: int = 0,
     return_info: bool = False,
+    binarize=None,
+    dequantize: bool = False,
+    key: str | None = None,
+    data_dir=None,
     **kwargs,
 ):
-    """Load a named dataset split (see the module docstring for the names).
+    """Load a split of a registered dataset or of your own data file.
 
     Parameters
     ----------
-    name : str
-        One of ``DATASET_NAMES``; anything else raises ``ValueError`` listing them.
+    name : str or path
+        One of ``DATASET_NAMES``, or a file / folder (see :mod:`minigen.datasets.files`).
     split : {"train", "valid", "test"}
+        (``"all"`` too for IDX datasets and files: every row.)
     n_samples : int, optional
-        Size of a synthetic split (ignored for digits).
+        Size of a synthetic split.
     seed : int
-        Seed of synthetic draws / stochastic binarization.
+        Seed of synthetic draws, of stochastic binarization, of a file's split, of
+        dequantization noise.
     return_info : bool
         Also return a :class:`DatasetInfo` with the protocol string.
+    binarize : float in [0, 1) or str, optional
+        IDX datasets and files: keep ``x / x_max > binarize``. Digits: the method,
+        ``"threshold"`` or ``"stochastic"``.
+    dequantize : bool
+        IDX datasets and files of integer levels: ``(x + u) / 256``, ``u ~ U[0, 1)``.
+    key : str, optional
+        The array of an ``.npz`` file (default ``"X"``, or its only array).
+    data_dir : path, optional
+        Folder of the IDX files of ``mnist`` / ``fashion-mnist`` (see
+        :mod:`minigen.datasets.files` for the folders tried otherwise).
     **kwargs
-        Passed to :func:`load_digits` (``binarize``, ``threshold``) or to the toy's constructor.
+        Passed to :func:`load_digits` (``threshold``) or to the toy's constructor.
 
     Returns
     -------
     X : ndarray, or ``(X, info)`` if ``return_info``.
     """
-    if name not in DATASET_NAMES:
+    if isinstance(name, str) and name in MNIST_FOLDERS:
+        return load_idx_dataset(name, split, data_dir=data_dir, binarize=binarize,
+                                dequantize=dequantize, seed=seed, return_info=return_info)
+    if not (isinstance(name, str) and name in DATASET_NAMES):
+        if is_path(name):
+            return load_file(name, split, key=key, binarize=binarize, dequantize=dequantize,
+                             seed=seed, return_info=return_info)
         raise ValueError(
-            f"unknown dataset {name!r}; choose one of {', '.join(map(repr, DATASET_NAMES))}"
+            f"unknown dataset {name!r}; choose one of {', '.join(map(repr, DATASET_NAMES))} "
+            f"or give a path to your own data ({FILE_KINDS})"
         )
     check_choice(split, "split", SPLITS)
+    if name in ("digits", "digits17") and binarize is not None:
+        if not isinstance(binarize, str):
+            raise ValueError("for the digits, binarize is the method ('threshold' or "
+                             "'stochastic'; threshold= sets the level 1..16)")
+        kwargs["binarize"] = binarize
+    elif binarize is not None or dequantize:
+        raise ValueError(f"binarize/dequantize apply to the IDX datasets and your own files, "
+                         f"not to {name!r}")
     if name in ("digits", "digits17"):
         kind = "categorical17" if name == "digits17" else "binary"
         out = load_digits(kind, split, seed=seed, return_info=True, **kwargs)
@@ -103,6 +145,9 @@ def load_dataset(
 
 __all__ = [
     "DATASET_NAMES",
+    "FILE_KINDS",
+    "load_file",
+    "load_idx_dataset",
     "SYNTHETIC_SIZES",
     "DatasetInfo",
     "IDXFormatError",

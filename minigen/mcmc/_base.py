@@ -105,25 +105,32 @@ def initial_grad(grad, x):
     return get_backend().xp.asarray(g, dtype=x.dtype)
 
 
-def run_chain(transition, x, n_samples: int, burn_in: int, thin: int):
-    """Drive ``transition(x, it) -> (x, accepted (n_chains,) bool)`` and collect draws.
+def run_chain(transition, x, n_samples: int, burn_in: int, thin: int, verbose: bool = True,
+              desc: str = "MCMC"):
+    """Drive ``transition(x, it) -> (x, accepted (n_chains,) bool)`` and collect draws
+    (a progress bar over the steps when the run is long, see :mod:`minigen._progress`).
 
     Returns ``(samples (n_chains, n_samples, D), acceptance_rate (n_chains,), x)``.
     """
+    from .._progress import progress
+
     xp = get_backend().xp
     n_chains, d = x.shape
     out = xp.empty((n_chains, n_samples, d), dtype=x.dtype)
     acc = xp.zeros(n_chains, dtype=xp.float64)
     n_kept_steps = 0
     total = burn_in + n_samples * thin
+    bar = progress(total, desc, verbose, unit="step")
     for it in range(total):
         x, accepted = transition(x, it)
+        bar.update(1)
         if it >= burn_in:
             acc += accepted
             n_kept_steps += 1
             j = it - burn_in
             if (j + 1) % thin == 0:
                 out[:, j // thin, :] = x
+    bar.close()
     return out, acc / max(1, n_kept_steps), x
 
 

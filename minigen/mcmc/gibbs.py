@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._progress import progress
 from .._validation import check_positive_int
 from ..backend import get_backend
 from ..random import uniforms
@@ -51,11 +52,12 @@ def block_sweep(x, J, h, u, blocks):
 
 def gibbs_boltzmann(J, h, n_samples: int, *, n_chains: int = 100, method: str = "single-site",
                     block_size: int = 2, order=None, x0=None, burn_in: int = 100, thin: int = 1,
-                    random_state=None) -> MCMCResult:
+                    random_state=None, verbose: bool = True) -> MCMCResult:
     """Sample a binary Boltzmann machine ``(J, h)`` by Gibbs sweeps.
 
     Returns an :class:`MCMCResult` whose ``samples`` are ``(n_chains, n_samples, n)``
-    in {0, 1}; one kept draw per ``thin`` sweeps after ``burn_in`` sweeps.
+    in {0, 1}; one kept draw per ``thin`` sweeps after ``burn_in`` sweeps; ``verbose``
+    shows a progress bar when the run takes more than a second.
     """
     from ..kernels.gibbs import bm_gibbs_sweep
     from ..models.ebm.boltzmann import check_coupling
@@ -80,7 +82,10 @@ def gibbs_boltzmann(J, h, n_samples: int, *, n_chains: int = 100, method: str = 
         block_size = check_positive_int(block_size, "block_size")
         blocks = [list(range(s, min(n, s + block_size))) for s in range(0, n, block_size)]
     out = xp.empty((n_chains, n_samples, n), dtype=xp.float64)
-    for it in range(burn_in + n_samples * thin):
+    total = burn_in + n_samples * thin
+    bar = progress(total, "Gibbs", verbose, unit="sweep")  # shows after a second
+    for it in range(total):
+        bar.update(1)
         if method == "single-site":
             u = uniforms(rng, (1, n_chains, n), dtype=np.float64)
             x = bm_gibbs_sweep(x, J, h, n_sweeps=1, uniforms=u, order=order)
@@ -89,4 +94,5 @@ def gibbs_boltzmann(J, h, n_samples: int, *, n_chains: int = 100, method: str = 
         j = it - burn_in
         if j >= 0 and (j + 1) % thin == 0:
             out[:, j // thin] = x
+    bar.close()
     return MCMCResult(out, xp.ones(n_chains), x, {"method": method})

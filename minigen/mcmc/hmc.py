@@ -36,7 +36,7 @@ from ._base import (
 
 def hmc(energy, grad, x0, n_samples: int, *, step_size: float = 0.1, n_leapfrog: int = 10,
         jitter: bool = True, burn_in: int = 200, thin: int = 1,
-        random_state=None) -> MCMCResult:
+        random_state=None, verbose: bool = True) -> MCMCResult:
     r"""HMC sampling of :math:`e^{-E}`.
 
     Parameters
@@ -64,6 +64,8 @@ def hmc(energy, grad, x0, n_samples: int, *, step_size: float = 0.1, n_leapfrog:
     random_state : None, int or numpy.random.Generator
         Source of every random draw (noise, accept tests; see
         :func:`minigen.random.check_random_state`).
+    verbose : bool
+        Progress bar over the steps when the run takes more than a second.
 
     Returns
     -------
@@ -103,5 +105,5 @@ def hmc(energy, grad, x0, n_samples: int, *, step_size: float = 0.1, n_leapfrog:
         e = xp.where(accept, en, e)
         return xn, accept
 
-    samples, rate, x = run_chain(step, x, n_samples, burn_in, thin)
+    samples, rate, x = run_chain(step, x, n_samples, burn_in, thin, verbose, "HMC")
     return MCMCResult(samples, rate, x, {"step_size": eps, "n_leapfrog": n_leapfrog})

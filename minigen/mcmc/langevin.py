@@ -72,7 +72,7 @@ def clipped_inverse(H, min_eig: float = 1e-3, max_eig: float = 1e6):
 def langevin(energy, grad, x0, n_samples: int, *, step_size: float = 0.1,
              method: str = "mala", hessian=None, min_eig: float = 1e-3,
              max_eig: float = 1e6, burn_in: int = 500, thin: int = 1,
-             random_state=None) -> MCMCResult:
+             random_state=None, verbose: bool = True) -> MCMCResult:
     r"""Langevin sampling of :math:`e^{-E}` with many chains.
 
     Parameters
@@ -112,6 +112,8 @@ def langevin(energy, grad, x0, n_samples: int, *, step_size: float = 0.1,
     random_state : None, int or numpy.random.Generator
         Source of every random draw (noise, accept tests; see
         :func:`minigen.random.check_random_state`).
+    verbose : bool
+        Progress bar over the steps when the run takes more than a second.
 
     Returns
     -------
@@ -185,7 +187,7 @@ def langevin(energy, grad, x0, n_samples: int, *, step_size: float = 0.1,
                 xp.where(accept, Pn[3], P[3]),)
         return x, accept
 
-    samples, rate, x = run_chain(step, x, n_samples, burn_in, thin)
+    samples, rate, x = run_chain(step, x, n_samples, burn_in, thin, verbose, method)
     return MCMCResult(samples, rate, x, {"step_size": eps, "method": method})
 
 

@@ -19,7 +19,7 @@ from ._base import MCMCResult, as_rng, check_schedule, check_x0, initial_energy,
 
 def random_walk_metropolis(energy, x0, n_samples: int, *, step_size: float = 0.5,
                            proposal_cov=None, burn_in: int = 500, thin: int = 1,
-                           random_state=None) -> MCMCResult:
+                           random_state=None, verbose: bool = True) -> MCMCResult:
     """Sample :math:`e^{-E}` with Gaussian random-walk proposals.
 
     Parameters
@@ -44,6 +44,8 @@ def random_walk_metropolis(energy, x0, n_samples: int, *, step_size: float = 0.5
     random_state : None, int or numpy.random.Generator
         Source of every random draw (noise, accept tests; see
         :func:`minigen.random.check_random_state`).
+    verbose : bool
+        Progress bar over the steps when the run takes more than a second.
 
     Returns
     -------
@@ -78,5 +80,5 @@ def random_walk_metropolis(energy, x0, n_samples: int, *, step_size: float = 0.5
         e = xp.where(accept, en, e)
         return x, accept
 
-    samples, rate, x = run_chain(step, x, n_samples, burn_in, thin)
+    samples, rate, x = run_chain(step, x, n_samples, burn_in, thin, verbose, "Metropolis")
     return MCMCResult(samples, rate, x, {"step_size": step_size})

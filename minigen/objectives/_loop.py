@@ -43,9 +43,19 @@ def _all_finite(arrays: dict) -> bool:
     return bool(ok)
 
 
-def run_steps(params: dict, step_fn, n_steps: int, *, optimizer: str = "adam", learning_rate: float = 1e-3,
-              optimizer_kwargs=None, clip_norm=None, verbose: bool = False, desc: str = "",
-              on_step=None) -> list[float]:
+def run_steps(
+    params: dict,
+    step_fn,
+    n_steps: int,
+    *,
+    optimizer: str = "adam",
+    learning_rate: float = 1e-3,
+    optimizer_kwargs=None,
+    clip_norm=None,
+    verbose: bool = False,
+    desc: str = "",
+    on_step=None,
+) -> list[float]:
     """Run ``n_steps`` optimizer steps on ``params`` (live arrays, updated in place).
 
     ``step_fn(t) -> (loss, grads)``; ``on_step(t, loss)`` after each applied step.
@@ -71,7 +81,9 @@ def run_steps(params: dict, step_fn, n_steps: int, *, optimizer: str = "adam", l
                 raise TrainingDiverged(
                     f"{desc or 'training'} diverged at step {t}: non-finite {what} "
                     f"(loss {loss}); parameters are left at their last finite values",
-                    0, t)
+                    0,
+                    t,
+                )
             if clip_norm is not None:
                 clip_grad_norm(grads, clip_norm)
             before = {k: p.copy() for k, p in params.items()}
@@ -82,7 +94,10 @@ def run_steps(params: dict, step_fn, n_steps: int, *, optimizer: str = "adam", l
                     p[...] = before[k]
                 raise TrainingDiverged(
                     f"{desc or 'training'} diverged at step {t}: the update made a parameter "
-                    "non-finite (learning rate too large?); it was undone", 0, t)
+                    "non-finite (learning rate too large?); it was undone",
+                    0,
+                    t,
+                )
             losses.append(loss)
             if on_step is not None:
                 on_step(t, loss)

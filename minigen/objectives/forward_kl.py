@@ -26,9 +26,19 @@ from ._loop import run_steps
 __all__ = ["fit_forward_kl"]
 
 
-def fit_forward_kl(model, X, *, n_steps: int = 1000, batch_size: int = 256, learning_rate: float = 1e-3,
-                   optimizer: str = "adam", optimizer_kwargs=None, clip_norm=None,
-                   random_state=None, verbose: bool = False) -> list:
+def fit_forward_kl(
+    model,
+    X,
+    *,
+    n_steps: int = 1000,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    optimizer: str = "adam",
+    optimizer_kwargs=None,
+    clip_norm=None,
+    random_state=None,
+    verbose: bool = False,
+) -> list:
     """Fit ``model`` to samples ``X`` of :math:`p` by ``n_steps`` maximum-likelihood steps.
 
     Parameters
@@ -36,7 +46,8 @@ def fit_forward_kl(model, X, *, n_steps: int = 1000, batch_size: int = 256, lear
     model : a gradient-trained model (``trainable_arrays``, ``loss_and_grads``); built here
         from ``X``'s shape and ``random_state`` unless already fitted.
     X : array (n, ...)
-    n_steps, batch_size, learning_rate, optimizer, optimizer_kwargs, clip_norm, random_state, verbose
+    n_steps, batch_size, learning_rate, optimizer, optimizer_kwargs, clip_norm, random_state,
+    verbose
         As :func:`~minigen.objectives.fit_reverse_kl` (``batch_size`` rows per step, drawn
         with replacement).
 
@@ -66,11 +77,20 @@ def fit_forward_kl(model, X, *, n_steps: int = 1000, batch_size: int = 256, lear
 
     def step(t):
         idx = rng.integers(0, len(Xb), size=bs)
-        return model.loss_and_grads(Xb[get_backend().asarray(idx) if get_backend().is_gpu
-                                       else np.asarray(idx)], rng)
+        return model.loss_and_grads(
+            Xb[get_backend().asarray(idx) if get_backend().is_gpu else np.asarray(idx)], rng
+        )
 
-    losses = run_steps(params, step, n_steps, optimizer=optimizer, learning_rate=learning_rate,
-                       optimizer_kwargs=optimizer_kwargs, clip_norm=clip_norm, verbose=verbose,
-                       desc="forward KL")
+    losses = run_steps(
+        params,
+        step,
+        n_steps,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        optimizer_kwargs=optimizer_kwargs,
+        clip_norm=clip_norm,
+        verbose=verbose,
+        desc="forward KL",
+    )
     model.fitted_ = True
     return losses

@@ -147,10 +147,21 @@ def reinforce_loss_and_grads(model, reward, n_samples: int = 64, random_state=No
     return -float(r.mean()), module.grad_arrays(), r, b
 
 
-def train_reinforce(model, reward, n_steps: int = 200, n_samples: int = 64, *,
-                    baseline="moving-average", baseline_decay: float = 0.9, learning_rate: float = 1e-3,
-                    optimizer: str = "adam", optimizer_kwargs=None, clip_norm=None,
-                    random_state=None, verbose: bool = False) -> ReinforceHistory:
+def train_reinforce(
+    model,
+    reward,
+    n_steps: int = 200,
+    n_samples: int = 64,
+    *,
+    baseline="moving-average",
+    baseline_decay: float = 0.9,
+    learning_rate: float = 1e-3,
+    optimizer: str = "adam",
+    optimizer_kwargs=None,
+    clip_norm=None,
+    random_state=None,
+    verbose: bool = False,
+) -> ReinforceHistory:
     r"""Maximize :math:`\mathbb E_{p_\theta}[R(x)]` by ``n_steps`` REINFORCE steps.
 
     Parameters
@@ -203,6 +214,16 @@ def train_reinforce(model, reward, n_steps: int = 200, n_samples: int = 64, *,
         hist.baseline.append(state["b"])
 
     params = model.trainable_arrays()
-    run_steps(params, step, n_steps, optimizer=optimizer, learning_rate=learning_rate, optimizer_kwargs=optimizer_kwargs,
-              clip_norm=clip_norm, verbose=verbose, desc="REINFORCE", on_step=on_step)
+    run_steps(
+        params,
+        step,
+        n_steps,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        optimizer_kwargs=optimizer_kwargs,
+        clip_norm=clip_norm,
+        verbose=verbose,
+        desc="REINFORCE",
+        on_step=on_step,
+    )
     return hist

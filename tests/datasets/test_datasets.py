@@ -70,8 +70,8 @@ def test_load_dataset_registry():
 
 
 def test_load_dataset_unknown_name_lists_valid():
-    with pytest.raises(ValueError, match="unknown dataset 'mnist'.*'digits'.*'checkerboard'"):
-        ds.load_dataset("mnist")
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'.*'digits'.*'checkerboard'"):
+        ds.load_dataset("cifar")
     with pytest.raises(ValueError, match="split"):
         ds.load_dataset("ring8", "dev")
     with pytest.raises(ValueError, match="unknown toy"):

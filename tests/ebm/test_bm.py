@@ -78,7 +78,9 @@ def _fitted_bm():
 
 @pytest.mark.parametrize("method", ["energy", "score_samples"])
 def test_wrong_width_is_a_clear_error(method):
-    with pytest.raises(ValueError, match="X has 5 features, but BoltzmannMachine is expecting 6 features"):
+    with pytest.raises(
+        ValueError, match="X has 5 features, but BoltzmannMachine is expecting 6 features"
+    ):
         getattr(_fitted_bm(), method)(np.zeros((2, 5)))
 
 

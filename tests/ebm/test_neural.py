@@ -144,7 +144,8 @@ def test_wrong_number_of_columns_is_rejected(ring):
     X, _ = ring
     m = small(max_epochs=2).fit(X)
     for method in (m.score_samples, m.energy, m.score):
-        with pytest.raises(ValueError, match=r"X has 3 features, but NeuralEBM is expecting 2.*got shape \(4, 3\)"):
+        with pytest.raises(ValueError, match=r"X has 3 features, but NeuralEBM is expecting "
+                           r"2.*got shape \(4, 3\)"):
             method(np.zeros((4, 3)))
     # refitting on data of another width is allowed
     m.set_params(max_epochs=1).fit(np.random.default_rng(0).normal(size=(50, 3)))
@@ -163,8 +164,7 @@ def test_constant_network_energy_normalizes_to_the_box_area(ring):
     lo, hi = np.asarray(m.box_)
     area = float(np.prod(hi - lo))
     assert abs(m.grid_log_partition() - (np.log(area) - 0.7)) < 1e-12
-    np.testing.assert_allclose(np.exp(m.score_samples(np.array([lo, hi]))) * area, 1.0,
-                               rtol=1e-12)
+    np.testing.assert_allclose(np.exp(m.score_samples(np.array([lo, hi]))) * area, 1.0, rtol=1e-12)
 
 
 def test_trained_density_integrates_to_one_over_the_box(ring):
@@ -199,8 +199,12 @@ def _record_steps(monkeypatch):
 
     def recording(self, grads):
         m = recording.model
-        seen.append(({k: p.copy() for k, p in m.trainable_arrays().items()},
-                     None if m.buffer_ is None else m.buffer_.copy()))
+        seen.append(
+            (
+                {k: p.copy() for k, p in m.trainable_arrays().items()},
+                None if m.buffer_ is None else m.buffer_.copy(),
+            )
+        )
         return step(self, grads)
 
     monkeypatch.setattr(optim.Adam, "step", recording)
@@ -208,18 +212,21 @@ def _record_steps(monkeypatch):
 
 
 def _tiny(**kw):
-    return small(**{**dict(hidden=(8, 8), n_steps=3, buffer_size=50, batch_size=32,
-                           max_epochs=4), **kw})
+    return small(
+        **{**dict(hidden=(8, 8), n_steps=3, buffer_size=50, batch_size=32, max_epochs=4), **kw}
+    )
 
 
 @pytest.mark.parametrize("init", ["replay", "data"])
-@pytest.mark.parametrize("lr, what", [
-    (100.0, "loss .* blew up"),  # finite, but 1e15 nats from a first loss of 0.5
-    (1e6, "loss .* blew up"),
-    (1e300, "non-finite loss"),
-])
-def test_fit_divergence_raises_and_keeps_the_last_good_state(ring, monkeypatch, init, lr,
-                                                             what):
+@pytest.mark.parametrize(
+    "lr, what",
+    [
+        (100.0, "loss .* blew up"),  # finite, but 1e15 nats from a first loss of 0.5
+        (1e6, "loss .* blew up"),
+        (1e300, "non-finite loss"),
+    ],
+)
+def test_fit_divergence_raises_and_keeps_the_last_good_state(ring, monkeypatch, init, lr, what):
     """A huge learning rate used to leave finite garbage (max |W| 1e7, loss 1e21 at 1e6) or
     end in a raw FloatingPointError (1e300); now the training loop's guard stops it at the
     second batch (the first update blew the loss up) and puts back the state its first
@@ -229,8 +236,11 @@ def test_fit_divergence_raises_and_keeps_the_last_good_state(ring, monkeypatch, 
     seen, recording = _record_steps(monkeypatch)
     m = recording.model = _tiny(learning_rate=lr, init=init)
     with np.errstate(all="ignore"):
-        with pytest.raises(TrainingDiverged, match=f"at epoch 0, step 1: {what}.*after 0 "
-                           "epochs.*" + re.escape(f"learning_rate (now {lr:g})")) as info:
+        with pytest.raises(
+            TrainingDiverged,
+            match=f"at epoch 0, step 1: {what}.*after 0 "
+            "epochs.*" + re.escape(f"learning_rate (now {lr:g})"),
+        ) as info:
             m.fit(ring[0][:200])
     assert info.value.epoch == 0 and info.value.step == 1
     for k, v in m.trainable_arrays().items():
@@ -254,8 +264,7 @@ def test_fit_stops_on_non_finite_langevin_negatives(ring, monkeypatch):
 
     monkeypatch.setattr(NeuralEBM, "_langevin_chain", bad_tenth)
     m = recording.model = _tiny()
-    with pytest.raises(TrainingDiverged, match="epoch 1, step 9: non-finite loss.*after 1 "
-                       "epoch "):
+    with pytest.raises(TrainingDiverged, match="epoch 1, step 9: non-finite loss.*after 1 epoch "):
         m.fit(ring[0][:200])
     params, buf = seen[7][0], seen[6][1]  # batch 8 had written to the buffer
     for k, v in m.trainable_arrays().items():
@@ -279,8 +288,10 @@ def test_loss_and_grads_reports_non_finite_negatives_as_nan(ring):
     assert np.isnan(loss) and all(np.isnan(v).all() for v in g.values())
     np.testing.assert_array_equal(m.buffer_, before)
 
-    with pytest.raises(TrainingDiverged, match="epoch 0, step 1: non-finite loss"), \
-            np.errstate(all="ignore"):
+    with (
+        pytest.raises(TrainingDiverged, match="epoch 0, step 1: non-finite loss"),
+        np.errstate(all="ignore"),
+    ):
         train(_tiny(), X, max_epochs=1, learning_rate=1e300, batch_size=32, random_state=0)
 
 

@@ -34,8 +34,16 @@ def _std_normal(x):
 def _build(model, n_features=2, seed=0, scale=0.3):
     """Build ``model`` through the public path (one step at lr 0), then randomize it
     (zero-initialised coupling layers would hide gradient bugs)."""
-    fit_reverse_kl(model, _std_normal, 4, n_steps=1, learning_rate=0.0, n_features=n_features, n_eval=0,
-                   random_state=seed)
+    fit_reverse_kl(
+        model,
+        _std_normal,
+        4,
+        n_steps=1,
+        learning_rate=0.0,
+        n_features=n_features,
+        n_eval=0,
+        random_state=seed,
+    )
     rng = np.random.default_rng(seed + 100)
     for p in model.trainable_arrays().values():
         p[...] = rng.standard_normal(p.shape) * scale
@@ -62,12 +70,16 @@ def _directional_check(model, loss_fn, seed=0, eps=1e-6, rtol=1e-5, atol=1e-8):
         assert abs(fd - ad) <= atol + rtol * abs(fd), (fd, ad)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"),
-    lambda: NICE(n_couplings=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"),
-    lambda: Glow(n_steps=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"),
-    lambda: DiagonalGaussian(n_bins=None, dtype="float64"),
-], ids=["realnvp", "nice", "glow", "gaussian"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"),
+        lambda: NICE(n_couplings=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"),
+        lambda: Glow(n_steps=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"),
+        lambda: DiagonalGaussian(n_bins=None, dtype="float64"),
+    ],
+    ids=["realnvp", "nice", "glow", "gaussian"],
+)
 def test_reverse_kl_gradient_matches_finite_differences(make):
     flow = _build(make(), seed=3)
     _directional_check(flow, lambda: reverse_kl_loss_and_grads(flow, LOG_P, 16, random_state=7))
@@ -77,8 +89,7 @@ def test_the_finite_difference_check_catches_a_wrong_gradient():
     flow = _build(RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"))
 
     def wrong():  # drops the target's gradient: a plausible bug (a detached log p~)
-        loss, grads = reverse_kl_loss_and_grads(
-            flow, lambda x: LOG_P(x.data), 16, random_state=7)
+        loss, grads = reverse_kl_loss_and_grads(flow, lambda x: LOG_P(x.data), 16, random_state=7)
         return loss, grads
 
     with pytest.raises(TypeError, match="detached"):
@@ -95,14 +106,19 @@ def test_the_finite_difference_check_catches_a_wrong_gradient():
 def test_array_targets_with_their_gradient_or_finite_differences():
     flow = _build(RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"))
     # the toy's exact (normalized) log_prob on arrays: same loss up to log Z, same gradient
-    fd_loss, fd_grads = reverse_kl_loss_and_grads(flow, RING.log_prob, 16, random_state=7,
-                                                  grad_log_p="finite-difference")
+    fd_loss, fd_grads = reverse_kl_loss_and_grads(
+        flow, RING.log_prob, 16, random_state=7, grad_log_p="finite-difference"
+    )
     ad_loss, ad_grads = reverse_kl_loss_and_grads(flow, LOG_P, 16, random_state=7)
     assert fd_loss == pytest.approx(ad_loss + LOG_Z, abs=1e-9)
     for k in ad_grads:
         np.testing.assert_allclose(fd_grads[k], ad_grads[k], rtol=1e-5, atol=1e-7)
-    _directional_check(flow, lambda: reverse_kl_loss_and_grads(
-        flow, RING.log_prob, 16, random_state=7, grad_log_p="finite-difference"))
+    _directional_check(
+        flow,
+        lambda: reverse_kl_loss_and_grads(
+            flow, RING.log_prob, 16, random_state=7, grad_log_p="finite-difference"
+        ),
+    )
 
 
 def test_a_neural_ebm_as_the_target():
@@ -118,26 +134,31 @@ def test_a_neural_ebm_as_the_target():
     def grad(x):
         return -ebm.energy_grad(x)[1]
 
-    loss_fn = lambda: reverse_kl_loss_and_grads(flow, log_p, 16, random_state=2,  # noqa: E731
-                                                grad_log_p=grad)
+    def loss_fn():
+        return reverse_kl_loss_and_grads(flow, log_p, 16, random_state=2, grad_log_p=grad)
+
     _directional_check(flow, loss_fn)
     fd = reverse_kl_loss_and_grads(flow, log_p, 16, random_state=2,
                                    grad_log_p="finite-difference")[1]
     for k, g in loss_fn()[1].items():
         np.testing.assert_allclose(fd[k], g, rtol=1e-4, atol=1e-6)
-    res = fit_reverse_kl(flow, log_p, 64, n_steps=5, learning_rate=1e-3, grad_log_p=grad, n_eval=100,
-                         random_state=0)
+    res = fit_reverse_kl(
+        flow, log_p, 64, n_steps=5, learning_rate=1e-3, grad_log_p=grad, n_eval=100, random_state=0
+    )
     assert all(np.isfinite(res.loss)) and np.isfinite(res.log_z.log_z)
 
 
-@pytest.mark.parametrize("make, shape", [
-    (lambda: RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_bins=None), 3),
-    (lambda: NICE(n_couplings=2, hidden=4, n_hidden=1, n_bins=None), 3),
-    (lambda: Glow(n_steps=2, hidden=4, n_hidden=1, n_bins=None), 3),
-    (lambda: RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_scales=1, n_bins=None),
-     (4, 4, 2)),
-    (lambda: Glow(n_steps=1, hidden=4, n_hidden=1, n_scales=1, n_bins=None), (4, 4, 2)),
-], ids=["realnvp", "nice", "glow", "realnvp-image", "glow-image"])
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_bins=None), 3),
+        (lambda: NICE(n_couplings=2, hidden=4, n_hidden=1, n_bins=None), 3),
+        (lambda: Glow(n_steps=2, hidden=4, n_hidden=1, n_bins=None), 3),
+        (lambda: RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_scales=1, n_bins=None), (4, 4, 2)),
+        (lambda: Glow(n_steps=1, hidden=4, n_hidden=1, n_scales=1, n_bins=None), (4, 4, 2)),
+    ],
+    ids=["realnvp", "nice", "glow", "realnvp-image", "glow-image"],
+)
 def test_sample_and_log_prob_agrees_with_log_prob(make, shape):
     flow = _build(make(), n_features=shape, seed=1, scale=0.2)
     x, log_q = flow.sample_and_log_prob(5, random_state=4)
@@ -219,10 +240,12 @@ def test_plot_returns_a_figure():
 
 def test_fit_reverse_kl_lowers_the_loss_to_near_minus_log_z():
     g = DiagonalGaussian(n_bins=None, dtype="float64")
-    res = fit_reverse_kl(g, LOG_P, 128, n_steps=300, learning_rate=0.05, n_features=2, random_state=5,
-                         n_eval=5000)
+    res = fit_reverse_kl(
+        g, LOG_P, 128, n_steps=300, learning_rate=0.05, n_features=2, random_state=5, n_eval=5000
+    )
     assert res.loss[0] > 40 and np.mean(res.loss[-20:]) == pytest.approx(
-        -LOG_Z + math.log(8), abs=0.05)
+        -LOG_Z + math.log(8), abs=0.05
+    )
     assert g.fitted_ and np.all(g.std_ < 0.12)
     # estimate_log_z takes an array-only target too (no gradient needed there)
     a = estimate_log_z(g, RING.log_prob, 2000, random_state=0)
@@ -246,7 +269,9 @@ def test_divergence_raises_and_keeps_the_last_finite_parameters():
     assert any(not np.array_equal(before[k], after[k]) for k in after)  # 3 good steps taken
     snapshot = {k: v.copy() for k, v in after.items()}
     with pytest.raises(TrainingDiverged, match="non-finite"):
-        fit_reverse_kl(g, LOG_P, 32, n_steps=3, learning_rate=1e308, optimizer="sgd", random_state=0)
+        fit_reverse_kl(
+            g, LOG_P, 32, n_steps=3, learning_rate=1e308, optimizer="sgd", random_state=0
+        )
     for k, v in g.trainable_arrays().items():
         np.testing.assert_array_equal(v, snapshot[k])
 
@@ -259,11 +284,11 @@ def test_bad_input_is_named():
     with pytest.raises(TypeError, match="grad_log_p"):
         fit_reverse_kl(RealNVP(n_bins=None), RING.log_prob, 8, n_steps=1, n_features=2)
     with pytest.raises(ValueError, match="grad_log_p"):
-        fit_reverse_kl(RealNVP(n_bins=None), RING.log_prob, 8, n_steps=1, n_features=2,
-                       grad_log_p="numerical")
+        fit_reverse_kl(
+            RealNVP(n_bins=None), RING.log_prob, 8, n_steps=1, n_features=2, grad_log_p="numerical"
+        )
     with pytest.raises(ValueError, match="shape"):
-        fit_reverse_kl(RealNVP(n_bins=None), lambda x: LOG_P(x)[:2], 8, n_steps=1,
-                       n_features=2)
+        fit_reverse_kl(RealNVP(n_bins=None), lambda x: LOG_P(x)[:2], 8, n_steps=1, n_features=2)
     with pytest.raises(TypeError, match="sample_and_log_prob"):
         fit_reverse_kl(object(), LOG_P, 8, n_steps=1, n_features=2)
     with pytest.raises(ValueError, match="n_samples"):

@@ -99,8 +99,10 @@ def _base_bias(rbm, data):
     return xp.log(p) - xp.log1p(-p)
 
 
-def _anneal(rbm, v, betas, bA, rng):
+def _anneal(rbm, v, betas, bA, rng, verbose=True, desc="AIS"):
     """Run the chains ``v`` along ``betas``; return accumulated log weights (n,)."""
+    from ..._progress import progress
+
     xp = get_backend().xp
     W, b, c = rbm.W_, rbm.b_, rbm.c_
     V, H = W.shape
@@ -111,7 +113,9 @@ def _anneal(rbm, v, betas, bA, rng):
             0.0, beta * (v @ W + c)).sum(axis=1)
 
     lw = xp.zeros(n)
+    bar = progress(len(betas) - 1, desc, verbose, unit="temperature")  # after a second
     for k in range(1, len(betas)):
+        bar.update(1)
         bprev, bk = float(betas[k - 1]), float(betas[k])
         lw += logp(v, bk) - logp(v, bprev)
         u = uniforms(rng, (n, H + V), dtype=W.dtype)
@@ -119,11 +123,13 @@ def _anneal(rbm, v, betas, bA, rng):
         h = (u[:, :H] < ph).astype(W.dtype)
         pv = 1.0 / (1.0 + xp.exp(-((1 - bk) * bA + bk * (b + h @ W.T))))
         v = (u[:, H:] < pv).astype(W.dtype)
+    bar.close()
     return lw
 
 
 def ais_log_partition(rbm, *, n_chains: int = 200, n_betas: int = 2000,
-                      schedule: str = "geometric", data=None, random_state=0) -> AISResult:
+                      schedule: str = "geometric", data=None, random_state=0,
+                      verbose: bool = True) -> AISResult:
     """Forward AIS estimate of :math:`\\log Z` of a fitted :class:`BernoulliRBM`.
 
     Parameters
@@ -134,6 +140,8 @@ def ais_log_partition(rbm, *, n_chains: int = 200, n_betas: int = 2000,
     data : array (n, V), optional
         Sets the base-rate model's visible biases from the data means (better
         base, lower variance); default: the RBM's own visible biases.
+    verbose : bool
+        Progress bar over the temperatures when the run takes more than a second.
     """
     xp = get_backend().xp
     _check_rbm(rbm)
@@ -148,13 +156,13 @@ def ais_log_partition(rbm, *, n_chains: int = 200, n_betas: int = 2000,
     pA = 1.0 / (1.0 + xp.exp(-bA))
     v = (uniforms(rng, (n_chains, rbm.W_.shape[0]), dtype=rbm.W_.dtype) < pA).astype(
         rbm.W_.dtype)
-    lw = to_numpy(_anneal(rbm, v, betas, bA, rng))
+    lw = to_numpy(_anneal(rbm, v, betas, bA, rng, verbose))
     lme, se = _logmeanexp_se(lw)
     return AISResult(float(log_za + lme), se, lw, log_za)
 
 
 def reverse_ais_log_partition(rbm, data, *, n_betas: int = 2000, schedule: str = "geometric",
-                              base_data=None, random_state=0) -> AISResult:
+                              base_data=None, random_state=0, verbose: bool = True) -> AISResult:
     """Reverse AIS from data-initialized chains: an estimate of :math:`\\log Z` from above.
 
     Each row of ``data`` starts one chain at :math:`\\beta = 1`, annealed to 0.
@@ -171,13 +179,14 @@ def reverse_ais_log_partition(rbm, data, *, n_betas: int = 2000, schedule: str =
     bA = _base_bias(rbm, base_data if base_data is not None else v)
     H = rbm.W_.shape[1]
     log_za = float(xp.logaddexp(0.0, bA).sum()) + H * float(np.log(2.0))
-    lw = to_numpy(_anneal(rbm, v, betas, bA, rng))  # = log p_A*/p_B* ratios, mean -> Z_A/Z_B
+    # = log p_A*/p_B* ratios, mean -> Z_A/Z_B
+    lw = to_numpy(_anneal(rbm, v, betas, bA, rng, verbose, "reverse AIS"))
     lme, se = _logmeanexp_se(lw)
     return AISResult(float(log_za - lme), se, lw, log_za)
 
 
 def ais_log_likelihood_bounds(rbm, X, *, n_chains: int = 200, n_betas: int = 2000,
-                              data=None, random_state=0) -> dict:
+                              data=None, random_state=0, verbose: bool = True) -> dict:
     """Mean test log-likelihood of ``X`` as a sandwich from forward and reverse AIS.
 
     Returns ``{"upper": mean(-F) - logZ_fwd, "lower": mean(-F) - logZ_rev,
@@ -191,10 +200,11 @@ def ais_log_likelihood_bounds(rbm, X, *, n_chains: int = 200, n_betas: int = 200
         data = rbm._check_X(data)  # its first rows start the reverse chains: binary
     mf = float(np.mean(to_numpy(-rbm.free_energy(X))))
     fwd = ais_log_partition(rbm, n_chains=n_chains, n_betas=n_betas,
-                            data=data if data is not None else X, random_state=random_state)
+                            data=data if data is not None else X, random_state=random_state,
+                            verbose=verbose)
     start = data if data is not None else X
     rev = reverse_ais_log_partition(rbm, start[:n_chains], n_betas=n_betas,
-                                    random_state=random_state)
+                                    random_state=random_state, verbose=verbose)
     return {"upper": mf - fwd.log_z, "lower": mf - rev.log_z, "log_z_forward": fwd.log_z,
             "log_z_reverse": rev.log_z, "stderr_forward": fwd.stderr,
             "stderr_reverse": rev.stderr}

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+import warnings
 
 import numpy as np
 
@@ -42,7 +43,7 @@ from ..._validation import (
 )
 from ...backend import get_backend, to_numpy
 from ...base import register_model
-from ...exceptions import TrainingDiverged
+from ...exceptions import EstimateWarning, TrainingDiverged
 from ...io import state_array
 from ...params import Param, non_negative_float, one_of, optional, positive_int
 from ...random import check_random_state, uniforms
@@ -315,6 +316,7 @@ class _RBMBase(IterativeModel):
         """
         self._check_fitted()
         check_choice(method, "method", ("auto", "exact", "ais"))
+        method_asked = method
         if method == "auto":
             exact = min(self.W_.shape) <= self.exact_max_units
             method = "exact" if exact else "ais"
@@ -334,8 +336,16 @@ class _RBMBase(IterativeModel):
             else:
                 from .ais import ais_log_partition
 
+                if method_asked == "auto":  # the caller may think log p is exact: say so
+                    warnings.warn(
+                        f"{type(self).__name__}: log Z of this {self.W_.shape[0]}x"
+                        f"{self.W_.shape[1]} RBM is an AIS estimate (min(V, H) > "
+                        f"exact_max_units={self.exact_max_units}), so score_samples is an "
+                        f"estimate too ({self.ais_chains} chains, {self.ais_betas} "
+                        "temperatures; see log_partition(return_stderr=True))",
+                        EstimateWarning, stacklevel=3)
                 r = ais_log_partition(self, n_chains=self.ais_chains, n_betas=self.ais_betas,
-                                      random_state=random_state)
+                                      random_state=random_state, verbose=self.verbose)
                 val = (r.log_z, r.stderr)
             self._logz_cache = (key, val)
         val = self._logz_cache[1]
