@@ -5,7 +5,9 @@ from :func:`minigen.datasets.load_dataset`; a family that registers a model is
 trainable from here with no change to this file. Data reach the model as flat
 ``(n, D)`` rows unless the model class sets ``accepts_images = True`` (then as
 ``(n, H, W[, C])``). Gradient-trained models are driven by
-:func:`minigen.training.train`, closed-form ones by ``model.fit``.
+:func:`minigen.training.train`, closed-form ones by ``model.fit``. A ``train --out``
+directory belongs to one run (:mod:`minigen.rundir`). Exit status: 0 success, 1 the
+command ran and failed, 2 usage (:data:`EXIT_HELP`); errors are one line on stderr.
 
 Examples::
 
@@ -285,10 +287,15 @@ def cmd_train(args) -> int:
 
 
 def _train(model, Xtr, Xva, checkpoint_dir, resume_from, run_meta):
+    import numpy as np
+
     from .training import train
 
-    return train(model, Xtr, X_valid=Xva, checkpoint_dir=checkpoint_dir,
-                 resume_from=resume_from, metadata=run_meta)
+    # the divergence guard reports a blow-up in one line; numpy's overflow warnings on
+    # the way there would only bury it
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return train(model, Xtr, X_valid=Xva, checkpoint_dir=checkpoint_dir,
+                     resume_from=resume_from, metadata=run_meta)
 
 
 #: training flags as the model's hyper-parameters, for resume mismatch messages

@@ -335,3 +335,56 @@ def test_resume_with_another_lr_schedule_exit_2(tmp_path, monkeypatch, capsys):
     assert main(argv + ["--resume", "--lr-schedule", "cosine"]) == 2
     assert "--lr-schedule 'constant' (now 'cosine')" in capsys.readouterr().err
     assert main(argv + ["--resume", "--lr-schedule", "constant"]) == 0
+
+
+# ------------------------------------------------------------ issue 16: exit statuses
+def test_help_documents_the_exit_statuses(capsys):
+    for argv in (["--help"], ["train", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        text = " ".join(capsys.readouterr().out.split())
+        assert "exit status: 0 success; 1 the command ran and failed" in text
+        assert "2 usage" in text
+
+
+def _bern_run(tmp_path):
+    out = tmp_path / "b"
+    assert main(["train", "baseline-bernoulli", "--data", "bars-stripes4", "--out", str(out),
+                 "--quiet", "--no-samples"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("case", ["missing", "crafted", "diverged", "disk full", "no memory"])
+def test_failures_are_one_line_with_the_documented_status(tmp_path, capsys, monkeypatch, case):
+    from minigen.io import load_checkpoint, save_checkpoint
+
+    if case == "missing":
+        argv, status, words = ["eval", str(tmp_path / "nope.npz")], 2, "does not exist"
+    elif case == "crafted":  # the issue's n_features blow-up, from the command line
+        arrays, meta = load_checkpoint(_bern_run(tmp_path) / "model.npz")
+        save_checkpoint(tmp_path / "big.npz", arrays, {**meta, "n_features": 10**12})
+        argv, status, words = ["eval", str(tmp_path / "big.npz")], 1, "stores only"
+    elif case == "diverged":
+        argv = ["train", "made", "--data", "bars-stripes4", "--out", str(tmp_path / "d"),
+                "--lr", "1e300", "--epochs", "2", "--quiet", "--no-samples"]
+        status, words = 1, "training diverged"
+    elif case == "disk full":
+        import errno
+
+        import minigen.io as mio
+
+        def full(fh, host):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(mio, "_write_zip", full)
+        argv = ["train", "made", "--data", "bars-stripes4", "--out", str(tmp_path / "f"),
+                "--epochs", "2", "--quiet", "--no-samples"]
+        status, words = 1, "No space left on device while writing the checkpoint"
+    else:
+        argv = ["sample", str(_bern_run(tmp_path) / "model.npz"), "-n", str(10**13),
+                "--out", str(tmp_path / "s.npy")]
+        status, words = 1, "out of memory"
+    capsys.readouterr()
+    assert main(argv) == status
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err

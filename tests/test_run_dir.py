@@ -231,3 +231,10 @@ def test_twenty_kills_then_resume_is_bitwise_the_uninterrupted_run(tmp_path):
                        if p.name not in (LOCK_NAME, "checkpoint.npz", "metrics.json",
                                          "model.npz"))
     assert leftovers == []
+
+
+def test_a_diverged_run_prints_one_line_and_no_warnings(tmp_path):
+    proc = _run(["train", "made", "--data", "bars-stripes4", "--out", str(tmp_path / "d"),
+                 "--lr", "1e300", "--epochs", "2", "--quiet", "--no-samples"])
+    assert proc.returncode == 1
+    assert "training diverged" in _one_line_error(proc.stderr)  # no RuntimeWarning lines
