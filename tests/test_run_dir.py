@@ -238,3 +238,50 @@ def test_a_diverged_run_prints_one_line_and_no_warnings(tmp_path):
                  "--lr", "1e300", "--epochs", "2", "--quiet", "--no-samples"])
     assert proc.returncode == 1
     assert "training diverged" in _one_line_error(proc.stderr)  # no RuntimeWarning lines
+
+
+_KILLED_BEFORE = r"""
+import os, signal, sys
+sys.path.insert(0, {root!r})
+import minigen.base, minigen.rundir
+from minigen.cli import main
+target = {target!r}
+real_save, real_write = minigen.base.GenerativeModel.save, minigen.rundir.write_atomic
+
+def save(self, path, **kw):  # the final checkpoint is on disk when the CLI saves model.npz
+    if target == "model.npz" and str(path).endswith("model.npz"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_save(self, path, **kw)
+
+def write_atomic(path, write):
+    if str(path).endswith(target):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_write(path, write)
+
+minigen.base.GenerativeModel.save = save
+minigen.rundir.write_atomic = write_atomic
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("target", ["model.npz", "metrics.json"])
+def test_kill_between_the_final_checkpoint_and_the_run_files(tmp_path, target):
+    """kill -9 just before model.npz (or metrics.json) is written, then --resume: the same
+    files as the uninterrupted run, and no further training (issue 16: test NLL 18.5234
+    -> 18.4675 before)."""
+    ref, out = tmp_path / "ref", tmp_path / "killed"
+    args = [*RUN, "--seed", "3"]
+    assert _run([*args, "--out", str(ref)]).returncode == 0
+    code = _KILLED_BEFORE.format(root=str(ROOT), target=target)
+    killed = subprocess.run([sys.executable, "-c", code, *args, "--out", str(out)], env=_env(),
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    assert load_checkpoint(out / "checkpoint.npz")[1]["training"]["finished"]
+    assert not (out / target).exists()
+    ckpt = (out / "checkpoint.npz").read_bytes()
+    assert _run([*args, "--out", str(out), "--resume"]).returncode == 0
+    assert (out / "model.npz").read_bytes() == (ref / "model.npz").read_bytes()
+    assert (out / "checkpoint.npz").read_bytes() == ckpt  # restored, not trained further
+    ref_m, out_m = (json.loads((d / "metrics.json").read_text()) for d in (ref, out))
+    assert out_m["nll"] == ref_m["nll"] and out_m["history"]["train_loss"] == \
+        ref_m["history"]["train_loss"]
