@@ -34,6 +34,7 @@ def _try_lock(fh) -> bool:
         import msvcrt
 
         try:
+            fh.seek(0)  # msvcrt locks bytes from the current position
             msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
         except OSError:
             return False

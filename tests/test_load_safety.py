@@ -234,6 +234,9 @@ def _tamper(tmp_path, model, meta_edit=None, **arrays_edit):
     ("made", {"extra__n_categories": np.array(0)}, "n_categories must be"),
     ("made", {"extra__n_categories": None}, "lacks extra/n_categories"),
     ("made", {"extra__orderings": np.zeros((2, 64), np.int64)}, "'orderings' has shape (2, 64)"),
+    ("made", {"extra__orderings": np.zeros((1, 64), np.int64)}, "orderings must be a permutation"),
+    ("made-continuous", {"extra__scale": lambda a: -a}, "'scale' must be > 0"),
+    ("made-continuous", {"extra__shift": np.full(2, np.inf)}, "'shift' holds 2 non-finite"),
 ])
 def test_invalid_extra_state_is_refused_at_load(tmp_path, name, edit, msg):
     model, _ = _trained(name)

@@ -33,6 +33,7 @@ from ..._validation import check_choice, check_positive_int
 from ...autograd import F, nn
 from ...backend import get_backend, to_numpy
 from ...base import register_model, reserve
+from ...io import CheckpointError
 from ...params import Param, int_sizes, one_of, positive_int
 from .base import DTYPE, N_CATEGORIES, ORDERING, AutoregressiveModel, resolve_ordering
 
@@ -242,7 +243,12 @@ class MADE(AutoregressiveModel):
 
     def _load_extra_arrays(self, state: dict) -> None:
         if "orderings" in state:
-            self.orderings_ = np.asarray(to_numpy(state["orderings"]), dtype=np.int64)
+            orders = np.asarray(to_numpy(state["orderings"]))
+            if orders.ndim != 2:
+                raise CheckpointError(f"extra state 'orderings' has shape {orders.shape}, "
+                                      "expected (n_masks, D)")
+            self.orderings_ = np.stack([resolve_ordering(o, self.n_dims_, None, "orderings")
+                                        for o in orders])
             self.degrees_ = [np.asarray(to_numpy(state[f"degrees_{i}"]), dtype=np.int64)
                              for i in range(len(self.degrees_))]
             self._activate(0)
