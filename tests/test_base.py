@@ -13,7 +13,11 @@ def _X(n=40, shape=(3, 2), seed=0):
     return (np.random.default_rng(seed).random((n, *shape)) < 0.4).astype(float)
 
 
-def test_registry():
+def test_registry(monkeypatch):
+    from minigen.base import MODEL_REGISTRY
+
+    # a copy: the test model must not stay registered for the tests that walk the registry
+    monkeypatch.setattr("minigen.base.MODEL_REGISTRY", dict(MODEL_REGISTRY))
     assert get_model_class("baseline") is FactorizedCategorical
     with pytest.raises(ValueError, match="unknown model 'nope'; known models: .*baseline"):
         get_model_class("nope")
