@@ -273,6 +273,8 @@ class CheckpointFile:
             members = self._zip.infolist()
         except CheckpointError:
             raise
+        except (PermissionError, IsADirectoryError) as exc:
+            raise self._fail(f"cannot be read ({exc.strerror or exc})") from None
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
                 KeyError, NotImplementedError) as exc:
             raise self._fail(f"is truncated or corrupt ({type(exc).__name__}: {exc})") from None
