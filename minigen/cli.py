@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -64,6 +65,11 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
                 or not action.option_strings:
             return action.help
         return super()._get_help_string(action)
+
+
+class RawEpilogHelpFormatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+    """:class:`HelpFormatter`, with the epilog printed as written (wrapped beforehand, so
+    that model names keep their hyphens whole)."""
 
 
 def _parse_params(items) -> dict:
@@ -532,6 +538,13 @@ def _add_tour_parser(subparsers) -> None:
     p.add_argument("--out", default="runs/tour", help="output folder")
     p.add_argument("--seed", type=int, default=0, help="random seed of every run")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=positive_int, default=None,
+                   help="train the families on a Dask LocalCluster of this many worker "
+                   "processes (pip install 'minigen[dask]')")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="train the families on this Dask scheduler, e.g. tcp://host:8786 "
+                   "(--out must be a folder the workers can write)")
     p.set_defaults(func=lambda args: __import__("minigen.tour", fromlist=["main"]).main(args))
 
 
@@ -569,11 +582,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the array of an .npz file (default: 'X', or its only array)")
 
     models_list, datasets_list = _names()
-    p = add("train", help="train a registered model on a dataset or your own file",
-            epilog=f"models: {models_list}. datasets: {datasets_list}, or a path to your own "
-            "data (.npy, .npz, .csv, .txt, an IDX file or folder, .amat). `minigen models` "
-            "lists every model's parameters. OUT is owned by one run at a time (a lock "
-            "released on exit or death). " + EXIT_HELP)
+    epilog = textwrap.fill(
+        f"models: {models_list}. datasets: {datasets_list}, or a path to your own data "
+        "(.npy, .npz, .csv, .txt, an IDX file or folder, .amat). `minigen models` lists "
+        "every model's parameters. OUT is owned by one run at a time (a lock released on "
+        "exit or death).", 79, break_on_hyphens=False) + "\n\n" + textwrap.fill(
+        " ".join(EXIT_HELP.split()), 79, break_on_hyphens=False)
+    p = sub.add_parser("train", help="train a registered model on a dataset or your own file",
+                       epilog=epilog, formatter_class=RawEpilogHelpFormatter)
     p.add_argument("model", help="registered model name (see `minigen models`)")
     p.add_argument("--data", required=True,
                    help="a dataset name or a path to your own data (see below)")

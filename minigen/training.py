@@ -757,16 +757,23 @@ def train(model, X, *, X_valid=None, checkpoint_dir=None, checkpoint_every=None,
     return model.history_
 
 
-def _fresh(model_or_factory):
-    """A new unfitted model: ``factory()``, or a copy of an estimator's hyper-parameters."""
-    if isinstance(model_or_factory, GenerativeModel):
-        return type(model_or_factory)(**model_or_factory.get_params(deep=False))
-    if not callable(model_or_factory):
-        raise TypeError("model must be a minigen model or a callable returning a fresh one")
-    return model_or_factory()
+def _cv_fold(spec, X_train, X_test, settings, seed, backend):
+    """One fold (a task: picklable arguments): train a fresh model on ``X_train``, return
+    its NLL on ``X_test``."""
+    from .backend import use_backend
+
+    with use_backend(backend) as be:
+        m = spec[0](**spec[1]) if isinstance(spec, tuple) else spec()
+        if not isinstance(m, GenerativeModel):
+            raise TypeError("model must be a minigen model or a callable returning a fresh "
+                            f"one, got {type(m).__name__}")
+        seeded = {"random_state": seed} if "random_state" in m.param_table() else {}
+        train(m, X_train, **seeded, **settings)
+        return _valid_nll(m, be.asarray(X_test))
 
 
-def cross_validate(model, X, k: int = 5, random_state=None, **settings) -> dict:
+def cross_validate(model, X, k: int = 5, random_state=None, executor=None,
+                   **settings) -> dict:
     r"""K-fold cross-validated NLL (nats per example).
 
     The rows are split at random into ``k`` disjoint folds :math:`F_1, \dots, F_k`
@@ -794,8 +801,13 @@ def cross_validate(model, X, k: int = 5, random_state=None, **settings) -> dict:
         Number of folds (>= 2, <= n).
     random_state : None, int, Generator, ...
         One Generator, made from it once, draws the fold assignment
-        (``np.array_split(rng.permutation(n), k)``) and is then every fold's
-        ``random_state`` in turn (inner split, initialisation, batches).
+        (``np.array_split(rng.permutation(n), k)``), then one integer that seeds a
+        :class:`numpy.random.SeedSequence` whose ``k`` children are the folds'
+        ``random_state`` (inner split, initialisation, batches): each fold is then a task of
+        its own.
+    executor : concurrent.futures.Executor, optional
+        Trains the folds on it (:mod:`minigen.parallel`; a process executor pickles the
+        model, or the factory); the scores are bit-identical to ``executor=None``.
     **settings
         Training settings for every fold (``max_epochs``, ``learning_rate``, ...).
 
@@ -803,6 +815,8 @@ def cross_validate(model, X, k: int = 5, random_state=None, **settings) -> dict:
     -------
     dict with ``fold_nll`` (list of k floats), ``mean`` and ``std`` (ddof=1).
     """
+    from .parallel import map_ordered
+
     k = check_positive_int(k, "k")
     X = to_numpy(check_array(X, "X", allow_empty=False))
     if k < 2 or k > len(X):
@@ -813,17 +827,20 @@ def cross_validate(model, X, k: int = 5, random_state=None, **settings) -> dict:
                 f"cross_validate sets {bad} itself (the held-out fold is never validation "
                 "data; set early_stopping=True for an inner split of the training folds)"
             )
-    _fresh(model)  # a bad model argument fails before any work
+    if not (isinstance(model, GenerativeModel) or callable(model)):
+        raise TypeError("model must be a minigen model or a callable returning a fresh one")
+    spec = (type(model), model.get_params(deep=False)) if isinstance(
+        model, GenerativeModel) else model
     rng = check_random_state(random_state)
     folds = np.array_split(rng.permutation(len(X)), k)
-    scores = []
+    seeds = np.random.SeedSequence(int(rng.integers(2**63))).spawn(k)
+    backend = get_backend().name
+    tasks = []
     for i in range(k):
         mask = np.ones(len(X), dtype=bool)
         mask[folds[i]] = False
-        m = _fresh(model)
-        seed = {"random_state": rng} if "random_state" in m.param_table() else {}
-        train(m, X[mask], **seed, **settings)
-        scores.append(_valid_nll(m, get_backend().asarray(X[folds[i]])))
+        tasks.append((spec, X[mask], X[folds[i]], settings, seeds[i], backend))
+    scores = map_ordered(executor, _cv_fold, tasks)
     return {
         "fold_nll": scores,
         "mean": float(np.mean(scores)),

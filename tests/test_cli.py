@@ -388,3 +388,32 @@ def test_failures_are_one_line_with_the_documented_status(tmp_path, capsys, monk
     assert main(argv) == status
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err
+
+
+def test_discovery_models_command_and_help_lists(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("made", "rbm", "realnvp", "glow", "ebm"):
+        assert f"\n{name} " in out
+    assert main(["models", "rbm"]) == 0
+    out = capsys.readouterr().out
+    assert "n_components = 64  [int >= 1]" in out and "learning_rate = 0.05" in out
+    assert main(["models", "nope"]) == 2
+    assert "known models" in capsys.readouterr().err
+    text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert "made-continuous" in text and "fashion-mnist" in text and ".npz" in text
+
+
+@pytest.mark.parametrize("param, expected", [
+    ("hiden_sizes=[8]", "unknown hyper-parameter(s) hiden_sizes; valid: hidden_sizes (tuple "
+                        "of int >= 1)"),
+    ("hidden_sizes=64", "hidden_sizes must be a sequence of ints >= 1, e.g. [64, 64]"),
+    ("n_masks=0", "n_masks must be an int >= 1, got 0"),
+])
+def test_bad_param_names_the_valid_keys_and_types(tmp_path, capsys, param, expected):
+    argv = ["train", "made", "--data", "bars-stripes4", "--out", str(tmp_path / "r"),
+            "--param", param, "--quiet", "--no-samples"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()

@@ -511,17 +511,19 @@ def test_cross_validate_never_trains_on_the_scored_fold(monkeypatch):
 
 
 def test_cross_validate_fold_scores_match_models_trained_without_the_fold():
-    # the documented draw order: folds from rng, then train(..., random_state=rng) per fold
+    # the documented draw order: folds from rng, then one integer seeding a SeedSequence
+    # whose children are the folds' random_state
     X, _ = _data(n=120)
     kw = dict(max_epochs=40, learning_rate=0.3, batch_size=10, early_stopping=True, patience=2)
     res = cross_validate(lambda: LogisticBernoulli(noise=1.0), X, k=3, random_state=5, **kw)
     rng = np.random.default_rng(5)
     folds = np.array_split(rng.permutation(len(X)), 3)
+    seeds = np.random.SeedSequence(int(rng.integers(2**63))).spawn(3)
     expected, stopped = [], []
-    for fold in folds:
+    for fold, seed in zip(folds, seeds, strict=True):
         rest = np.setdiff1d(np.arange(len(X)), fold)
         m = LogisticBernoulli(noise=1.0)
-        h = train(m, X[rest], validation_fraction=0.1, random_state=rng, **kw)
+        h = train(m, X[rest], validation_fraction=0.1, random_state=seed, **kw)
         expected.append(-m.score_samples(X[fold]).mean())
         stopped.append(h.stopped_early)
     assert any(stopped)  # early stopping did choose an epoch, on the inner split

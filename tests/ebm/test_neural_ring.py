@@ -78,8 +78,8 @@ def test_neural_ebm_ring8_nll_close_to_entropy():
     H, se = get_toy("ring8").entropy(random_state=0)
     # shortened run (30 of the default 75 epochs, 1200 of 3000 updates; ~45 s on an idle
     # core, 11 min on a loaded one): measured gap 0.212 nats (2026-12-07). The full run
-    # (examples/ebm_ring8.py) reaches 0.465 vs 0.314, gap 0.151 (< 0.2). 2,000 test points: the NLL's standard
-    # error is ~0.02 nats, the entropy's ~0.003, so 0.3 leaves ~5 standard errors.
+    # (examples/ebm_ring8.py) reaches 0.468 vs 0.314, gap 0.154. 2,000 test points: the
+    # NLL's standard error is ~0.02 nats, the entropy's ~0.003, so 0.3 leaves ~5 of them.
     m = NeuralEBM(max_epochs=30, random_state=0).fit(X)
     gap = -m.score(Xte) - H
     assert gap < 0.3, gap

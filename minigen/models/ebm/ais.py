@@ -35,7 +35,7 @@ import numpy as np
 
 from ..._validation import check_array, check_choice, check_positive_int
 from ...backend import get_backend, to_numpy
-from ...random import check_random_state, uniforms
+from ...parallel import seed_from
 from .rbm import BernoulliRBM, _flatten_rows
 
 
@@ -99,37 +99,66 @@ def _base_bias(rbm, data):
     return xp.log(p) - xp.log1p(-p)
 
 
-def _anneal(rbm, v, betas, bA, rng, verbose=True, desc="AIS"):
-    """Run the chains ``v`` along ``betas``; return accumulated log weights (n,)."""
+def _anneal_block(W, b, c, bA, betas, seed, c0, c1, v0=None, backend="numpy",
+                  verbose=False, desc="AIS"):
+    """Log weights ``(c1 - c0,)`` of chains ``c0..c1-1`` annealed along ``betas``.
+
+    A task: host arrays in and out, its randomness addressed by (seed, temperature, chain)
+    (:func:`minigen.parallel.chain_uniforms`: stream 0 draws the base-model start states,
+    stream ``k`` the Gibbs step at ``betas[k]``), so blocks of chains run anywhere give the
+    same weights. ``v0`` (reverse AIS): the start states instead of base-model draws.
+    """
     from ..._progress import progress
+    from ...backend import use_backend
+    from ...parallel import chain_uniforms
 
-    xp = get_backend().xp
-    W, b, c = rbm.W_, rbm.b_, rbm.c_
-    V, H = W.shape
-    n = v.shape[0]
+    with use_backend(backend) as be:
+        xp = be.xp
+        W, b, c, bA = (be.asarray(a) for a in (W, b, c, bA))
+        V, H = W.shape
 
-    def logp(v, beta):
-        return (1 - beta) * (v @ bA) + beta * (v @ b) + xp.logaddexp(
-            0.0, beta * (v @ W + c)).sum(axis=1)
+        def logp(v, beta):
+            return (1 - beta) * (v @ bA) + beta * (v @ b) + xp.logaddexp(
+                0.0, beta * (v @ W + c)).sum(axis=1)
 
-    lw = xp.zeros(n)
-    bar = progress(len(betas) - 1, desc, verbose, unit="temperature")  # after a second
-    for k in range(1, len(betas)):
-        bar.update(1)
-        bprev, bk = float(betas[k - 1]), float(betas[k])
-        lw += logp(v, bk) - logp(v, bprev)
-        u = uniforms(rng, (n, H + V), dtype=W.dtype)
-        ph = 1.0 / (1.0 + xp.exp(-bk * (v @ W + c)))
-        h = (u[:, :H] < ph).astype(W.dtype)
-        pv = 1.0 / (1.0 + xp.exp(-((1 - bk) * bA + bk * (b + h @ W.T))))
-        v = (u[:, H:] < pv).astype(W.dtype)
-    bar.close()
-    return lw
+        if v0 is None:
+            pA = 1.0 / (1.0 + xp.exp(-bA))
+            v = (be.asarray(chain_uniforms(seed, 0, c0, c1, V)) < pA).astype(W.dtype)
+        else:
+            v = be.asarray(v0).astype(W.dtype)
+        lw = xp.zeros(c1 - c0)
+        bar = progress(len(betas) - 1, desc, verbose, unit="temperature")  # after a second
+        for k in range(1, len(betas)):
+            bar.update(1)
+            bprev, bk = float(betas[k - 1]), float(betas[k])
+            lw += logp(v, bk) - logp(v, bprev)
+            u = be.asarray(chain_uniforms(seed, k, c0, c1, H + V)).astype(W.dtype)
+            ph = 1.0 / (1.0 + xp.exp(-bk * (v @ W + c)))
+            h = (u[:, :H] < ph).astype(W.dtype)
+            pv = 1.0 / (1.0 + xp.exp(-((1 - bk) * bA + bk * (b + h @ W.T))))
+            v = (u[:, H:] < pv).astype(W.dtype)
+        bar.close()
+        return be.to_numpy(lw)
+
+
+def _anneal(rbm, betas, bA, seed, n_chains, v0, executor, block_size, verbose, desc):
+    """Every chain's log weight (n,), its blocks run through ``executor`` (in order)."""
+    from ...parallel import fixed_blocks, map_ordered
+
+    be = get_backend()
+    if executor is not None and be.is_gpu:
+        raise ValueError("executor= fans AIS chains out to CPU workers; on the cupy backend "
+                         "run them on the device (executor=None)")
+    host = [to_numpy(a) for a in (rbm.W_, rbm.b_, rbm.c_, bA)]
+    v0h = None if v0 is None else to_numpy(v0)
+    tasks = [(*host, betas, seed, c0, c1, None if v0h is None else v0h[c0:c1], be.name,
+              verbose and executor is None, desc) for c0, c1 in fixed_blocks(n_chains, block_size)]
+    return np.concatenate(map_ordered(executor, _anneal_block, tasks))
 
 
 def ais_log_partition(rbm, *, n_chains: int = 200, n_betas: int = 2000,
                       schedule: str = "geometric", data=None, random_state=0,
-                      verbose: bool = True) -> AISResult:
+                      verbose: bool = True, executor=None, block_size: int = 25) -> AISResult:
     """Forward AIS estimate of :math:`\\log Z` of a fitted :class:`BernoulliRBM`.
 
     Parameters
@@ -140,32 +169,43 @@ def ais_log_partition(rbm, *, n_chains: int = 200, n_betas: int = 2000,
     data : array (n, V), optional
         Sets the base-rate model's visible biases from the data means (better
         base, lower variance); default: the RBM's own visible biases.
+    random_state : int, Generator, ...
+        The chains' Philox seed (an int is used as is; anything else gives one draw).
     verbose : bool
         Progress bar over the temperatures when the run takes more than a second.
+    executor : concurrent.futures.Executor, optional
+        Runs the blocks of chains on it (e.g. a Dask cluster's executor, see
+        :mod:`minigen.parallel`); the estimate is bit-identical to ``executor=None`` for any
+        executor and number of workers: each chain's randomness is addressed by position
+        and every block, wherever it runs, has the same shape.
+    block_size : int
+        Chains per block (task). The blocks, not the executor, fix the shapes of the matrix
+        products, so this is part of the estimate's definition (BLAS may sum a product of
+        another shape in another order).
     """
     xp = get_backend().xp
     _check_rbm(rbm)
     if data is not None:
         data = _check_base_data(rbm, data, "data")
-    rng = check_random_state(random_state)
+    seed = seed_from(random_state)
     n_chains = check_positive_int(n_chains, "n_chains")
+    block_size = check_positive_int(block_size, "block_size")
     betas = beta_schedule(n_betas, schedule)
     bA = _base_bias(rbm, data) if data is not None else rbm.b_.copy()
     H = rbm.W_.shape[1]
     log_za = float(xp.logaddexp(0.0, bA).sum()) + H * float(np.log(2.0))
-    pA = 1.0 / (1.0 + xp.exp(-bA))
-    v = (uniforms(rng, (n_chains, rbm.W_.shape[0]), dtype=rbm.W_.dtype) < pA).astype(
-        rbm.W_.dtype)
-    lw = to_numpy(_anneal(rbm, v, betas, bA, rng, verbose))
+    lw = _anneal(rbm, betas, bA, seed, n_chains, None, executor, block_size, verbose, "AIS")
     lme, se = _logmeanexp_se(lw)
     return AISResult(float(log_za + lme), se, lw, log_za)
 
 
 def reverse_ais_log_partition(rbm, data, *, n_betas: int = 2000, schedule: str = "geometric",
-                              base_data=None, random_state=0, verbose: bool = True) -> AISResult:
+                              base_data=None, random_state=0, verbose: bool = True,
+                              executor=None, block_size: int = 25) -> AISResult:
     """Reverse AIS from data-initialized chains: an estimate of :math:`\\log Z` from above.
 
-    Each row of ``data`` starts one chain at :math:`\\beta = 1`, annealed to 0.
+    Each row of ``data`` starts one chain at :math:`\\beta = 1`, annealed to 0;
+    ``executor`` / ``block_size`` as in :func:`ais_log_partition` (bit-identical results).
     """
     xp = get_backend().xp
     _check_rbm(rbm)
@@ -174,19 +214,22 @@ def reverse_ais_log_partition(rbm, data, *, n_betas: int = 2000, schedule: str =
         raise ValueError("data must have at least one row (one chain per row), got 0")
     if base_data is not None:
         base_data = _check_base_data(rbm, base_data, "base_data")
-    rng = check_random_state(random_state)
+    seed = seed_from(random_state)
+    block_size = check_positive_int(block_size, "block_size")
     betas = beta_schedule(n_betas, schedule)[::-1]
     bA = _base_bias(rbm, base_data if base_data is not None else v)
     H = rbm.W_.shape[1]
     log_za = float(xp.logaddexp(0.0, bA).sum()) + H * float(np.log(2.0))
     # = log p_A*/p_B* ratios, mean -> Z_A/Z_B
-    lw = to_numpy(_anneal(rbm, v, betas, bA, rng, verbose, "reverse AIS"))
+    lw = _anneal(rbm, betas, bA, seed, v.shape[0], v, executor, block_size, verbose,
+                 "reverse AIS")
     lme, se = _logmeanexp_se(lw)
     return AISResult(float(log_za - lme), se, lw, log_za)
 
 
 def ais_log_likelihood_bounds(rbm, X, *, n_chains: int = 200, n_betas: int = 2000,
-                              data=None, random_state=0, verbose: bool = True) -> dict:
+                              data=None, random_state=0, verbose: bool = True,
+                              executor=None, block_size: int = 25) -> dict:
     """Mean test log-likelihood of ``X`` as a sandwich from forward and reverse AIS.
 
     Returns ``{"upper": mean(-F) - logZ_fwd, "lower": mean(-F) - logZ_rev,
@@ -201,10 +244,11 @@ def ais_log_likelihood_bounds(rbm, X, *, n_chains: int = 200, n_betas: int = 200
     mf = float(np.mean(to_numpy(-rbm.free_energy(X))))
     fwd = ais_log_partition(rbm, n_chains=n_chains, n_betas=n_betas,
                             data=data if data is not None else X, random_state=random_state,
-                            verbose=verbose)
+                            verbose=verbose, executor=executor, block_size=block_size)
     start = data if data is not None else X
     rev = reverse_ais_log_partition(rbm, start[:n_chains], n_betas=n_betas,
-                                    random_state=random_state, verbose=verbose)
+                                    random_state=random_state, verbose=verbose,
+                                    executor=executor, block_size=block_size)
     return {"upper": mf - fwd.log_z, "lower": mf - rev.log_z, "log_z_forward": fwd.log_z,
             "log_z_reverse": rev.log_z, "stderr_forward": fwd.stderr,
             "stderr_reverse": rev.stderr}

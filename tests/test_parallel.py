@@ -1,0 +1,125 @@
+"""Fanning work out to executors (minigen.parallel): a real Dask LocalCluster of 2 and of 1
+worker processes gives the same bits as the serial run, for AIS, cross-validation, the
+tour's table and a scikit-learn grid search; a worker killed mid-run changes nothing."""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+from minigen.datasets import load_dataset  # noqa: E402
+from minigen.models import MADE, BernoulliRBM  # noqa: E402
+from minigen.models.ebm.ais import ais_log_partition, reverse_ais_log_partition  # noqa: E402
+from minigen.parallel import chain_normals, chain_uniforms, local_cluster, map_ordered  # noqa
+from minigen.training import cross_validate  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def clusters():
+    """Executors of a 2-worker and a 1-worker LocalCluster (processes, 1 thread each)."""
+    made = [local_cluster(2), local_cluster(1)]
+    yield {2: made[0][1], 1: made[1][1], "clients": [c for c, _ in made]}
+    for client, _ in made:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def rbm():
+    X = load_dataset("digits", "train").reshape(-1, 64)
+    return BernoulliRBM(n_components=12, max_epochs=2, random_state=0, verbose=False).fit(X), X
+
+
+def test_chain_streams_do_not_depend_on_the_split():
+    full = chain_uniforms(7, 3, 0, 10, 5)
+    parts = np.vstack([chain_uniforms(7, 3, a, b, 5) for a, b in ((0, 3), (3, 4), (4, 10))])
+    np.testing.assert_array_equal(full, parts)
+    assert not np.array_equal(full, chain_uniforms(7, 4, 0, 10, 5))  # another step
+    assert not np.array_equal(full, chain_uniforms(8, 3, 0, 10, 5))  # another seed
+    z = chain_normals(1, 0, 0, 4000, 50)
+    assert abs(z.mean()) < 5 / np.sqrt(z.size) and abs(z.var() - 1) < 5 * np.sqrt(2 / z.size)
+
+
+def test_ais_is_bit_identical_on_any_number_of_workers(clusters, rbm):
+    model, X = rbm
+    kw = dict(n_chains=60, n_betas=200, random_state=3, block_size=16)
+    serial = ais_log_partition(model, **kw)
+    rev = reverse_ais_log_partition(model, X[:40], n_betas=150, random_state=3, block_size=16)
+    for n in (2, 1):
+        par = ais_log_partition(model, executor=clusters[n], **kw)
+        np.testing.assert_array_equal(par.log_weights, serial.log_weights)
+        assert par.log_z == serial.log_z and par.stderr == serial.stderr
+        rp = reverse_ais_log_partition(model, X[:40], n_betas=150, random_state=3,
+                                       block_size=16, executor=clusters[n])
+        assert rp.log_z == rev.log_z
+    # and it estimates log Z: within 5 reported standard errors of the exact value
+    assert abs(serial.log_z - model.log_partition("exact")) < 5 * max(serial.stderr, 1e-3)
+
+
+def test_cross_validate_scores_are_bit_identical(clusters):
+    X = load_dataset("digits", "train")[:300]
+    model = MADE(hidden_sizes=(16,), max_epochs=2, verbose=False)
+    serial = cross_validate(model, X, k=3, random_state=4)
+    for n in (2, 1):
+        assert cross_validate(model, X, k=3, random_state=4, executor=clusters[n]) == serial
+
+
+def test_tour_table_is_bit_identical(clusters, tmp_path):
+    from minigen.tour import run_tour
+
+    keys = ["baseline", "made", "rbm", "realnvp-ring8"]
+    serial = run_tour(tmp_path / "s", mode="smoke", seed=1, verbose=False, only=keys)
+    par = run_tour(tmp_path / "p", mode="smoke", seed=1, verbose=False, only=keys,
+                   executor=clusters[2])
+    for a, b in zip(serial["results"], par["results"], strict=True):
+        assert a["status"] == b["status"] == "ok", (a.get("error"), b.get("error"))
+        assert (a["key"], a["nll_nats"], a["bits_per_dim"], a["kl"]) == \
+               (b["key"], b["nll_nats"], b["bits_per_dim"], b["kl"])
+
+
+def test_grid_search_on_the_dask_joblib_backend(clusters):
+    joblib = pytest.importorskip("joblib")
+    from sklearn.model_selection import GridSearchCV
+
+    X = load_dataset("digits", "train")[:240]
+    grid = {"learning_rate": [1e-4, 3e-3]}
+    model = MADE(hidden_sizes=(16,), max_epochs=3, random_state=0, verbose=False)
+    serial = GridSearchCV(model, grid, cv=3).fit(X)
+    with joblib.parallel_backend("dask"):
+        par = GridSearchCV(model, grid, cv=3, n_jobs=-1).fit(X)
+    assert par.best_params_ == serial.best_params_
+    np.testing.assert_array_equal(par.cv_results_["mean_test_score"],
+                                  serial.cv_results_["mean_test_score"])
+
+
+class _DiesOnce:
+    """A model factory whose first call kills the worker process it runs in (the marker
+    file makes the retry survive): Dask must reschedule the fold elsewhere."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __call__(self):
+        if not Path(self.marker).exists():
+            Path(self.marker).write_text("died")
+            os._exit(1)
+        return MADE(hidden_sizes=(16,), max_epochs=2, verbose=False)
+
+
+def test_a_killed_worker_is_retried_and_the_answer_is_the_same(clusters, tmp_path):
+    X = load_dataset("digits", "train")[:300]
+    serial = cross_validate(lambda: MADE(hidden_sizes=(16,), max_epochs=2, verbose=False), X,
+                            k=3, random_state=4)
+    marker = tmp_path / "died"
+    par = cross_validate(_DiesOnce(marker), X, k=3, random_state=4, executor=clusters[2])
+    assert marker.read_text() == "died" and par == serial
+
+
+def test_errors_without_dask_and_with_a_bad_executor(monkeypatch):
+    with pytest.raises(TypeError, match="concurrent.futures.Executor"):
+        map_ordered(object(), print, [()])
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"pip install 'minigen\[dask\]'"):
+        local_cluster(1)
