@@ -32,12 +32,13 @@ def _matplotlib():
     """The Figure class minigen returns: matplotlib's, plus ``_repr_png_`` so that a
     notebook shows it whatever backend is active (pyplot is never involved)."""
     global _FIGURE
+    try:
+        import matplotlib  # noqa: F401  (first: a submodule import can succeed without it)
+        from matplotlib.figure import Figure as _Base
+    except ImportError as exc:
+        raise ImportError("plotting needs matplotlib: pip install 'minigen[plot]' (or "
+                          "pip install matplotlib)") from exc
     if _FIGURE is None:
-        try:
-            from matplotlib.figure import Figure as _Base
-        except ImportError as exc:
-            raise ImportError("plotting needs matplotlib: pip install 'minigen[plot]' (or "
-                              "pip install matplotlib)") from exc
 
         class Figure(_Base):
             """A matplotlib Figure that notebooks render (``_repr_png_``)."""

@@ -660,7 +660,7 @@ def main(args) -> int:
     """CLI entry: ``minigen tour [--quick | --smoke] [--backend B] [--out DIR] [--seed S]``."""
     mode = "smoke" if args.smoke else ("quick" if args.quick else "full")
     client, executor = None, None
-    if args.workers or args.scheduler:
+    if getattr(args, "workers", None) or getattr(args, "scheduler", None):
         from .parallel import connect
 
         client, executor = connect(workers=args.workers, scheduler=args.scheduler)

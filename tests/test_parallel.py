@@ -58,6 +58,38 @@ def test_ais_is_bit_identical_on_any_number_of_workers(clusters, rbm):
     assert abs(serial.log_z - model.log_partition("exact")) < 5 * max(serial.stderr, 1e-3)
 
 
+def test_mcmc_chains_and_diagnostics_are_bit_identical(clusters):
+    from minigen import mcmc
+
+    prec = np.array([[2.0, 0.6], [0.6, 1.0]])
+
+    def energy(x):  # local functions: Dask pickles them by value
+        return 0.5 * np.einsum("ni,ij,nj->n", x, prec, x)
+
+    def grad(x):
+        return x @ prec
+
+    x0 = np.random.default_rng(0).normal(size=(40, 2))
+    runs = {
+        "mala": lambda ex: mcmc.mala(energy, grad, x0, 30, burn_in=10, random_state=5,
+                                     block_size=16, executor=ex),
+        "hmc": lambda ex: mcmc.hmc(energy, grad, x0, 20, burn_in=5, random_state=5,
+                                   block_size=16, executor=ex),
+        "gibbs": lambda ex: mcmc.gibbs_boltzmann(np.array([[0, 1.0], [1.0, 0]]),
+                                                 np.zeros(2), 30, n_chains=40, burn_in=5,
+                                                 random_state=5, block_size=16, executor=ex),
+    }
+    for name, run in runs.items():
+        serial = run(None)
+        for n in (2, 1):
+            par = run(clusters[n])
+            np.testing.assert_array_equal(par.samples, serial.samples, err_msg=name)
+            np.testing.assert_array_equal(par.acceptance_rate, serial.acceptance_rate)
+            np.testing.assert_array_equal(par.split_rhat(), serial.split_rhat())
+            np.testing.assert_array_equal(par.effective_sample_size(),
+                                          serial.effective_sample_size())
+
+
 def test_cross_validate_scores_are_bit_identical(clusters):
     X = load_dataset("digits", "train")[:300]
     model = MADE(hidden_sizes=(16,), max_epochs=2, verbose=False)

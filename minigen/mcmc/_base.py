@@ -1,10 +1,9 @@
-"""Shared plumbing for the samplers: result container, validation, the draw loop."""
+"""Shared plumbing of the samplers: the result container and the checks of the user's
+callables at the initial states."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from .._validation import _shape_str, check_array, check_positive_int
 from ..backend import get_backend
@@ -37,6 +36,18 @@ class MCMCResult:
         s = self.samples
         return s.reshape(-1, s.shape[-1])
 
+    def effective_sample_size(self):
+        """Per-dimension ESS over all chains (:func:`minigen.mcmc.effective_sample_size`)."""
+        from .diagnostics import effective_sample_size
+
+        return effective_sample_size(self.samples)
+
+    def split_rhat(self):
+        """Per-dimension split R-hat (:func:`minigen.mcmc.split_rhat`)."""
+        from .diagnostics import split_rhat
+
+        return split_rhat(self.samples)
+
 
 def check_x0(x0, name: str = "x0"):
     """Initial states ``(n_chains, D)`` as float64 on the active backend."""
@@ -53,13 +64,14 @@ def check_schedule(n_samples, burn_in, thin):
     return n_samples, burn_in, thin
 
 
-def check_finite(values, what: str, step: int):
-    """Raise a clear error instead of producing NaN samples."""
+def check_finite(values, what: str, step=None):
+    """Raise a clear error instead of producing NaN samples (the runner adds the step)."""
     xp = get_backend().xp
     if not bool(xp.isfinite(values).all()):
+        where = "" if step is None else f" at iteration {step}"
         raise FloatingPointError(
-            f"non-finite {what} at iteration {step}; reduce the step size or check the "
-            "energy function (no NaN samples are returned)"
+            f"non-finite {what}{where}; reduce the step size or check the energy function "
+            "(no NaN samples are returned)"
         )
 
 
@@ -103,38 +115,3 @@ def initial_grad(grad, x):
     g = check_output(grad(x), "grad", x.shape, x)
     check_finite(g, "energy gradient", 0)
     return get_backend().xp.asarray(g, dtype=x.dtype)
-
-
-def run_chain(transition, x, n_samples: int, burn_in: int, thin: int, verbose: bool = True,
-              desc: str = "MCMC"):
-    """Drive ``transition(x, it) -> (x, accepted (n_chains,) bool)`` and collect draws
-    (a progress bar over the steps when the run is long, see :mod:`minigen._progress`).
-
-    Returns ``(samples (n_chains, n_samples, D), acceptance_rate (n_chains,), x)``.
-    """
-    from .._progress import progress
-
-    xp = get_backend().xp
-    n_chains, d = x.shape
-    out = xp.empty((n_chains, n_samples, d), dtype=x.dtype)
-    acc = xp.zeros(n_chains, dtype=xp.float64)
-    n_kept_steps = 0
-    total = burn_in + n_samples * thin
-    bar = progress(total, desc, verbose, unit="step")
-    for it in range(total):
-        x, accepted = transition(x, it)
-        bar.update(1)
-        if it >= burn_in:
-            acc += accepted
-            n_kept_steps += 1
-            j = it - burn_in
-            if (j + 1) % thin == 0:
-                out[:, j // thin, :] = x
-    bar.close()
-    return out, acc / max(1, n_kept_steps), x
-
-
-def as_rng(random_state) -> np.random.Generator:
-    from ..random import check_random_state
-
-    return check_random_state(random_state)

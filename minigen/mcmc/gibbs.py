@@ -23,15 +23,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._progress import progress
-from .._validation import check_positive_int
+from .._validation import check_choice, check_positive_int
 from ..backend import get_backend
-from ..random import uniforms
-from ._base import MCMCResult, as_rng, check_schedule
+from .runner import run_chains
+from .transitions import Transition
+
+__all__ = ["BoltzmannGibbs", "gibbs_boltzmann", "block_sweep"]
 
 
 def block_sweep(x, J, h, u, blocks):
-    """One sweep over ``blocks`` (list of index arrays), each block drawn jointly; in place."""
+    """One sweep over ``blocks`` (list of index arrays), each block drawn jointly by
+    thresholding its enumerated conditional (:func:`minigen.kernels.multinomial_threshold`
+    with the uniforms ``u[:, k]``); in place."""
+    from ..kernels import multinomial_threshold
+
     xp = get_backend().xp
     for k, B in enumerate(blocks):
         b = len(B)
@@ -41,58 +46,64 @@ def block_sweep(x, J, h, u, blocks):
         quad = 0.5 * ((cfg @ JBB) * cfg).sum(axis=1)  # (2^b,)
         field = x @ J[:, Bx] - x[:, Bx] @ JBB + h[Bx]  # excludes the block's own units
         logits = field @ cfg.T + quad[None, :]  # (chains, 2^b)
-        logits = logits - logits.max(axis=1, keepdims=True)
-        p = xp.exp(logits)
-        cdf = xp.cumsum(p, axis=1)
-        thresh = u[:, k:k + 1] * cdf[:, -1:]
-        idx = xp.minimum((cdf <= thresh).sum(axis=1), 2**b - 1)
-        x[:, Bx] = cfg[idx]
+        p = xp.exp(logits - logits.max(axis=1, keepdims=True))
+        x[:, Bx] = cfg[multinomial_threshold(xp.ascontiguousarray(p), u[:, k].copy())]
     return x
 
 
+class BoltzmannGibbs(Transition):
+    """One Gibbs sweep of the machine ``(J, h)``: single-site (``bm_gibbs_sweep`` kernel,
+    units in ``order``) or blocks of ``block_size`` units drawn jointly."""
+
+    name = "Gibbs"
+
+    def __init__(self, J, h, method: str = "single-site", block_size: int = 2, order=None):
+        from ..models.ebm.boltzmann import check_coupling
+
+        xp = get_backend().xp
+        J, h = check_coupling(J, h)
+        self.J, self.h = xp.asarray(J, dtype=xp.float64), xp.asarray(h, dtype=xp.float64)
+        self.method = check_choice(method, "method", ("single-site", "block"))
+        self.order = order
+        n = self.J.shape[0]
+        bs = check_positive_int(block_size, "block_size")
+        self.blocks = [list(range(s, min(n, s + bs))) for s in range(0, n, bs)]
+
+    def step(self, s, draws):
+        from ..kernels.gibbs import bm_gibbs_sweep
+
+        x = s["x"]
+        if self.method == "single-site":
+            u = draws.uniform(x.shape[1])[None]  # (1 sweep, chains, units)
+            s["x"] = bm_gibbs_sweep(x, self.J, self.h, n_sweeps=1, uniforms=u, order=self.order)
+        else:
+            s["x"] = block_sweep(x, self.J, self.h, draws.uniform(len(self.blocks)),
+                                 self.blocks)
+        return s, get_backend().xp.ones(x.shape[0], dtype=bool)
+
+    def info(self):
+        return {"method": self.method}
+
+
 def gibbs_boltzmann(J, h, n_samples: int, *, n_chains: int = 100, method: str = "single-site",
-                    block_size: int = 2, order=None, x0=None, burn_in: int = 100, thin: int = 1,
-                    random_state=None, verbose: bool = True) -> MCMCResult:
+                    block_size: int = 2, order=None, x0=None, burn_in: int = 100, **run):
     """Sample a binary Boltzmann machine ``(J, h)`` by Gibbs sweeps.
 
-    Returns an :class:`MCMCResult` whose ``samples`` are ``(n_chains, n_samples, n)``
-    in {0, 1}; one kept draw per ``thin`` sweeps after ``burn_in`` sweeps; ``verbose``
-    shows a progress bar when the run takes more than a second.
+    ``n_chains`` chains start at ``x0`` (n_chains, n), or at uniform random states drawn
+    from the run's seed; the runner's arguments (``thin``, ``random_state``, ``executor``,
+    ...) are those of :func:`minigen.mcmc.run_chains`. Returns an :class:`MCMCResult` whose
+    ``samples`` are ``(n_chains, n_samples, n)`` in {0, 1}.
     """
-    from ..kernels.gibbs import bm_gibbs_sweep
-    from ..models.ebm.boltzmann import check_coupling
+    from ..parallel import chain_uniforms, seed_from
 
     xp = get_backend().xp
-    J, h = check_coupling(J, h)
-    J = xp.asarray(J, dtype=xp.float64)
-    h = xp.asarray(h, dtype=xp.float64)
+    t = BoltzmannGibbs(J, h, method, block_size, order)
     n_chains = check_positive_int(n_chains, "n_chains")
-    n_samples, burn_in, thin = check_schedule(n_samples, burn_in, thin)
-    if method not in ("single-site", "block"):
-        raise ValueError(f"unknown method {method!r}; choose 'single-site' or 'block'")
-    n = J.shape[0]
-    rng = as_rng(random_state)
-    if x0 is None:
-        x = (uniforms(rng, (n_chains, n), dtype=np.float64) < 0.5).astype(xp.float64)
-    else:
-        x = xp.array(x0, dtype=xp.float64)
-        if x.shape != (n_chains, n):
-            raise ValueError(f"x0 must have shape ({n_chains}, {n}), got {x.shape}")
-    if method == "block":
-        block_size = check_positive_int(block_size, "block_size")
-        blocks = [list(range(s, min(n, s + block_size))) for s in range(0, n, block_size)]
-    out = xp.empty((n_chains, n_samples, n), dtype=xp.float64)
-    total = burn_in + n_samples * thin
-    bar = progress(total, "Gibbs", verbose, unit="sweep")  # shows after a second
-    for it in range(total):
-        bar.update(1)
-        if method == "single-site":
-            u = uniforms(rng, (1, n_chains, n), dtype=np.float64)
-            x = bm_gibbs_sweep(x, J, h, n_sweeps=1, uniforms=u, order=order)
-        else:
-            block_sweep(x, J, h, uniforms(rng, (n_chains, len(blocks)), dtype=np.float64), blocks)
-        j = it - burn_in
-        if j >= 0 and (j + 1) % thin == 0:
-            out[:, j // thin] = x
-    bar.close()
-    return MCMCResult(out, xp.ones(n_chains), x, {"method": method})
+    n = t.J.shape[0]
+    seed = seed_from(run.pop("random_state", None))
+    if x0 is None:  # addressed like every other draw: a stream before step 0's
+        x0 = (chain_uniforms(seed, 2**62, 0, n_chains, n) < 0.5).astype(np.float64)
+    x0 = xp.asarray(x0, dtype=xp.float64)
+    if x0.shape != (n_chains, n):
+        raise ValueError(f"x0 must have shape ({n_chains}, {n}), got {x0.shape}")
+    return run_chains(t, x0, n_samples, burn_in=burn_in, random_state=seed, **run)

@@ -87,7 +87,7 @@ def test_hmc_gaussian():
 
 def test_indefinite_hessian_is_clipped():
     H = np.array([[[1.0, 0.0], [0.0, -2.0]]])
-    from minigen.mcmc.langevin import clipped_inverse
+    from minigen.mcmc.transitions import clipped_inverse
 
     A, A_half, A_inv, logdet = clipped_inverse(H, 0.1)
     np.testing.assert_allclose(A[0], np.diag([1.0, 10.0]))

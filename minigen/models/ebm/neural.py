@@ -35,7 +35,7 @@ from ...params import (
     positive_int,
     unit_interval,
 )
-from ...random import check_random_state, normals, uniforms
+from ...random import check_random_state, uniforms
 from ...training import IterativeModel
 
 
@@ -226,16 +226,16 @@ class NeuralEBM(IterativeModel):
         return x
 
     def _langevin_chain(self, x, n_steps, rng):
-        """The ULA steps of :meth:`langevin`, without the final finiteness check."""
-        from ...kernels.langevin import langevin_step
+        """The steps of :meth:`langevin`: the :class:`minigen.mcmc.ULA` transition projected
+        on the box, its noise drawn from ``rng``; no finiteness check (the callers check)."""
+        from ...mcmc import ULA, GeneratorDraws
 
-        xp = get_backend().xp
+        ula = ULA(lambda v: self.energy_grad(v)[1], self.step_size, bounds=self.box_,
+                  check=False)
+        state, draws = ula.start(x), GeneratorDraws(rng, x.shape[0])
         for _ in range(n_steps):
-            _, g = self.energy_grad(x)
-            z = normals(rng, x.shape, dtype=np.float64)
-            x = langevin_step(x, g, self.step_size, noise=z, check_finite=False)
-            x = xp.clip(x, self.box_[0], self.box_[1], out=x)
-        return x
+            state, _ = ula.step(state, draws)
+        return state["x"]
 
     def _negatives(self, data, rng):
         xp = get_backend().xp
