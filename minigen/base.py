@@ -450,8 +450,9 @@ def _check_model_metadata(path, meta: dict):
     return name, params, n_features
 
 
-#: numbers a build may draw at load: BUILD_DRAWS_PER_STORED per number stored in the
-#: file, plus BUILD_DRAWS_FREE (float64 draws cast to float32 weights, orderings, degrees)
+#: numbers a build may draw at load: BUILD_DRAWS_PER_STORED per number of the file's
+#: param/ and extra/ arrays, plus BUILD_DRAWS_FREE (so a load takes at most a few times
+#: the file's own arrays, plus about 32 MB)
 BUILD_DRAWS_PER_STORED = 4
 BUILD_DRAWS_FREE = 2**22
 #: what one draw call costs on top of its numbers: a layer's Python objects (so a file
@@ -530,8 +531,11 @@ def _build_for_load(where, target, params: dict, n_features, index: dict, extra:
     :data:`BUILD_DRAWS_PER_STORED` times that (:class:`_BuildBudget`)."""
     from .params import TRAINING_PARAMS
 
-    stored = sum(info.size for info in index.values())
+    # what the model is made of (not the metadata, nor a run's optimizer state)
+    stored = sum(info.size for k, info in index.items() if k.startswith(("param/", "extra/")))
     dims = [n_features] if isinstance(n_features, int) else list(n_features)
+    if not any(k.startswith("param/") for k in index):
+        raise CheckpointError(f"{where} lacks parameter arrays (param/*): not a saved model")
     if math.prod(dims) > stored:
         raise CheckpointError(
             f"{where} declares examples of shape {tuple(dims)} ({math.prod(dims)} values) "
@@ -539,10 +543,10 @@ def _build_for_load(where, target, params: dict, n_features, index: dict, extra:
     # hyper-parameters come from the file: a bad one is the file's fault, so say so
     try:
         model = target(**params)
+        # architecture only: training settings may be saved as a repr (a schedule object)
         for name, p in model._param_table.items():
             if name not in TRAINING_PARAMS and p.check is not None:
-                p.check(getattr(model, name), name)  # architecture only: training
-                # settings may be saved as a repr (a callable schedule, a Generator)
+                p.check(getattr(model, name), name)
         rng = _BuildBudget(BUILD_DRAWS_PER_STORED * stored + BUILD_DRAWS_FREE, where)
         model._build(n_features, rng)
         model._set_event_shape(dims)

@@ -226,6 +226,7 @@ def _tamper(tmp_path, model, meta_edit=None, **arrays_edit):
 
 
 @pytest.mark.parametrize("name,edit,msg", [
+    ("rbm", {"param__c": None}, "lacks parameter 'c'"),
     ("rbm", {"extra__chains": np.zeros((5, 3))}, "'chains' has shape (5, 3)"),
     ("rbm", {"extra__chains": np.full((5, 64), np.nan)}, "'chains' holds 320 non-finite"),
     ("ebm", {"extra__buffer": np.zeros((7, 3))}, "'buffer' has shape (7, 3)"),
