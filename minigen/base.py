@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import re
 import textwrap
 from pathlib import Path
@@ -38,7 +39,7 @@ import numpy as np
 from . import __version__
 from .backend import get_backend
 from .exceptions import NotFittedError
-from .io import CheckpointError, _json_default, load_checkpoint, save_checkpoint
+from .io import CheckpointError, _json_default, open_checkpoint, save_checkpoint
 from .params import TRAINING_PARAMS, parameters_doc, with_defaults
 
 MODEL_REGISTRY: dict[str, type] = {}
@@ -261,6 +262,12 @@ class GenerativeModel:
         list of ints for an image-shaped example; see :meth:`build_argument`)."""
         raise NotImplementedError
 
+    def _complete_build(self, extra: dict, index: dict, rng: np.random.Generator) -> None:
+        """At ``load``, after :meth:`_build`: finish a build whose shapes depend on the
+        file (an autoregressive model's K read from ``extra``, a table's width from the
+        ``index`` of array headers). Allocate with ``rng`` (or call :func:`reserve`), which
+        bounds the build by the file's size. Default: nothing to do."""
+
     # ------------------------------------------------------------ shapes
     def is_built(self) -> bool:
         """Whether parameters exist (after ``fit``, ``load`` or a training run)."""
@@ -328,37 +335,37 @@ class GenerativeModel:
         """Rebuild a model saved with :meth:`save` (any registered class if called on the base).
 
         Raises :class:`CheckpointError` (naming the file) for a corrupt file, malformed
-        metadata, or parameters that are missing, mis-shaped, of the wrong kind or not finite.
+        metadata, or parameters that are missing, mis-shaped, of the wrong kind or not
+        finite. Sizes are checked before anything is allocated (:mod:`minigen.io`), and
+        the model the metadata describes is built only as far as the file's own arrays
+        allow (:func:`_build_for_load`): a small file cannot make ``load`` allocate much.
         """
-        arrays, meta = load_checkpoint(path)
-        name, params, n_features = _check_model_metadata(path, meta)
-        if cls is GenerativeModel:
-            try:
-                target = get_model_class(name)
-            except ValueError as exc:
-                raise CheckpointError(f"checkpoint {str(path)!r}: {exc}") from None
-        else:
-            target = cls
-            if cls._registry_name not in (None, name):
-                raise CheckpointError(
-                    f"checkpoint {str(path)!r} holds a {name!r} model, "
-                    f"not {cls._registry_name!r}"
-                )
-        # hyper-parameters come from the file: a bad one is the file's fault, so say so
-        try:
-            model = target(**params)
-            model._build(n_features, np.random.default_rng(0))
-            model._set_event_shape([n_features] if isinstance(n_features, int) else n_features)
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} has hyper-parameters or n_features that "
-                f"{target.__name__} rejects: {exc}"
-            ) from exc
+        with open_checkpoint(path) as ckpt:
+            name, params, n_features = _check_model_metadata(path, ckpt.metadata)
+            if cls is GenerativeModel:
+                try:
+                    target = get_model_class(name)
+                except ValueError as exc:
+                    raise CheckpointError(f"checkpoint {str(path)!r}: {exc}") from None
+            else:
+                target = cls
+                if cls._registry_name not in (None, name):
+                    raise CheckpointError(
+                        f"checkpoint {str(path)!r} holds a {name!r} model, "
+                        f"not {cls._registry_name!r}"
+                    )
+            where = f"checkpoint {str(path)!r}"
+            extra = {k[len("extra/"):]: ckpt.read(k) for k in ckpt.names()
+                     if k.startswith("extra/")}
+            model = _build_for_load(where, target, params, n_features, ckpt.index, extra)
+            _check_param_headers(where, model, ckpt.index)
+            arrays = {k: ckpt.read(k) for k in ckpt.names() if k.startswith("param/")}
+            arrays.update({f"extra/{k}": v for k, v in extra.items()})
         try:
             model._load_arrays(arrays)
         except CheckpointError as exc:
             raise CheckpointError(f"checkpoint {str(path)!r}: {exc}") from None
-        except (KeyError, TypeError, ValueError) as exc:  # from a model's load_extra_state
+        except (KeyError, TypeError, ValueError, IndexError) as exc:  # a load_extra_state
             raise CheckpointError(
                 f"checkpoint {str(path)!r} has extra state {type(model).__name__} cannot "
                 f"load ({type(exc).__name__}: {exc})"
@@ -441,6 +448,146 @@ def _check_model_metadata(path, meta: dict):
             f"got {n_features!r}"
         )
     return name, params, n_features
+
+
+#: numbers a build may draw at load: BUILD_DRAWS_PER_STORED per number of the file's
+#: param/ and extra/ arrays, plus BUILD_DRAWS_FREE (so a load takes at most a few times
+#: the file's own arrays, plus about 32 MB)
+BUILD_DRAWS_PER_STORED = 4
+BUILD_DRAWS_FREE = 2**22
+#: what one draw call costs on top of its numbers: a layer's Python objects (so a file
+#: declaring n_layers=10**6 tiny layers is refused too)
+DRAW_CALL_COST = 512
+
+
+class _BuildBudget(np.random.Generator):
+    """The Generator ``load`` builds a model with: it draws what ``default_rng(0)`` draws,
+    but refuses (CheckpointError) a draw that takes the build past ``budget`` numbers.
+
+    A model's build draws its weights (and orderings, degrees, rotations) from the
+    Generator, so this bounds what hyper-parameters read from a file can make the build
+    allocate: a checkpoint of a few kB declaring ``hidden_sizes=[10**7, 10**7]`` is
+    refused at its first large draw, before the allocation. A build that allocates
+    before it draws says so with :func:`reserve`.
+    """
+
+    def __init__(self, budget: int, where: str):
+        super().__init__(np.random.PCG64(0))
+        self.left, self.budget, self.where = int(budget), int(budget), where
+
+    def _take(self, size, call_cost: int = 0) -> None:
+        n = 1 if size is None else (int(np.prod([int(s) for s in np.atleast_1d(size)],
+                                                 dtype=object)))
+        self.left -= n + call_cost
+        if self.left < 0:
+            raise CheckpointError(
+                f"{self.where} describes a model larger than the file's arrays allow (its "
+                f"build draws more than {self.budget} numbers): its hyper-parameters or "
+                "n_features do not match its arrays")
+
+    def random(self, size=None, *args, **kwargs):
+        self._take(size, DRAW_CALL_COST)
+        return super().random(size, *args, **kwargs)
+
+    def standard_normal(self, size=None, *args, **kwargs):
+        self._take(size, DRAW_CALL_COST)
+        return super().standard_normal(size, *args, **kwargs)
+
+    def normal(self, loc=0.0, scale=1.0, size=None):
+        self._take(size, DRAW_CALL_COST)
+        return super().normal(loc, scale, size)
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        self._take(size, DRAW_CALL_COST)
+        return super().uniform(low, high, size)
+
+    def integers(self, low, high=None, size=None, *args, **kwargs):
+        self._take(size, DRAW_CALL_COST)
+        return super().integers(low, high, size, *args, **kwargs)
+
+    def permutation(self, x, *args, **kwargs):
+        self._take(x if isinstance(x, (int, np.integer)) else np.shape(x)[0], DRAW_CALL_COST)
+        return super().permutation(x, *args, **kwargs)
+
+    def choice(self, a, size=None, *args, **kwargs):
+        self._take(a if isinstance(a, (int, np.integer)) else np.shape(a)[0], DRAW_CALL_COST)
+        self._take(size)
+        return super().choice(a, size, *args, **kwargs)
+
+
+
+def reserve(rng, n_numbers: int) -> None:
+    """Tell a load's build budget (:class:`_BuildBudget`) about ``n_numbers`` a ``_build``
+    allocates without drawing them (a table filled with a constant); no-op otherwise."""
+    take = getattr(rng, "_take", None)
+    if take is not None:
+        take(n_numbers)
+
+
+def _build_for_load(where, target, params: dict, n_features, index: dict, extra: dict):
+    """``target(**params)`` built for ``n_features``, refusing what the file's own arrays
+    (``index``: their headers) cannot back: architecture hyper-parameters that fail their
+    checks, an example larger than the numbers stored, a build that would draw more than
+    :data:`BUILD_DRAWS_PER_STORED` times that (:class:`_BuildBudget`)."""
+    from .params import TRAINING_PARAMS
+
+    # what the model is made of (not the metadata, nor a run's optimizer state)
+    stored = sum(info.size for k, info in index.items() if k.startswith(("param/", "extra/")))
+    dims = [n_features] if isinstance(n_features, int) else list(n_features)
+    if not any(k.startswith("param/") for k in index):
+        raise CheckpointError(f"{where} lacks parameter arrays (param/*): not a saved model")
+    if math.prod(dims) > stored:
+        raise CheckpointError(
+            f"{where} declares examples of shape {tuple(dims)} ({math.prod(dims)} values) "
+            f"but stores only {stored} numbers: its n_features does not match its arrays")
+    # hyper-parameters come from the file: a bad one is the file's fault, so say so
+    try:
+        model = target(**params)
+        # architecture only: training settings may be saved as a repr (a schedule object)
+        for name, p in model._param_table.items():
+            if name not in TRAINING_PARAMS and p.check is not None:
+                p.check(getattr(model, name), name)
+        rng = _BuildBudget(BUILD_DRAWS_PER_STORED * stored + BUILD_DRAWS_FREE, where)
+        model._build(n_features, rng)
+        model._set_event_shape(dims)
+        model._complete_build(extra, index, rng)
+    except CheckpointError as exc:
+        if where in str(exc):
+            raise
+        raise CheckpointError(f"{where}: {exc}") from None
+    except MemoryError:
+        raise CheckpointError(f"{where} describes a model too large for this machine's "
+                              "memory") from None
+    except (TypeError, ValueError, OverflowError, KeyError, IndexError) as exc:
+        raise CheckpointError(
+            f"{where} has hyper-parameters, n_features or extra state that "
+            f"{target.__name__} rejects: {exc}"
+        ) from exc
+    return model
+
+
+def _check_param_headers(where, model, index: dict) -> None:
+    """Every parameter of the built model is in the file with its shape (from the
+    headers, before any array is read), and so is every extra array the build made
+    (orderings, masks, flags: their shapes follow from the hyper-parameters too)."""
+    for k, dst in model.extra_state().items():
+        info = index.get(f"extra/{k}")
+        if info is not None and info.shape != tuple(np.shape(dst)):
+            raise CheckpointError(
+                f"{where}: extra state {k!r} has shape {info.shape} in the checkpoint, the "
+                f"model's hyper-parameters give {tuple(np.shape(dst))}")
+    live = model.trainable_arrays()
+    stored = {k[len("param/"):]: v for k, v in index.items() if k.startswith("param/")}
+    unknown = sorted(set(stored) - set(live))
+    if unknown:  # parameters of some other model: refuse rather than drop them
+        raise CheckpointError(f"{where} has parameters {unknown} the model does not have")
+    for k, dst in live.items():
+        if k not in stored:
+            raise CheckpointError(f"{where} lacks parameter {k!r}")
+        if stored[k].shape != tuple(dst.shape):
+            raise CheckpointError(
+                f"{where}: parameter {k!r} has shape {stored[k].shape} in the checkpoint, "
+                f"the model expects {tuple(dst.shape)}")
 
 
 def _make_init(cls, table: dict):

@@ -5,7 +5,9 @@ from :func:`minigen.datasets.load_dataset`; a family that registers a model is
 trainable from here with no change to this file. Data reach the model as flat
 ``(n, D)`` rows unless the model class sets ``accepts_images = True`` (then as
 ``(n, H, W[, C])``). Gradient-trained models are driven by
-:func:`minigen.training.train`, closed-form ones by ``model.fit``.
+:func:`minigen.training.train`, closed-form ones by ``model.fit``. A ``train --out``
+directory belongs to one run (:mod:`minigen.rundir`). Exit status: 0 success, 1 the
+command ran and failed, 2 usage (:data:`EXIT_HELP`); errors are one line on stderr.
 
 Examples::
 
@@ -27,6 +29,15 @@ from pathlib import Path
 from . import __version__
 
 __all__ = ["main", "build_parser"]
+
+
+#: exit statuses (README, "Training, checkpoints, command line"; ``minigen --help``)
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_HELP = """exit status: 0 success; 1 the command ran and failed (a checkpoint that cannot be
+read, training diverged, --out in use by another run, disk full, out of memory); 2 usage
+(a bad option or --param, an unknown model or dataset, a missing input file, flags that
+disagree with the run being resumed, an --out that holds a run without --resume or
+--force). Errors are one line on stderr, never a traceback."""
 
 
 class CLIError(Exception):
@@ -155,6 +166,13 @@ def _check_sample_out(path) -> Path:
     return out
 
 
+def _check_input_file(path) -> None:
+    """A checkpoint (or run folder) named on the command line exists (else usage, exit 2;
+    one that exists but cannot be read is a CheckpointError, exit 1)."""
+    if not Path(path).exists():
+        raise CLIError(f"checkpoint {str(path)!r} does not exist")
+
+
 def _nll(model, X, n_dims) -> dict:
     from .backend import get_backend
     from .divergences import nats_to_bits_per_dim
@@ -223,7 +241,8 @@ def _training_flags(args, model) -> dict:
 
 def cmd_train(args) -> int:
     from .base import get_model_class
-    from .training import is_gradient_trained, train
+    from .rundir import RunLock
+    from .training import is_gradient_trained
 
     backend = _set_backend(args.backend)
     cls = get_model_class(args.model)
@@ -237,6 +256,9 @@ def cmd_train(args) -> int:
     except (TypeError, ValueError) as exc:
         raise CLIError(f"model {args.model!r}: {exc}") from None
     gradient = is_gradient_trained(model)
+    if args.resume and args.force:
+        raise CLIError("--resume continues the run in --out and --force replaces it: "
+                       "give one of them")
     if args.resume and not gradient:
         raise CLIError(f"model {args.model!r} is fitted in closed form (one pass over the "
                        "data, no epochs or checkpoint): there is nothing to resume; run "
@@ -260,10 +282,97 @@ def cmd_train(args) -> int:
     except OSError as exc:  # e.g. --out names an existing file: one line, not a traceback
         raise CLIError(f"--out {str(out)!r} cannot be used as the output directory: "
                        f"{exc.strerror or exc}") from None
-    t0 = time.perf_counter()
-    history = train(model, Xtr, X_valid=Xva, checkpoint_dir=out if gradient else None,
-                    resume_from=(out / "checkpoint.npz") if args.resume else None)
-    train_time = time.perf_counter() - t0
+    with RunLock(out):  # one run per directory, released on exit or death
+        resume_from = _claim_run_dir(out, args, model, data_opts)
+        run_meta = {"dataset": args.data, "data_options": data_opts,
+                    "data_seed": args.data_seed, "protocol": info.protocol}
+        history = _train(model, Xtr, Xva, out if gradient else None, resume_from, run_meta)
+        _write_run(out, args, model, backend, info, history, gradient, (Xtr, Xva, Xte),
+                   data_opts)
+    return 0
+
+
+def _train(model, Xtr, Xva, checkpoint_dir, resume_from, run_meta):
+    import numpy as np
+
+    from .training import train
+
+    # the divergence guard reports a blow-up in one line; numpy's overflow warnings on
+    # the way there would only bury it
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return train(model, Xtr, X_valid=Xva, checkpoint_dir=checkpoint_dir,
+                     resume_from=resume_from, metadata=run_meta)
+
+
+#: training flags as the model's hyper-parameters, for resume mismatch messages
+_FLAG_OF = {"max_epochs": "--epochs", "batch_size": "--batch-size", "learning_rate": "--lr",
+            "lr_schedule": "--lr-schedule", "optimizer": "--optimizer",
+            "random_state": "--seed", "patience": "--patience",
+            "early_stopping": "--patience"}
+
+
+def _claim_run_dir(out: Path, args, model, data_opts: dict):
+    """Under the lock: what this run may do with ``out``. Returns the checkpoint to resume
+    from, or None (a fresh run). A fresh run refuses a directory holding a run unless
+    ``--force`` (which clears it); ``--resume`` checks the flags against the checkpoint."""
+    from .io import Checkpoint
+    from .rundir import clear_run, run_files
+
+    present = run_files(out)
+    ckpt_path = out / "checkpoint.npz"
+    if args.resume:
+        if ckpt_path.exists():
+            _check_resume_flags(ckpt_path, Checkpoint.load(ckpt_path), args, model,
+                                data_opts)
+            return ckpt_path
+        if present:
+            raise CLIError(f"--out {str(out)!r} holds {', '.join(present)} but no "
+                           "checkpoint.npz to resume; use --force to replace that run")
+        print(f"note: no checkpoint in {str(out)!r} yet: starting a fresh run",
+              file=sys.stderr)
+        return None
+    if present and not args.force:
+        raise CLIError(f"--out {str(out)!r} already holds a run ({', '.join(present)}); "
+                       "use --resume to continue it or --force to replace it")
+    clear_run(out)
+    return None
+
+
+def _check_resume_flags(path, ckpt, args, model, data_opts: dict) -> None:
+    """``--resume`` continues the same run: the data (and how it is read), its seed and
+    every setting but ``--epochs`` and ``--quiet`` must be those the checkpoint records."""
+    from .training import RESUME_MAY_CHANGE
+
+    meta = ckpt.metadata
+    diffs = []
+    for key, flag, mine in (("dataset", "--data", args.data),
+                            ("data_options", "--binarize/--dequantize/--data-key", data_opts),
+                            ("data_seed", "--data-seed", args.data_seed)):
+        if meta.get(key, "(not recorded)") != mine:
+            diffs.append(f"{flag} {meta.get(key, '(not recorded)')} (now {mine})")
+    saved, own = meta.get("params"), model.checkpoint_metadata()["params"]
+    if not isinstance(saved, dict):
+        saved = {}
+    for key in sorted(set(saved) | set(own)):
+        if key not in RESUME_MAY_CHANGE and saved.get(key) != own.get(key):
+            flag = _FLAG_OF.get(key, f"--param {key}=")
+            sep = "" if flag.endswith("=") else " "
+            diffs.append(f"{flag}{sep}{saved.get(key)!r} (now {own.get(key)!r})")
+    if diffs:
+        raise CLIError(f"cannot resume {str(path)!r}: the run used " + ", ".join(diffs)
+                       + "; give the same flags (only --epochs and --quiet may change) or "
+                       "use --force to start over")
+
+
+def _write_run(out: Path, args, model, backend, info, history, gradient, data,
+               data_opts) -> None:
+    """model.npz, metrics.json and samples.png, each written atomically."""
+    from .rundir import write_atomic
+
+    Xtr, Xva, Xte = data
+    # seconds in training epochs over every session of the run: a finished run resumed
+    # (no training) writes the same metrics.json as the run that finished it
+    train_time = float(sum(history.epoch_time))
     model_path = model.save(out / "model.npz", dataset=args.data, data_options=data_opts,
                             data_seed=args.data_seed, protocol=info.protocol,
                             seed=args.seed)
@@ -292,17 +401,17 @@ def cmd_train(args) -> int:
             S = None
         try:
             if S is not None:
-                png = _write_samples_png(model, out / "samples.png", S,
-                                         tuple(info.shape) == (2,))
+                png = write_atomic(out / "samples.png", lambda p: _write_samples_png(
+                    model, p, S, tuple(info.shape) == (2,)))
         except ImportError as exc:
             print(f"note: samples.png skipped ({exc})", file=sys.stderr)
     metrics["samples_png"] = str(png) if png else None
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    text = json.dumps(metrics, indent=2, default=str) + "\n"
+    write_atomic(out / "metrics.json", lambda p: p.write_text(text))
     t = metrics["nll"]["test"]
     print(f"{args.model} on {args.data}: test NLL {t['nats']:.4f} nats "
           f"({t['bits_per_dim']:.4f} bits/dim), trained in {train_time:.1f} s [{backend.name}]")
     print(f"wrote {model_path}, {out / 'metrics.json'}" + (f", {png}" if png else ""))
-    return 0
 
 
 def _model_file(path) -> Path:
@@ -330,6 +439,7 @@ def cmd_sample(args) -> int:
     from .base import GenerativeModel
 
     out = _check_sample_out(args.out)  # before any work
+    _check_input_file(args.checkpoint)
     _set_backend(args.backend)
     model = GenerativeModel.load(_model_file(args.checkpoint))
     S = _draw_samples(model, args.n, args.seed)
@@ -345,6 +455,7 @@ def cmd_sample(args) -> int:
 def cmd_eval(args) -> int:
     from .base import GenerativeModel
 
+    _check_input_file(args.checkpoint)
     backend = _set_backend(args.backend)
     path = _model_file(args.checkpoint)
     model = GenerativeModel.load(path)
@@ -439,7 +550,7 @@ def _add_tour_parser(subparsers) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minigen", description=__doc__.split("\n\n")[0],
-                                     formatter_class=HelpFormatter)
+                                     formatter_class=HelpFormatter, epilog=EXIT_HELP)
     parser.add_argument("--version", action="version", version=f"minigen {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -474,7 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
     epilog = textwrap.fill(
         f"models: {models_list}. datasets: {datasets_list}, or a path to your own data "
         "(.npy, .npz, .csv, .txt, an IDX file or folder, .amat). `minigen models` lists "
-        "every model's parameters.", 79, break_on_hyphens=False)
+        "every model's parameters. OUT is owned by one run at a time (a lock released on "
+        "exit or death).", 79, break_on_hyphens=False) + "\n\n" + textwrap.fill(
+        " ".join(EXIT_HELP.split()), 79, break_on_hyphens=False)
     p = sub.add_parser("train", help="train a registered model on a dataset or your own file",
                        epilog=epilog, formatter_class=RawEpilogHelpFormatter)
     p.add_argument("model", help="registered model name (see `minigen models`)")
@@ -500,7 +613,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="model hyper-parameter (JSON value), repeatable")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in OUT from OUT/checkpoint.npz (same flags; only "
+                   "--epochs and --quiet may change); a finished run is written again "
+                   "without training; without a checkpoint yet, start a fresh run")
+    p.add_argument("--force", action="store_true",
+                   help="replace a run already in OUT (without it, such an OUT is refused)")
 
     p.add_argument("--no-samples", action="store_true", help="skip samples.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -541,10 +659,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    """Entry point of the ``minigen`` console script; returns the exit status."""
+def _exit_status(exc) -> int | None:
+    """The exit status of an error the user can act on (module docstring), or None for
+    a bug (then the traceback is shown)."""
+    from .exceptions import TrainingDiverged
     from .io import CheckpointError
+    from .rundir import RunDirBusy
 
+    if isinstance(exc, CLIError):
+        return EXIT_USAGE
+    if isinstance(exc, (CheckpointError, TrainingDiverged, RunDirBusy, MemoryError)):
+        return EXIT_FAILED
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError)):
+        return EXIT_USAGE  # a path given on the command line
+    if isinstance(exc, OSError):
+        return EXIT_FAILED  # disk full, permission denied, ...
+    if isinstance(exc, (ValueError, TypeError, ImportError, RuntimeError)):
+        return EXIT_USAGE  # argument checks of the library (unknown dataset, backend, ...)
+    return None
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``minigen`` console script; returns the exit status (0 success,
+    1 the command failed, 2 usage: see ``EXIT_HELP``)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # argparse's REMAINDER drops a leading "--option"; pass all on
         return cmd_bench(argparse.Namespace(bench_args=argv[1:]))
@@ -552,11 +689,17 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except BrokenPipeError:  # e.g. `minigen info | head`
-        return 0
-    except (CLIError, CheckpointError, ValueError, RuntimeError, ImportError, TypeError,
-            FileNotFoundError) as exc:
-        print(f"minigen {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print(f"minigen {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - sorted by _exit_status; bugs re-raised
+        status = _exit_status(exc)
+        if status is None:
+            raise
+        what = "out of memory" if isinstance(exc, MemoryError) else str(exc)
+        print(f"minigen {args.command}: error: {' '.join(what.split())}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":  # pragma: no cover

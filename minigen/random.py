@@ -79,10 +79,19 @@ def generator_state(rng: np.random.Generator) -> dict:
 
 def generator_from_state(state: dict) -> np.random.Generator:
     """Rebuild a Generator from :func:`generator_state` output, bit for bit."""
+    if not isinstance(state, dict):
+        raise ValueError(f"saved random state must be a dict, got {type(state).__name__}")
     name = state.get("bit_generator")
     bitgen_cls = getattr(np.random, str(name), None)
-    if bitgen_cls is None or not isinstance(bitgen_cls, type):
-        raise ValueError(f"unknown bit generator {name!r} in saved random state")
+    # only numpy's bit generators: "RandomState" or "SeedSequence" name other things
+    if not (isinstance(bitgen_cls, type) and issubclass(bitgen_cls, np.random.BitGenerator)
+            and bitgen_cls is not np.random.BitGenerator):
+        raise ValueError(f"unknown bit generator {name!r} in saved random state (expected "
+                         "one of numpy's: PCG64, PCG64DXSM, MT19937, Philox, SFC64)")
     bitgen = bitgen_cls()
-    bitgen.state = state
+    try:
+        bitgen.state = state
+    except (TypeError, ValueError, KeyError, OverflowError, AttributeError) as exc:
+        raise ValueError(f"saved random state of {name} is invalid ({type(exc).__name__}: "
+                         f"{exc})") from None
     return np.random.Generator(bitgen)

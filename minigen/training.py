@@ -55,7 +55,7 @@ import numpy as np
 from ._progress import progress
 from ._validation import check_array, check_positive_int
 from .backend import get_backend, to_numpy, xp_of
-from .base import GenerativeModel, _jsonable
+from .base import RESERVED_METADATA_KEYS, GenerativeModel, _jsonable
 from .exceptions import NonFiniteError, NonInvertibleError, TrainingDiverged
 from .io import Checkpoint, CheckpointError
 from .optim import clip_grad_norm, make_optimizer, make_schedule
@@ -280,8 +280,9 @@ class _Run:
     """One call of :func:`train` for an iteratively trained model (state + steps)."""
 
     def __init__(self, model, hp, X, X_valid, checkpoint_dir, checkpoint_every, resume_from,
-                 callbacks):
+                 callbacks, metadata=None):
         self.model, self.hp, self.callbacks = model, hp, list(callbacks or ())
+        self.metadata = dict(metadata or {})
         self.ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
         self.every = (check_positive_int(checkpoint_every, "checkpoint_every")
                       if checkpoint_every is not None else 1)
@@ -573,7 +574,8 @@ class _Run:
             "settings": {k: _jsonable(v) for k, v in self.hp.items()},
         }
         return Checkpoint(
-            metadata={**self.model.checkpoint_metadata(), "training": training},
+            metadata={**self.model.checkpoint_metadata(), **self.metadata,
+                      "training": training},
             params={k: v.copy() for k, v in self.params.items()},
             extra={k: v.copy() for k, v in self.model.extra_state().items()},
             optimizer=self.opt.state_dict(),
@@ -598,6 +600,7 @@ def _check_resume(path, ckpt: Checkpoint, model) -> None:
         if not isinstance(tr.get(key), kind) or isinstance(tr.get(key), bool):
             raise CheckpointError(f"{where}: training.{key} is {tr.get(key)!r}, not "
                                   f"{kind.__name__}")
+    _check_run_state(where, tr)
     own = model.checkpoint_metadata()
     if ckpt.metadata.get("model") != own["model"]:
         raise CheckpointError(
@@ -615,6 +618,38 @@ def _check_resume(path, ckpt: Checkpoint, model) -> None:
         diff = ", ".join(f"{k}: {saved.get(k)!r} -> {own['params'].get(k)!r}" for k in changed)
         raise CheckpointError(f"{where}: the run used other settings ({diff}); only "
                               f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change on resume")
+
+
+def _check_run_state(where: str, tr: dict) -> None:
+    """The counters of a run's state are consistent: non-negative, one history entry per
+    epoch done, the best epoch among them (else a CheckpointError: a negative epoch or a
+    truncated history would resume as some other run)."""
+    def fail(what):
+        raise CheckpointError(f"{where}: training.{what}")
+
+    epoch, step, hist = tr["epoch"], tr["step"], tr["history"]
+    if epoch < 0 or step < 0:
+        fail(f"epoch/step are {epoch}/{step}; they count up from 0")
+    for key in ("train_loss", "valid_nll", "epoch_time", "lr"):
+        values = hist.get(key, [])
+        if not isinstance(values, list) or len(values) != epoch or not all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                for v in values):
+            fail(f"history.{key} must be a list of {epoch} numbers (one per epoch done)")
+    best = tr.get("best_epoch")
+    if best is not None and (not isinstance(best, int) or isinstance(best, bool)
+                             or not 0 <= best < max(epoch, 1)):
+        fail(f"best_epoch is {best!r}, not an epoch done (0..{epoch - 1})")
+    bad = tr.get("bad_epochs", 0)
+    if not isinstance(bad, int) or isinstance(bad, bool) or not 0 <= bad <= epoch:
+        fail(f"bad_epochs is {bad!r}, not in 0..{epoch}")
+    for key in ("loss_ref", "best_valid_nll"):
+        v = tr.get(key)
+        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                  and math.isfinite(v)):
+            fail(f"{key} is {v!r}, not a finite number")
+    if not isinstance(tr.get("finished", False), bool):
+        fail(f"finished is {tr.get('finished')!r}, not true or false")
 
 
 def _check_valid_idx(path, idx, n_rows: int, n_val: int):
@@ -636,7 +671,7 @@ def _check_valid_idx(path, idx, n_rows: int, n_val: int):
     return idx.astype(np.int64)
 
 
-def _fit_closed_form(model, X, X_valid, checkpoint_dir) -> History:
+def _fit_closed_form(model, X, X_valid, checkpoint_dir, metadata=None) -> History:
     """A model fitted in one pass (no epochs): ``model.fit`` and a one-epoch History."""
     backend = get_backend()
     Xb = backend.asarray(X)
@@ -652,13 +687,14 @@ def _fit_closed_form(model, X, X_valid, checkpoint_dir) -> History:
     if checkpoint_dir is not None:
         # _save: "training" is a key reserved for minigen, refused by the public save()
         model._save(Path(checkpoint_dir) / CHECKPOINT_NAME,
-                    {"training": {"history": history.to_dict(), "finished": True}})
+                    {**(metadata or {}),
+                     "training": {"history": history.to_dict(), "finished": True}})
     return history
 
 
 # ---------------------------------------------------------------------- public API
 def train(model, X, *, X_valid=None, checkpoint_dir=None, checkpoint_every=None,
-          resume_from=None, callbacks=(), **settings) -> History:
+          resume_from=None, callbacks=(), metadata=None, **settings) -> History:
     r"""Fit ``model`` to ``X`` with its own training settings (or in closed form).
 
     Parameters
@@ -681,6 +717,10 @@ def train(model, X, *, X_valid=None, checkpoint_dir=None, checkpoint_every=None,
         :class:`~minigen.io.CheckpointError`); a finished run is restored, not trained.
     callbacks : sequence of callables ``cb(epoch, history, model) -> bool``
         Called after every epoch; returning ``True`` stops training.
+    metadata : dict, optional
+        JSON-able entries written into every checkpoint's metadata beside minigen's own
+        (whose keys, :data:`minigen.base.RESERVED_METADATA_KEYS`, it may not use), e.g.
+        the dataset a command-line run trains on, so that a resume can check it.
     **settings
         Training hyper-parameters to set on the model first (``max_epochs``,
         ``learning_rate``, ``batch_size``, ... see :data:`minigen.params.TRAINING_PARAMS`):
@@ -699,11 +739,20 @@ def train(model, X, *, X_valid=None, checkpoint_dir=None, checkpoint_every=None,
         raise TypeError(f"model must be a minigen GenerativeModel, got {type(model).__name__}")
     _apply_settings(model, settings)
     hp = model.validate_params()
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+        clash = sorted(set(metadata) & RESERVED_METADATA_KEYS)
+        if clash:
+            raise ValueError(f"metadata keys {clash} are reserved by minigen")
+    if checkpoint_dir is not None and Path(checkpoint_dir).exists() \
+            and not Path(checkpoint_dir).is_dir():  # before any work, not at the first save
+        raise ValueError(f"checkpoint_dir {str(checkpoint_dir)!r} is a file, not a folder")
     X, X_valid = _check_data(model, X, X_valid)
     if not is_gradient_trained(model):
-        return _fit_closed_form(model, X, X_valid, checkpoint_dir)
+        return _fit_closed_form(model, X, X_valid, checkpoint_dir, metadata)
     run = _Run(model, hp, X, X_valid, checkpoint_dir, checkpoint_every, resume_from,
-               callbacks)
+               callbacks, metadata)
     model.history_ = run.execute()
     return model.history_
 

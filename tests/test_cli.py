@@ -147,7 +147,7 @@ def test_sample_png_of_a_model_fitted_on_one_channel_images(tmp_path):
 def test_corrupt_checkpoint_is_a_clean_error(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip file at all")
-    assert main(["eval", str(bad), "--data", "digits"]) == 2
+    assert main(["eval", str(bad), "--data", "digits"]) == 1  # ran, and the file failed it
     assert "truncated or corrupt" in capsys.readouterr().err
 
 
@@ -179,7 +179,7 @@ def test_train_closed_form_model(tmp_path, capsys):
     assert m["nll"]["test"]["nats"] > np.log(30)
 
 
-def test_eval_non_finite_checkpoint_exit_2(tmp_path, capsys):
+def test_eval_non_finite_checkpoint_exit_1(tmp_path, capsys):
     from minigen.io import load_checkpoint, save_checkpoint
     from minigen.models.baseline import FactorizedBernoulli
 
@@ -189,7 +189,7 @@ def test_eval_non_finite_checkpoint_exit_2(tmp_path, capsys):
     save_checkpoint(tmp_path / "nan.npz", arrays, meta)
     for argv in (["eval", str(tmp_path / "nan.npz"), "--data", "digits"],
                  ["sample", str(tmp_path / "nan.npz"), "--out", str(tmp_path / "s.npy")]):
-        assert main(argv) == 2
+        assert main(argv) == 1
         captured = capsys.readouterr()
         assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
         assert "nan.npz" in captured.err and "non-finite" in captured.err
@@ -333,8 +333,61 @@ def test_resume_with_another_lr_schedule_exit_2(tmp_path, monkeypatch, capsys):
     assert main(argv) == 0
     argv[argv.index("1")] = "2"
     assert main(argv + ["--resume", "--lr-schedule", "cosine"]) == 2
-    assert "lr_schedule: 'constant' -> 'cosine'" in capsys.readouterr().err
+    assert "--lr-schedule 'constant' (now 'cosine')" in capsys.readouterr().err
     assert main(argv + ["--resume", "--lr-schedule", "constant"]) == 0
+
+
+# ------------------------------------------------------------ issue 16: exit statuses
+def test_help_documents_the_exit_statuses(capsys):
+    for argv in (["--help"], ["train", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        text = " ".join(capsys.readouterr().out.split())
+        assert "exit status: 0 success; 1 the command ran and failed" in text
+        assert "2 usage" in text
+
+
+def _bern_run(tmp_path):
+    out = tmp_path / "b"
+    assert main(["train", "baseline-bernoulli", "--data", "bars-stripes4", "--out", str(out),
+                 "--quiet", "--no-samples"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("case", ["missing", "crafted", "diverged", "disk full", "no memory"])
+def test_failures_are_one_line_with_the_documented_status(tmp_path, capsys, monkeypatch, case):
+    from minigen.io import load_checkpoint, save_checkpoint
+
+    if case == "missing":
+        argv, status, words = ["eval", str(tmp_path / "nope.npz")], 2, "does not exist"
+    elif case == "crafted":  # the issue's n_features blow-up, from the command line
+        arrays, meta = load_checkpoint(_bern_run(tmp_path) / "model.npz")
+        save_checkpoint(tmp_path / "big.npz", arrays, {**meta, "n_features": 10**12})
+        argv, status, words = ["eval", str(tmp_path / "big.npz")], 1, "stores only"
+    elif case == "diverged":
+        argv = ["train", "made", "--data", "bars-stripes4", "--out", str(tmp_path / "d"),
+                "--lr", "1e300", "--epochs", "2", "--quiet", "--no-samples"]
+        status, words = 1, "training diverged"
+    elif case == "disk full":
+        import errno
+
+        import minigen.io as mio
+
+        def full(fh, host):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(mio, "_write_zip", full)
+        argv = ["train", "made", "--data", "bars-stripes4", "--out", str(tmp_path / "f"),
+                "--epochs", "2", "--quiet", "--no-samples"]
+        status, words = 1, "No space left on device while writing the checkpoint"
+    else:
+        argv = ["sample", str(_bern_run(tmp_path) / "model.npz"), "-n", str(10**13),
+                "--out", str(tmp_path / "s.npy")]
+        status, words = 1, "out of memory"
+    capsys.readouterr()
+    assert main(argv) == status
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err
 
 
 def test_discovery_models_command_and_help_lists(capsys):

@@ -32,7 +32,7 @@ from .._validation import (
     infer_n_categories,
 )
 from ..backend import get_backend, to_numpy
-from ..base import GenerativeModel, register_model
+from ..base import GenerativeModel, register_model, reserve
 from ..kernels import multinomial_threshold
 from ..params import Param, non_negative_float, optional, positive_int
 from ..random import check_random_state
@@ -154,6 +154,7 @@ class FactorizedCategorical(_Factorized):
             self.n_categories, "n_categories")
         self.n_categories_ = k
         self._set_event_shape(np.atleast_1d(n_features))
+        reserve(rng, self._width(n_features) * k)  # a load's size check, before the fill
         self.probs_ = get_backend().xp.full((self._width(n_features), k), 1.0 / k)
 
     def _check_levels(self, Xf, name, k=None):
@@ -183,8 +184,15 @@ class FactorizedCategorical(_Factorized):
         self.fitted_ = True
         return self
 
+    def _complete_build(self, extra, index, rng):
+        # The table's width K is only known from the checkpoint (its header: the array
+        # present backs the size, and zeros are not touched before it is read over them).
+        probs = index.get("param/probs")
+        if probs is not None and len(probs.shape) == 2 and self.n_categories is None:
+            self.n_categories_ = int(probs.shape[1])
+            self.probs_ = get_backend().xp.zeros(probs.shape)
+
     def _load_arrays(self, arrays):
-        # The table's width K is only known from the checkpoint.
         probs = arrays.get("param/probs")
         if probs is not None and probs.ndim == 2 and self.n_categories is None:
             self.n_categories_ = int(probs.shape[1])

@@ -32,6 +32,7 @@ from ...autograd import F, Tensor, nn
 from ...autograd.conv import conv2d, conv2d_forward
 from ...autograd.recurrent import _serial_blas
 from ...backend import get_backend
+from ...base import reserve
 from ...params import Param, one_of, positive_int
 from .base import AutoregressiveModel
 
@@ -58,6 +59,7 @@ class CausalConv(nn.Module):
         self.cin, self.cout, self.up, self.left, self.right = cin, cout, up, left, right
         self.mask_type = mask
         kh, kw = up + 1, left + right + 1
+        reserve(rng, 2 * cout * cin * kh * kw)  # the mask, before the weights are drawn
         m = np.ones((cout, cin, kh, kw))
         if mask is not None:
             if cin % n_groups or cout % n_groups:

@@ -81,8 +81,9 @@ from ..._validation import (
 )
 from ...autograd import F, Tensor, no_grad
 from ...backend import get_backend, to_numpy
+from ...base import reserve
 from ...exceptions import NotFittedError
-from ...io import CheckpointError
+from ...io import CheckpointError, state_array
 from ...params import Param, dtype_name, optional, positive_int
 from ...random import check_random_state
 from ...training import IterativeModel
@@ -197,7 +198,13 @@ class AutoregressiveModel(IterativeModel):
         self.net_ = None
         if getattr(self, "n_categories", None) is not None:
             self.n_categories_ = self._check_k(self.n_categories)
-            self._make_network(rng)
+            self._network(rng)
+
+    def _network(self, rng) -> None:
+        """:meth:`_make_network`, after telling a load's size check about the ``D x K``
+        tables (one-hot inputs, logits) a network of this K sets up before its draws."""
+        reserve(rng, self.n_dims_ * self.n_categories_)
+        self._make_network(rng)
 
     def _resolve_ordering(self, rng):
         ordering = getattr(self, "ordering", "natural")
@@ -231,7 +238,7 @@ class AutoregressiveModel(IterativeModel):
             # the network by it and die of a MemoryError deep inside. It also refuses
             # negative and fractional values, before any int64 cast (1e30 would wrap).
             self.n_categories_ = infer_n_categories(Xf, "X")
-            self._make_network(check_random_state(rng))
+            self._network(check_random_state(rng))
         else:
             self._check_values(Xf, "X", self.n_categories_)
 
@@ -323,21 +330,33 @@ class AutoregressiveModel(IterativeModel):
     def load_extra_state(self, state: dict) -> None:
         state = {k: to_numpy(v) for k, v in state.items()}
         if "image_shape" in state:
-            self.image_shape_ = tuple(int(s) for s in state["image_shape"])
+            shape = tuple(int(s) for s in state_array(state["image_shape"], "image_shape",
+                                                      ndim=1))
+            if shape != tuple(self.event_shape_):
+                raise CheckpointError(f"extra image_shape {shape} disagrees with the "
+                                      f"model's n_features {self.event_shape_}")
+            self.image_shape_ = shape
         if "ordering" in state:
             self._set_ordering(resolve_ordering(state["ordering"], self.n_dims_, None))
         self._load_extra_arrays(state)
 
-    def _load_arrays(self, arrays: dict) -> None:
-        extra = {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
+    def _complete_build(self, extra: dict, index: dict, rng) -> None:
+        """The network's size depends on K, which a checkpoint holds in its extra state."""
         if "n_categories" not in extra:
             raise CheckpointError("checkpoint lacks extra/n_categories")
-        k = int(to_numpy(extra["n_categories"]))
+        k = self._check_k(int(to_numpy(extra["n_categories"])))
+        if getattr(self, "n_categories", None) is not None and k != self.n_categories:
+            raise CheckpointError(f"extra n_categories={k} disagrees with the hyper-parameter "
+                                  f"n_categories={self.n_categories}")
         if self.net_ is None or k != self.n_categories_:
             self.n_categories_ = k
             if "ordering" in extra:
                 self._set_ordering(resolve_ordering(extra["ordering"], self.n_dims_, None))
-            self._make_network(np.random.default_rng(0))
+            self._network(rng)
+
+    def _load_arrays(self, arrays: dict) -> None:
+        extra = {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
+        self._complete_build(extra, {}, np.random.default_rng(0))
         super()._load_arrays(arrays)
 
     # ------------------------------------------------------------ sampling

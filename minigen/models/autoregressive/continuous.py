@@ -33,6 +33,7 @@ from ..._validation import check_array, check_choice, check_positive_int
 from ...autograd import F, Tensor, no_grad
 from ...backend import get_backend, to_numpy
 from ...base import register_model
+from ...io import CheckpointError, state_array
 from ...params import Param, dtype_name, int_sizes, one_of, positive_int
 from ...random import check_random_state
 from ...training import IterativeModel
@@ -178,7 +179,12 @@ class ContinuousMADE(IterativeModel):
     def load_extra_state(self, state: dict) -> None:
         state = {k: to_numpy(v) for k, v in state.items()}
         self.ordering_ = resolve_ordering(state["ordering"], self.n_features_in_, None)
-        self.shift_, self.scale_ = state["shift"], state["scale"]
+        d = self.n_features_in_
+        shift = state_array(state["shift"], "shift", ndim=1, width=d)
+        scale = state_array(state["scale"], "scale", ndim=1, width=d)
+        if not (scale > 0).all():
+            raise CheckpointError("extra state 'scale' must be > 0 (a standard deviation)")
+        self.shift_, self.scale_ = shift, scale
         self.degrees_ = [state[f"degrees_{i}"].astype(np.int64)
                          for i in range(len(self.degrees_))]
         self._apply_masks()

@@ -32,7 +32,8 @@ import numpy as np
 from ..._validation import check_choice, check_positive_int
 from ...autograd import F, nn
 from ...backend import get_backend, to_numpy
-from ...base import register_model
+from ...base import register_model, reserve
+from ...io import CheckpointError
 from ...params import Param, int_sizes, one_of, positive_int
 from .base import DTYPE, N_CATEGORIES, ORDERING, AutoregressiveModel, resolve_ordering
 
@@ -45,6 +46,7 @@ def made_degrees(rank, hidden_sizes, rng) -> list:
     """Degrees ``[m_in (D,), m_1 (H_1,), ..., m_L (H_L,)]`` for positions of rank ``rank``."""
     rank = np.asarray(rank)
     d = rank.size
+    reserve(rng, 2 * sum(int(h) for h in hidden_sizes))  # the cycles, before the draws
     degs = [rank + 1]
     for h in hidden_sizes:
         lo = min(int(degs[-1].min()), d - 1)
@@ -131,6 +133,8 @@ class MADE(AutoregressiveModel):
         hidden = [check_positive_int(h, "hidden_sizes") for h in self.hidden_sizes]
         n_masks = check_positive_int(self.n_masks, "n_masks")
         check_choice(self.activation, "activation", tuple(_ACTIVATIONS))
+        # orderings and degree cycles are built before any draw: a load's size check first
+        reserve(rng, n_masks * (self.n_dims_ + 2 * sum(hidden)))
         orders = [self.ordering_]
         for _ in range(1, n_masks):
             orders.append(resolve_ordering(self.ordering, self.n_dims_, rng))
@@ -239,7 +243,12 @@ class MADE(AutoregressiveModel):
 
     def _load_extra_arrays(self, state: dict) -> None:
         if "orderings" in state:
-            self.orderings_ = np.asarray(to_numpy(state["orderings"]), dtype=np.int64)
+            orders = np.asarray(to_numpy(state["orderings"]))
+            if orders.ndim != 2:
+                raise CheckpointError(f"extra state 'orderings' has shape {orders.shape}, "
+                                      "expected (n_masks, D)")
+            self.orderings_ = np.stack([resolve_ordering(o, self.n_dims_, None, "orderings")
+                                        for o in orders])
             self.degrees_ = [np.asarray(to_numpy(state[f"degrees_{i}"]), dtype=np.int64)
                              for i in range(len(self.degrees_))]
             self._activate(0)

@@ -52,7 +52,7 @@ from __future__ import annotations
 from ..._validation import check_positive_int
 from ...autograd import F, Tensor, nn, no_grad
 from ...backend import get_backend
-from ...base import register_model
+from ...base import DRAW_CALL_COST, register_model, reserve
 from ...params import Param, positive_int
 from ._pixel import HEAD, N_MIX, CausalConv, PixelModel, gate
 from .base import DTYPE, N_CATEGORIES
@@ -202,6 +202,7 @@ class _GatedNet(nn.Module):
     def __init__(self, cin, c, k_out, n_layers, k, dtype, rng):
         super().__init__()
         p = k // 2
+        reserve(rng, 4 * n_layers * DRAW_CALL_COST)  # the layer list, before any draw
         ins = [cin] + [c] * (n_layers - 1)
         self.v = nn.ModuleList(CausalConv(i, 2 * c, p, p, p, None, 1, dtype, rng) for i in ins)
         self.link = nn.ModuleList(CausalConv(2 * c, 2 * c, 0, 0, 0, None, 1, dtype, rng)

@@ -25,6 +25,7 @@ import numpy as np
 from ..._validation import check_array, check_positive_int
 from ...backend import get_backend
 from ...base import register_model
+from ...io import CheckpointError, state_array
 from ...params import (
     Param,
     int_sizes,
@@ -145,10 +146,15 @@ class NeuralEBM(IterativeModel):
         return out
 
     def load_extra_state(self, state: dict) -> None:
-        be = get_backend()
-        self.buffer_ = be.asarray(state["buffer"]) if "buffer" in state else None
+        be, d = get_backend(), self.n_features_in_
+        self.buffer_ = (be.asarray(state_array(state["buffer"], "buffer", ndim=2, width=d))
+                        if "buffer" in state else None)
         if "box" in state:
-            self.box_ = be.asarray(state["box"])
+            box = state_array(state["box"], "box", ndim=2, width=d)
+            if box.shape[0] != 2 or not (box[0] < box[1]).all():
+                raise CheckpointError(f"extra state 'box' must be (2, {d}) lower < upper "
+                                      f"bounds, got shape {box.shape}")
+            self.box_ = be.asarray(box)
 
     def _check_X(self, X, reset=False):
         """``X`` (n, D) as float64; unless ``reset`` (``fit``), D must match the built model,

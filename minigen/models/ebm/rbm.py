@@ -44,6 +44,7 @@ from ..._validation import (
 from ...backend import get_backend, to_numpy
 from ...base import register_model
 from ...exceptions import EstimateWarning, TrainingDiverged
+from ...io import state_array
 from ...params import Param, non_negative_float, one_of, optional, positive_int
 from ...random import check_random_state, uniforms
 from ...training import IterativeModel
@@ -131,7 +132,8 @@ class _RBMBase(IterativeModel):
     def load_extra_state(self, state: dict) -> None:
         self.chains_ = None
         if "chains" in state:
-            self.chains_ = get_backend().asarray(state["chains"]).astype(self.W_.dtype)
+            chains = state_array(state["chains"], "chains", ndim=2, width=self.W_.shape[0])
+            self.chains_ = get_backend().asarray(chains).astype(self.W_.dtype)
 
     def decayed_arrays(self):
         return ("W",)

@@ -75,6 +75,9 @@ class InvertibleConv1x1(Transform):
         Initial weight: a random rotation (QR of a Gaussian matrix).
     """
 
+    #: drawn at build time (the LU factors of a random rotation): kept in checkpoints
+    drawn_buffers = ("perm", "sign_s")
+
     def __init__(self, n_channels: int, dtype=np.float32, random_state=None):
         super().__init__()
         c = self.n_channels = int(n_channels)
@@ -104,6 +107,20 @@ class InvertibleConv1x1(Transform):
         self.log_s.data[...] = be.asarray(np.log(np.abs(d)), dtype=dt)
         self.perm[...] = be.asarray(P, dtype=dt)
         self.sign_s[...] = be.asarray(np.sign(d), dtype=dt)
+
+    def set_drawn(self, values: dict) -> None:
+        """Put back ``perm`` (a permutation matrix) and ``sign_s`` (entries +-1) read from a
+        checkpoint; ValueError for anything else (the map would not be this model's)."""
+        perm, sign = np.asarray(values["perm"]), np.asarray(values["sign_s"])
+        ones = np.ones(self.n_channels)
+        if not (np.isin(perm, (0, 1)).all() and np.array_equal(perm.sum(axis=0), ones)
+                and np.array_equal(perm.sum(axis=1), ones)):
+            raise ValueError("perm must be a permutation matrix (one 1 per row and column)")
+        if not np.isin(sign, (-1, 1)).all():
+            raise ValueError("sign_s must hold only -1 and +1")
+        be, dt = get_backend(), self.perm.dtype
+        self.perm[...] = be.asarray(perm, dtype=dt)
+        self.sign_s[...] = be.asarray(sign, dtype=dt)
 
     def weight(self) -> Tensor:
         """``W = P L U`` as a Tensor (differentiable in the free parameters)."""

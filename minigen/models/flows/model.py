@@ -63,6 +63,7 @@ from ...random import check_random_state
 from ...training import IterativeModel
 from .actnorm import ActNorm
 from .base import Compose
+from .drawn import drawn_state, load_drawn_state
 from .preprocess import Layout, UniformDequantization
 
 __all__ = ["FlowModel"]
@@ -329,14 +330,27 @@ class FlowModel(IterativeModel):
         n = check_positive_int(n_samples, "n_samples")
         # any finite real > 0, NumPy scalars included; inf would give all-NaN samples
         temperature = check_positive_float(temperature, "temperature")
+        # a latent of T * N(0, 1) must be representable: beyond, every sample is inf/NaN
+        t_max = float(np.finfo(self.dtype_).max) / 64.0
+        if temperature > t_max:
+            raise ValueError(f"temperature={temperature:g} overflows this model's dtype "
+                             f"{self.dtype_.name}: it must be <= {t_max:.3g}")
         rng = check_random_state(random_state)
         Z = (self.base_.sample(n, rng) * temperature).astype(self.dtype_, copy=False)
         with no_grad():
             V, ladj_inv = self.transform_.inverse(Tensor(Z))
+        self._check_samples_finite(V.data, temperature)
         if return_log_prob:
             return V.data, self.base_.log_prob(Z) - ladj_inv.data
         deq = self._dequantizer()
         return V.data if deq is None or dequantized else deq.quantize(V.data)
+
+    def _check_samples_finite(self, V, temperature) -> None:
+        """Samples that overflowed the dtype in the inverse are an error, never returned."""
+        if not bool(get_backend().xp.isfinite(V).all()):
+            raise ValueError(f"sampling at temperature={temperature:g} overflowed "
+                             f"{self.dtype_.name} in the flow's inverse (non-finite samples); "
+                             "use a smaller temperature")
 
     def sample_and_log_prob(self, n_samples: int, random_state=None):
         r"""Reparameterized draws and their log-density, as autograd Tensors.
@@ -435,6 +449,7 @@ class FlowModel(IterativeModel):
             "n_bins": np.asarray(0 if self.n_bins_ is None else self.n_bins_, dtype=np.int64),
             "actnorm_initialized": np.asarray(
                 [m.initialized for m in self._actnorms()], dtype=np.int64),
+            **drawn_state(self.flow_),
         }
 
     def load_extra_state(self, state: dict) -> None:
@@ -451,3 +466,4 @@ class FlowModel(IterativeModel):
                 )
             for m, f in zip(acts, flags, strict=True):
                 m.initialized = bool(f)
+        load_drawn_state(self.flow_, state)

@@ -28,6 +28,15 @@ class Permutation(Transform):
         self.register_buffer("perm", be.asarray(p.astype(np.int64)))
         self.register_buffer("inv_perm", be.asarray(np.argsort(p).astype(np.int64)))
 
+    def set_drawn(self, values: dict) -> None:
+        """Put back ``perm`` read from a checkpoint (ValueError unless a permutation)."""
+        p = np.asarray(values["perm"])
+        if p.dtype.kind not in "iu" or not np.array_equal(np.sort(p), np.arange(len(p))):
+            raise ValueError("perm must be a permutation of 0..n-1 (1-D integer array)")
+        be = get_backend()
+        self.perm[...] = be.asarray(p.astype(np.int64))
+        self.inv_perm[...] = be.asarray(np.argsort(p).astype(np.int64))
+
     def _apply(self, x, idx, name):
         x = as_input(x, name, ndim=(2, 3, 4))
         if x.shape[1] != len(idx):
@@ -50,6 +59,9 @@ class ReversePermutation(Permutation):
 
 class RandomPermutation(Permutation):
     """A fixed random permutation of axis 1 drawn from ``random_state``."""
+
+    #: drawn at build time: kept in checkpoints (see :mod:`.drawn`)
+    drawn_buffers = ("perm",)
 
     def __init__(self, n: int, random_state=None):
         super().__init__(check_random_state(random_state).permutation(int(n)))
