@@ -33,6 +33,9 @@ VARIANTS = {
     "transformer-random": ("transformer", {"ordering": "random"}),
     "realnvp-random-mask": ("realnvp", {"mode": "vector", "mask": "random"}),
     "glow-vector": ("glow", {"mode": "vector", "n_steps": 2}),
+    "maf-random": ("maf", {"ordering": "random"}),
+    "iaf-random": ("iaf", {"ordering": "random"}),
+    "nsf-autoregressive-random": ("nsf", {"structure": "autoregressive", "ordering": "random"}),
 }
 CASES = {**{name: (name, {}) for name in TINY}, **VARIANTS}
 
