@@ -70,7 +70,7 @@ SIMILAR_NLL_PIXELCNN = ("pixelcnn (2 ch, 1 block)",)
 
 
 def _make(name, kw):
-    from minigen.base import get_model_class
+    from minigen.models import get_model_class
 
     return get_model_class(name)(**kw)
 
@@ -690,9 +690,9 @@ if __name__ == "__main__":
         sys.exit(0)
     with use_backend("numpy"):
         if a.png:
-            from minigen.base import GenerativeModel
+            from minigen.models import load
 
-            print(ring8_png(GenerativeModel.load(a.png[0]), a.png[1]))
+            print(ring8_png(load(a.png[0]), a.png[1]))
         elif a.ring8:
             ring8_gaps(
                 a.models.split(","),

@@ -107,6 +107,12 @@ def check_array(
     return x
 
 
+def flatten_rows(X):
+    """(n, ...) -> (n, prod(...)): images become rows. Explicit sizes so that n = 0 works
+    (``reshape(0, -1)`` is ambiguous and raises)."""
+    return X.reshape(X.shape[0], int(np.prod(X.shape[1:], dtype=np.int64)))
+
+
 def _frame_to_numpy(df, name: str):
     """A pandas frame of numeric columns as one array of their common dtype (mixed int
     and float columns would otherwise become dtype object)."""

@@ -8,7 +8,7 @@ Public surface (scikit-learn conventions, so users of ``BernoulliRBM`` or
 * ``score_samples(X) -> (n,)`` log-likelihood in nats per example (each model's
   docstring says whether it is exact, a bound, or unnormalized);
 * ``sample(n_samples, random_state=None)``;
-* ``save(path)`` / ``GenerativeModel.load(path)`` through :mod:`minigen.io`.
+* ``save(path)`` / ``GenerativeModel.load(path)`` (``minigen.models.load`` for any class) through :mod:`minigen.io`.
 
 Training contract (what :mod:`minigen.training` drives; it does not care
 whether gradients come from autograd or a closed form, so RBMs use it too):
@@ -41,37 +41,12 @@ from .backend import get_backend
 from .exceptions import NotFittedError
 from .io import CheckpointError, _json_default, open_checkpoint, save_checkpoint
 from .params import TRAINING_PARAMS, parameters_doc, with_defaults
-
-MODEL_REGISTRY: dict[str, type] = {}
+from .registry import MODEL_REGISTRY, register_model  # noqa: F401  (models register here)
 
 # Metadata keys minigen writes and reads itself; ``save(**extra)`` may not use them.
 RESERVED_METADATA_KEYS = frozenset(
     {"format_version", "model", "params", "minigen_version", "backend", "n_features", "training"}
 )
-
-
-def register_model(name: str):
-    """Class decorator: make a model known to ``load`` and to the CLI as ``name``."""
-
-    def deco(cls):
-        if name in MODEL_REGISTRY and MODEL_REGISTRY[name] is not cls:
-            raise ValueError(f"model name {name!r} is already registered")
-        MODEL_REGISTRY[name] = cls
-        cls._registry_name = name
-        return cls
-
-    return deco
-
-
-def get_model_class(name: str) -> type:
-    """Look a registered model up by name; the error lists the known names."""
-    from . import models  # noqa: F401  (importing registers every model)
-
-    if name not in MODEL_REGISTRY:
-        raise ValueError(
-            f"unknown model {name!r}; known models: {', '.join(sorted(MODEL_REGISTRY))}"
-        )
-    return MODEL_REGISTRY[name]
 
 
 class GenerativeModel:
@@ -332,7 +307,8 @@ class GenerativeModel:
 
     @classmethod
     def load(cls, path):
-        """Rebuild a model saved with :meth:`save` (any registered class if called on the base).
+        """Rebuild a model saved with :meth:`save` (any registered class if called on the base;
+        :func:`minigen.models.load` first imports every family, so it knows them all).
 
         Raises :class:`CheckpointError` (naming the file) for a corrupt file, malformed
         metadata, or parameters that are missing, mis-shaped, of the wrong kind or not
@@ -343,10 +319,12 @@ class GenerativeModel:
         with open_checkpoint(path) as ckpt:
             name, params, n_features = _check_model_metadata(path, ckpt.metadata)
             if cls is GenerativeModel:
-                try:
-                    target = get_model_class(name)
-                except ValueError as exc:
-                    raise CheckpointError(f"checkpoint {str(path)!r}: {exc}") from None
+                target = MODEL_REGISTRY.get(name)
+                if target is None:
+                    raise CheckpointError(
+                        f"checkpoint {str(path)!r}: unknown model {name!r} (registered in "
+                        f"this process: {', '.join(MODEL_REGISTRY) or 'none'}; "
+                        "minigen.models.load(path) knows every model minigen ships)")
             else:
                 target = cls
                 if cls._registry_name not in (None, name):

@@ -27,7 +27,7 @@ def models() -> list[dict]:
     ``family``, ``data``, ``likelihood``, ``iterative`` (trained by the loop) and
     ``params`` (name -> :class:`~minigen.params.Param`)."""
     from . import models as _registers  # noqa: F401
-    from .base import MODEL_REGISTRY
+    from .registry import MODEL_REGISTRY
     from .training import is_gradient_trained
 
     rows = []

@@ -240,7 +240,7 @@ def _training_flags(args, model) -> dict:
 
 
 def cmd_train(args) -> int:
-    from .base import get_model_class
+    from .models import get_model_class
     from .rundir import RunLock
     from .training import is_gradient_trained
 
@@ -436,12 +436,12 @@ def _recorded_data(path) -> tuple:
 def cmd_sample(args) -> int:
     import numpy as np
 
-    from .base import GenerativeModel
+    from .models import load
 
     out = _check_sample_out(args.out)  # before any work
     _check_input_file(args.checkpoint)
     _set_backend(args.backend)
-    model = GenerativeModel.load(_model_file(args.checkpoint))
+    model = load(_model_file(args.checkpoint))
     S = _draw_samples(model, args.n, args.seed)
     if out.suffix.lower() == ".npy":
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -453,12 +453,12 @@ def cmd_sample(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .base import GenerativeModel
+    from .models import load
 
     _check_input_file(args.checkpoint)
     backend = _set_backend(args.backend)
     path = _model_file(args.checkpoint)
-    model = GenerativeModel.load(path)
+    model = load(path)
     data, options, seed = args.data, _data_options(args), args.data_seed
     if data is None:  # the run's own data, read the way it was read for training
         data, options, recorded_seed = _recorded_data(path)
@@ -478,15 +478,15 @@ def cmd_eval(args) -> int:
 def _names() -> tuple[str, str]:
     """The registered model and dataset names, for help texts."""
     from . import models  # noqa: F401  (registers every model)
-    from .base import MODEL_REGISTRY
     from .datasets import DATASET_NAMES
+    from .registry import MODEL_REGISTRY
 
     return ", ".join(MODEL_REGISTRY), ", ".join(DATASET_NAMES)
 
 
 def cmd_models(args) -> int:
     from . import catalog
-    from .base import get_model_class
+    from .models import get_model_class
 
     rows = catalog.models()
     if args.name is None:

@@ -234,8 +234,8 @@ def _fig(path, draw):
 
 def _run_one(spec: ModelSpec, mode: str, out: Path, seed: int, verbose: bool) -> dict:
     from .backend import get_backend, to_numpy
-    from .base import get_model_class
     from .divergences import nats_to_bits_per_dim
+    from .models import get_model_class
     from .plot import density_2d, sample_grid, training_curves
     from .training import train
 
@@ -321,7 +321,7 @@ def _run_entry(spec, mode, out, seed, verbose, backend) -> dict:
     import minigen.models  # noqa: F401 - registers every family (in a worker too)
 
     from .backend import use_backend
-    from .base import MODEL_REGISTRY
+    from .registry import MODEL_REGISTRY
 
     if spec.model not in MODEL_REGISTRY:
         return {"key": spec.key, "family": spec.family, "model": spec.model, "data": spec.data,
@@ -425,8 +425,8 @@ def gibbs_burn_in(out: Path, mode: str, seed: int) -> dict:
 def scheduled_sampling(out: Path, mode: str, seed: int, verbose: bool) -> dict:
     """Row LSTM trained with teacher forcing and with scheduled sampling, same seed."""
     from .backend import to_numpy
-    from .base import MODEL_REGISTRY
     from .plot import sample_grid
+    from .registry import MODEL_REGISTRY
     from .training import train
 
     if "row-lstm" not in MODEL_REGISTRY:
@@ -460,7 +460,7 @@ def scheduled_sampling(out: Path, mode: str, seed: int, verbose: bool) -> dict:
 
 def seed_claims(out: Path, mode: str, seed: int, results: list[dict]) -> dict:
     """Check the claims with timings measured now."""
-    from .base import MODEL_REGISTRY
+    from .registry import MODEL_REGISTRY
 
     claims = {}
     # 1. autoregressive sampling time grows linearly in D: MADE's incremental sampler (the
@@ -523,12 +523,12 @@ def seed_claims(out: Path, mode: str, seed: int, results: list[dict]) -> dict:
     # 3. EBMs need MCMC: sample quality of the RBM vs Gibbs steps (free energy of samples)
     if "rbm" in MODEL_REGISTRY:
         from .backend import to_numpy
-        from .base import GenerativeModel
+        from .models import load
 
         Xtr, Xva, Xte, info = _data("digits", mode)
         table_rbm = next((r for r in results if r["key"] == "rbm" and r["status"] == "ok"), None)
         if table_rbm is not None:  # the RBM of the table above, not another one
-            m = GenerativeModel.load(table_rbm["checkpoint"])
+            m = load(table_rbm["checkpoint"])
         else:
             m = MODEL_REGISTRY["rbm"](n_components=16, max_epochs=3, random_state=seed,
                                       verbose=False).fit(Xtr.reshape(len(Xtr), -1))
@@ -576,7 +576,7 @@ def run_tour(out="runs/tour", mode: str = "quick", seed: int = 0, backend=None,
     ``results.json`` (everything), ``metrics.json`` (per model: test NLL in nats and
     bits/dim, dataset and protocol, training time, samples/s, checkpoint) and one
     checkpoint per trained model, ``models/<key>.npz`` (load with
-    ``GenerativeModel.load(path)``).
+    ``minigen.models.load(path)``).
 
     Parameters
     ----------

@@ -107,7 +107,7 @@ def _sections(res) -> list[tuple[str, list]]:
                           " for the test split, with the split sizes this run used:"),
                     ("table", ["data", "protocol"], [[d, p] for d, p in protocols.items()])]
     summary.append(("p", "Checkpoints: `models/<key>.npz` (load with "
-                         "`minigen.base.GenerativeModel.load(path)`); per-model numbers with "
+                         "`minigen.models.load(path)`); per-model numbers with "
                          "their protocol: `metrics.json`."))
     secs.append(("Summary", summary))
     skipped = [r for r in results if r["status"] == "skipped"]

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from minigen.base import MODEL_REGISTRY, GenerativeModel, get_model_class, register_model
+from minigen.base import MODEL_REGISTRY, GenerativeModel, register_model
 from minigen.exceptions import NotFittedError
 from minigen.io import CheckpointError, load_checkpoint, save_checkpoint
+from minigen.models import get_model_class, load
 from minigen.models.baseline import FactorizedBernoulli, FactorizedCategorical
 
 
@@ -14,7 +15,6 @@ def _X(n=40, shape=(3, 2), seed=0):
 
 
 def test_registry(monkeypatch):
-    from minigen.base import MODEL_REGISTRY
 
     # the test registers a model: the registry goes back as it was afterwards
     monkeypatch.setattr("minigen.base.MODEL_REGISTRY", dict(MODEL_REGISTRY))
@@ -113,8 +113,22 @@ def test_checkpoint_unknown_model(tmp_path):
     arrays, meta = load_checkpoint(m.save(tmp_path / "m.npz"))
     meta["model"] = "no-such-model"
     save_checkpoint(tmp_path / "bad.npz", arrays, meta)
-    with pytest.raises(ValueError, match="unknown model 'no-such-model'"):
+    with pytest.raises(CheckpointError, match="unknown model 'no-such-model'"):
         GenerativeModel.load(tmp_path / "bad.npz")
+    with pytest.raises(CheckpointError, match="minigen.models.load"):
+        load(tmp_path / "bad.npz")
+
+
+def test_load_any_model_in_a_fresh_process(tmp_path):
+    """``minigen.models.load`` needs no import of the model's module by the caller."""
+    import subprocess
+    import sys
+
+    path = FactorizedBernoulli().fit(_X()).save(tmp_path / "m.npz")
+    code = f"import minigen.models as m; print(type(m.load({str(path)!r})).__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "FactorizedBernoulli"
 
 
 def test_truncated_model_checkpoint(tmp_path):

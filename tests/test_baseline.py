@@ -5,8 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from minigen.base import GenerativeModel, get_model_class
+from minigen.base import GenerativeModel
 from minigen.exceptions import NotFittedError
+from minigen.models import get_model_class
 from minigen.models.baseline import FactorizedBernoulli, FactorizedCategorical
 
 

@@ -132,12 +132,12 @@ def _craft_container_files(folder: Path) -> list:
 _LOADER = r"""
 import json, os, resource, sys
 sys.path.insert(0, {root!r})
-from minigen.base import GenerativeModel
+from minigen.models import load
 from minigen.io import CheckpointError
 files = json.load(open(sys.argv[1]))
 for _, what, path in files:  # warm up: imports and caches a load needs
     if what == "honest":
-        GenerativeModel.load(path)
+        load(path)
 
 def rss_mb():
     with open("/proc/self/statm") as fh:
@@ -155,7 +155,7 @@ for name, what, path in files:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         start = rss_mb()
         try:
-            GenerativeModel.load(path)
+            load(path)
             outcome = "loaded"
         except CheckpointError as exc:
             outcome = "CheckpointError: " + str(exc)

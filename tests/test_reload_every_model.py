@@ -51,12 +51,12 @@ def _outputs(model, X):
 _RELOAD = """
 import sys, numpy as np
 sys.path.insert(0, {tests!r}); sys.path.insert(0, {root!r})
-from minigen.base import GenerativeModel
+from minigen.models import load
 from minigen.backend import to_numpy
 folder = {folder!r}
 for name in {names!r}:
     exp = np.load(f"{{folder}}/{{name}}.expected.npz")
-    m = GenerativeModel.load(f"{{folder}}/{{name}}.npz")
+    m = load(f"{{folder}}/{{name}}.npz")
     s = np.asarray(to_numpy(m.score_samples(exp["X"])), dtype=np.float64)
     x = np.asarray(to_numpy(m.sample({n_sample}, random_state=3)), dtype=np.float64)
     np.savez(f"{{folder}}/{{name}}.reloaded.npz", scores=s, samples=x)

@@ -14,10 +14,10 @@ from __future__ import annotations
 from . import functional, nn
 from . import functional as F
 from .check import check_grads
+from .custom import custom_op
 from .tensor import (
     Tensor,
     as_tensor,
-    custom_op,
     enable_grad,
     is_grad_enabled,
     make_tensor,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 from ..backend import xp_of
-from .tensor import custom_op
+from .custom import custom_op
 
 __all__ = ["causal_self_attention", "attention_forward", "attention_decode"]
 

@@ -45,7 +45,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..backend import xp_of
-from .tensor import Tensor, custom_op
+from .custom import custom_op
+from .tensor import Tensor
 
 __all__ = ["conv2d", "conv1d", "conv2d_forward", "conv2d_backward", "conv_output_size"]
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from ..backend import xp_of
 from ..kernels import coupling as K
-from .tensor import custom_op
+from .custom import custom_op
 
 __all__ = ["affine_coupling", "additive_coupling", "actnorm", "invconv1x1"]
 

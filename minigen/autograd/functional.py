@@ -8,6 +8,7 @@ indexing, comparisons returning plain arrays) and the natural methods
 
 from __future__ import annotations
 
+from .custom import custom_op
 from .losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
 from .ops_elementwise import (
     abs,
@@ -53,7 +54,7 @@ from .ops_shape import (
     swapaxes,
     transpose,
 )
-from .tensor import Tensor, as_tensor, custom_op, no_grad, unbroadcast
+from .tensor import Tensor, as_tensor, no_grad, unbroadcast
 
 __all__ = [
     "Tensor", "as_tensor", "custom_op", "no_grad", "unbroadcast",
@@ -106,7 +107,7 @@ def _attach() -> None:
         "broadcast_to": broadcast_to,
         "exp": exp, "log": log, "log1p": log1p, "sqrt": sqrt, "tanh": tanh, "sigmoid": sigmoid,
         "relu": relu, "softplus": softplus, "log_sigmoid": log_sigmoid, "abs": abs,
-        "clip": clip, "matmul": matmul,
+        "clip": clip, "matmul": matmul, "astype": astype,
     }.items():  # fmt: skip
         setattr(T, name, fn)
     T.T = property(lambda self: transpose(self))

@@ -21,7 +21,8 @@ References: Ba, Kiros, Hinton, "Layer normalization" (2016).
 from __future__ import annotations
 
 from ..backend import xp_of
-from .tensor import Tensor, custom_op
+from .custom import custom_op
+from .tensor import Tensor
 
 __all__ = ["layer_norm", "embedding", "scatter_add_rows"]
 

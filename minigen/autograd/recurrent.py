@@ -27,7 +27,8 @@ import functools
 import os
 
 from ..backend import get_backend, xp_of
-from .tensor import Tensor, custom_op
+from .custom import custom_op
+from .tensor import Tensor
 
 __all__ = ["lstm", "lstm_cell", "lstm_forward", "lstm_backward"]
 

@@ -13,7 +13,7 @@ References: Durkan, Bekasov, Murray, Papamakarios (2019) Neural Spline Flows.
 from __future__ import annotations
 
 from ..kernels import spline as K
-from .tensor import custom_op
+from .custom import custom_op
 
 __all__ = ["spline_coupling"]
 

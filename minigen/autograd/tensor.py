@@ -186,11 +186,6 @@ class Tensor:
             )
         return self.data.item()
 
-    def astype(self, dtype) -> Tensor:
-        from .ops_elementwise import astype
-
-        return astype(self, dtype)
-
     def zero_grad(self) -> None:
         self.grad = None
 
@@ -369,7 +364,3 @@ class _Slot:
 
 def _is_number(x) -> bool:
     return isinstance(x, numbers.Number) and not isinstance(x, bool)
-
-
-# ``custom_op`` lives in its own module; re-exported here (others import it from .tensor).
-from .custom import custom_op  # noqa: E402, F401

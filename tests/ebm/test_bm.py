@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from minigen.base import get_model_class
 from minigen.exceptions import NotFittedError
+from minigen.models import get_model_class
 from minigen.models.ebm import BoltzmannMachine
 from minigen.models.ebm import boltzmann as bz
 

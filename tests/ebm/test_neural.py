@@ -3,7 +3,7 @@ import re
 import numpy as np
 import pytest
 
-from minigen.base import get_model_class
+from minigen.models import get_model_class
 from minigen.models.ebm.neural import NeuralEBM
 
 

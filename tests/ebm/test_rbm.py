@@ -3,8 +3,8 @@ import itertools
 import numpy as np
 import pytest
 
-from minigen.base import get_model_class
 from minigen.exceptions import NotFittedError
+from minigen.models import get_model_class
 from minigen.models.ebm import BernoulliRBM, GaussianBernoulliRBM
 
 

@@ -33,10 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..._validation import check_array, check_choice, check_positive_int
+from ..._validation import check_array, check_choice, check_positive_int, flatten_rows
 from ...backend import get_backend, to_numpy
 from ...parallel import seed_from
-from .rbm import BernoulliRBM, _flatten_rows
 
 
 @dataclass
@@ -73,7 +72,8 @@ def _logmeanexp_se(lw):
 def _check_rbm(rbm):
     """The annealing path and base model below are those of binary visibles: refuse other
     models (a Gaussian-Bernoulli RBM would get a finite but wrong log Z)."""
-    if not isinstance(rbm, BernoulliRBM):
+    # duck-typed (this module sits below rbm.py, which calls it): an RBM over binary data
+    if getattr(rbm, "data_kind", None) != "binary" or not hasattr(rbm, "free_energy"):
         raise TypeError(f"AIS is implemented for a BernoulliRBM only, got {type(rbm).__name__}")
     rbm._check_fitted()
 
@@ -81,7 +81,7 @@ def _check_rbm(rbm):
 def _check_base_data(rbm, data, name):
     """``data`` whose column means set the base rates: (n >= 1, V) values in [0, 1]
     (probabilities such as grey levels are fine here, unlike chain start states)."""
-    X = _flatten_rows(check_array(data, name, ndim=(2, 3, 4)))  # images are flattened
+    X = flatten_rows(check_array(data, name, ndim=(2, 3, 4)))  # images are flattened
     V = rbm.W_.shape[0]
     if X.shape[0] == 0 or X.shape[1] != V:
         raise ValueError(f"{name} must have shape (n >= 1, {V}) for this RBM (images are "

@@ -40,6 +40,7 @@ from ..._validation import (
     check_binary,
     check_choice,
     check_positive_int,
+    flatten_rows,
 )
 from ...backend import get_backend, to_numpy
 from ...base import register_model
@@ -49,6 +50,7 @@ from ...params import Param, non_negative_float, one_of, optional, positive_int
 from ...random import check_random_state, uniforms
 from ...training import IterativeModel
 from . import boltzmann as bz
+from .ais import ais_log_partition
 
 
 def _softplus(xp, a):
@@ -58,12 +60,6 @@ def _softplus(xp, a):
 def _sigmoid(xp, a):
     return 0.5 * (1.0 + xp.tanh(0.5 * a))
 
-
-
-def _flatten_rows(X):
-    """(n, ...) -> (n, prod(...)); images are flattened. Explicit sizes so that n = 0 works
-    (``reshape(0, -1)`` is ambiguous and raises)."""
-    return X.reshape(X.shape[0], int(np.prod(X.shape[1:], dtype=np.int64)))
 
 
 def _sparsity_target(v, name):
@@ -334,8 +330,6 @@ class _RBMBase(IterativeModel):
             if method == "exact":
                 val = (self._exact_log_partition(), 0.0)
             else:
-                from .ais import ais_log_partition
-
                 if method_asked == "auto":  # the caller may think log p is exact: say so
                     warnings.warn(
                         f"{type(self).__name__}: log Z of this {self.W_.shape[0]}x"
@@ -402,7 +396,7 @@ class BernoulliRBM(_RBMBase):
     nonnegative_input = True  # binary visibles
 
     def _check_X(self, X, *, check_width=True):
-        X = _flatten_rows(check_array(X, "X", ndim=(2, 3, 4)))  # images are flattened
+        X = flatten_rows(check_array(X, "X", ndim=(2, 3, 4)))  # images are flattened
         check_binary(X, "X")
         if check_width and hasattr(self, "W_") and X.shape[1] != self.W_.shape[0]:
             raise self._width_error(X.shape[1])
@@ -518,7 +512,7 @@ class GaussianBernoulliRBM(_RBMBase):
 
 
     def _check_X(self, X, *, check_width=True):
-        X = _flatten_rows(check_array(X, "X", ndim=(2, 3, 4)))  # images are flattened
+        X = flatten_rows(check_array(X, "X", ndim=(2, 3, 4)))  # images are flattened
         if check_width and hasattr(self, "W_") and X.shape[1] != self.W_.shape[0]:
             raise self._width_error(X.shape[1])
         return get_backend().xp.asarray(X, dtype=np.float64)
