@@ -11,9 +11,9 @@ import argparse
 import numpy as np
 
 from minigen.datasets import load_dataset
+from minigen.distributions.boltzmann import empirical_distribution, exact_probabilities, tv_distance
 from minigen.mcmc import gibbs_boltzmann, ula
 from minigen.models.ebm import BernoulliRBM
-from minigen.models.ebm.boltzmann import empirical_distribution, exact_probabilities, tv_distance
 
 
 def main(argv=None) -> None:

@@ -8,7 +8,8 @@ Public surface (scikit-learn conventions, so users of ``BernoulliRBM`` or
 * ``score_samples(X) -> (n,)`` log-likelihood in nats per example (each model's
   docstring says whether it is exact, a bound, or unnormalized);
 * ``sample(n_samples, random_state=None)``;
-* ``save(path)`` / ``GenerativeModel.load(path)`` (``minigen.models.load`` for any class) through :mod:`minigen.io`.
+* ``save(path)`` / ``GenerativeModel.load(path)`` through :mod:`minigen.io`
+  (:func:`minigen.models.load` for a file of any class).
 
 Training contract (what :mod:`minigen.training` drives; it does not care
 whether gradients come from autograd or a closed form, so RBMs use it too):

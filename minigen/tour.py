@@ -302,7 +302,7 @@ def _rbm_exact_samples(m, n: int, rng) -> np.ndarray:
     thresholding its CDF, then :math:`v \mid h \sim \mathrm{Bernoulli}(\sigma(b + W h))`.
     """
     from .backend import to_numpy
-    from .models.ebm.boltzmann import all_states
+    from .distributions.boltzmann import all_states
 
     W, b, c = (np.asarray(to_numpy(a), dtype=np.float64) for a in (m.W_, m.b_, m.c_))
     hs = all_states(W.shape[1])  # (2^H, H)
@@ -385,8 +385,8 @@ def sample_grid_28(S, path):
 def gibbs_burn_in(out: Path, mode: str, seed: int) -> dict:
     """Exact TV distance between the chains' state distribution and p, vs sweeps."""
     from .backend import get_backend, to_numpy, use_backend
+    from .distributions.boltzmann import empirical_distribution, exact_probabilities, tv_distance
     from .kernels.gibbs import bm_gibbs_sweep
-    from .models.ebm.boltzmann import empirical_distribution, exact_probabilities, tv_distance
     from .random import uniforms
 
     n_units = 8

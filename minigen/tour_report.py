@@ -136,7 +136,7 @@ def _sections(res) -> list[tuple[str, list]]:
         rows = [[str(s), f"{t:.4f}"] for s, t in zip(g["sweeps"], g["tv"], strict=True)]
         secs.append(("Gibbs burn-in", [
             ("p", f"A {g['n_units']}-unit Boltzmann machine (random couplings), exact "
-                  f"distribution by enumeration (`minigen.models.ebm.boltzmann`). "
+                  f"distribution by enumeration (`minigen.distributions.boltzmann`). "
                   f"{g['n_chains']} chains start in the all-zero state; after each number "
                   "of single-site sweeps the total-variation distance between the chains' "
                   f"empirical distribution and the exact one is shown. Floor: {g['n_chains']} "

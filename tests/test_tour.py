@@ -239,7 +239,7 @@ def test_rbm_exact_sampler_matches_enumeration():
     """The tour's exact RBM sampler (hidden enumeration) against exact p(v), TV bound."""
     import numpy as np
 
-    from minigen.models.ebm.boltzmann import all_states, empirical_distribution, tv_distance
+    from minigen.distributions.boltzmann import all_states, empirical_distribution, tv_distance
     from minigen.models.ebm.rbm import BernoulliRBM
     from minigen.tour import _rbm_exact_samples
 

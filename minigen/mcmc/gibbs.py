@@ -25,6 +25,8 @@ import numpy as np
 
 from .._validation import check_choice, check_positive_int
 from ..backend import get_backend
+from ..distributions.boltzmann import all_states, check_coupling
+from ..kernels import multinomial_threshold
 from .runner import run_chains
 from .transitions import Transition
 
@@ -35,13 +37,11 @@ def block_sweep(x, J, h, u, blocks):
     """One sweep over ``blocks`` (list of index arrays), each block drawn jointly by
     thresholding its enumerated conditional (:func:`minigen.kernels.multinomial_threshold`
     with the uniforms ``u[:, k]``); in place."""
-    from ..kernels import multinomial_threshold
-
     xp = get_backend().xp
     for k, B in enumerate(blocks):
         b = len(B)
         Bx = xp.asarray(B)
-        cfg = ((xp.arange(2**b)[:, None] >> xp.arange(b)[None, :]) & 1).astype(x.dtype)
+        cfg = all_states(b, dtype=x.dtype, xp=xp)
         JBB = J[Bx][:, Bx]
         quad = 0.5 * ((cfg @ JBB) * cfg).sum(axis=1)  # (2^b,)
         field = x @ J[:, Bx] - x[:, Bx] @ JBB + h[Bx]  # excludes the block's own units
@@ -58,8 +58,6 @@ class BoltzmannGibbs(Transition):
     name = "Gibbs"
 
     def __init__(self, J, h, method: str = "single-site", block_size: int = 2, order=None):
-        from ..models.ebm.boltzmann import check_coupling
-
         xp = get_backend().xp
         J, h = check_coupling(J, h)
         self.J, self.h = xp.asarray(J, dtype=xp.float64), xp.asarray(h, dtype=xp.float64)

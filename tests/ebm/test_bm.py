@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
+from minigen.distributions import boltzmann as bz
 from minigen.exceptions import NotFittedError
 from minigen.models import get_model_class
 from minigen.models.ebm import BoltzmannMachine
-from minigen.models.ebm import boltzmann as bz
 
 
 def target_data(n=8, m=400, seed=0):

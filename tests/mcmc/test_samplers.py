@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from minigen import mcmc
-from minigen.models.ebm import boltzmann as bz
+from minigen.distributions import boltzmann as bz
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 

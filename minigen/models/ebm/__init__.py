@@ -1,30 +1,10 @@
-"""Energy-based models: exact Boltzmann utilities, Boltzmann machines, RBMs, AIS."""
+"""Energy-based models: Boltzmann machines, RBMs (with AIS), a neural EBM.
 
-from . import boltzmann
+The exact enumeration they are checked against is :mod:`minigen.distributions.boltzmann`.
+"""
+
 from .bm import BoltzmannMachine
-from .boltzmann import (
-    empirical_distribution,
-    entropy,
-    exact_log_likelihood,
-    exact_moments,
-    exact_probabilities,
-    log_partition,
-    tv_distance,
-)
 from .neural import NeuralEBM
 from .rbm import BernoulliRBM, GaussianBernoulliRBM
 
-__all__ = [
-    "NeuralEBM",
-    "BernoulliRBM",
-    "GaussianBernoulliRBM",
-    "BoltzmannMachine",
-    "boltzmann",
-    "empirical_distribution",
-    "entropy",
-    "exact_log_likelihood",
-    "exact_moments",
-    "exact_probabilities",
-    "log_partition",
-    "tv_distance",
-]
+__all__ = ["NeuralEBM", "BernoulliRBM", "GaussianBernoulliRBM", "BoltzmannMachine"]

@@ -8,7 +8,7 @@ log-likelihood gradient is *data moments minus model moments*,
 .. math:: \partial_{J_{ij}} \bar\ell = \langle x_i x_j\rangle_{data} - \langle x_i x_j\rangle_p,
           \qquad \partial_{h_i} \bar\ell = \langle x_i\rangle_{data} - \langle x_i\rangle_p,
 
-where the model moments come from exact enumeration (:mod:`.boltzmann`, so
+where the model moments come from exact enumeration (:mod:`minigen.distributions.boltzmann`, so
 ``n <= 24``; training is practical up to ~16 units). Sampling is sequential
 single-site Gibbs (:func:`minigen.mcmc.gibbs_boltzmann`).
 
@@ -22,8 +22,8 @@ import numpy as np
 from ..._validation import check_binary, check_positive_int
 from ...backend import get_backend
 from ...base import register_model
+from ...distributions import boltzmann as bz
 from ...training import IterativeModel
-from . import boltzmann as bz
 
 
 @register_model("bm")

@@ -44,12 +44,13 @@ from ..._validation import (
 )
 from ...backend import get_backend, to_numpy
 from ...base import register_model
+from ...distributions import boltzmann as bz
 from ...exceptions import EstimateWarning, TrainingDiverged
 from ...io import state_array
+from ...kernels import multinomial_threshold
 from ...params import Param, non_negative_float, one_of, optional, positive_int
 from ...random import check_random_state, uniforms
 from ...training import IterativeModel
-from . import boltzmann as bz
 from .ais import ais_log_partition
 
 
@@ -411,6 +412,45 @@ class BernoulliRBM(_RBMBase):
     def energy(self, v, h):
         """Joint energy :math:`E(v, h)` per row."""
         return -((v @ self.W_) * h).sum(axis=1) - v @ self.b_ - h @ self.c_
+
+    def sample(self, n_samples: int, random_state=None, *, n_steps: int = 1000,
+               method: str = "gibbs"):
+        r"""``n_samples`` visible samples.
+
+        ``method="gibbs"``: ``n_steps`` block-Gibbs steps from noise (approximate; the
+        chains' burn-in decides how close). ``method="exact"`` (at most 24 hidden units):
+        the hidden marginal is enumerable,
+
+        .. math:: q(h) \propto \exp\big(c^\top h + \textstyle\sum_i
+            \mathrm{softplus}(b_i + W_{i,:} h)\big)
+
+        over the :math:`2^H` states, so ``h`` is drawn from it by thresholding its CDF
+        (:func:`minigen.kernels.multinomial_threshold`), then
+        :math:`v \mid h \sim \mathrm{Bernoulli}(\sigma(b + W h))`: independent exact
+        draws, no burn-in (``n_steps`` is not used).
+        """
+        if check_choice(method, "method", ("gibbs", "exact")) == "gibbs":
+            return super().sample(n_samples, random_state, n_steps=n_steps)
+        self._check_fitted()
+        n = check_positive_int(n_samples, "n_samples")
+        H = self.W_.shape[1]
+        if H > bz.MAX_ENUM_UNITS:
+            raise ValueError(f"method='exact' enumerates 2^H hidden states; H={H} > "
+                             f"{bz.MAX_ENUM_UNITS}")
+        rng = check_random_state(random_state)
+        xp = get_backend().xp
+        hs = bz.all_states(H, xp=xp)  # (2^H, H)
+        log_q = hs @ self.c_ + _softplus(xp, hs @ self.W_.T + self.b_).sum(axis=1)
+        q = xp.exp(log_q - log_q.max())
+        u = uniforms(rng, n, np.float64)
+        # the kernel takes one row of weights per draw: rows in blocks of ~4M weights
+        rows = max(1, (1 << 22) >> H)
+        idx = xp.concatenate([
+            multinomial_threshold(xp.ascontiguousarray(xp.broadcast_to(q, (len(ub), len(q)))),
+                                  ub)
+            for ub in (u[i:i + rows] for i in range(0, n, rows))])
+        pv = _sigmoid(xp, hs[idx] @ self.W_.T + self.b_)
+        return (uniforms(rng, pv.shape, np.float64) < pv).astype(np.float64)
 
     def _exact_log_partition(self) -> float:
         xp = get_backend().xp

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from minigen.models.ebm import boltzmann as bz
+from minigen.distributions import boltzmann as bz
 
 
 def random_bm(n, seed=0, scale=0.5):

@@ -1,4 +1,5 @@
-r"""Exact enumeration utilities for small binary energy models (ground truth for tests).
+r"""Exact enumeration of small Boltzmann distributions: the ground truth that models, MCMC
+and the tests are checked against (it sits below both, with the other distributions).
 
 For binary units :math:`x \in \{0, 1\}^n` and an energy :math:`E(x)`, the Gibbs
 distribution is :math:`p(x) = e^{-E(x)} / Z` with
@@ -20,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._validation import check_array, check_binary, check_positive_int
-from ...backend import get_backend
+from .._validation import check_array, check_binary, check_positive_int
+from ..backend import get_backend
 
 MAX_ENUM_UNITS = 24
 
