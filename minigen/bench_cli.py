@@ -15,6 +15,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .backend import _probe
+from .cli_args import HelpFormatter, positive_int
+from .kernels import _dispatch
+
 # kernel name -> (setup(size, backend), {"small": size, "default": size})
 CASES: dict[str, tuple[Callable, dict]] = {}
 SIZES = {"small": 0, "default": 1}
@@ -156,9 +160,6 @@ def _time(fn, repeat: int, backend) -> float:
 
 def run(args) -> int:
     """Run the benchmarks selected by ``args`` (see :func:`build_parser`) and print a table."""
-    from .backend import _probe
-    from .kernels import _dispatch
-
     names = args.kernels or list(CASES)
     unknown = [k for k in names if k not in CASES]
     if unknown:
@@ -192,8 +193,6 @@ def run(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import HelpFormatter, positive_int  # the main CLI's conventions
-
     p = argparse.ArgumentParser(prog="minigen bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
     p.add_argument("kernels", nargs="*", help=f"kernels to time (default all: {', '.join(CASES)})")
