@@ -15,6 +15,7 @@
 // -inf makes the total NaN. An invalid row's index goes to *status by atomicMin (the
 // wrapper reads it once after the launch) and its output is not written.
 #include "philox.cuh"
+#include "status.cuh"
 
 __device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
 __device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(a, b); }
@@ -26,11 +27,6 @@ template <typename T> __device__ __forceinline__ T mn_log_tiny();
 template <> __device__ __forceinline__ float mn_log_tiny<float>() { return -87.3365478515625f; }
 template <> __device__ __forceinline__ double mn_log_tiny<double>() { return -708.39641853226408; }
 
-// Largest finite value of T (NVRTC has no <float.h>).
-template <typename T> __device__ __forceinline__ T mn_max();
-template <> __device__ __forceinline__ float mn_max<float>() { return 3.40282346638528859812e+38f; }
-template <> __device__ __forceinline__ double mn_max<double>() { return 1.79769313486231570815e+308; }
-
 // A NaN z (NaN or +inf logit, or a row of -inf) gives a NaN weight: the total's check.
 template <typename T>
 __device__ __forceinline__ T mn_exp(T x, T m, T tau) {
@@ -41,11 +37,7 @@ __device__ __forceinline__ T mn_exp(T x, T m, T tau) {
 // Whether a row with this total and uniform is valid (no negative weight is checked apart).
 template <typename T>
 __device__ __forceinline__ bool mn_valid(T total, double u) {
-    return total > (T)0 && total <= mn_max<T>() && u >= 0.0 && u < 1.0;
-}
-
-__device__ __forceinline__ void mn_flag(unsigned long long* status, long long row) {
-    atomicMin(status, (unsigned long long)row);
+    return total > (T)0 && total <= minigen_max<T>() && u >= 0.0 && u < 1.0;
 }
 
 template <typename T, bool LOGITS>
@@ -302,7 +294,7 @@ __device__ __forceinline__ void mn_rows_warp(const T* __restrict__ x, const doub
             const bool neg = !LOGITS && mn_row_negative_warp<T>(row, c, lane);
             if (lane == 0) {
                 const long long k = neg ? -1 : mn_row<T, LOGITS>(row, c, ui, m, tau);
-                if (k < 0) mn_flag(status, i);
+                if (k < 0) minigen_flag(status, i);
                 else out[i] = k;
             }
         }
@@ -342,7 +334,7 @@ __device__ __forceinline__ void mn_rows_warp(const T* __restrict__ x, const doub
         }
         // run is the row total T (the same in every lane): the checks are warp-uniform
         if (__any_sync(MN_FULL_MASK, neg) || !mn_valid<T>(run, ui)) {
-            if (lane == 0) mn_flag(status, i);
+            if (lane == 0) minigen_flag(status, i);
             continue;
         }
         const double t = __dmul_rn(ui, (double)run);
@@ -434,7 +426,7 @@ __global__ void __launch_bounds__(32 * MN_ROW_WARPS) multinomial_threshold_rows_
         const double ui = use_seed ? (double)philox_uniform<T>(seed, offset + (unsigned long long)row)
                                    : u[row];
         if (neg || !mn_valid<T>(run, ui)) {
-            mn_flag(status, row);
+            minigen_flag(status, row);
             continue;
         }
         const double t = __dmul_rn(ui, (double)run);  // run is the row total T

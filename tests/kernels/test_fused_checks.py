@@ -170,3 +170,199 @@ def test_multinomial_strided_input(weights):
         with use_backend(b):
             np.testing.assert_array_equal(multinomial_threshold(big[:, ::2], u), want)
             np.testing.assert_array_equal(multinomial_threshold(w, np.repeat(u, 2)[::2]), want)
+
+
+# --------------------------------------------------------------------------------- langevin
+
+from minigen.kernels import (  # noqa: E402
+    langevin_run_gmm,
+    langevin_run_quadratic,
+    langevin_step,
+    mala_step,
+    preconditioned_langevin_step,
+)
+
+NL, DL = 4001, 50  # 200,050 elements: the prange step kernels, several chain chunks
+
+
+@pytest.fixture(scope="module")
+def chains():
+    rng = np.random.default_rng(2)
+    x, g, z = (rng.normal(size=(NL, DL)).astype(np.float32) for _ in range(3))
+    return x, g, z
+
+
+def _step_calls(x, g, z):
+    m, L = np.full(DL, 0.5, np.float32), np.eye(DL, dtype=np.float32) * 0.5
+    return {
+        "step": lambda: langevin_step(x, g, 0.1, noise=z),
+        "step seed": lambda: langevin_step(x, g, 0.1, seed=1),
+        "step in place": lambda: (lambda xc: langevin_step(xc, g, 0.1, noise=z, out=xc))(
+            x.copy()),
+        "diag": lambda: preconditioned_langevin_step(x, g, 0.1, precond_diag=m, noise=z),
+        "diag seed": lambda: preconditioned_langevin_step(x, g, 0.1, precond_diag=m, seed=2),
+        "chol": lambda: preconditioned_langevin_step(x, g, 0.1, precond_chol=L, noise=z),
+    }
+
+
+@pytest.mark.parametrize("which", ["x", "grad", "noise"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_langevin_steps_bad_value_anywhere(chains, which, value):
+    for pos in positions(chains[0].shape):
+        x, g, z = (a.copy() for a in chains)
+        {"x": x, "grad": g, "noise": z}[which][pos] = value
+        for name, call in _step_calls(x, g, z).items():
+            if which == "noise" and "seed" in name:
+                continue
+            same_error_everywhere(call, f"^{which} contains NaN or infinite values")
+
+
+def test_langevin_step_in_place_error_names_the_argument(chains):
+    for which in ("x", "grad", "noise"):
+        for b in BACKENDS:
+            x, g, z = (a.copy() for a in chains)
+            {"x": x, "grad": g, "noise": z}[which][NL // 2, 7] = np.nan
+            with use_backend(b), pytest.raises(ValueError, match=f"^{which} contains"):
+                langevin_step(x, g, 0.1, noise=z, out=x)
+
+
+def test_langevin_overflow_is_an_error_unless_check_finite_is_off(chains):
+    x, g, z = (a.copy() for a in chains)
+    x[-1, -1], g[-1, -1] = 3e38, -2e38  # x - step/2 * grad = 3e38 + 1e38 overflows float32
+    for b in BACKENDS:
+        with use_backend(b):
+            with pytest.raises(FloatingPointError, match="overflows float32"):
+                langevin_step(x, g, 1.0, noise=z)
+            y = langevin_step(x, g, 1.0, noise=z, check_finite=False)
+            assert np.isinf(y[-1, -1]) and np.isfinite(y[:-1]).all()
+            g[0, 0] = np.nan  # check_finite=False: NaN goes through, as NumPy would
+            assert np.isnan(langevin_step(x, g, 1.0, noise=z, check_finite=False)[0, 0])
+            g[0, 0] = 0
+
+
+@pytest.mark.parametrize("shift", [1, -1, DL, -3 * DL])
+def test_langevin_out_partially_overlapping_the_input(chains, shift):
+    """``out`` a shifted view of ``x``'s buffer: the result is as if every input were
+    read first (it was wrong by up to 2.5 on numba: chunks read overwritten values)."""
+    x0, g, z = chains
+    m = np.linspace(0.5, 2, DL).astype(np.float32)
+    n = x0.size
+    for b in BACKENDS:
+        with use_backend(b):
+            want = langevin_step(x0, g, 0.1, noise=z)
+            want_d = preconditioned_langevin_step(x0, g, 0.1, precond_diag=m, noise=z)
+            for fn, ref in ((lambda x, out: langevin_step(x, g, 0.1, noise=z, out=out), want),
+                            (lambda x, out: preconditioned_langevin_step(
+                                x, g, 0.1, precond_diag=m, noise=z, out=out), want_d)):
+                buf = np.zeros(n + abs(shift), np.float32)
+                lo = max(shift, 0)
+                x = buf[lo:lo + n].reshape(x0.shape)
+                x[...] = x0
+                out = buf[lo - shift:lo - shift + n].reshape(x0.shape)
+                assert np.shares_memory(x, out) and x.ctypes.data != out.ctypes.data
+                np.testing.assert_array_equal(fn(x, out), ref, err_msg=f"{b} shift {shift}")
+            gb = g.copy()  # grad partially overlapping an in-place x: copied first
+            buf = np.concatenate([x0.ravel(), gb.ravel()])
+            xv = buf[:n].reshape(x0.shape)
+            gv = buf[DL:DL + n].reshape(x0.shape)
+            want_g = langevin_step(xv.copy(), gv.copy(), 0.1, noise=z)
+            np.testing.assert_array_equal(langevin_step(xv, gv, 0.1, noise=z, out=xv), want_g)
+
+
+def _mala_inputs(chains):
+    x, g, z = (a.astype(np.float64) for a in chains)
+    y = x + 0.1 * z
+    e_x, e_y = (x**2).sum(1) / 2, (y**2).sum(1) / 2
+    u = np.random.default_rng(3).random(NL)
+    return {"x": x, "x_prop": y, "grad_x": x.copy(), "grad_prop": y.copy(), "energy_x": e_x,
+            "energy_prop": e_y, "uniforms": u}
+
+
+def _mala(a, **kw):
+    return mala_step(a["x"], a["x_prop"], a["grad_x"], a["grad_prop"], a["energy_x"],
+                     a["energy_prop"], 0.01, uniforms=a["uniforms"], **kw)
+
+
+def test_mala_bad_values_anywhere(chains):
+    cases = [(k, np.nan, f"^{k} contains NaN or infinite") for k in
+             ("x", "x_prop", "grad_x", "grad_prop")]
+    cases += [("energy_x", np.inf, "^energy_x contains NaN or infinite"),
+              ("energy_prop", np.nan, "^energy_prop contains NaN or -inf"),
+              ("energy_prop", -np.inf, "^energy_prop contains NaN or -inf"),
+              ("uniforms", 1.0, r"^uniforms must lie in \[0, 1\)"),
+              ("uniforms", np.nan, r"^uniforms must lie in \[0, 1\)")]
+    for key, value, match in cases:
+        for i in (0, NL // 2, NL - 1):
+            a = _mala_inputs(chains)
+            if a[key].ndim == 2:
+                a[key][i, DL // 2] = value
+            else:
+                a[key][i] = value
+            msg = same_error_everywhere(lambda a=a: _mala(a), match)
+            assert f"(chain {i})" in msg
+
+
+def test_mala_huge_states_give_a_signed_ratio_not_nan():
+    # |x| ~ 1e300: both squared proposal norms overflow; the old |a|^2 - |c|^2 was
+    # inf - inf = NaN (and a NaN ratio silently rejects). The sign survives as +-inf.
+    x = np.full((3, 2), 1e300)
+    y = x.copy()
+    y[0] += [2e297, 2e297]  # both terms of the sum positive: +inf, accepted
+    y[1] -= [2e297, 2e297]  # both negative: -inf, rejected
+    y[2] += [2e297, -1e297]  # +inf and -inf terms: the rescaled sum is positive
+    e = np.zeros(3)
+    for b in BACKENDS:
+        with use_backend(b):
+            r = mala_step(x, y, x, y, e, e, 0.1, uniforms=np.full(3, 0.5))
+        np.testing.assert_array_equal(r.log_alpha, [np.inf, -np.inf, np.inf])
+        np.testing.assert_array_equal(r.accepted, [True, False, True])
+
+
+def test_mala_energy_prop_plus_inf_is_rejected(chains):
+    a = _mala_inputs(chains)
+    a["energy_prop"][[0, NL - 1]] = np.inf
+    a["uniforms"][[0, NL - 1]] = 0.0
+    for b in BACKENDS:
+        with use_backend(b):
+            r = _mala(a)
+        assert not r.accepted[0] and not r.accepted[-1] and r.log_alpha[0] == -np.inf
+
+
+@pytest.mark.parametrize("runner", ["gmm", "quadratic"])
+def test_runners_bad_start_or_noise_anywhere(chains, runner):
+    x0 = chains[0][:, :2].astype(np.float64)
+    T = 2
+    z0 = np.random.default_rng(4).normal(size=(T, NL, 2))
+    w, mu, s = np.array([1.0, 2.0]), np.array([[0.0, 0.0], [3.0, 1.0]]), np.array([1.0, 0.5])
+
+    def call(x, z):
+        if runner == "gmm":
+            return langevin_run_gmm(x, T, 0.05, w, mu, s, noise=z)
+        return langevin_run_quadratic(x, T, 0.05, np.eye(2), np.zeros(2), noise=z)
+
+    for i in (0, NL // 2, NL - 1):
+        x, z = x0.copy(), z0.copy()
+        x[i, 1] = np.nan
+        assert f"(chain {i})" in same_error_everywhere(lambda x=x: call(x, z0), "^x contains")
+        z[T - 1, i, 0] = np.inf
+        assert f"(chain {i})" in same_error_everywhere(lambda z=z: call(x0, z),
+                                                      "^noise contains")
+    for b in BACKENDS:  # a step far too large for the curvature diverges: a clear error
+        with use_backend(b), pytest.raises(FloatingPointError, match="diverged"):
+            langevin_run_quadratic(x0, 400, 1.0, np.eye(2) * 1e3, np.zeros(2), seed=1)
+
+
+@pytest.mark.parametrize("dt,tiny", [(np.float64, 1e-160), (np.float32, 1e-19),
+                                     (np.float32, 1e-30)])
+def test_gmm_runner_with_a_vanishing_scale_is_finite(dt, tiny):
+    """One scale so small that 1/s^2 overflows: its responsibility is 0 away from its mean,
+    and so is its gradient term (it was 0 * inf = NaN on every chain)."""
+    x = np.random.default_rng(5).normal(size=(300, 2)).astype(dt)
+    w, mu = np.array([0.5, 0.5]), np.array([[0.0, 0.0], [2.0, 2.0]])
+    want = langevin_run_gmm(x, 3, 0.01, w[:1], mu[:1], np.array([1.0]), seed=7)
+    for b in BACKENDS:
+        with use_backend(b):
+            got = langevin_run_gmm(x, 3, 0.01, w, mu, np.array([1.0, tiny]), seed=7)
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, want, rtol=1e-5 if dt == np.float32 else 1e-12,
+                                   atol=1e-5 if dt == np.float32 else 1e-12)
