@@ -366,3 +366,117 @@ def test_gmm_runner_with_a_vanishing_scale_is_finite(dt, tiny):
         assert np.isfinite(got).all()
         np.testing.assert_allclose(got, want, rtol=1e-5 if dt == np.float32 else 1e-12,
                                    atol=1e-5 if dt == np.float32 else 1e-12)
+
+
+# --------------------------------------------------------------------------------- coupling
+
+from minigen.kernels import (  # noqa: E402
+    actnorm,
+    actnorm_backward,
+    additive_coupling,
+    additive_coupling_backward,
+    affine_coupling,
+    affine_coupling_backward,
+)
+
+NC, DC = 300, 515  # 154,500 elements: the prange kernels, several row chunks
+
+
+@pytest.fixture(scope="module")
+def coupling_inputs():
+    rng = np.random.default_rng(6)
+    return {k: rng.normal(size=(NC, DC)).astype(np.float32) for k in ("x2", "s", "t", "gy")}
+
+
+def _coupling_calls(a, gl, inverse):
+    xa, loc, ls = a["x2"].reshape(NC, 5, 103), np.zeros(5, np.float32), np.zeros(5, np.float32)
+    return {
+        ("x2", "s", "t"): lambda: affine_coupling(a["x2"], a["s"], a["t"], inverse),
+        ("x2", "s", "gy", "glogdet") + (("t",) if inverse else ()): lambda:
+            affine_coupling_backward(a["x2"], a["s"], a["t"], a["gy"], gl, inverse),
+        ("x2", "t"): lambda: additive_coupling(a["x2"], a["t"], inverse),
+        ("gy",): lambda: additive_coupling_backward(a["gy"], inverse),
+        ("x2:x",): lambda: actnorm(xa, loc, ls, inverse),
+        ("x2:x", "gy", "glogdet"): lambda: actnorm_backward(
+            xa, loc, ls, a["gy"].reshape(xa.shape), gl, inverse),
+    }
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_coupling_bad_value_anywhere(coupling_inputs, value, inverse):
+    gl0 = np.linspace(-1, 1, NC)
+    for which in ("x2", "s", "t", "gy", "glogdet"):
+        for pos in positions((NC, DC)):
+            a = {k: v.copy() for k, v in coupling_inputs.items()}
+            gl = gl0.copy()
+            if which == "glogdet":
+                gl[pos[0]] = value
+            else:
+                a[which][pos] = value
+            for reads, call in _coupling_calls(a, gl, inverse).items():
+                names = {r.split(":")[0]: r.split(":")[-1] for r in reads}
+                if which not in names:
+                    continue
+                msg = same_error_everywhere(call, f"^{names[which]} contains NaN or infinite")
+                assert f"(row {pos[0]})" in msg or names[which] == "glogdet"
+
+
+def test_coupling_backward_ignores_t_in_the_forward_direction(coupling_inputs):
+    a = {k: v.copy() for k, v in coupling_inputs.items()}
+    a["t"][NC // 2, 3] = np.nan  # the forward's gradients do not depend on t
+    for b in BACKENDS:
+        with use_backend(b):
+            g = affine_coupling_backward(a["x2"], a["s"], a["t"], a["gy"], None)
+        assert all(np.isfinite(x).all() for x in g)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_zero_times_an_overflowed_exp_is_zero(dt):
+    """x2 = 0 with s = 1e300 was NaN (0 * inf); the exact product is 0, so y2 = t. Other
+    overflows stay IEEE's inf; the log-det is the float64 sum of s."""
+    big = dt(1e300) if dt == np.float64 else dt(1e38)
+    x2 = np.array([[0, 1, -2, 0], [0.5, 0, 0, 1]], dt)
+    s = np.array([[big, big, big, -big], [1, 2, 3, 4]], dt)
+    t = np.array([[1, 2, 3, 4], [5, 6, 7, 8]], dt)
+    for b in BACKENDS:
+        with use_backend(b), np.errstate(over="ignore"):
+            y, ld = affine_coupling(x2, s, t)
+            np.testing.assert_array_equal(y[0], [1, np.inf, -np.inf, 4])
+            np.testing.assert_allclose(y[1], x2[1] * np.exp(s[1]) + t[1], rtol=1e-6)
+            np.testing.assert_allclose(ld, s.astype(np.float64).sum(1), rtol=1e-12)
+            yi, _ = affine_coupling(t, -s, t, inverse=True)  # (t - t) * e^{+big}: 0
+            assert yi[0, 0] == 0 and yi[1, 0] == 0
+            gx2, gs, gt = affine_coupling_backward(x2, s, t, np.zeros_like(x2), np.zeros(2))
+            assert np.isfinite(gx2[0]).all() and (gx2[0] == 0).all() and (gs[0] == 0).all()
+            y, _ = actnorm(np.zeros((2, 2, 3), dt), np.zeros(2, dt), np.array([big, 0], dt))
+            assert (y == 0).all()
+
+
+def test_coupling_reads_contiguous_input_in_place(coupling_inputs, monkeypatch):
+    from minigen.kernels import coupling as KC
+
+    a = coupling_inputs
+    seen = spy(monkeypatch, KC)
+    with use_backend(BACKENDS[-1]):
+        affine_coupling(a["x2"], a["s"], a["t"])
+        affine_coupling_backward(a["x2"], a["s"], a["t"], a["gy"], np.ones(NC))
+        additive_coupling(a["x2"], a["t"])
+        actnorm(a["x2"].reshape(NC, 5, 103), np.zeros(5, np.float32), np.zeros(5, np.float32))
+    for args in seen:
+        for arr in args:
+            if isinstance(arr, np.ndarray) and arr.ndim >= 2:
+                assert any(arr.ctypes.data == v.ctypes.data for v in a.values()), "copied"
+
+
+def test_coupling_strided_input(coupling_inputs):
+    a = coupling_inputs
+    want = affine_coupling(a["x2"], a["s"], a["t"])
+    wide = np.zeros((NC, 2 * DC), np.float32)
+    wide[:, 1::2] = a["x2"]
+    for b in BACKENDS:
+        with use_backend(b):
+            y, ld = affine_coupling(wide[:, 1::2], a["s"], a["t"].astype(np.float64))
+            assert y.dtype == np.float64  # the result type of the inputs, as before
+            np.testing.assert_allclose(y, want[0], rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(ld, want[1], rtol=1e-12)
