@@ -480,3 +480,97 @@ def test_coupling_strided_input(coupling_inputs):
             assert y.dtype == np.float64  # the result type of the inputs, as before
             np.testing.assert_allclose(y, want[0], rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(ld, want[1], rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------------- gibbs
+
+from minigen.kernels import bm_gibbs_sweep, rbm_gibbs  # noqa: E402
+
+BR, VR, HR, KR = 301, 97, 61, 2
+
+
+@pytest.fixture(scope="module")
+def rbm_inputs():
+    rng = np.random.default_rng(7)
+    return {"v": (rng.random((BR, VR)) < 0.4).astype(np.float32),
+            "W": (rng.normal(size=(VR, HR)) * 0.1).astype(np.float32),
+            "b": (rng.normal(size=VR) * 0.1).astype(np.float32),
+            "c": (rng.normal(size=HR) * 0.1).astype(np.float32),
+            "uniforms": rng.random((KR, BR, HR + VR)).astype(np.float32)}
+
+
+def _rbm(a, explicit, compute_ph=True):
+    kw = {"uniforms": a["uniforms"]} if explicit else {"seed": 5}
+    return rbm_gibbs(a["v"], a["W"], a["b"], a["c"], KR, compute_ph=compute_ph, **kw)
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+def test_rbm_bad_values_anywhere(rbm_inputs, explicit):
+    cases = [("W", np.nan, "^W contains NaN"), ("W", -np.inf, "^W contains NaN"),
+             ("b", np.inf, "^b contains NaN"), ("c", np.nan, "^c contains NaN"),
+             ("v", 1.5, r"^v must lie in \[0, 1\]"), ("v", -0.25, r"^v must lie in \[0, 1\]"),
+             ("v", np.nan, r"^v must lie in \[0, 1\]")]
+    if explicit:
+        cases += [("uniforms", 1.0, r"^uniforms must lie in \[0, 1\) in float32"),
+                  ("uniforms", np.nan, r"^uniforms must lie in \[0, 1\) in float32"),
+                  ("uniforms", -1e-3, r"^uniforms must lie in \[0, 1\) in float32")]
+    for key, value, match in cases:
+        shape = rbm_inputs[key].shape
+        spots = positions(shape)
+        if key == "uniforms":  # in the hidden and the visible part of every step
+            spots += [(KR - 1, 0, HR - 1), (0, BR // 2, HR), (KR - 1, BR - 1, HR + 1)]
+        for pos in spots:
+            a = {k: v.copy() for k, v in rbm_inputs.items()}
+            a[key][pos] = value
+            for compute_ph in (True, False):
+                same_error_everywhere(lambda a=a, cp=compute_ph: _rbm(a, explicit, cp), match)
+
+
+def test_rbm_huge_but_finite_weights_are_not_an_error(rbm_inputs):
+    """Pre-activations that overflow to +-inf give probabilities of exactly 0 or 1 (the
+    kernel sees them, the wrapper finds every input finite and returns the result)."""
+    a = {k: v.copy() for k, v in rbm_inputs.items()}
+    a["W"][:, 0] = 3e38
+    a["v"][:, :2] = 1
+    for b in BACKENDS:
+        with use_backend(b), np.errstate(over="ignore"):
+            r = _rbm(a, True)
+        assert (r.ph0[:, 0] == 1).all() and (r.h0[:, 0] == 1).all()
+
+
+def test_bm_bad_values_anywhere():
+    rng = np.random.default_rng(8)
+    n, chains, sweeps = 12, 2001, 2
+    J = rng.normal(size=(n, n)) * 0.3
+    J = (J + J.T) / 2
+    np.fill_diagonal(J, 0)
+    h = rng.normal(size=n)
+    x0 = (rng.random((chains, n)) < 0.5).astype(np.float64)
+    u0 = rng.random((sweeps, chains, n))
+    for pos in positions(x0.shape):
+        for value, match in ((0.5, "^state must be binary"), (2.0, "^state must be binary"),
+                             (np.nan, "^state contains NaN")):
+            x = x0.copy()
+            x[pos] = value
+            for kw in ({"uniforms": u0}, {"seed": 1}, {"seed": 1, "n_sweeps": 0}):
+                kw = {"n_sweeps": sweeps, **kw}
+                same_error_everywhere(lambda x=x, kw=kw: bm_gibbs_sweep(x, J, h, **kw), match)
+    for pos in positions(u0.shape):
+        for value, match in ((1.0, r"^uniforms must lie in \[0, 1\)"),
+                             (np.nan, "^uniforms contains NaN")):
+            u = u0.copy()
+            u[pos] = value
+            same_error_everywhere(
+                lambda u=u: bm_gibbs_sweep(x0, J, h, n_sweeps=sweeps, uniforms=u), match)
+
+
+def test_gibbs_reads_contiguous_input_in_place(rbm_inputs, monkeypatch):
+    from minigen.kernels import gibbs as KG
+
+    a = rbm_inputs
+    seen = spy(monkeypatch, KG)
+    with use_backend(BACKENDS[-1]):
+        _rbm(a, True)
+    assert all(x is y for x, y in zip(seen[0][:4], (a["v"], a["W"], a["b"], a["c"]),
+                                      strict=True))
+    assert seen[0][5] is a["uniforms"]
