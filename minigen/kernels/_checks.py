@@ -17,6 +17,19 @@ import numpy as np
 from ..backend import xp_of
 
 
+def array_arg(x, name: str, **kwargs):
+    """``check_array(x, name, finite=False, **kwargs)``, with a fast path for a NumPy array
+    of a real dtype when only ``ndim`` is asked (the wrappers run once per kernel call,
+    often on small arrays, so their Python cost shows)."""
+    if type(x) is np.ndarray and x.dtype.kind in "biuf" and set(kwargs) <= {"ndim"}:
+        ndim = kwargs.get("ndim")
+        if ndim is None or x.ndim == ndim or (not isinstance(ndim, int) and x.ndim in ndim):
+            return x
+    from .._validation import check_array
+
+    return check_array(x, name, finite=False, **kwargs)
+
+
 def as_kernel_array(a, dtype):
     """``a`` as a C-contiguous array of ``dtype`` on its own backend: ``a`` itself when it
     already is one (never copied), else one copy (strided or other-dtype input)."""
@@ -58,16 +71,7 @@ def unalias(out, *inputs):
     """
     res = []
     for a in inputs:
-        if a is not None and a is not out and not same_memory(a, out) and may_overlap(a, out):
+        if a is not None and a is not out and may_overlap(a, out) and not same_memory(a, out):
             a = a.copy()
         res.append(a)
     return res
-
-
-def first_bad_of(flags) -> int:
-    """Index of the first non-zero entry of a host or device flag array, or -1."""
-    xp = xp_of(flags)
-    if flags.size == 0:
-        return -1
-    nz = xp.flatnonzero(flags)
-    return int(nz[0]) if nz.size else -1

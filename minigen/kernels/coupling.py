@@ -29,11 +29,13 @@ Kingma & Dhariwal (2018) Glow.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._validation import check_array
 from ..backend import check_on_backend, xp_of
-from ._checks import as_kernel_array
+from ._checks import array_arg, as_kernel_array
 from ._dispatch import implementation
 from .reference import coupling as _spec
 
@@ -55,7 +57,7 @@ def _check_inverse(inverse) -> bool:
 
 def _rows(arrays: dict, ref: str = "x2"):
     """Validate same-shape arrays ``(N, ...)``; return them as C-contiguous ``(N, D)`` rows."""
-    checked = {name: check_array(a, name, finite=False) for name, a in arrays.items()}
+    checked = {name: array_arg(a, name) for name, a in arrays.items()}
     for name, a in checked.items():
         check_on_backend(a, name)
     first = checked[ref]
@@ -70,7 +72,7 @@ def _rows(arrays: dict, ref: str = "x2"):
     dtype = _float_dtype(*checked.values())
     xp = xp_of(*checked.values())
     n = first.shape[0]
-    d = int(np.prod(first.shape[1:], dtype=np.int64)) if first.ndim > 1 else 1
+    d = math.prod(first.shape[1:])
     del xp
     rows = [as_kernel_array(a, dtype).reshape(n, d) for a in checked.values()]
     return rows, first.shape

@@ -24,7 +24,7 @@ import numpy as np
 
 from .._validation import check_array, check_positive_float, check_positive_int
 from ..backend import check_on_backend, to_numpy, xp_of
-from ._checks import as_kernel_array, unalias
+from ._checks import array_arg, as_kernel_array, unalias
 from ._dispatch import implementation
 from ._stream import float_dtype, resolve_stream
 
@@ -32,7 +32,7 @@ from ._stream import float_dtype, resolve_stream
 def _same(a, name, like):
     """O(1) checks of an array that must match ``like`` (shape, backend); ``a`` in
     ``like``'s dtype, C-contiguous (copied once only if strided or of another dtype)."""
-    a = check_array(a, name, finite=False)
+    a = array_arg(a, name)
     if a.shape != like.shape:
         raise ValueError(f"{name} must have shape {like.shape} (like x), got {a.shape}")
     check_on_backend(a, name)
@@ -40,7 +40,7 @@ def _same(a, name, like):
 
 
 def _x(x, ndim=None):
-    x = check_array(x, "x", ndim=ndim, finite=False)
+    x = array_arg(x, "x", ndim=ndim)
     check_on_backend(x, "x")
     return as_kernel_array(x, np.dtype(float_dtype(x))), xp_of(x)
 

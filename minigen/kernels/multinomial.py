@@ -20,7 +20,7 @@ import numpy as np
 
 from .._validation import check_array
 from ..backend import get_backend, to_numpy, xp_of
-from ._checks import as_kernel_array
+from ._checks import array_arg, as_kernel_array
 from ._dispatch import implementation
 from .philox import check_offset, check_seed
 
@@ -30,7 +30,7 @@ __all__ = ["multinomial_threshold", "categorical_from_logits"]
 def _check_matrix(x, name: str):
     """O(1) checks; ``x`` as the kernel reads it: C-contiguous float32/float64, copied once
     only if it is strided or of another dtype (integers become float64)."""
-    x = check_array(x, name, ndim=2, finite=False)
+    x = array_arg(x, name, ndim=2)
     if x.dtype not in (np.float32, np.float64):
         if x.dtype.kind not in "biu":
             raise TypeError(f"{name} must be float32 or float64, got dtype {x.dtype}")

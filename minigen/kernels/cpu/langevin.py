@@ -32,24 +32,55 @@ def _put(out, i, o, big):
     return 0 if abs(o) <= big else 1
 
 
+#: Below this many elements a step runs the serial twin of its kernel: waking the thread
+#: pool costs 10 us on a quiet machine and up to milliseconds on a busy one.
+SERIAL_BELOW = 1 << 15
+
+
+@njit(cache=True, inline="always")
+def _ula_at(x, g, z, half, sq, out, i, big):
+    return _put(out, i, (x[i] - half * g[i]) + sq * z[i], big)
+
+
+@njit(cache=True, inline="always")
+def _ula_diag_at(x, g, z, m, half, sq, out, i, big):
+    mi = m[i % m.shape[0]]
+    return _put(out, i, (x[i] - half * (mi * g[i])) + sq * (math.sqrt(mi) * z[i]), big)
+
+
 @njit(cache=True, parallel=True)
 def _ula_flat(x, g, z, half, sq, out):
     big = x.dtype.type(np.finfo(x.dtype).max)
     nbad = 0
     for i in prange(x.shape[0]):
-        nbad += _put(out, i, (x[i] - half * g[i]) + sq * z[i], big)
+        nbad += _ula_at(x, g, z, half, sq, out, i, big)
+    return nbad
+
+
+@njit(cache=True)
+def _ula_flat_serial(x, g, z, half, sq, out):
+    big = x.dtype.type(np.finfo(x.dtype).max)
+    nbad = 0
+    for i in range(x.shape[0]):
+        nbad += _ula_at(x, g, z, half, sq, out, i, big)
     return nbad
 
 
 @njit(cache=True, parallel=True)
 def _ula_diag_flat(x, g, z, m, half, sq, out):
     big = x.dtype.type(np.finfo(x.dtype).max)
-    D = m.shape[0]
     nbad = 0
     for i in prange(x.shape[0]):
-        mi = m[i % D]
-        o = (x[i] - half * (mi * g[i])) + sq * (math.sqrt(mi) * z[i])
-        nbad += _put(out, i, o, big)
+        nbad += _ula_diag_at(x, g, z, m, half, sq, out, i, big)
+    return nbad
+
+
+@njit(cache=True)
+def _ula_diag_flat_serial(x, g, z, m, half, sq, out):
+    big = x.dtype.type(np.finfo(x.dtype).max)
+    nbad = 0
+    for i in range(x.shape[0]):
+        nbad += _ula_diag_at(x, g, z, m, half, sq, out, i, big)
     return nbad
 
 
@@ -63,11 +94,16 @@ def _add_flat(x, t, out):
     return nbad
 
 
+def _pick(parallel, serial, n):
+    return serial if n < SERIAL_BELOW else parallel
+
+
 def langevin_step_checked(x, grad, step, noise, out, raw=False):
     """``(out, number of non-finite results)``."""
     dt = x.dtype.type
-    n = _ula_flat(x.reshape(-1), grad.reshape(-1), noise.reshape(-1), dt(step / 2),
-                  dt(np.sqrt(step)), out.reshape(-1))
+    kernel = _pick(_ula_flat, _ula_flat_serial, x.size)
+    n = kernel(x.reshape(-1), grad.reshape(-1), noise.reshape(-1), dt(step / 2),
+               dt(np.sqrt(step)), out.reshape(-1))
     return out, int(n)
 
 
@@ -79,8 +115,9 @@ def preconditioned_langevin_step_checked(x, grad, step, noise, precond_diag, pre
                                          out, raw=False):
     dt = x.dtype.type
     if precond_diag is not None:
-        n = _ula_diag_flat(x.reshape(-1), grad.reshape(-1), noise.reshape(-1), precond_diag,
-                           dt(step / 2), dt(np.sqrt(step)), out.reshape(-1))
+        kernel = _pick(_ula_diag_flat, _ula_diag_flat_serial, x.size)
+        n = kernel(x.reshape(-1), grad.reshape(-1), noise.reshape(-1), precond_diag,
+                   dt(step / 2), dt(np.sqrt(step)), out.reshape(-1))
         return out, int(n)
     with np.errstate(over="ignore", invalid="ignore"):  # counted by _add_flat
         t = dt(-step / 2) * (grad @ precond_chol) + dt(np.sqrt(step)) * noise
@@ -149,28 +186,41 @@ def _mala_select(x, y, gx, gy, ex, ey, ok, n, x_new, g_new, e_new, acc):
         g_new[n, d] = gsrc[n, d]
 
 
+@njit(cache=True, inline="always")
+def _mala_rows(x, y, gx, gy, ex, ey, step, u, x_new, g_new, e_new, acc, la, lo, hi):
+    """The accept test for chains ``lo:hi``; returns the first invalid one (non-finite
+    input, an energy_x that is not finite, an energy_prop that is NaN or -inf, a uniform
+    outside [0, 1), or a NaN log acceptance ratio), or -1."""
+    half = step / 2
+    first = -1
+    for n in range(lo, hi):
+        q, finite = _mala_quadratic(x, y, gx, gy, n, half)
+        exn, eyn, un = np.float64(ex[n]), np.float64(ey[n]), np.float64(u[n])
+        # E(x') = +inf: zero density, always rejected (also when q is +inf)
+        la[n] = -np.inf if eyn == np.inf else exn - eyn + q / (2 * step)
+        lan = np.float64(la[n])
+        valid = (finite and np.isfinite(exn) and eyn > -np.inf and un >= 0 and un < 1
+                 and not np.isnan(lan))
+        if not valid and first < 0:
+            first = n
+        _mala_select(x, y, gx, gy, ex, ey, np.log(un) < lan, n, x_new, g_new, e_new, acc)
+    return first
+
+
 @njit(cache=True, parallel=True)
 def _mala(x, y, gx, gy, ex, ey, step, u, x_new, g_new, e_new, acc, la):
-    """The accept test per chain; returns the first invalid chain (non-finite input, an
-    energy_x that is not finite, an energy_prop that is NaN or -inf, a uniform outside
-    [0, 1), or a NaN log acceptance ratio), or -1."""
     N = x.shape[0]
-    half = step / 2
-    chunks = (N + _BLOCK - 1) // _BLOCK
-    bad = np.full(chunks, -1, np.int64)
-    for ch in prange(chunks):
-        for n in range(ch * _BLOCK, min(N, (ch + 1) * _BLOCK)):
-            q, finite = _mala_quadratic(x, y, gx, gy, n, half)
-            exn, eyn, un = np.float64(ex[n]), np.float64(ey[n]), np.float64(u[n])
-            # E(x') = +inf: zero density, always rejected (also when q is +inf)
-            la[n] = -np.inf if eyn == np.inf else exn - eyn + q / (2 * step)
-            lan = np.float64(la[n])
-            valid = (finite and np.isfinite(exn) and eyn > -np.inf and un >= 0 and un < 1
-                     and not np.isnan(lan))
-            if not valid and bad[ch] < 0:
-                bad[ch] = n
-            _mala_select(x, y, gx, gy, ex, ey, np.log(un) < lan, n, x_new, g_new, e_new, acc)
+    bad = np.empty((N + _BLOCK - 1) // _BLOCK, np.int64)
+    for ch in prange(bad.shape[0]):
+        bad[ch] = _mala_rows(x, y, gx, gy, ex, ey, step, u, x_new, g_new, e_new, acc, la,
+                             ch * _BLOCK, min(N, (ch + 1) * _BLOCK))
     return _first_bad(bad)
+
+
+@njit(cache=True)
+def _mala_serial(x, y, gx, gy, ex, ey, step, u, x_new, g_new, e_new, acc, la):
+    return _mala_rows(x, y, gx, gy, ex, ey, step, u, x_new, g_new, e_new, acc, la, 0,
+                      x.shape[0])
 
 
 def mala_step_checked(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step, uniforms):
@@ -180,8 +230,9 @@ def mala_step_checked(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step,
     e_new = np.empty_like(energy_x)
     acc = np.empty(N, np.bool_)
     la = np.empty(N, x.dtype)
-    bad = _mala(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, float(step), uniforms,
-                x_new, g_new, e_new, acc, la)
+    kernel = _pick(_mala, _mala_serial, x.size)
+    bad = kernel(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, float(step), uniforms,
+                 x_new, g_new, e_new, acc, la)
     return (x_new, g_new, e_new, acc, la), int(bad)
 
 
@@ -354,34 +405,60 @@ def _normal(seed, pos, f32):
     return vnormal_f64(seed, pos)
 
 
+@njit(cache=True, inline="always")
+def _ula_philox_at(x, g, half, sq, seed, offset, f32, out, i, big):
+    z = x.dtype.type(_normal(seed, offset + np.uint64(i), f32))
+    return _put(out, i, (x[i] - half * g[i]) + sq * z, big)
+
+
+@njit(cache=True, inline="always")
+def _ula_diag_philox_at(x, g, m, half, sq, seed, offset, f32, out, i, big):
+    z = x.dtype.type(_normal(seed, offset + np.uint64(i), f32))
+    mi = m[i % m.shape[0]]
+    return _put(out, i, (x[i] - half * (mi * g[i])) + sq * (math.sqrt(mi) * z), big)
+
+
 @njit(cache=True, parallel=True)
 def _ula_flat_philox(x, g, half, sq, seed, offset, f32, out):
     big = x.dtype.type(np.finfo(x.dtype).max)
     nbad = 0
     for i in prange(x.shape[0]):
-        z = x.dtype.type(_normal(seed, offset + np.uint64(i), f32))
-        nbad += _put(out, i, (x[i] - half * g[i]) + sq * z, big)
+        nbad += _ula_philox_at(x, g, half, sq, seed, offset, f32, out, i, big)
+    return nbad
+
+
+@njit(cache=True)
+def _ula_flat_philox_serial(x, g, half, sq, seed, offset, f32, out):
+    big = x.dtype.type(np.finfo(x.dtype).max)
+    nbad = 0
+    for i in range(x.shape[0]):
+        nbad += _ula_philox_at(x, g, half, sq, seed, offset, f32, out, i, big)
     return nbad
 
 
 @njit(cache=True, parallel=True)
 def _ula_diag_flat_philox(x, g, m, half, sq, seed, offset, f32, out):
     big = x.dtype.type(np.finfo(x.dtype).max)
-    D = m.shape[0]
     nbad = 0
     for i in prange(x.shape[0]):
-        z = x.dtype.type(_normal(seed, offset + np.uint64(i), f32))
-        mi = m[i % D]
-        o = (x[i] - half * (mi * g[i])) + sq * (math.sqrt(mi) * z)
-        nbad += _put(out, i, o, big)
+        nbad += _ula_diag_philox_at(x, g, m, half, sq, seed, offset, f32, out, i, big)
+    return nbad
+
+
+@njit(cache=True)
+def _ula_diag_flat_philox_serial(x, g, m, half, sq, seed, offset, f32, out):
+    big = x.dtype.type(np.finfo(x.dtype).max)
+    nbad = 0
+    for i in range(x.shape[0]):
+        nbad += _ula_diag_philox_at(x, g, m, half, sq, seed, offset, f32, out, i, big)
     return nbad
 
 
 def langevin_step_philox_checked(x, grad, step, seed, offset, out, raw=False):
     dt = x.dtype.type
-    n = _ula_flat_philox(x.reshape(-1), grad.reshape(-1), dt(step / 2), dt(np.sqrt(step)),
-                         np.uint64(seed), np.uint64(offset), x.dtype == np.float32,
-                         out.reshape(-1))
+    kernel = _pick(_ula_flat_philox, _ula_flat_philox_serial, x.size)
+    n = kernel(x.reshape(-1), grad.reshape(-1), dt(step / 2), dt(np.sqrt(step)),
+               np.uint64(seed), np.uint64(offset), x.dtype == np.float32, out.reshape(-1))
     return out, int(n)
 
 
@@ -393,9 +470,10 @@ def preconditioned_langevin_step_philox_checked(x, grad, step, precond_diag, pre
                                                 seed, offset, out, raw=False):
     if precond_diag is not None:
         dt = x.dtype.type
-        n = _ula_diag_flat_philox(x.reshape(-1), grad.reshape(-1), precond_diag, dt(step / 2),
-                                  dt(np.sqrt(step)), np.uint64(seed), np.uint64(offset),
-                                  x.dtype == np.float32, out.reshape(-1))
+        kernel = _pick(_ula_diag_flat_philox, _ula_diag_flat_philox_serial, x.size)
+        n = kernel(x.reshape(-1), grad.reshape(-1), precond_diag, dt(step / 2),
+                   dt(np.sqrt(step)), np.uint64(seed), np.uint64(offset),
+                   x.dtype == np.float32, out.reshape(-1))
         return out, int(n)
     z = philox_normals(x.shape, seed, offset, x.dtype)
     return preconditioned_langevin_step_checked(x, grad, step, z, None, precond_chol, out, raw)
@@ -475,6 +553,18 @@ def warm_up() -> None:
         x = np.zeros((2, 2), dtype)
         g, z, out = np.zeros_like(x), np.zeros_like(x), np.empty_like(x)
         m, e, u = np.ones(2, dtype), np.zeros(2, dtype), np.full(2, 0.5, dtype)
+        f, h, s, one = x.reshape(-1), dtype(0.1), dtype(0.3), np.uint64(1)
+        for par in (_ula_flat, _ula_flat_serial):  # the serial twins run below SERIAL_BELOW
+            par(f, f, f, h, s, out.reshape(-1))
+        for par in (_ula_diag_flat, _ula_diag_flat_serial):
+            par(f, f, f, m, h, s, out.reshape(-1))
+        for par in (_ula_flat_philox, _ula_flat_philox_serial):
+            par(f, f, h, s, one, one, dtype == np.float32, out.reshape(-1))
+        for par in (_ula_diag_flat_philox, _ula_diag_flat_philox_serial):
+            par(f, f, m, h, s, one, one, dtype == np.float32, out.reshape(-1))
+        for par in (_mala, _mala_serial):
+            par(x, x, g, g, e, e, 0.1, u, np.empty_like(x), np.empty_like(x), np.empty_like(e),
+                np.empty(2, np.bool_), np.empty(2, dtype))
         langevin_step(x, g, 0.1, z, out)
         langevin_step_philox(x, g, 0.1, 1, 0, out)
         preconditioned_langevin_step(x, g, 0.1, z, m, None, out)
