@@ -574,3 +574,47 @@ def test_gibbs_reads_contiguous_input_in_place(rbm_inputs, monkeypatch):
     assert all(x is y for x, y in zip(seen[0][:4], (a["v"], a["W"], a["b"], a["c"]),
                                       strict=True))
     assert seen[0][5] is a["uniforms"]
+
+
+# ------------------------------------------------------------------------ cupy (gpu marker)
+
+
+@pytest.mark.gpu
+def test_gpu_bad_values_anywhere_match_the_reference(weights, chains, coupling_inputs,
+                                                     rbm_inputs):
+    """The CUDA kernels' status words: the same errors as the NumPy reference, wherever the
+    bad value sits (not yet run on a device by the session that wrote it)."""
+    import cupy
+
+    def both(call, arrays, match):
+        with use_backend("numpy"), pytest.raises(ValueError, match=match) as ref:
+            call(*arrays)
+        with use_backend("cupy"), pytest.raises(ValueError, match=match) as got:
+            call(*(cupy.asarray(a) for a in arrays))
+        assert str(got.value) == str(ref.value)
+
+    w, u = weights
+    x, g, z = chains
+    a = coupling_inputs
+    for pos in positions(w.shape):
+        wb = w.copy()
+        wb[pos] = np.nan
+        both(lambda w_, u_: multinomial_threshold(w_, u_), (wb, u), "weights contains")
+        wb[pos] = -1
+        both(lambda w_, u_: multinomial_threshold(w_, u_), (wb, u), "negative")
+    for pos in positions(x.shape):
+        gb = g.copy()
+        gb[pos] = np.inf
+        both(lambda x_, g_, z_: langevin_step(x_, g_, 0.1, noise=z_), (x, gb, z), "^grad")
+    for pos in positions((NC, DC)):
+        sb = a["s"].copy()
+        sb[pos] = np.nan
+        both(lambda x_, s_, t_: affine_coupling(x_, s_, t_), (a["x2"], sb, a["t"]), "^s ")
+        both(lambda x_, s_, t_, g_: affine_coupling_backward(x_, s_, t_, g_),
+             (a["x2"], sb, a["t"], a["gy"]), "^s ")
+    r = rbm_inputs
+    for pos in positions(r["W"].shape):
+        Wb = r["W"].copy()
+        Wb[pos] = np.nan
+        both(lambda v_, W_, b_, c_: rbm_gibbs(v_, W_, b_, c_, 1, seed=1),
+             (r["v"], Wb, r["b"], r["c"]), "^W contains")
