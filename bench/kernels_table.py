@@ -2,8 +2,9 @@
 
 Run: ``python bench/kernels_table.py [--repeat 9] [--threads 2] [--cases ...]``
 
-For each kernel, in one process and in alternation (round robin, so that a busy machine
-slows every row alike), medians of ``--repeat`` runs of: the public function as users call
+For each kernel, in one process and in alternation (each row in turn, one untimed call
+then 3 timed ones: ``minigen.bench_cli.time_round_robin``), medians of ``--repeat`` runs
+of: the public function as users call
 it (``minigen.kernels.<name>`` on the ``numba`` backend, validation included), the kernel
 alone (the wrapper's cost), the NumPy expression a user would write, the named peer
 (torch CPU with ``--threads`` threads, scikit-learn ``BernoulliRBM.gibbs``) and a floor

@@ -1,7 +1,8 @@
 """``minigen bench``: time the public kernel functions, as users call them, on each backend.
 
-For every kernel it times, side by side and in alternation (round robin, so that a busy
-machine slows every row alike), medians of ``--repeat`` runs:
+For every kernel it times, side by side and in alternation (each row in turn, one untimed
+call then up to 3 timed ones, so that a busy machine slows every row alike), medians of
+``--repeat`` runs:
 
 * ``NumPy expression``: what a user would write in NumPy for the same result;
 * ``public <backend>``: ``minigen.kernels.<name>(...)`` under ``use_backend``, validation
@@ -334,19 +335,23 @@ def _actnorm(size, backend):
                 numpy_expression)
 
 
-def time_round_robin(calls: dict, repeat: int, sync=lambda: None) -> dict:
-    """Median seconds of each zero-argument call, timed in alternation after one warm-up
-    call each: a machine that slows down mid-run slows every call alike."""
-    for fn in calls.values():
-        fn()
-    sync()
+def time_round_robin(calls: dict, repeat: int, sync=lambda: None, block: int = 3) -> dict:
+    """Median seconds of ``repeat`` timed runs of each zero-argument call, in alternation.
+
+    The calls are visited in turn (a machine that slows down mid-run slows every row
+    alike); each visit makes one untimed call, then up to ``block`` timed ones: the first
+    call after another library's runs pays for that library's idle threads still spinning
+    on the cores (OpenMP, OpenBLAS), which is not the cost of either."""
     times = {k: [] for k in calls}
-    for _ in range(repeat):
+    while any(len(v) < repeat for v in times.values()):
         for k, fn in calls.items():
-            t0 = time.perf_counter()
             fn()
             sync()
-            times[k].append(time.perf_counter() - t0)
+            for _ in range(min(block, repeat - len(times[k]))):
+                t0 = time.perf_counter()
+                fn()
+                sync()
+                times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
