@@ -3,7 +3,8 @@ r"""NumPy reference for the coupling-layer kernels: the specification.
 The wrapper (:mod:`minigen.kernels.coupling`) has checked the shapes:
 ``x2``, ``s``, ``t`` (and ``gy``) share one shape ``(N, D)`` (the wrapper
 flattens ``(N, ...)`` to rows) and one float dtype; ``glogdet`` is ``(N,)``
-float64. The values are checked by the ``*_checked`` functions below. Functions use ``xp = xp_of(...)`` so they also run on CuPy arrays.
+float64. The values are checked by the ``*_checked`` functions below. Functions use
+``xp = xp_of(...)`` so they also run on CuPy arrays.
 
 Affine coupling (RealNVP), row ``n``:
 
