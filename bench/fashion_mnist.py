@@ -144,7 +144,28 @@ MODELS = {
     },
 }
 
-CACHED_SAMPLERS = ("pixelcnn", "transformer")
+#: ``--tiny`` (the CI test): the same code paths with small networks, fast on 256 images
+TINY = {
+    "made-500": {"hidden_sizes": (50,)},
+    "made-2x1000": {"hidden_sizes": (40, 40)},
+    "pixelcnn": {"n_channels": 8, "n_layers": 1},
+    "row-lstm": {"n_channels": 8, "hidden_size": 8, "n_layers": 1},
+    "transformer": {"d_model": 8, "n_heads": 2, "n_layers": 1, "d_ff": 16},
+    "rbm": {"n_components": 20},
+    "nice": {"hidden": 32, "n_couplings": 2},
+    "realnvp": {"hidden": 32, "n_couplings": 2},
+    "glow": {"n_steps": 2, "hidden": 8},
+}
+
+CACHED_SAMPLERS = ("pixelcnn", "transformer", "row-lstm")
+
+
+def model_config(name: str, tiny: bool = False) -> dict:
+    """The model's entry of :data:`MODELS`, with the :data:`TINY` sizes when asked."""
+    cfg = dict(MODELS[name])
+    if tiny:
+        cfg["params"] = {**cfg["params"], **TINY.get(name, {})}
+    return cfg
 
 
 # ---------------------------------------------------------------------- data
@@ -274,7 +295,7 @@ class MinigenSide(Side):
         t0 = time.perf_counter()
         S = to_numpy(m.sample(n, random_state=seed, **kw))
         out = {"sample_s": time.perf_counter() - t0, "n_sample": n}
-        img = Path(self.args.out) / "img" / f"{self.name}.png"
+        img = Path(self.args.img_dir or Path(self.args.out) / "img") / f"{self.name}.png"
         S = S.reshape(n, *SHAPE).astype(np.float64)
         from minigen.plot import sample_grid
 
@@ -451,7 +472,7 @@ class TorchSide(Side):
                 if s.get("clip_norm"):
                     torch.nn.utils.clip_grad_norm_(self.net.parameters(), s["clip_norm"])
                 opt.step()
-                total += float(loss) * len(xb)
+                total += float(loss.detach()) * len(xb)
             dt = time.perf_counter() - t0
             vnll = float(self.score(self.Xva).mean())
             h = self.history
@@ -573,7 +594,7 @@ def _worker(side, name, args, conn):
     try:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         _limit_threads(args.threads)
-        cfg = MODELS[name]
+        cfg = model_config(name, args.tiny)
         obj = SIDES[side](name, cfg, args) if side not in ("torch", "zuko") else \
             TorchSide(name, cfg, args, side)
         conn.send({"ready": True, "protocol": obj.protocol})
@@ -602,11 +623,15 @@ def _limit_threads(n):
 
 # ---------------------------------------------------------------------- the run
 def run(args) -> dict:
-    cfg = MODELS[args.model]
+    cfg = model_config(args.model, args.tiny)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                 "NUMBA_NUM_THREADS"):
         os.environ[var] = str(args.threads)
-    peers = [] if args.no_peer else [p for p in cfg["peers"] if p in args.peers]
+    wanted = [] if args.no_peer else [p for p in cfg["peers"] if p in args.peers]
+    peers = [p for p in wanted if _importable(PEER_PACKAGES[p])]
+    skipped = sorted(set(wanted) - set(peers))
+    if skipped and args.verbose:
+        print(f"[{args.model}] peers not installed, skipped: {', '.join(skipped)}")
     ctx = mp.get_context("spawn")
     sides = []
     for side in ["minigen", *peers]:
@@ -662,7 +687,7 @@ def run(args) -> dict:
            "n_train": args.n_train or 55000, "n_valid": args.n_valid or 5000,
            "n_test": args.n_test or 10000, "epochs_cap": args.epochs,
            "budget_minutes": args.budget_minutes, "threads": args.threads,
-           "inline": args.inline,
+           "inline": args.inline, "tiny": args.tiny, "peers_skipped": skipped,
            "train_wall_s": train_wall, "date": time.strftime("%Y-%m-%d %H:%M"),
            "load_average": os.getloadavg(), "sides": results}
     for r in results.values():
@@ -678,6 +703,16 @@ def run(args) -> dict:
     path.write_text(json.dumps(out, indent=1))
     print(markdown_rows([out]))
     return out
+
+
+#: what each peer needs installed (the torch twins need torch, zuko's flow also zuko)
+PEER_PACKAGES = {"torch": ("torch",), "zuko": ("torch", "zuko"), "sklearn": ("sklearn",)}
+
+
+def _importable(names) -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(n) is not None for n in names)
 
 
 def _recv(s):
@@ -748,6 +783,9 @@ def parse_args(argv=None):
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out", default="bench/results/fashion")
+    ap.add_argument("--img-dir", default=None, help="sample grids (default OUT/img)")
+    ap.add_argument("--tiny", action="store_true",
+                    help="small networks (the CI test: every code path, in seconds)")
     ap.add_argument("--quiet", dest="verbose", action="store_false")
     args = ap.parse_args(argv)
     if args.table is None and args.model is None:
