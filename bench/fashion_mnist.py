@@ -245,19 +245,38 @@ class MinigenSide(Side):
         if cmd != "epoch":
             return cmd
         last = {"cmd": None}
+        self.epoch_cpu = []
+        clock = {"t": time.process_time(), "scoring": 0.0}
+        score = self.model.score_samples
+
+        def timed_score(X, *a, **kw):  # validation's CPU time, taken out of the epoch's
+            c0 = time.process_time()
+            try:
+                return score(X, *a, **kw)
+            finally:
+                clock["scoring"] += time.process_time() - c0
+
+        self.model.score_samples = timed_score
 
         def callback(epoch, history, model):
+            now = time.process_time()
+            self.epoch_cpu.append(now - clock["t"] - clock["scoring"])
             done = history.stopped_early or epoch + 1 >= hp["max_epochs"]
             conn.send({"epoch": epoch, "train_s": history.epoch_time[-1],
+                       "cpu_s": self.epoch_cpu[-1],
                        "valid_nll": _nan_none(history.valid_nll[-1]),
                        "train_loss": _nan_none(history.train_loss[-1]), "done": done})
             if done:
                 return False
             last["cmd"] = conn.recv()
+            clock["t"], clock["scoring"] = time.process_time(), 0.0
             return last["cmd"] != "epoch"
 
         valid = None if self.name == "rbm" else self.Xva  # AIS per epoch: too slow
-        train(self.model, self.Xtr, X_valid=valid, callbacks=[callback])
+        try:
+            train(self.model, self.Xtr, X_valid=valid, callbacks=[callback])
+        finally:
+            del self.model.score_samples
         self.history = self.model.history_
         return conn.recv() if last["cmd"] in (None, "epoch") else last["cmd"]
 
@@ -270,6 +289,7 @@ class MinigenSide(Side):
         if h is not None:
             out["epochs"] = h.epochs
             out["epoch_s"] = [float(t) for t in h.epoch_time]
+            out["epoch_cpu_s"] = self.epoch_cpu
             out["valid_nll"] = [_nan_none(v) for v in h.valid_nll]
             out["best_epoch"] = h.best_epoch
             out["stopped_early"] = h.stopped_early
@@ -455,14 +475,14 @@ class TorchSide(Side):
         rng = np.random.default_rng(self.args.seed)
         bs, patience = s["batch_size"], s.get("patience", 5)
         best, bad, self.best_state = math.inf, 0, None
-        self.history = {"epoch_s": [], "valid_nll": [], "train_loss": []}
+        self.history = {"epoch_s": [], "epoch_cpu_s": [], "valid_nll": [], "train_loss": []}
         for epoch in range(s["max_epochs"]):
             cmd = conn.recv()
             if cmd != "epoch":
                 break
             perm = torch.as_tensor(rng.permutation(len(Xtr)))
             self.net.train()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             total = 0.0
             for i in range(0, len(Xtr), bs):
                 xb = Xtr[perm[i:i + bs]]
@@ -473,10 +493,11 @@ class TorchSide(Side):
                     torch.nn.utils.clip_grad_norm_(self.net.parameters(), s["clip_norm"])
                 opt.step()
                 total += float(loss.detach()) * len(xb)
-            dt = time.perf_counter() - t0
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
             vnll = float(self.score(self.Xva).mean())
             h = self.history
             h["epoch_s"].append(dt)
+            h["epoch_cpu_s"].append(cpu)
             h["valid_nll"].append(vnll)
             h["train_loss"].append(total / len(Xtr))
             if vnll < best:
@@ -486,7 +507,7 @@ class TorchSide(Side):
             else:
                 bad += 1
             done = bad >= patience or epoch + 1 >= s["max_epochs"]
-            conn.send({"epoch": epoch, "train_s": dt, "valid_nll": vnll,
+            conn.send({"epoch": epoch, "train_s": dt, "cpu_s": cpu, "valid_nll": vnll,
                        "train_loss": total / len(Xtr), "done": done})
             if done:
                 self.stopped_early = bad >= patience
@@ -513,6 +534,7 @@ class TorchSide(Side):
         h = self.history
         out["epochs"] = len(h["epoch_s"])
         out["epoch_s"], out["valid_nll"] = h["epoch_s"], h["valid_nll"]
+        out["epoch_cpu_s"] = h["epoch_cpu_s"]
         out["best_epoch"] = getattr(self, "best_epoch", None)
         out["stopped_early"] = getattr(self, "stopped_early", False)
         t0 = time.perf_counter()
@@ -549,18 +571,20 @@ class SklearnRBMSide(Side):
         n_batches = int(np.ceil(len(X) / rbm.batch_size))
         slices = list(gen_even_slices(n_batches * rbm.batch_size, n_batches,
                                       n_samples=len(X)))
-        self.epoch_s = []
+        self.epoch_s, self.epoch_cpu_s = [], []
         for epoch in range(s["max_epochs"]):
             cmd = conn.recv()
             if cmd != "epoch":
                 return cmd
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for sl in slices:
                 rbm._fit(X[sl], rng)
             dt = time.perf_counter() - t0
             self.epoch_s.append(dt)
+            self.epoch_cpu_s.append(time.process_time() - c0)
             done = epoch + 1 >= s["max_epochs"]
-            conn.send({"epoch": epoch, "train_s": dt, "valid_nll": None, "train_loss": None,
+            conn.send({"epoch": epoch, "train_s": dt, "cpu_s": self.epoch_cpu_s[-1],
+                       "valid_nll": None, "train_loss": None,
                        "done": done})
             if done:
                 break
@@ -579,7 +603,8 @@ class SklearnRBMSide(Side):
         out = {"side": "sklearn", "class": "sklearn.neural_network.BernoulliRBM",
                "params_count": int(r.components_.size + r.intercept_visible_.size
                                    + r.intercept_hidden_.size),
-               "epochs": len(self.epoch_s), "epoch_s": self.epoch_s}
+               "epochs": len(self.epoch_s), "epoch_s": self.epoch_s,
+               "epoch_cpu_s": self.epoch_cpu_s}
         out.update(score_rbm(m, self.Xtr, self.Xte, self.args))
         out["peak_rss_mb"] = peak_rss_mb()
         return out
@@ -662,7 +687,8 @@ def run(args) -> dict:
             s["reports"].append(rep)
             if args.verbose:
                 print(f"[{args.model}] {s['name']:8s} epoch {rep['epoch']:3d} "
-                      f"{rep['train_s']:8.2f} s  valid {rep['valid_nll']}", flush=True)
+                      f"{rep['train_s']:8.2f} s (CPU {rep.get('cpu_s', 0):8.2f} s)  "
+                      f"valid {rep['valid_nll']}", flush=True)
             if rep["done"]:
                 active.remove(s)
         epoch += 1
@@ -693,10 +719,14 @@ def run(args) -> dict:
     for r in results.values():
         if r.get("epoch_s"):
             r["median_epoch_s"] = float(np.median(r["epoch_s"]))
+        if r.get("epoch_cpu_s"):
+            r["median_epoch_cpu_s"] = float(np.median(r["epoch_cpu_s"]))
     mg = results["minigen"]
     for name, r in results.items():
         if name != "minigen" and r.get("median_epoch_s"):
             r["ratio"] = mg["median_epoch_s"] / r["median_epoch_s"]
+            if r.get("median_epoch_cpu_s") and mg.get("median_epoch_cpu_s"):
+                r["ratio_cpu"] = mg["median_epoch_cpu_s"] / r["median_epoch_cpu_s"]
             r["nll_rel"] = (mg["test"]["nll"] - r["test"]["nll"]) / abs(r["test"]["nll"])
     path = Path(args.out) / f"{args.model}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -727,23 +757,34 @@ def _fmt_nll(t):
     return f"{t['nll']:.2f} ± {t['se']:.2f} ({t['bpd']:.4f})"
 
 
+def _secs(r, key="median_epoch_s", cpu="median_epoch_cpu_s"):
+    if not r or not r.get(key):
+        return "-"
+    return f"{r[key]:.2f}" + (f" ({r[cpu]:.2f})" if r.get(cpu) else "")
+
+
 def markdown_rows(results) -> str:
-    head = ("| model | params (minigen / peer) | minigen test NLL ± s.e. (bits/dim) | peer | "
-            "peer test NLL ± s.e. (bits/dim) | epochs (minigen / peer) | minigen s/epoch | "
-            "peer s/epoch | ratio | sampling 100 (s) | peak RSS MB (minigen / peer) |")
-    lines = [head, "|" + " --- |" * 11]
+    """The results table: one row per (model, peer); s/epoch wall-clock (CPU) medians."""
+    head = ("| model | train images | params (minigen / peer) | minigen test NLL ± s.e. "
+            "(bits/dim) | peer | peer test NLL ± s.e. (bits/dim) | NLL vs peer | epochs "
+            "(minigen / peer) | minigen s/epoch (CPU) | peer s/epoch (CPU) | ratio (CPU) | "
+            "sampling 100 (s) | peak RSS MB (minigen / peer) |")
+    lines = [head, "|" + " --- |" * 13]
     for r in results:
         mg = r["sides"]["minigen"]
         peers = [(k, v) for k, v in r["sides"].items() if k != "minigen"] or [(None, None)]
         for i, (pname, p) in enumerate(peers):
             name = r["model"] if i == 0 else f"{r['model']} (2nd peer)"
-            cells = [name, f"{mg['params_count']:,} / " + (f"{p['params_count']:,}" if p else "-"),
+            ratio = "-"
+            if p and p.get("ratio"):
+                ratio = f"{p['ratio']:.2f}x" + (f" ({p['ratio_cpu']:.2f}x)"
+                                                 if p.get("ratio_cpu") else "")
+            cells = [name, f"{r['n_train']:,}",
+                     f"{mg['params_count']:,} / " + (f"{p['params_count']:,}" if p else "-"),
                      _fmt_nll(mg["test"]), pname or "-", _fmt_nll(p["test"]) if p else "-",
+                     f"{100 * p['nll_rel']:+.2f}%" if p and "nll_rel" in p else "-",
                      f"{mg['epochs']} / {p['epochs']}" if p else str(mg["epochs"]),
-                     f"{mg.get('median_epoch_s', 0):.2f}",
-                     f"{p['median_epoch_s']:.2f}" if p else "-",
-                     f"{p['ratio']:.2f}x" if p and p.get("ratio") else "-",
-                     f"{mg['sample_s']:.2f}",
+                     _secs(mg), _secs(p), ratio, f"{mg['sample_s']:.2f}",
                      f"{mg['peak_rss_mb']:.0f} / {p['peak_rss_mb']:.0f}" if p else
                      f"{mg['peak_rss_mb']:.0f}"]
             lines.append("| " + " | ".join(cells) + " |")
