@@ -48,7 +48,7 @@ from ...base import register_model
 from ...distributions import boltzmann as bz
 from ...exceptions import EstimateWarning, TrainingDiverged
 from ...io import state_array
-from ...kernels import multinomial_threshold
+from ...kernels import multinomial_threshold, rbm_gibbs
 from ...params import Param, non_negative_float, one_of, optional, positive_int
 from ...random import check_random_state, uniforms
 from ...training import IterativeModel
@@ -488,22 +488,16 @@ class BernoulliRBM(_RBMBase):
         W = getattr(self, "W_", None)
         if W is not None and W.size > self._FUSED_MAX_WEIGHTS:
             return None
-        from ...kernels.cpu.gibbs import rbm_sgd_epoch
+        from ...kernels.cpu.gibbs import rbm_sgd_epoch  # numba-only module: numba is optional
 
         return rbm_sgd_epoch
 
     def _gibbs_k(self, v, k, rng):
-        """k block-Gibbs steps on the active backend's kernel. Inputs are validated at the
-        model boundary, so the kernel implementation is called directly (no re-checks)."""
-        from ...kernels._dispatch import implementation
-        from ...kernels.gibbs import RBMGibbsResult
-
+        """k block-Gibbs steps through the public kernel :func:`minigen.kernels.rbm_gibbs`
+        (its value checks run inside the kernel pass), on uniforms drawn from ``rng``."""
         V, H = self.W_.shape
         u = uniforms(rng, (k, v.shape[0], H + V), dtype=self.W_.dtype)
-        xp = get_backend().xp
-        v = xp.ascontiguousarray(v, dtype=self.W_.dtype)
-        out = implementation("gibbs", "rbm_gibbs")(v, self.W_, self.b_, self.c_, k, u, True)
-        return RBMGibbsResult(*out)
+        return rbm_gibbs(v, self.W_, self.b_, self.c_, k, uniforms=u)
 
     def _init_chains(self, n, rng):
         p = sigmoid(self.b_)
