@@ -2,7 +2,12 @@
 // Templated on T = float | double; instantiated through CuPy name_expressions.
 // gemm_sigmoid_bernoulli fuses a matrix product with sigmoid + Bernoulli (the RBM
 // conditionals); sigmoid_bernoulli applies them after a cuBLAS product.
+// Value checks (status.cuh): a non-finite pre-activation (a NaN or inf in W or a bias
+// always makes one), a uniform outside [0, 1), an entry of v outside [0, 1] (read by the
+// first product, check_a != 0), a Boltzmann state that is not 0/1: flagged in a status
+// word that the wrapper reads once, after the step's last launch.
 #include "philox.cuh"
+#include "status.cuh"
 
 template <typename T> __device__ __forceinline__ T sigmoid(T z);
 template <> __device__ __forceinline__ float sigmoid<float>(float z) { return 1.0f / (1.0f + expf(-z)); }
@@ -57,7 +62,8 @@ __global__ void sigmoid_bernoulli(const T* __restrict__ a, const T* __restrict__
                                   const T* __restrict__ u, T* __restrict__ p, T* __restrict__ s,
                                   long long rows, long long cols, long long u_stride,
                                   int sample, int use_philox, unsigned long long seed,
-                                  unsigned long long offset, unsigned long long base) {
+                                  unsigned long long offset, unsigned long long base,
+                                  unsigned long long* status) {
     const long long groups = (cols + SB_PER_THREAD - 1) / SB_PER_THREAD;
     const long long n = rows * groups;
     for (long long g = blockIdx.x * (long long)blockDim.x + threadIdx.x; g < n;
@@ -65,19 +71,24 @@ __global__ void sigmoid_bernoulli(const T* __restrict__ a, const T* __restrict__
         const long long r = g / groups, j0 = (g - r * groups) * SB_PER_THREAD;
         philox4 blk;
         unsigned long long blk_id = ~0ull;  // no block computed yet
+        bool bad = false;
 #pragma unroll
         for (int q = 0; q < SB_PER_THREAD; ++q) {
             const long long j = j0 + q;
             if (j >= cols) break;
             const long long i = r * cols + j;
-            const T pj = sigmoid<T>(a[i] + bias[j]);
+            const T z = a[i] + bias[j];
+            const T pj = sigmoid<T>(z);
             p[i] = pj;
+            bad = bad || !minigen_finite<T>(z);
             if (sample) {
                 const T uj = bernoulli_uniform<T>(u, r, j, u_stride, use_philox, seed, offset,
                                                   base, blk, blk_id);
                 s[i] = uj < pj ? T(1) : T(0);
+                bad = bad || !(uj >= T(0) && uj < T(1));
             }
         }
+        if (bad) minigen_flag(status, r);
     }
 }
 
@@ -103,7 +114,8 @@ __global__ void __launch_bounds__(256) gemm_sigmoid_bernoulli(
         const T* __restrict__ A, const T* __restrict__ W, const T* __restrict__ bias,
         const T* __restrict__ u, T* __restrict__ p, T* __restrict__ s, long long M, long long N,
         long long K, long long u_stride, int sample, int use_philox, unsigned long long seed,
-        unsigned long long offset, unsigned long long base) {
+        unsigned long long offset, unsigned long long base, int check_a,
+        unsigned long long* status) {
     __shared__ __align__(16) T As[GB_BK][GB_BM + GB_PAD];  // As[k][m] = A[m0 + m, k0 + k]
     __shared__ __align__(16) T Bs[GB_BK][GB_BN + GB_PAD];  // Bs[k][n] = W[k0 + k, n0 + n]
     const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
@@ -113,11 +125,14 @@ __global__ void __launch_bounds__(256) gemm_sigmoid_bernoulli(
     const int ar = tid >> 2, ac = (tid & 3) * 4;
     const int wr = tid >> 4, wc = (tid & 15) * 4;
     T ra[4], rw[4];
+    bool bad = false;  // a value of A outside [0, 1] (check_a), a bad z or u (epilogue)
     auto load = [&](long long k0) {
 #pragma unroll
         for (int q = 0; q < 4; ++q) {
             const long long am = m0 + ar, ak = k0 + ac + q;
             ra[q] = (am < M && ak < K) ? A[am * K + ak] : (T)0;
+            // each A entry is loaded by the blocks of every column tile: check it once
+            if (check_a && blockIdx.x == 0) bad = bad || !(ra[q] >= (T)0 && ra[q] <= (T)1);
             if (TRANS_W) {
                 const long long wn = n0 + ar, wk = k0 + ac + q;
                 rw[q] = (wn < N && wk < K) ? W[wn * K + wk] : (T)0;
@@ -167,15 +182,19 @@ __global__ void __launch_bounds__(256) gemm_sigmoid_bernoulli(
         for (int j = 0; j < 4; ++j) {
             const long long col = n0 + tx * 4 + j;
             if (col >= N) break;
-            const T pj = sigmoid<T>(acc[i][j] + bias[col]);
+            const T z = acc[i][j] + bias[col];
+            const T pj = sigmoid<T>(z);
             p[r * N + col] = pj;
+            bad = bad || !minigen_finite<T>(z);
             if (sample) {
                 const T uj = bernoulli_uniform<T>(u, r, col, u_stride, use_philox, seed, offset,
                                                   base, blk, blk_id);
                 s[r * N + col] = uj < pj ? T(1) : T(0);
+                bad = bad || !(uj >= T(0) && uj < T(1));
             }
         }
     }
+    if (bad) minigen_flag(status, m0);
 }
 
 // Sequential single-site sweeps, one thread per chain (x is (chains, n), updated in place).
@@ -186,10 +205,12 @@ __global__ void bm_gibbs_sweep(T* __restrict__ x, const T* __restrict__ J,
                                const T* __restrict__ h, const long long* __restrict__ order,
                                const T* __restrict__ u, long long chains, long long n,
                                int n_sweeps, int use_philox, unsigned long long seed,
-                               unsigned long long offset) {
+                               unsigned long long offset, unsigned long long* status) {
     long long c = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     if (c >= chains) return;
     T* xc = x + c * n;
+    bool bad = false;
+    for (long long j = 0; j < n; ++j) bad = bad || !(xc[j] == T(0) || xc[j] == T(1));
     for (int t = 0; t < n_sweeps; ++t) {
         long long base = ((long long)t * chains + c) * n;
         for (long long oi = 0; oi < n; ++oi) {
@@ -200,16 +221,18 @@ __global__ void bm_gibbs_sweep(T* __restrict__ x, const T* __restrict__ J,
             T ui = use_philox ? philox_uniform<T>(seed, offset + (unsigned long long)(base + i))
                               : u[base + i];
             xc[i] = ui < p ? T(1) : T(0);
+            bad = bad || !(ui >= T(0) && ui < T(1));
         }
     }
+    if (bad) minigen_flag(status, c);
 }
 
 // Explicit instantiations so that `nvcc -ptx` checks both dtypes (CuPy uses name_expressions).
-template __global__ void sigmoid_bernoulli<float>(const float*, const float*, const float*, float*, float*, long long, long long, long long, int, int, unsigned long long, unsigned long long, unsigned long long);
-template __global__ void sigmoid_bernoulli<double>(const double*, const double*, const double*, double*, double*, long long, long long, long long, int, int, unsigned long long, unsigned long long, unsigned long long);
-template __global__ void bm_gibbs_sweep<float>(float*, const float*, const float*, const long long*, const float*, long long, long long, int, int, unsigned long long, unsigned long long);
-template __global__ void bm_gibbs_sweep<double>(double*, const double*, const double*, const long long*, const double*, long long, long long, int, int, unsigned long long, unsigned long long);
-template __global__ void gemm_sigmoid_bernoulli<float, false>(const float*, const float*, const float*, const float*, float*, float*, long long, long long, long long, long long, int, int, unsigned long long, unsigned long long, unsigned long long);
-template __global__ void gemm_sigmoid_bernoulli<float, true>(const float*, const float*, const float*, const float*, float*, float*, long long, long long, long long, long long, int, int, unsigned long long, unsigned long long, unsigned long long);
-template __global__ void gemm_sigmoid_bernoulli<double, false>(const double*, const double*, const double*, const double*, double*, double*, long long, long long, long long, long long, int, int, unsigned long long, unsigned long long, unsigned long long);
-template __global__ void gemm_sigmoid_bernoulli<double, true>(const double*, const double*, const double*, const double*, double*, double*, long long, long long, long long, long long, int, int, unsigned long long, unsigned long long, unsigned long long);
+template __global__ void sigmoid_bernoulli<float>(const float*, const float*, const float*, float*, float*, long long, long long, long long, int, int, unsigned long long, unsigned long long, unsigned long long, unsigned long long*);
+template __global__ void sigmoid_bernoulli<double>(const double*, const double*, const double*, double*, double*, long long, long long, long long, int, int, unsigned long long, unsigned long long, unsigned long long, unsigned long long*);
+template __global__ void bm_gibbs_sweep<float>(float*, const float*, const float*, const long long*, const float*, long long, long long, int, int, unsigned long long, unsigned long long, unsigned long long*);
+template __global__ void bm_gibbs_sweep<double>(double*, const double*, const double*, const long long*, const double*, long long, long long, int, int, unsigned long long, unsigned long long, unsigned long long*);
+template __global__ void gemm_sigmoid_bernoulli<float, false>(const float*, const float*, const float*, const float*, float*, float*, long long, long long, long long, long long, int, int, unsigned long long, unsigned long long, unsigned long long, int, unsigned long long*);
+template __global__ void gemm_sigmoid_bernoulli<float, true>(const float*, const float*, const float*, const float*, float*, float*, long long, long long, long long, long long, int, int, unsigned long long, unsigned long long, unsigned long long, int, unsigned long long*);
+template __global__ void gemm_sigmoid_bernoulli<double, false>(const double*, const double*, const double*, const double*, double*, double*, long long, long long, long long, long long, int, int, unsigned long long, unsigned long long, unsigned long long, int, unsigned long long*);
+template __global__ void gemm_sigmoid_bernoulli<double, true>(const double*, const double*, const double*, const double*, double*, double*, long long, long long, long long, long long, int, int, unsigned long long, unsigned long long, unsigned long long, int, unsigned long long*);

@@ -8,7 +8,14 @@
 // the bandwidth of a device copy on an H200. A warp reads 32 consecutive blocks of 8 of
 // one row (1 KB, coalesced); the running block sums stay sequential, as the reference
 // specifies, through 32 warp shuffles per 256 categories.
+//
+// Value checks ride on the same pass: a row is invalid when a weight is negative or NaN,
+// its total is not finite and positive (an inf weight, an overflowing sum, an all-zero
+// row), or its uniform lies outside [0, 1); for logits, a NaN or +inf logit or a row of
+// -inf makes the total NaN. An invalid row's index goes to *status by atomicMin (the
+// wrapper reads it once after the launch) and its output is not written.
 #include "philox.cuh"
+#include "status.cuh"
 
 __device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
 __device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(a, b); }
@@ -20,10 +27,17 @@ template <typename T> __device__ __forceinline__ T mn_log_tiny();
 template <> __device__ __forceinline__ float mn_log_tiny<float>() { return -87.3365478515625f; }
 template <> __device__ __forceinline__ double mn_log_tiny<double>() { return -708.39641853226408; }
 
+// A NaN z (NaN or +inf logit, or a row of -inf) gives a NaN weight: the total's check.
 template <typename T>
 __device__ __forceinline__ T mn_exp(T x, T m, T tau) {
     const T z = (x - m) / tau;
-    return z > mn_log_tiny<T>() ? exp(z) : (T)0;
+    return z <= mn_log_tiny<T>() ? (T)0 : exp(z);
+}
+
+// Whether a row with this total and uniform is valid (no negative weight is checked apart).
+template <typename T>
+__device__ __forceinline__ bool mn_valid(T total, double u) {
+    return total > (T)0 && total <= minigen_max<T>() && u >= 0.0 && u < 1.0;
 }
 
 template <typename T, bool LOGITS>
@@ -50,10 +64,12 @@ __device__ long long mn_last_positive(const T* row, long long lo, long long hi, 
     return lo;
 }
 
+// Serial search of one row; -1 when its total or uniform is invalid.
 template <typename T, bool LOGITS>
 __device__ long long mn_row(const T* row, long long c, double u, T m, T tau) {
     T total = (T)0;
     for (long long j = 0; j < c; j += 8) total = add_rn(total, mn_bsum<T, LOGITS>(row, j, c, m, tau));
+    if (!mn_valid<T>(total, u)) return -1;
     const double t = __dmul_rn(u, (double)total);
     T cum = (T)0;
     for (long long j = 0; j < c; j += 8) {
@@ -134,6 +150,25 @@ __device__ __forceinline__ void mn_weights(mn_chunk<T>& ch, long long c, long lo
             const long long j = col0 + 32LL * VEC * s + (long long)VEC * lane + q;
             ch.v[s][q] = j < c ? mn_exp<T>(ch.v[s][q], m, tau) : (T)0;
         }
+}
+
+// Whether this lane's values of a loaded chunk include a negative weight (padding is 0).
+template <typename T>
+__device__ __forceinline__ bool mn_chunk_negative(const mn_chunk<T>& ch) {
+    bool neg = false;
+#pragma unroll
+    for (int s = 0; s < mn_chunk<T>::NL; ++s)
+#pragma unroll
+        for (int q = 0; q < mn_chunk<T>::VEC; ++q) neg |= ch.v[s][q] < (T)0;
+    return neg;
+}
+
+// Whether a row has a negative entry, by a warp (the long-row path).
+template <typename T>
+__device__ bool mn_row_negative_warp(const T* row, long long c, int lane) {
+    bool neg = false;
+    for (long long j = lane; j < c; j += 32) neg |= row[j] < (T)0;
+    return __any_sync(MN_FULL_MASK, neg);
 }
 
 // Maximum of the valid entries of a chunk held by the warp.
@@ -243,7 +278,8 @@ template <typename T, bool LOGITS>
 __device__ __forceinline__ void mn_rows_warp(const T* __restrict__ x, const double* __restrict__ u,
                                              long long n, long long c, int use_seed,
                                              unsigned long long seed, unsigned long long offset,
-                                             T tau, bool vec, long long* __restrict__ out) {
+                                             T tau, bool vec, long long* __restrict__ out,
+                                             unsigned long long* __restrict__ status) {
     const int lane = threadIdx.x & 31;
     const long long warps = ((long long)gridDim.x * blockDim.x) >> 5;
     const long long first = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
@@ -255,7 +291,12 @@ __device__ __forceinline__ void mn_rows_warp(const T* __restrict__ x, const doub
             const T* row = x + i * c;
             const T m = LOGITS ? mn_row_max_warp<T>(row, c, lane) : (T)0;
             const double ui = use_seed ? (double)philox_uniform<T>(seed, offset + (unsigned long long)i) : u[i];
-            if (lane == 0) out[i] = mn_row<T, LOGITS>(row, c, ui, m, tau);
+            const bool neg = !LOGITS && mn_row_negative_warp<T>(row, c, lane);
+            if (lane == 0) {
+                const long long k = neg ? -1 : mn_row<T, LOGITS>(row, c, ui, m, tau);
+                if (k < 0) minigen_flag(status, i);
+                else out[i] = k;
+            }
         }
         return;
     }
@@ -277,6 +318,7 @@ __device__ __forceinline__ void mn_rows_warp(const T* __restrict__ x, const doub
                                  : mn_row_max_warp<T>(row, c, lane);
         mn_chunk<T> cur;
         T run = (T)0, mine[MN_MAX_CHUNKS];
+        bool neg = false;
 #pragma unroll
         for (int k = 0; k < MN_MAX_CHUNKS; ++k) {
             mine[k] = (T)0;
@@ -285,11 +327,17 @@ __device__ __forceinline__ void mn_rows_warp(const T* __restrict__ x, const doub
                 // prefetch: the next chunk of this row, or the first chunk of the next row
                 if (k + 1 < nch) mn_load_chunk<T>(row, c, 256LL * (k + 1), lane, vec, nxt);
                 else if (i + warps < n) mn_load_chunk<T>(x + (i + warps) * c, c, 0, lane, vec, nxt);
+                if (!LOGITS) neg |= mn_chunk_negative<T>(cur);
                 mn_weights<T, LOGITS>(cur, c, 256LL * k, lane, m, tau);
                 mine[k] = mn_chunk_running_sums<T>(cur, lane, run);
             }
         }
-        const double t = __dmul_rn(ui, (double)run);  // run is the row total T
+        // run is the row total T (the same in every lane): the checks are warp-uniform
+        if (__any_sync(MN_FULL_MASK, neg) || !mn_valid<T>(run, ui)) {
+            if (lane == 0) minigen_flag(status, i);
+            continue;
+        }
+        const double t = __dmul_rn(ui, (double)run);
         long long k_out = -1;
 #pragma unroll
         for (int k = 0; k < MN_MAX_CHUNKS; ++k) {
@@ -334,7 +382,7 @@ template <typename T>
 __global__ void __launch_bounds__(32 * MN_ROW_WARPS) multinomial_threshold_rows_kernel(
         const T* __restrict__ w, const double* __restrict__ u, long long n, long long c,
         int use_seed, unsigned long long seed, unsigned long long offset,
-        long long* __restrict__ out) {
+        long long* __restrict__ out, unsigned long long* __restrict__ status) {
     __shared__ T tiles[MN_ROW_WARPS][32][MN_ROW_TILE + 1];
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     T (*tile)[MN_ROW_TILE + 1] = tiles[wid];
@@ -347,6 +395,7 @@ __global__ void __launch_bounds__(32 * MN_ROW_WARPS) multinomial_threshold_rows_
         const bool valid = row < n;
         T B[32];  // B[b] = running sum of the block sums 0..b of this lane's row
         T run = (T)0;
+        bool neg = false;
 #pragma unroll
         for (int cc = 0; cc < 256 / MN_ROW_TILE; ++cc) {
             if (cc * MN_ROW_TILE < c) {  // warp-uniform
@@ -359,6 +408,8 @@ __global__ void __launch_bounds__(32 * MN_ROW_WARPS) multinomial_threshold_rows_
 #pragma unroll
                 for (int k = 0; k < MN_ROW_TILE / 8; ++k) {
                     const T* v = &tile[lane][8 * k];
+#pragma unroll
+                    for (int q = 0; q < 8; ++q) neg |= v[q] < (T)0;
                     // block sum: the reference's tree ((v0+v1)+(v2+v3))+((v4+v5)+(v6+v7));
                     // the running sum in block order (padding blocks add exact zeros)
                     run = add_rn(run, add_rn(add_rn(add_rn(v[0], v[1]), add_rn(v[2], v[3])),
@@ -374,6 +425,10 @@ __global__ void __launch_bounds__(32 * MN_ROW_WARPS) multinomial_threshold_rows_
         if (!valid) continue;
         const double ui = use_seed ? (double)philox_uniform<T>(seed, offset + (unsigned long long)row)
                                    : u[row];
+        if (neg || !mn_valid<T>(run, ui)) {
+            minigen_flag(status, row);
+            continue;
+        }
         const double t = __dmul_rn(ui, (double)run);  // run is the row total T
         // first block b with f64(B_b) > t, and B_{b-1} (0 for b = 0); static register indices
         int b = -1;
@@ -404,21 +459,23 @@ __global__ void __launch_bounds__(32 * MN_ROW_WARPS) multinomial_threshold_rows_
 template <typename T>
 __global__ void __launch_bounds__(32 * MN_WARPS_PER_BLOCK) multinomial_threshold_kernel(
         const T* w, const double* u, long long n, long long c, int use_seed,
-        unsigned long long seed, unsigned long long offset, int vec, long long* out) {
-    mn_rows_warp<T, false>(w, u, n, c, use_seed, seed, offset, (T)1, vec != 0, out);
+        unsigned long long seed, unsigned long long offset, int vec, long long* out,
+        unsigned long long* status) {
+    mn_rows_warp<T, false>(w, u, n, c, use_seed, seed, offset, (T)1, vec != 0, out, status);
 }
 
 template <typename T>
 __global__ void __launch_bounds__(32 * MN_WARPS_PER_BLOCK) categorical_from_logits_kernel(
         const T* x, const double* u, long long n, long long c, int use_seed,
         unsigned long long seed, unsigned long long offset, int vec, double temperature,
-        long long* out) {
-    mn_rows_warp<T, true>(x, u, n, c, use_seed, seed, offset, (T)temperature, vec != 0, out);
+        long long* out, unsigned long long* status) {
+    mn_rows_warp<T, true>(x, u, n, c, use_seed, seed, offset, (T)temperature, vec != 0, out,
+                          status);
 }
 
-template __global__ void multinomial_threshold_kernel<float>(const float*, const double*, long long, long long, int, unsigned long long, unsigned long long, int, long long*);
-template __global__ void multinomial_threshold_kernel<double>(const double*, const double*, long long, long long, int, unsigned long long, unsigned long long, int, long long*);
-template __global__ void categorical_from_logits_kernel<float>(const float*, const double*, long long, long long, int, unsigned long long, unsigned long long, int, double, long long*);
-template __global__ void categorical_from_logits_kernel<double>(const double*, const double*, long long, long long, int, unsigned long long, unsigned long long, int, double, long long*);
-template __global__ void multinomial_threshold_rows_kernel<float>(const float*, const double*, long long, long long, int, unsigned long long, unsigned long long, long long*);
-template __global__ void multinomial_threshold_rows_kernel<double>(const double*, const double*, long long, long long, int, unsigned long long, unsigned long long, long long*);
+template __global__ void multinomial_threshold_kernel<float>(const float*, const double*, long long, long long, int, unsigned long long, unsigned long long, int, long long*, unsigned long long*);
+template __global__ void multinomial_threshold_kernel<double>(const double*, const double*, long long, long long, int, unsigned long long, unsigned long long, int, long long*, unsigned long long*);
+template __global__ void categorical_from_logits_kernel<float>(const float*, const double*, long long, long long, int, unsigned long long, unsigned long long, int, double, long long*, unsigned long long*);
+template __global__ void categorical_from_logits_kernel<double>(const double*, const double*, long long, long long, int, unsigned long long, unsigned long long, int, double, long long*, unsigned long long*);
+template __global__ void multinomial_threshold_rows_kernel<float>(const float*, const double*, long long, long long, int, unsigned long long, unsigned long long, long long*, unsigned long long*);
+template __global__ void multinomial_threshold_rows_kernel<double>(const double*, const double*, long long, long long, int, unsigned long long, unsigned long long, long long*, unsigned long long*);

@@ -134,28 +134,47 @@ def attention_decode(x, w_qkv, b_qkv, w_o, b_o, n_heads: int, cache: dict):
     """Incremental (no-grad) attention for new tokens ``x (N, t, D)`` using a KV cache.
 
     ``cache`` is a dict, empty at the start of a sequence; its ``"k"`` and ``"v"`` entries
-    (``(N, h, T_past, d)``) are extended in place. New token ``i`` attends to all cached
-    positions and to new positions ``<= i``, so feeding a sequence token by token gives
-    the same outputs as one full causal pass. Returns the raw array ``y (N, t, D)``.
+    (``(N, h, T_past, d)``) grow with every call. They are views of buffers with room to
+    spare (capacity doubled when full), so a step writes only its own keys and values
+    instead of copying the whole cache (which made decoding ``T`` tokens cost
+    :math:`O(T^2)` copies). New token ``i`` attends to all cached positions and to new
+    positions ``<= i``, so feeding a sequence token by token gives the same outputs as
+    one full causal pass. Returns the raw array ``y (N, t, D)``.
     """
     xp = xp_of(x, w_qkv, b_qkv, w_o, b_o)
     _check(x, w_qkv, b_qkv, w_o, b_o, n_heads)
     n, t, d = x.shape
     q, k, v = _qkv(x, w_qkv, b_qkv, n_heads)
-    if cache.get("k") is not None:
-        if cache["k"].shape[0] != n:
-            raise ValueError(
-                f"attention: cache holds batch {cache['k'].shape[0]} but x has shape "
-                f"{tuple(x.shape)}"
-            )
-        k = xp.concatenate([cache["k"], k], axis=2)
-        v = xp.concatenate([cache["v"], v], axis=2)
+    if cache.get("k") is not None and cache["k"].shape[0] != n:
+        raise ValueError(
+            f"attention: cache holds batch {cache['k'].shape[0]} but x has shape "
+            f"{tuple(x.shape)}"
+        )
+    past = 0 if cache.get("k") is None else cache["k"].shape[2]
+    k, v = (_append(xp, cache, name, new, past) for name, new in (("k", k), ("v", v)))
     cache["k"], cache["v"] = k, v
     offset = k.shape[2] - t
     scale = 1.0 / math.sqrt(d // n_heads)
-    p = _softmax_masked(xp, (q @ k.transpose(0, 1, 3, 2)) * scale, offset)
+    # (N, h, T, d) @ (N, h, d, t): a matrix-vector product per head for one new token
+    scores = (k @ q.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+    p = _softmax_masked(xp, scores * scale, offset)
     a = (p @ v).transpose(0, 2, 1, 3).reshape(n * t, d)
     y = a @ w_o
     if b_o is not None:
         y += b_o
     return y.reshape(n, t, d)
+
+
+def _append(xp, cache, name, new, past):
+    """``cache[name]`` extended by ``new`` ``(N, h, t, d)`` along axis 2, as a view of a
+    buffer kept in the cache (reallocated with twice the room when full)."""
+    buf = cache.get(f"_{name}_buffer")
+    t = new.shape[2]
+    if buf is None or past + t > buf.shape[2] or buf.dtype != new.dtype:
+        room = max(16, past + t, 2 * (0 if buf is None else buf.shape[2]))
+        grown = xp.empty(new.shape[:2] + (room,) + new.shape[3:], dtype=new.dtype)
+        if past:
+            grown[:, :, :past] = cache[name]
+        buf = cache[f"_{name}_buffer"] = grown
+    buf[:, :, past:past + t] = new
+    return buf[:, :, :past + t]

@@ -163,10 +163,12 @@ def _tap_weight(xp, w, taps):
     return xp.ascontiguousarray(w[:, :, ii, jj]).reshape(o, c * len(taps))
 
 
-def _flat_ok(x_shape, s, p, ho, wo) -> bool:
-    """Use the flat (padded-grid) layout: stride 1 and at most ~1.5x wasted columns."""
+def _flat_ok(x_shape, s, p, ho, wo, narrow=False) -> bool:
+    """Use the flat (padded-grid) layout: stride 1 and at most ~1.5x wasted columns (2x
+    for a conv narrowing its channels, whose flat products are ``T O`` rows instead of
+    the ``T C`` rows of columns: 3x3 "same" on 7x7 images wastes 1.65x)."""
     hp, wp = x_shape[2] + 2 * p[0], x_shape[3] + 2 * p[1]
-    return s == (1, 1) and 2 * hp * wp <= 3 * ho * wo
+    return s == (1, 1) and hp * wp <= (2.0 if narrow else 1.5) * ho * wo
 
 
 def _pad_channel_major(xp, x, p):
@@ -204,10 +206,12 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, taps=None):
     o, c, kh, kw = w.shape
     taps = _all_taps(kh, kw) if taps is None else tuple(taps)
     w2 = _tap_weight(xp, w, taps)
+    if (kh, kw) == (1, 1) and s == (1, 1) and p == (0, 0) and len(taps) == 1:
+        return _forward_pointwise(xp, x, w2, b, taps)
     # The flat layout is a CPU optimization (memcpy-speed row copies in cache-sized blocks,
     # measured against torch CPU); under CuPy the one-GEMM im2col path below is the one
     # verified on a GPU (matmul into strided `out` views is not), so it stays there.
-    if xp is np and _flat_ok(x.shape, s, p, ho, wo):
+    if xp is np and _flat_ok(x.shape, s, p, ho, wo, narrow=o < c):
         return _forward_flat(xp, x, w2, b, taps, p, d, ho, wo, (kh, kw))
     n = x.shape[0]
     # Work channel-major, (C, N, H, W): a previous conv's output is a transposed view of
@@ -219,6 +223,21 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, taps=None):
         y2 += b[:, None]
     y = y2.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)  # (N, O, Ho, Wo) view, no copy
     cache = ("cols", cols, w2, taps, xpad.shape, x.shape, s, p, d, ho, wo)
+    return y, cache
+
+
+def _forward_pointwise(xp, x, w2, b, taps):
+    """A 1x1 convolution is one product on the channel-major input, ``W (O, C) @ x (C, N H
+    W)``: no padding, columns or blocks (its input is usually a previous conv's
+    channel-major output, so the transpose below is free)."""
+    n, c, h, wd = x.shape
+    o = w2.shape[0]
+    xc = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(c, n * h * wd)
+    y2 = w2 @ xc
+    if b is not None:
+        y2 += b[:, None]
+    y = y2.reshape(o, n, h, wd).transpose(1, 0, 2, 3)
+    cache = ("pointwise", xc, w2, taps, None, x.shape, (1, 1), (0, 0), (1, 1), h, wd)
     return y, cache
 
 
@@ -241,10 +260,15 @@ def _forward_flat(xp, x, w2, b, taps, p, d, ho, wo, ksize):
     xflat = _pad_channel_major(xp, x, p).reshape(c, size)
     offs = _offsets(taps, d, wp)
     nt = len(taps)
-    blk = _chunk(c * nt, span)
-    cols = xp.empty((c, nt, blk), dtype=x.dtype)
     y2 = xp.empty((o, size), dtype=x.dtype)
-    for q0 in range(0, span, blk):
+    if o < c:
+        _tap_products(xp, w2, xflat, offs, span, y2)
+        q_range = ()
+    else:
+        blk = _chunk(c * nt, span)
+        cols = xp.empty((c, nt, blk), dtype=x.dtype)
+        q_range = range(0, span, blk)
+    for q0 in q_range:
         q1 = min(span, q0 + blk)
 
         def fill(lo, hi, q0=q0, q1=q1):
@@ -260,6 +284,28 @@ def _forward_flat(xp, x, w2, b, taps, p, d, ho, wo, ksize):
     return y, cache
 
 
+def _tap_products(xp, w2, src, offs, span, out):
+    r"""``out[:, q] = sum_t W_t src[:, q + off_t]`` for ``q < span``, as one product per
+    block, ``P = [W_1; ...; W_T] src`` ``(T O, block)``, then ``T`` shifted adds of ``O``
+    rows: when ``O < C`` this moves ``T O`` rows per column instead of copying ``T C``
+    rows of columns. ``w2`` is ``(O, C T)`` (tap fastest)."""
+    o, ct = w2.shape
+    nt = len(offs)
+    wt = xp.ascontiguousarray(w2.reshape(o, ct // nt, nt).transpose(2, 0, 1)).reshape(nt * o, -1)
+    reach = max(offs)
+    blk = _chunk(nt * o, span)
+    prod = xp.empty((nt * o, blk + reach), dtype=out.dtype)
+    for q0 in range(0, span, blk):
+        q1 = min(span, q0 + blk)
+        width = q1 - q0 + reach
+        pr = prod[:, :width]
+        xp.matmul(wt, src[:, q0:q0 + width], out=pr)
+        dst = out[:, q0:q1]
+        dst[...] = pr[:o, offs[0]:offs[0] + q1 - q0]
+        for t in range(1, nt):
+            dst += pr[t * o:(t + 1) * o, offs[t]:offs[t] + q1 - q0]
+
+
 def conv2d_backward(gy, w, cache, need_x=True, has_bias=True):
     """Gradients ``(gx, gw, gb)`` of the conv for output gradient ``gy`` ``(N, O, Ho, Wo)``.
 
@@ -270,9 +316,21 @@ def conv2d_backward(gy, w, cache, need_x=True, has_bias=True):
     o, c, kh, kw = w.shape
     n = gy.shape[0]
     nt = len(taps)
+    if kind == "pointwise":  # gw = gy x^T, gx = W^T gy: two products, channel-major
+        gy2 = xp.ascontiguousarray(gy.transpose(1, 0, 2, 3)).reshape(o, -1)
+        gb = gy2.sum(axis=1) if has_bias else None
+        gw = (gy2 @ cols.T).reshape(w.shape)
+        gx = None
+        if need_x:
+            gx = (w2.T @ gy2).reshape(c, n, ho, wo).transpose(1, 0, 2, 3)
+        return gx, gw, gb
     if kind == "flat":
         hp, wp, span = geom
-        gyp = xp.empty((o, n, hp, wp), dtype=gy.dtype)
+        size = n * hp * wp
+        lead = size - span if c > o else 0  # room for the shifted reads of g_y's columns
+        gext = xp.empty((o, lead + size), dtype=gy.dtype)
+        gext[:, :lead] = 0
+        gyp = gext[:, lead:].reshape(o, n, hp, wp)
         gyp[:, :, ho:] = 0
         gyp[:, :, :ho, wo:] = 0
         gyp[:, :, :ho, :wo] = gy.transpose(1, 0, 2, 3)
@@ -282,7 +340,13 @@ def conv2d_backward(gy, w, cache, need_x=True, has_bias=True):
     else:
         gy2 = xp.ascontiguousarray(gy.transpose(1, 0, 2, 3)).reshape(o, n * ho * wo)
         gb = gy2.sum(axis=1) if has_bias else None
-    if kind == "flat":  # per tap, straight from the padded input (no stored columns)
+    gx = None
+    if kind == "flat" and lead:  # narrow output: both gradients from g_y's columns
+        gx, gw2 = _grads_from_output_columns(xp, w2, gext, lead, cols, taps, x_shape, p, d,
+                                             hp, wp, need_x)
+    elif kind == "flat" and c < o and nt > 1:  # narrow input: one product with its columns
+        gw2 = _grad_weight_cols(xp, gy2, cols, _offsets(taps, d, wp), span).reshape(o, c, nt)
+    elif kind == "flat":  # per tap, straight from the padded input (no stored columns)
         xflat, offs = cols, _offsets(taps, d, wp)
         gwt = xp.empty((nt, o, c), dtype=gy.dtype)
         for t, off in enumerate(offs):
@@ -296,14 +360,69 @@ def conv2d_backward(gy, w, cache, need_x=True, has_bias=True):
         gw = xp.zeros(w.shape, dtype=gw2.dtype)
         for t, (i, j) in enumerate(taps):
             gw[:, :, i, j] = gw2[:, :, t]
-    gx = None
-    if need_x:
+    if need_x and gx is None:
         if kind == "flat":
             gx = _col2im_flat(xp, w2, gy2, taps, x_shape, p, d, hp, wp, span)
         else:
             gx = _col2im(xp, (w2.T @ gy2).reshape(c, nt, -1), taps, geom, x_shape, s, p, d,
                          ho, wo)
     return gx, gw, gb
+
+
+def _grad_weight_cols(xp, gy2, xflat, offs, span):
+    """``gw (O, C T) = gy2 @ cols.T``, the input's columns built block by block: one
+    product instead of ``T`` skinny ``(O, C)`` ones (each re-reading ``gy2``) when ``C``
+    is small."""
+    c = xflat.shape[0]
+    nt = len(offs)
+    blk = _chunk(c * nt, span)
+    cols = xp.empty((c, nt, blk), dtype=xflat.dtype)
+    gw = xp.zeros((gy2.shape[0], c * nt), dtype=gy2.dtype)
+    for q0 in range(0, span, blk):
+        q1 = min(span, q0 + blk)
+        for t, off in enumerate(offs):
+            cols[:, t, :q1 - q0] = xflat[:, off + q0:off + q1]
+        gw += gy2[:, q0:q1] @ cols.reshape(c * nt, blk)[:, :q1 - q0].T
+    return gw
+
+
+def _grads_from_output_columns(xp, w2, gext, lead, xflat, taps, x_shape, p, d, hp, wp,
+                               need_x):
+    r"""Both gradients of a conv narrowing ``C -> O`` from the columns of the output
+    gradient, :math:`G_t[:, j] = g_y[:, j - \mathrm{off}_t]` (``T O`` rows, built block by
+    block over the padded grid):
+
+    * :math:`g_x[:, j] = \sum_t W_t^\top G_t[:, j]`: one product writing ``gx`` once
+      (instead of ``T C`` rows of column gradients added back tap by tap);
+    * :math:`g_{W_t} = \sum_j G_t[:, j]\, x[:, j]^\top`: one product reading ``x`` once
+      (instead of ``T`` products each re-reading it).
+
+    ``gext`` holds ``lead`` zero columns, then ``g_y`` on the padded grid (zero on its ring).
+    Returns ``(gx or None, gw (O, C, T))``."""
+    n, c, h, wd = x_shape
+    o = gext.shape[0]
+    offs = _offsets(taps, d, wp)
+    nt = len(taps)
+    size = n * hp * wp
+    # W_t^T over the taps, as (C, O T) in the columns' (o, t) order
+    wr = xp.ascontiguousarray(w2.reshape(o, c, nt).transpose(1, 0, 2)).reshape(c, o * nt)
+    gpad = xp.empty((c, size), dtype=gext.dtype) if need_x else None
+    gw = xp.zeros((o * nt, c), dtype=gext.dtype)
+    blk = _chunk(o * nt, size)
+    cols = xp.empty((o, nt, blk), dtype=gext.dtype)
+    for q0 in range(0, size, blk):
+        q1 = min(size, q0 + blk)
+        for t, off in enumerate(offs):  # g_y[:, j - off] sits at gext[:, lead + j - off]
+            cols[:, t, :q1 - q0] = gext[:, lead + q0 - off:lead + q1 - off]
+        cb = cols.reshape(o * nt, blk)[:, :q1 - q0]
+        gw += cb @ xflat[:, q0:q1].T
+        if need_x:
+            xp.matmul(wr, cb, out=gpad[:, q0:q1])
+    gw = gw.reshape(o, nt, c).transpose(0, 2, 1)
+    if not need_x:
+        return None, gw
+    g4 = gpad.reshape(c, n, hp, wp)[:, :, p[0]:p[0] + h, p[1]:p[1] + wd]
+    return g4.transpose(1, 0, 2, 3), gw
 
 
 def _col2im_flat(xp, w2, gy2, taps, x_shape, p, d, hp, wp, span):

@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from .. import _math
 from ..backend import xp_of
 from .ops_elementwise import _operand
 from .tensor import Tensor, _shape_str, make_tensor
@@ -85,12 +86,11 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -
         )
     if y.dtype != xd.dtype:
         y = y.astype(xd.dtype)
-    loss = xp.maximum(xd, 0) - xd * y + xp.log1p(xp.exp(-xp.abs(xd)))
+    loss = _math.softplus(xd) - xd * y  # -[y log s(x) + (1-y) log(1-s(x))]
     out, scale = _reduce(loss, reduction, xp)
 
     def backward(g):
-        d = 0.5 * (1 + xp.tanh(0.5 * xd))  # sigmoid, overflow-free
-        d -= y
+        d = _math.sigmoid(xd) - y
         if scale is None:
             d *= g
         else:

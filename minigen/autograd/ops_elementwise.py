@@ -12,6 +12,7 @@ import numbers
 
 import numpy as np
 
+from .. import _math
 from ..backend import xp_of
 from .tensor import Tensor, _shape_str, make_tensor, unbroadcast
 
@@ -231,26 +232,22 @@ def sigmoid(x) -> Tensor:
     VJP :math:`g\sigma(1-\sigma)`.
     """
     x = _operand(x)
-    out = 0.5 * (1 + xp_of(x.data).tanh(0.5 * x.data))
+    out = _math.sigmoid(x.data)
     return _unary(x, out, lambda g: g * out * (1 - out))
 
 
 def softplus(x) -> Tensor:
-    r"""Stable :math:`\log(1 + e^x) = \max(x, 0) + \log(1 + e^{-|x|})`; VJP :math:`g\sigma(x)`."""
+    r"""Stable :math:`\log(1 + e^x)`; VJP :math:`g\sigma(x)`."""
     x = _operand(x)
-    xp = xp_of(x.data)
     xd = x.data
-    out = xp.maximum(xd, 0) + xp.log1p(xp.exp(-xp.abs(xd)))
-    return _unary(x, out, lambda g: g * (0.5 * (1 + xp.tanh(0.5 * xd))))
+    return _unary(x, _math.softplus(xd), lambda g: g * _math.sigmoid(xd))
 
 
 def log_sigmoid(x) -> Tensor:
-    r"""Stable :math:`\log\sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})`; VJP :math:`g\sigma(-x)`."""
+    r"""Stable :math:`\log\sigma(x) = -\mathrm{softplus}(-x)`; VJP :math:`g\sigma(-x)`."""
     x = _operand(x)
-    xp = xp_of(x.data)
     xd = x.data
-    out = xp.minimum(xd, 0) - xp.log1p(xp.exp(-xp.abs(xd)))
-    return _unary(x, out, lambda g: g * (0.5 * (1 - xp.tanh(0.5 * xd))))
+    return _unary(x, _math.log_sigmoid(xd), lambda g: g * _math.sigmoid(-xd))
 
 
 def relu(x) -> Tensor:

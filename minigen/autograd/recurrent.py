@@ -74,7 +74,7 @@ def _numba_kernels(xp):
 
 
 def _sigmoid_(xp, a):
-    """In-place logistic sigmoid via tanh (stable for all inputs)."""
+    """:func:`minigen._math.sigmoid` in place (no temporaries inside the LSTM step)."""
     a *= 0.5
     xp.tanh(a, out=a)
     a += 1.0

@@ -30,20 +30,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._math import LOG_2PI, logmeanexp, logsumexp
 from .._validation import check_array, check_positive_float, check_positive_int
 from ..random import check_random_state
-
-_LOG2PI = float(np.log(2.0 * np.pi))
 
 
 def _check_points(x) -> np.ndarray:
     return np.asarray(check_array(x, "x", ndim=2, shape=(None, 2), dtype=np.float64))
-
-
-def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(a - m), axis=axis))
 
 
 class _Toy2D:
@@ -118,8 +111,9 @@ class Ring8(_Toy2D):
         """
         x = _check_points(x)
         d2 = ((x[:, None, :] - self.means[None, :, :]) ** 2).sum(-1)  # (n, K)
-        comp = -0.5 * d2 / self.scale**2 - 2.0 * np.log(self.scale) - _LOG2PI
-        return _logsumexp(comp, axis=1) - np.log(self.n_modes)
+        # log N(x; m_k, s^2 I) in 2-D, then the equal-weight mixture
+        comp = -0.5 * d2 / self.scale**2 - 2.0 * np.log(self.scale) - LOG_2PI
+        return logmeanexp(comp, axis=1)
 
 
 class Checkerboard(_Toy2D):
@@ -249,14 +243,14 @@ class TwoMoons(_Toy2D):
         )  # (2Q, 2): mixture of 2Q equal-weight Gaussians
         c2 = (centers * centers).sum(1)
         s2 = self.noise**2
-        const = -np.log(2 * self.n_quad) - np.log(s2) - _LOG2PI
+        const = -np.log(2 * self.n_quad) - np.log(s2) - LOG_2PI
         out = np.empty(len(x))
         for a in range(0, len(x), chunk):
             xb = x[a : a + chunk]
             # |x - c|^2 expanded into one matrix product (values are O(1): no cancellation issue)
             d2 = (xb * xb).sum(1)[:, None] + c2[None, :] - 2.0 * (xb @ centers.T)
             d2 = np.maximum(d2, 0.0)
-            out[a : a + chunk] = _logsumexp(-0.5 * d2 / s2, axis=1) + const
+            out[a : a + chunk] = logsumexp(-0.5 * d2 / s2, axis=1) + const
         return out
 
 

@@ -19,14 +19,13 @@ import math
 
 import numpy as np
 
+from .._math import HALF_LOG_2PI, logsumexp, normal_log_density
 from .._validation import check_array, check_positive_int, check_weights
 from ..autograd import F, Tensor
 from ..backend import get_backend, to_numpy, xp_of
 from ..random import check_random_state, normals, uniforms
 from ._sampling import threshold
-from ._util import logsumexp, sample_shape_of
-
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+from ._util import sample_shape_of
 
 
 class Normal:
@@ -85,7 +84,7 @@ class Normal:
             raise ValueError(f"x must have last axis of size {self.event_dim}, got {x.shape}")
         xp = xp_of(x)
         z = (x - self.loc) / self.scale
-        return -(0.5 * z * z + xp.log(self.scale) + _HALF_LOG_2PI).sum(axis=-1)
+        return normal_log_density(z, xp.log(self.scale)).sum(axis=-1)
 
     def _log_prob_tensor(self, x: Tensor) -> Tensor:
         if x.ndim == 0 or x.shape[-1] != self.event_dim:
@@ -93,7 +92,7 @@ class Normal:
         if self._log_norm is None:  # sum_j (log sigma_j + log(2 pi)/2), once
             xp = xp_of(self.scale)
             self._standard = bool(xp.all(self.loc == 0) and xp.all(self.scale == 1))
-            self._log_norm = (xp.log(self.scale) + _HALF_LOG_2PI).sum(axis=-1)
+            self._log_norm = (xp.log(self.scale) + HALF_LOG_2PI).sum(axis=-1)
         z = x if x.dtype == np.float64 else F.astype(x, np.float64)
         if not self._standard:
             z = (z - self.loc) / self.scale
@@ -102,7 +101,7 @@ class Normal:
     def entropy(self):
         """Exact differential entropy in nats, shape ``loc.shape[:-1]``."""
         xp = xp_of(self.scale)
-        return (0.5 + _HALF_LOG_2PI + xp.log(self.scale)).sum(axis=-1)
+        return (0.5 + HALF_LOG_2PI + xp.log(self.scale)).sum(axis=-1)
 
 
 class GaussianMixture:
@@ -173,7 +172,7 @@ class GaussianMixture:
         for k in range(self.n_components):  # K small; triangular solve per component
             z = xp.linalg.solve(self.chol[k], diff[:, k, :].T)  # (D, n)
             logdet = xp.log(xp.abs(xp.diagonal(self.chol[k]))).sum()
-            out.append(-0.5 * (z * z).sum(axis=0) - logdet - D * _HALF_LOG_2PI)
+            out.append(-0.5 * (z * z).sum(axis=0) - logdet - D * HALF_LOG_2PI)
         return xp.stack(out, axis=1)
 
     def log_prob(self, x):

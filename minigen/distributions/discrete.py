@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._math import log_sigmoid, log_softmax, softplus
 from .._validation import check_array, check_weights
 from ..backend import xp_of
 from ..random import check_random_state, uniforms
 from ._sampling import threshold
-from ._util import log_sigmoid, log_softmax, sample_shape_of, softplus
+from ._util import sample_shape_of
 
 
 def _one_of(probs, logits):

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._math import log_sigmoid, log_softmax, logsumexp
 from .._validation import check_array, check_positive_int
 from ..backend import xp_of
 from ..random import check_random_state, uniforms
 from ._sampling import threshold
-from ._util import log_sigmoid, log_softmax, logsumexp, sample_shape_of
+from ._util import sample_shape_of
 
 
 class DiscretizedLogisticMixture:

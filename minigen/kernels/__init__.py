@@ -1,8 +1,12 @@
 """The five kernel families behind the backend switch.
 
-Each public function validates its input once, then dispatches to the NumPy
-reference (``numpy`` backend), the Numba kernels (``numba``) or the CUDA kernels
-(``cupy``). See ``kernels/README.md`` for each kernel's contract.
+Each public function makes O(1) checks (shapes, dtypes, contiguity, backend, scalar
+arguments), then dispatches to the NumPy reference (``numpy`` backend), the Numba kernels
+(``numba``) or the CUDA kernels (``cupy``). The values (NaN/inf, negative weights, zero or
+overflowing rows, uniforms outside [0, 1)) are checked by the kernel in the loop that
+reads them, which reports the first bad row / chain / element; only then does the wrapper
+look at the data again, to raise the error naming the argument. See ``kernels/README.md``
+for each kernel's contract.
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ Layout: every kernel family ``<family>`` (``multinomial``, ``gibbs``, ``langevin
 * ``minigen/kernels/reference/<family>.py``: NumPy, the specification;
 * ``minigen/kernels/cpu/<family>.py``: Numba ``@njit(cache=True)`` kernels;
 * ``minigen/kernels/gpu/<family>.py``: CuPy wrappers around ``kernels/<family>.cu``;
-* ``minigen/kernels/<family>.py``: the public wrapper, which validates its input
-  once and then calls ``implementation(family, name)(...)``.
+* ``minigen/kernels/<family>.py``: the public wrapper, which makes O(1) checks and
+  calls ``implementation(family, name + "_checked")(...)``: each backend's ``*_checked``
+  function returns ``(result, status)``, the status being what its kernel found wrong
+  in the values it read (``minigen/kernels/_checks.py``).
 
 Implementation modules are imported on first use, so ``import minigen`` never
 pays for Numba or CuPy.

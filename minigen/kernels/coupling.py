@@ -1,9 +1,12 @@
 r"""Coupling-layer kernels for normalizing flows: affine (RealNVP), additive (NICE),
 ActNorm and invertible 1x1 convolution (Glow), each returning ``(output, logdet)``.
 
-Public wrappers: validate once (errors name the argument), flatten ``(N, ...)``
-inputs to rows ``(N, D)``, dispatch to the active backend (NumPy reference,
-Numba, CUDA) and restore the input shape.
+Public wrappers: O(1) checks (shapes, dtypes, backend), flatten ``(N, ...)`` inputs
+to rows ``(N, D)`` (a view for C-contiguous input; strided or other-dtype input is
+copied once), dispatch to the active backend (NumPy reference, Numba, CUDA) and
+restore the input shape. The values are checked by the kernels, which report the
+first row with a non-finite output (a NaN or inf input always makes one); only then
+does the wrapper look at the inputs, to raise ``ValueError`` naming the bad one.
 
 Affine coupling, per row ``n`` with ``D`` = number of elements per row:
 
@@ -14,8 +17,11 @@ Affine coupling, per row ``n`` with ``D`` = number of elements per row:
 
 Log-determinants are accumulated in float64 and returned as float64 ``(N,)``
 whatever the input dtype. The kernels are exact (no clamp): ``|s|`` beyond
-about 88 (float32) / 709 (float64) overflows ``exp`` to ``inf``; bound the
-scale at the model level instead (e.g. ``s = scale * tanh(raw)``).
+about 88 (float32) / 709 (float64) overflows ``exp`` to ``inf``, and so the
+output, as in NumPy; bound the scale at the model level instead (e.g.
+``s = scale * tanh(raw)``). A product with an exact zero factor stays zero
+(``affine_coupling(x2=0, s=1e300)`` is ``t``, not NaN): rows that overflow are
+recomputed by the reference, which defines it so.
 
 References: Dinh et al. (2015) NICE; Dinh et al. (2017) RealNVP;
 Kingma & Dhariwal (2018) Glow.
@@ -23,11 +29,15 @@ Kingma & Dhariwal (2018) Glow.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .._validation import check_array
+from .._validation import NonFiniteError, check_array
 from ..backend import check_on_backend, xp_of
+from ._checks import array_arg, as_kernel_array
 from ._dispatch import implementation
+from .reference import coupling as _spec
 
 _FAMILY = "coupling"
 
@@ -47,7 +57,7 @@ def _check_inverse(inverse) -> bool:
 
 def _rows(arrays: dict, ref: str = "x2"):
     """Validate same-shape arrays ``(N, ...)``; return them as C-contiguous ``(N, D)`` rows."""
-    checked = {name: check_array(a, name) for name, a in arrays.items()}
+    checked = {name: array_arg(a, name) for name, a in arrays.items()}
     for name, a in checked.items():
         check_on_backend(a, name)
     first = checked[ref]
@@ -62,17 +72,33 @@ def _rows(arrays: dict, ref: str = "x2"):
     dtype = _float_dtype(*checked.values())
     xp = xp_of(*checked.values())
     n = first.shape[0]
-    d = int(np.prod(first.shape[1:], dtype=np.int64)) if first.ndim > 1 else 1
-    rows = [xp.ascontiguousarray(a, dtype=dtype).reshape(n, d) for a in checked.values()]
+    d = math.prod(first.shape[1:])
+    del xp
+    rows = [as_kernel_array(a, dtype).reshape(n, d) for a in checked.values()]
     return rows, first.shape
 
 
 def _glogdet(glogdet, n, xp):
     if glogdet is None:
         return xp.zeros(n, dtype=xp.float64)
-    g = check_array(glogdet, "glogdet", ndim=1, shape=(n,))
+    g = check_array(glogdet, "glogdet", ndim=1, shape=(n,), finite=False)
     check_on_backend(g, "glogdet")
-    return xp.ascontiguousarray(g, dtype=xp.float64)
+    return as_kernel_array(g, np.dtype(np.float64))
+
+
+def _finish(result, bad: int, inputs: dict, recompute):
+    """``result``, or the error the kernel's status ``bad`` calls for.
+
+    ``bad >= 0``: a row had a non-finite output. If an input holds a NaN or inf (looked
+    for only now), ``ValueError`` names it; else finite inputs overflowed: the reference
+    recomputes, with its exact zero products (``0 * inf = 0``)."""
+    if bad < 0:
+        return result
+    for name, a in inputs.items():
+        row = _spec.first_nonfinite_row(a)
+        if row >= 0:
+            raise NonFiniteError(f"{name} contains NaN or infinite values (row {row})")
+    return recompute()
 
 
 def affine_coupling(x2, s, t, inverse: bool = False):
@@ -95,7 +121,9 @@ def affine_coupling(x2, s, t, inverse: bool = False):
     """
     inverse = _check_inverse(inverse)
     (x2, s, t), shape = _rows({"x2": x2, "s": s, "t": t})
-    y2, logdet = implementation(_FAMILY, "affine_coupling")(x2, s, t, inverse)
+    out, bad = implementation(_FAMILY, "affine_coupling_checked")(x2, s, t, inverse)
+    y2, logdet = _finish(out, bad, {"x2": x2, "s": s, "t": t},
+                         lambda: _spec.affine_coupling(x2, s, t, inverse))
     return y2.reshape(shape), logdet
 
 
@@ -106,12 +134,17 @@ def affine_coupling_backward(x2, s, t, gy, glogdet=None, inverse: bool = False):
     Inverse: ``gx2 = gy e^{-s}``, ``gs = -gy (x2 - t) e^{-s} - glogdet[:, None]``,
     ``gt = -gy e^{-s}``. ``x2, s, t`` are the inputs of :func:`affine_coupling`,
     ``gy`` has their shape, ``glogdet`` is ``(N,)`` (``None``: zeros). Each gradient
-    has the shape and float dtype of ``x2``.
+    has the shape and float dtype of ``x2``. ``t`` is read (and checked) only for the
+    inverse: the forward's gradients do not depend on it.
     """
     inverse = _check_inverse(inverse)
     (x2, s, t, gy), shape = _rows({"x2": x2, "s": s, "t": t, "gy": gy})
     gl = _glogdet(glogdet, x2.shape[0], xp_of(x2))
-    grads = implementation(_FAMILY, "affine_coupling_backward")(x2, s, t, gy, gl, inverse)
+    out, bad = implementation(_FAMILY, "affine_coupling_backward_checked")(
+        x2, s, t, gy, gl, inverse)
+    inputs = {"x2": x2, "s": s, **({"t": t} if inverse else {}), "gy": gy, "glogdet": gl}
+    grads = _finish(out, bad, inputs,
+                    lambda: _spec.affine_coupling_backward(x2, s, t, gy, gl, inverse))
     return tuple(g.reshape(shape) for g in grads)
 
 
@@ -119,20 +152,22 @@ def additive_coupling(x2, t, inverse: bool = False):
     """NICE coupling ``y2 = x2 + t`` (inverse ``y2 - t``); its log-det is 0."""
     inverse = _check_inverse(inverse)
     (x2, t), shape = _rows({"x2": x2, "t": t})
-    return implementation(_FAMILY, "additive_coupling")(x2, t, inverse).reshape(shape)
+    y2, bad = implementation(_FAMILY, "additive_coupling_checked")(x2, t, inverse)
+    y2 = _finish(y2, bad, {"x2": x2, "t": t}, lambda: _spec.additive_coupling(x2, t, inverse))
+    return y2.reshape(shape)
 
 
 def additive_coupling_backward(gy, inverse: bool = False):
     """``(gx2, gt)`` for :func:`additive_coupling`: ``(gy, gy)`` (``(gy, -gy)`` inverse)."""
     inverse = _check_inverse(inverse)
     (gy,), shape = _rows({"gy": gy}, ref="gy")
-    return tuple(
-        g.reshape(shape) for g in implementation(_FAMILY, "additive_coupling_backward")(gy, inverse)
-    )
+    out, bad = implementation(_FAMILY, "additive_coupling_backward_checked")(gy, inverse)
+    out = _finish(out, bad, {"gy": gy}, lambda: _spec.additive_coupling_backward(gy, inverse))
+    return tuple(g.reshape(shape) for g in out)
 
 
 def _actnorm_args(x, loc, log_scale):
-    x = check_array(x, "x", ndim=tuple(range(2, 33)))
+    x = check_array(x, "x", ndim=tuple(range(2, 33)), finite=False)
     check_on_backend(x, "x")
     c = x.shape[1]
     loc = check_array(loc, "loc", ndim=1, shape=(c,))
@@ -143,8 +178,10 @@ def _actnorm_args(x, loc, log_scale):
     xp = xp_of(x, loc, log_scale)
     n = x.shape[0]
     spatial = int(np.prod(x.shape[2:], dtype=np.int64))
-    x3 = xp.ascontiguousarray(x, dtype=dtype).reshape(n, c, spatial)
-    return x3, xp.ascontiguousarray(loc, dtype=dtype), xp.ascontiguousarray(log_scale, dtype=dtype)
+    del xp
+    # loc and log_scale have C entries (checked finite above); x is checked by the kernel
+    x3 = as_kernel_array(x, dtype).reshape(n, c, spatial)
+    return x3, as_kernel_array(loc, dtype), as_kernel_array(log_scale, dtype)
 
 
 def actnorm(x, loc, log_scale, inverse: bool = False):
@@ -166,7 +203,9 @@ def actnorm(x, loc, log_scale, inverse: bool = False):
     inverse = _check_inverse(inverse)
     shape = np.shape(x) if not hasattr(x, "shape") else x.shape
     x3, loc, log_scale = _actnorm_args(x, loc, log_scale)
-    y, logdet = implementation(_FAMILY, "actnorm")(x3, loc, log_scale, inverse)
+    out, bad = implementation(_FAMILY, "actnorm_checked")(x3, loc, log_scale, inverse)
+    y, logdet = _finish(out, bad, {"x": x3},
+                        lambda: _spec.actnorm(x3, loc, log_scale, inverse))
     return y.reshape(shape), logdet
 
 
@@ -179,13 +218,15 @@ def actnorm_backward(x, loc, log_scale, gy, glogdet=None, inverse: bool = False)
     inverse = _check_inverse(inverse)
     shape = x.shape if hasattr(x, "shape") else np.shape(x)
     x3, loc, log_scale = _actnorm_args(x, loc, log_scale)
-    gy = check_array(gy, "gy", shape=tuple(shape))
+    gy = check_array(gy, "gy", shape=tuple(shape), finite=False)
     check_on_backend(gy, "gy")
-    gy3 = xp_of(gy).ascontiguousarray(gy, dtype=x3.dtype).reshape(x3.shape)
+    gy3 = as_kernel_array(gy, x3.dtype).reshape(x3.shape)
     gl = _glogdet(glogdet, x3.shape[0], xp_of(x3))
-    gx, gloc, glog = implementation(_FAMILY, "actnorm_backward")(
-        x3, loc, log_scale, gy3, gl, inverse
-    )
+    out, bad = implementation(_FAMILY, "actnorm_backward_checked")(
+        x3, loc, log_scale, gy3, gl, inverse)
+    gx, gloc, glog = _finish(out, bad, {"x": x3, "gy": gy3, "glogdet": gl},
+                             lambda: _spec.actnorm_backward(x3, loc, log_scale, gy3, gl,
+                                                            inverse))
     return gx.reshape(shape), gloc, glog
 
 

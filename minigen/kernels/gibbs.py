@@ -7,8 +7,11 @@ RBM energy :math:`E(v, h) = -v^T W h - b^T v - c^T h`:
 Fully visible Boltzmann machine :math:`E(x) = -\tfrac12 x^T J x - h^T x`:
 :math:`p(x_i{=}1 \mid x_{-i}) = \sigma(h_i + \sum_j J_{ij} x_j)`.
 
-Validation happens here, once; then the active backend's kernel runs
-(:func:`minigen.kernels._dispatch.implementation`).
+The wrapper makes O(1) checks (shapes, dtypes, backend; and the small ``J``, ``h``,
+``order`` of a Boltzmann machine); the values of ``v``, ``W``, ``b``, ``c``, the states
+and the uniforms are checked by the active backend's kernel as it reads them
+(:func:`minigen.kernels._dispatch.implementation`), which returns how many were bad;
+only then does the wrapper look at the inputs, to raise the error naming one.
 
 References: G. Hinton, "Training products of experts by minimizing contrastive
 divergence", 2002; T. Tieleman, "Training RBMs using approximations to the likelihood
@@ -21,8 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_array, check_binary, check_positive_int
+from .._validation import NonFiniteError, check_array, check_binary, check_positive_int
 from ..backend import check_on_backend, xp_of
+from ._checks import as_kernel_array
 from ._dispatch import implementation
 from ._stream import check_unit_interval, float_dtype, resolve_stream
 
@@ -44,10 +48,6 @@ class RBMGibbsResult(NamedTuple):
     ph: object
     ph0: object
     h0: object
-
-
-def _contig(xp, a, dtype):
-    return xp.ascontiguousarray(a, dtype=dtype)
 
 
 def min_max(arrays):
@@ -103,8 +103,7 @@ def rbm_gibbs(v, W, b, c, k: int = 1, *, uniforms=None, seed=None, offset: int =
         Named tuple ``(v, h, pv, ph, ph0, h0)``, see :class:`RBMGibbsResult`.
     """
     W = check_array(W, "W", ndim=2, finite=False)
-    xp = xp_of(W)
-    dt = float_dtype(W)
+    dt = np.dtype(float_dtype(W))
     V, H = W.shape
     v = check_array(v, "v", ndim=2, finite=False)
     if v.shape[1] != V:
@@ -118,31 +117,41 @@ def rbm_gibbs(v, W, b, c, k: int = 1, *, uniforms=None, seed=None, offset: int =
     if seed is None:
         uniforms = check_array(uniforms, "uniforms", shape=(k, v.shape[0], H + V), finite=False)
         check_on_backend(uniforms, "uniforms")
-        # cast before the range check: a float64 u just below 1 rounds to 1.0 in float32,
-        # where a unit with p = 1 would draw 0 (u < p fails)
-        uniforms = _contig(xp, uniforms, dt)
-    # Every value check from one set of min/max reductions (NaN propagates through both; no
-    # temporaries) and, on a GPU, one transfer: this wrapper runs once per Gibbs step, and
-    # each separate check would wait for the device (six of them made the public call
-    # 6x slower than the kernels on an H200).
-    checked = (W, v, b, c) if seed is not None else (W, v, b, c, uniforms)
+        # cast before the range check (in the kernel): a float64 u just below 1 rounds to
+        # 1.0 in float32, where a unit with p = 1 would draw 0 (u < p fails)
+        uniforms = as_kernel_array(uniforms, dt)
+    v, W, b, c = (as_kernel_array(a, dt) for a in (v, W, b, c))
+    if seed is None:
+        out, nbad = implementation("gibbs", "rbm_gibbs_checked")(v, W, b, c, k, uniforms,
+                                                                 compute_ph)
+    else:
+        out, nbad = implementation("gibbs", "rbm_gibbs_philox_checked")(
+            v, W, b, c, k, seed, offset, compute_ph)
+    if nbad:
+        _raise_rbm_error(v, W, b, c, uniforms if seed is None else None, out)
+    return RBMGibbsResult(*out)
+
+
+def _raise_rbm_error(v, W, b, c, uniforms, out):
+    """The kernel counted bad values: name the input (``ValueError``), or, for valid
+    inputs whose products overflowed into NaN probabilities, ``FloatingPointError``
+    (an overflow to +-inf alone gives probabilities of exactly 0 or 1: no error)."""
+    # min/max reductions (NaN propagates through both) with, on a GPU, one transfer
+    checked = (W, v, b, c) if uniforms is None else (W, v, b, c, uniforms)
     lo, hi = min_max(checked)
     if not (np.isfinite(lo[0]) and np.isfinite(hi[0])):
-        raise ValueError("W contains NaN or infinite values")
+        raise NonFiniteError("W contains NaN or infinite values")
     if not (lo[1] >= 0 and hi[1] <= 1):
         raise ValueError("v must lie in [0, 1] (and be finite)")
     for i, name in ((2, "b"), (3, "c")):
         if not (np.isfinite(lo[i]) and np.isfinite(hi[i])):
-            raise ValueError(f"{name} contains NaN or infinite values")
-    v, W, b, c = (_contig(xp, a, dt) for a in (v, W, b, c))
-    if seed is None:
-        if not (lo[4] >= 0 and hi[4] < 1):
-            raise ValueError(f"uniforms must lie in [0, 1) in {np.dtype(dt).name}")
-        out = implementation("gibbs", "rbm_gibbs")(v, W, b, c, k, uniforms, compute_ph)
-    else:
-        out = implementation("gibbs", "rbm_gibbs_philox")(v, W, b, c, k, seed, offset,
-                                                         compute_ph)
-    return RBMGibbsResult(*out)
+            raise NonFiniteError(f"{name} contains NaN or infinite values")
+    if uniforms is not None and not (lo[4] >= 0 and hi[4] < 1):
+        raise ValueError(f"uniforms must lie in [0, 1) in {np.dtype(uniforms.dtype).name}")
+    if out is not None and any(bool(xp_of(a).isnan(a).any()) for a in out if a is not None):
+        raise FloatingPointError(
+            "rbm_gibbs: the pre-activations v W + c or h W^T + b overflow "
+            f"{np.dtype(W.dtype).name} into NaN probabilities (|W| too large)")
 
 
 def _check_J(J, name="J"):
@@ -182,15 +191,16 @@ def bm_gibbs_sweep(state, J, h, *, n_sweeps: int = 1, uniforms=None, order=None,
     -------
     (chains, n) array in ``J``'s float dtype, the new states (input not modified).
     """
+    # J (n x n), h and order are the model, not the data: checked here, explicitly
     J = check_array(J, "J", ndim=2)
     xp = xp_of(J)
-    dt = float_dtype(J)
-    J = _check_J(_contig(xp, J, dt))
+    dt = np.dtype(float_dtype(J))
+    J = _check_J(as_kernel_array(J, dt))
     n = J.shape[0]
-    state = check_binary(check_array(state, "state", ndim=2), "state")
+    state = check_array(state, "state", ndim=2, finite=False)
     if state.shape[1] != n:
         raise ValueError(f"state must have shape (chains, {n}) to match J, got {state.shape}")
-    h = _contig(xp, check_array(h, "h", shape=(n,)), dt)
+    h = as_kernel_array(check_array(h, "h", shape=(n,)), dt)
     n_sweeps = check_positive_int(n_sweeps, "n_sweeps", allow_zero=True)
     if order is None:
         order = xp.arange(n, dtype=np.int64)
@@ -200,15 +210,25 @@ def bm_gibbs_sweep(state, J, h, *, n_sweeps: int = 1, uniforms=None, order=None,
             (xp.sort(order) == xp.arange(n)).all()
         ):
             raise ValueError(f"order must be a permutation of range({n})")
-        order = _contig(xp, order, np.int64)
+        order = as_kernel_array(order, np.dtype(np.int64))
     for name, a in (("state", state), ("J", J), ("h", h)):
         check_on_backend(a, name)
     seed, offset = resolve_stream(uniforms, "uniforms", seed, offset, n_sweeps * state.size)
-    state = _contig(xp, state, dt)
+    state = as_kernel_array(state, dt)  # the kernel copies it into the result, checking 0/1
     if seed is None:
-        uniforms = check_array(uniforms, "uniforms", shape=(n_sweeps,) + state.shape)
+        uniforms = check_array(uniforms, "uniforms", shape=(n_sweeps,) + state.shape,
+                               finite=False)
         check_on_backend(uniforms, "uniforms")
-        uniforms = check_unit_interval(_contig(xp, uniforms, dt), "uniforms")
-        return implementation("gibbs", "bm_gibbs_sweep")(state, J, h, n_sweeps, uniforms, order)
-    return implementation("gibbs", "bm_gibbs_sweep_philox")(state, J, h, n_sweeps, order, seed,
-                                                            offset)
+        uniforms = as_kernel_array(uniforms, dt)
+        x, nbad = implementation("gibbs", "bm_gibbs_sweep_checked")(state, J, h, n_sweeps,
+                                                                    uniforms, order)
+    else:
+        x, nbad = implementation("gibbs", "bm_gibbs_sweep_philox_checked")(
+            state, J, h, n_sweeps, order, seed, offset)
+    if nbad:  # name the bad input (the old explicit checks, now on the error path only)
+        check_binary(check_array(state, "state"), "state")
+        if seed is None:
+            check_unit_interval(check_array(uniforms, "uniforms"), "uniforms")
+        raise RuntimeError(f"bm_gibbs_sweep: the kernel counted {nbad} bad values in valid "
+                           "input")  # a bug
+    return x

@@ -18,8 +18,9 @@ import numbers
 
 import numpy as np
 
-from .._validation import check_array
+from .._validation import NonFiniteError, check_array
 from ..backend import get_backend, to_numpy, xp_of
+from ._checks import array_arg, as_kernel_array
 from ._dispatch import implementation
 from .philox import check_offset, check_seed
 
@@ -27,11 +28,11 @@ __all__ = ["multinomial_threshold", "categorical_from_logits"]
 
 
 def _check_matrix(x, name: str):
-    x = check_array(x, name, ndim=2, finite=False)
+    """O(1) checks; ``x`` as the kernel reads it: C-contiguous float32/float64, copied once
+    only if it is strided or of another dtype (integers become float64)."""
+    x = array_arg(x, name, ndim=2)
     if x.dtype not in (np.float32, np.float64):
-        if x.dtype.kind in "biu":
-            x = x.astype(np.float64)
-        else:
+        if x.dtype.kind not in "biu":
             raise TypeError(f"{name} must be float32 or float64, got dtype {x.dtype}")
     if x.shape[1] == 0:
         raise ValueError(f"{name} must have at least one category (shape[1] >= 1)")
@@ -41,24 +42,60 @@ def _check_matrix(x, name: str):
             f"{name} is a {xp_of(x).__name__} array but the active backend is "
             f"{backend.name!r}; move it with backend.asarray"
         )
-    return xp_of(x).ascontiguousarray(x)
+    return as_kernel_array(x, x.dtype if x.dtype.kind == "f" else np.dtype(np.float64))
 
 
-def _randomness(n: int, dtype, u, seed, offset):
+def _randomness(n: int, u, seed, offset):
     if (u is None) == (seed is None):
         raise ValueError(
             "give exactly one of u (uniforms, one per row) or seed (in-kernel Philox draws)"
         )
     if u is None:
         return None, check_seed(seed), check_offset(offset, n)
-    u = check_array(u, "u", ndim=1, shape=(n,))
+    u = check_array(u, "u", ndim=1, shape=(n,), finite=False)
     if u.dtype not in (np.float32, np.float64):
         raise TypeError(f"u must be float32 or float64, got dtype {u.dtype}")
-    if n and bool(((u < 0) | (u >= 1)).any()):
-        raise ValueError("u must lie in [0, 1)")
     if xp_of(u) is not get_backend().xp:
         raise TypeError(f"u is a {xp_of(u).__name__} array on backend {get_backend().name!r}")
-    return xp_of(u).ascontiguousarray(u, dtype=np.float64), None, 0
+    return as_kernel_array(u, u.dtype), None, 0  # range checked in the kernel
+
+
+def _row(a, i):
+    return to_numpy(a[i])
+
+
+def _weights_error(w, u, i: int) -> ValueError:
+    """The error for row ``i``, which the kernel found invalid (its one row is examined)."""
+    from .reference.multinomial import row_totals
+
+    row = _row(w, i)
+    where = f" (row {i})"
+    if not np.isfinite(row).all():
+        return NonFiniteError("weights contains NaN or infinite values" + where)
+    if (row < 0).any():
+        return ValueError("weights has negative entries" + where)
+    total = row_totals(row[None])[0]
+    if not total < np.inf:
+        return ValueError(f"weights has a row whose sum overflows {w.dtype}; rescale it" + where)
+    if not total > 0:
+        return ValueError("weights has a row that sums to zero" + where)
+    return _uniform_error(u, i)
+
+
+def _logits_error(x, u, i: int) -> ValueError:
+    row = _row(x, i)
+    where = f" (row {i})"
+    if np.isnan(row).any() or (row == np.inf).any():
+        return NonFiniteError("logits contains NaN or +inf values" + where)
+    if (row == -np.inf).all():
+        return ValueError("logits has a row where every entry is -inf" + where)
+    return _uniform_error(u, i)
+
+
+def _uniform_error(u, i: int) -> ValueError:
+    if u is not None and not 0 <= float(_row(u, i)) < 1:
+        return ValueError(f"u must lie in [0, 1) (u[{i}] = {float(_row(u, i))!r})")
+    return RuntimeError(f"kernel status names row {i}, but its input is valid")  # a bug
 
 
 def multinomial_threshold(weights, u=None, *, seed=None, offset: int = 0):
@@ -67,7 +104,9 @@ def multinomial_threshold(weights, u=None, *, seed=None, offset: int = 0):
     Parameters
     ----------
     weights : array (N, C), float32 or float64
-        Non-negative, finite, each row with a positive sum (need not sum to 1).
+        Non-negative, finite, each row with a positive sum (need not sum to 1) that does
+        not overflow the dtype. Read in place when C-contiguous; a strided or integer
+        array is copied once.
     u : array (N,), optional
         Uniforms in [0, 1), one per row. Exactly one of ``u`` and ``seed``.
     seed : int in [0, 2**64), optional
@@ -78,30 +117,36 @@ def multinomial_threshold(weights, u=None, *, seed=None, offset: int = 0):
     Returns
     -------
     int64 array (N,) on the active backend. A zero-weight category is never returned.
+
+    Raises
+    ------
+    ValueError
+        Naming ``weights`` or ``u`` and the first invalid row. The values are checked by
+        the kernel in the pass that sums each row, not by a separate pass.
     """
     w = _check_matrix(weights, "weights")
-    xp = xp_of(w)
-    if w.size:
-        # Two passes over the weights (row min and row sum) and one host transfer, instead
-        # of one pass per condition: validation used to cost 3x the kernel on a GPU.
-        # min propagates NaN; a sum of non-negative finite entries is 0 only for an
-        # all-zero row, and inf (or huge) when an entry is inf or the row overflows.
-        with np.errstate(over="ignore", invalid="ignore"):
-            row_min, row_sum = w.min(axis=1), w.sum(axis=1)
-            flags = xp.stack([(xp.isnan(row_min) | xp.isinf(row_min)).any(), (row_min < 0).any(),
-                              ~(row_sum <= np.finfo(w.dtype).max / 4).all(),
-                              (row_sum == 0).any()])
-        nan, negative, too_big, zero_row = (bool(f) for f in to_numpy(flags))
-        if nan or (too_big and bool(xp.isinf(w).any())):
-            raise ValueError("weights contains NaN or infinite values")
-        if negative:
-            raise ValueError("weights has negative entries")
-        if too_big:
-            raise ValueError(f"weights has a row whose sum overflows {w.dtype}; rescale it")
-        if zero_row:
-            raise ValueError("weights has a row that sums to zero")
-    u, seed, offset = _randomness(w.shape[0], w.dtype, u, seed, offset)
-    return implementation("multinomial", "multinomial_threshold")(w, u, seed, offset)
+    u, seed, offset = _randomness(w.shape[0], u, seed, offset)
+    k, bad = implementation("multinomial", "multinomial_threshold_checked")(w, u, seed, offset)
+    if bad >= 0:
+        raise _weights_error(w, u, bad)
+    return k
+
+
+def _temperature(temperature, dtype) -> float:
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise TypeError(f"temperature must be a real number, got {type(temperature).__name__}")
+    try:
+        t = float(temperature)
+    except OverflowError:  # an int beyond float64
+        t = np.inf
+    if not (np.isfinite(t) and t > 0):
+        raise ValueError(f"temperature must be > 0 and finite, got {temperature!r}")
+    with np.errstate(over="ignore", under="ignore"):
+        in_dtype = np.dtype(dtype).type(t)
+    if not (np.isfinite(in_dtype) and in_dtype > 0):
+        raise ValueError(f"temperature {t!r} rounds to {in_dtype} in {np.dtype(dtype).name}, "
+                         "the logits' dtype; use a temperature it can represent")
+    return t
 
 
 def categorical_from_logits(logits, u=None, *, seed=None, offset: int = 0, temperature=1.0):
@@ -109,35 +154,23 @@ def categorical_from_logits(logits, u=None, *, seed=None, offset: int = 0, tempe
 
     Computes :math:`p_j = \exp((l_j - \max_j l_j) / \tau)` on the fly and thresholds it as
     :func:`multinomial_threshold` does. ``-inf`` logits (masked categories) are allowed;
-    NaN, ``+inf`` and all-``-inf`` rows are not.
+    NaN, ``+inf`` and all-``-inf`` rows are not (checked by the kernel as it reads them).
 
     Parameters
     ----------
-    logits : array (N, C), float32 or float64
+    logits : array (N, C), float32 or float64 (copied once only if strided or integer)
     u, seed, offset : see :func:`multinomial_threshold`
-    temperature : float > 0
+    temperature : float > 0, representable in the logits' dtype
 
     Returns
     -------
     int64 array (N,) on the active backend.
     """
     x = _check_matrix(logits, "logits")
-    xp = xp_of(x)
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
-        raise TypeError(f"temperature must be a real number, got {type(temperature).__name__}")
-    if not (np.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be > 0 and finite, got {temperature}")
-    if x.size:
-        # one pass: a row max is NaN if the row has a NaN, +inf if it has a +inf and -inf
-        # only when every entry is -inf
-        row_max = x.max(axis=1)
-        bad_value, all_masked = (bool(f) for f in to_numpy(xp.stack(
-            [(xp.isnan(row_max) | (row_max == np.inf)).any(), (row_max == -np.inf).any()])))
-        if bad_value:
-            raise ValueError("logits contains NaN or +inf values")
-        if all_masked:
-            raise ValueError("logits has a row where every entry is -inf")
-    u, seed, offset = _randomness(x.shape[0], x.dtype, u, seed, offset)
-    return implementation("multinomial", "categorical_from_logits")(
-        x, u, seed, offset, float(temperature)
-    )
+    t = _temperature(temperature, x.dtype)
+    u, seed, offset = _randomness(x.shape[0], u, seed, offset)
+    k, bad = implementation("multinomial", "categorical_from_logits_checked")(
+        x, u, seed, offset, t)
+    if bad >= 0:
+        raise _logits_error(x, u, bad)
+    return k

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .._math import logmeanexp_stderr
 from .._validation import check_array, check_positive_int
 from ..autograd import no_grad
 from ..backend import to_numpy
@@ -82,15 +83,13 @@ def importance_log_z(log_p_values, log_q_values) -> LogZEstimate:
     if n < 2:
         raise ValueError(f"need at least 2 draws for a standard error, got {n}")
     lw = _log_weights(lp - lq)
-    m = lw.max()
-    w = np.exp(lw - m)  # w_i e^{-m}, in (0, 1]
-    mean_w = w.mean()
-    rel_se = w.std(ddof=1) / (mean_w * math.sqrt(n))  # se(Z^)/Z^ = se(log Z^), delta method
+    log_z, log_z_se = logmeanexp_stderr(lw)  # log mean w and its delta-method s.e.
+    w = np.exp(lw - lw.max())
     finite = np.isfinite(lw)
     elbo = float(lw.mean()) if finite.all() else -math.inf
     elbo_se = float(lw.std(ddof=1) / math.sqrt(n)) if finite.all() else math.inf
-    return LogZEstimate(elbo=elbo, elbo_stderr=elbo_se, log_z=float(m + math.log(mean_w)),
-                        log_z_stderr=float(rel_se), ess=float(w.sum() ** 2 / (w * w).sum()), n=n)
+    return LogZEstimate(elbo=elbo, elbo_stderr=elbo_se, log_z=log_z, log_z_stderr=log_z_se,
+                        ess=float(w.sum() ** 2 / (w * w).sum()), n=n)
 
 
 def estimate_log_z(model, log_p_unnormalized, n_samples: int = 10_000, random_state=None, *,

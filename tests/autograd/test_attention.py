@@ -63,6 +63,26 @@ def test_kv_cache_matches_full_pass():
     assert cache["k"].shape == (2, 3, 7, 2)
 
 
+def test_kv_cache_grows_without_copying_every_step():
+    """Past the initial room (a prompt of 5, then 45 single tokens: the buffer is
+    reallocated twice) the steps still equal the full pass, and a step with room left
+    writes into the same buffer (no copy of the cache)."""
+    m = CausalSelfAttention(8, 2, random_state=1)
+    x = np.random.default_rng(2).standard_normal((3, 50, 8)).astype(np.float32)
+    with no_grad():
+        full = m(x).data
+    cache = {}
+    steps = [m(x[:, :5], cache=cache).data]
+    buffers = []
+    for t in range(5, 50):
+        steps.append(m(x[:, t:t + 1], cache=cache).data)
+        buffers.append(cache["_k_buffer"])
+        assert np.shares_memory(cache["k"], cache["_k_buffer"])
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-5, atol=1e-6)
+    assert cache["k"].shape == cache["v"].shape == (3, 2, 50, 4)
+    assert len({id(b) for b in buffers}) == 3  # room 16 -> 32 -> 64: two reallocations
+
+
 def test_attention_errors():
     with pytest.raises(ValueError, match="not divisible by n_heads"):
         CausalSelfAttention(6, 4)

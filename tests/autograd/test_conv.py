@@ -18,6 +18,13 @@ CASES = [
     # stride 1 with little padding waste: the flat (padded-grid) layout
     ((2, 3, 10, 10), (4, 3, 3, 3), 1, 1, 1),
     ((2, 2, 16, 16), (3, 2, 3, 3), 1, (1, 2), (1, 2)),
+    # flat, output narrower than the input: tap products forward, transposed gx backward
+    ((2, 5, 10, 10), (2, 5, 3, 3), 1, 1, 1),
+    ((2, 4, 14, 14), (3, 4, 3, 3), 1, (1, 2), (1, 2)),
+    ((2, 6, 7, 7), (2, 6, 3, 3), 1, 1, 1),  # 1.65x padded grid, flat only when narrowing
+    # 1x1: one product each way
+    ((2, 3, 5, 4), (4, 3, 1, 1), 1, 0, 1),
+    ((2, 4, 5, 4), (2, 4, 1, 1), 1, 0, 1),
 ]
 
 
@@ -27,14 +34,51 @@ CASES = [
     ((3, 1, 1, 5), (2, 1, 1, 3), 1, (0, 1), 1, True),
     ((2, 2, 7, 5), (3, 2, 3, 2), 2, 1, 1, False),  # stride 2
     ((1, 3, 6, 6), (2, 3, 3, 3), 1, 2, 2, False),  # padding ring > half the output
+    ((2, 3, 5, 4), (4, 3, 1, 1), 1, 0, 1, "pointwise"),  # 1x1: one product
+    ((2, 6, 7, 7), (2, 6, 3, 3), 1, 1, 1, True),  # narrowing: up to 2x padded grid
+    ((2, 2, 7, 7), (6, 2, 3, 3), 1, 1, 1, False),  # widening: at most 1.5x
 ])  # fmt: skip
 def test_conv2d_layout_choice(xs, ws, s, p, d, flat):
-    """Stride 1 with at most 1.5x padded-grid columns uses the flat layout."""
+    """Stride 1 with at most 1.5x padded-grid columns uses the flat layout; 1x1 convs
+    without padding are one product."""
     from minigen.autograd.conv import conv2d_forward
 
     x, w = np.ones(xs), np.ones(ws)
     _, cache = conv2d_forward(x, w, None, s, p, d)
-    assert (cache[0] == "flat") is flat
+    if isinstance(flat, str):
+        assert cache[0] == flat
+    else:
+        assert (cache[0] == "flat") is flat
+
+
+@pytest.mark.parametrize("xs, ws, taps", [
+    ((3, 6, 9, 9), (2, 6, 3, 3), ((0, 0), (0, 1), (0, 2), (1, 0), (1, 1))),  # O < C
+    ((3, 2, 9, 9), (6, 2, 3, 3), ((0, 0), (0, 1), (0, 2), (1, 0))),  # C < O
+])  # fmt: skip
+def test_conv2d_narrow_side_paths_with_taps_match_torch(xs, ws, taps):
+    """Masked kernels (taps) through the narrow-output / narrow-input variants, the
+    input not requiring a gradient as well: the same numbers as torch on the masked
+    kernel."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    mask = np.zeros(ws[2:])
+    for i, j in taps:
+        mask[i, j] = 1
+    w *= mask
+    for x_grad in (True, False):
+        tx, tw, tb = Tensor(x, requires_grad=x_grad), Tensor(w, requires_grad=True), \
+            Tensor(b, requires_grad=True)
+        y = conv2d(tx, tw, tb, 1, 1, 1, taps=taps)
+        g = rng.standard_normal(y.shape)
+        y.backward(g)
+        qx, qw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+        qy = torch.nn.functional.conv2d(qx, qw, torch.tensor(b), 1, 1)
+        qy.backward(torch.tensor(g))
+        np.testing.assert_allclose(y.data, qy.detach().numpy(), atol=1e-12)
+        np.testing.assert_allclose(tw.grad, qw.grad.numpy() * mask, atol=1e-12)
+        if x_grad:
+            np.testing.assert_allclose(tx.grad, qx.grad.numpy(), atol=1e-12)
 
 
 @pytest.mark.parametrize("xs, ws, s, p, d", CASES)
@@ -71,21 +115,31 @@ def test_conv1d_grads_and_torch():
     np.testing.assert_allclose(conv1d(x, w, b, 2, 1, 2).data, ref.numpy(), atol=1e-12)
 
 
-@pytest.mark.parametrize("taps", [None, ((0, 0), (0, 1), (0, 2), (1, 0), (1, 1))])
-def test_conv2d_flat_blocks_match_torch(taps):
-    """Enough columns for several blocks (the last one partial), float64."""
+_HALF = ((0, 0), (0, 1), (0, 2), (1, 0), (1, 1))
+
+
+@pytest.mark.parametrize("xs, ws, taps", [
+    ((2, 16, 90, 90), (8, 16, 3, 3), None),  # narrow output: tap products, transposed gx
+    ((2, 16, 120, 120), (8, 16, 3, 3), _HALF),
+    ((2, 2, 180, 180), (16, 2, 3, 3), None),  # narrow input: the weight gradient's columns
+    ((2, 2, 250, 250), (16, 2, 3, 3), _HALF),
+    ((2, 64, 30, 30), (128, 64, 3, 3), None),  # wider output: input columns
+])  # fmt: skip
+def test_conv2d_flat_blocks_match_torch(xs, ws, taps):
+    """Enough columns for several blocks (the last one partial) on every path, float64."""
     torch = pytest.importorskip("torch")
     from minigen.autograd.conv import _chunk
 
     rng = np.random.default_rng(13)
-    x, w, b = rng.standard_normal((2, 128, 30, 30)), rng.standard_normal((8, 128, 3, 3)), \
-        rng.standard_normal(8)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
     if taps is not None:
         mask = np.zeros((3, 3))
         mask[tuple(zip(*taps, strict=True))] = 1
         w = w * mask
-    span = 2 * 32 * 32 - 2 * 32 - 2
-    assert span > _chunk(128 * (9 if taps is None else 5), span)
+    n, c, h, wd = xs
+    span = n * (h + 2) * (wd + 2) - 2 * (wd + 2) - 2
+    nt = 9 if taps is None else len(taps)
+    assert span > _chunk(min(c, ws[0]) * nt, span)
     tx, tw, tb = (Tensor(a, requires_grad=True) for a in (x, w, b))
     y = conv2d(tx, tw, tb, 1, 1, taps=taps)
     g = rng.standard_normal(y.shape)

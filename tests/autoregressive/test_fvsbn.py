@@ -57,3 +57,18 @@ def test_rejects_negative_and_fractional_values(bad):
     X = np.array([[0.0, 1.0], [1.0, bad]])
     with pytest.raises(ValueError, match="integer"):
         FVSBN().set_params(max_epochs=1, batch_size=2, random_state=0).fit(X)
+
+
+@pytest.mark.parametrize("kw", [dict(dtype="float64"), dict(ordering="random", dtype="float64"),
+                                dict(dtype="float32")])
+def test_row_sampler_draws_what_recomputing_draws(kw):
+    """Only the current position's row of the layer at each step gives the conditionals
+    of the full pass: the same samples, binary and K = 17."""
+    for data in ("digits", "digits17"):
+        X = load_dataset(data, "train")[:200]
+        m = FVSBN(max_epochs=2, random_state=0, verbose=False, **kw).fit(X)
+        a = m.sample(40, random_state=3)
+        m._sampler_start = lambda n: None  # the recomputing default of the base class
+        b = m.sample(40, random_state=3)
+        np.testing.assert_array_equal(a, b)
+        assert len(np.unique(a)) > 1

@@ -25,9 +25,14 @@ ENTRY_POINTS = {
                                   "rbm_sgd_epoch"],
     "minigen.kernels.cpu.langevin": ["_ula_flat", "_ula_diag_flat", "_mala",
                                      "_run_gmm_blocked", "_run_quadratic", "_ula_flat_philox",
-                                     "_ula_diag_flat_philox", "_run_quadratic_philox"],
+                                     "_ula_diag_flat_philox", "_run_quadratic_philox",
+                                     "_ula_flat_serial", "_ula_diag_flat_serial", "_mala_serial",
+                                     "_ula_flat_philox_serial", "_ula_diag_flat_philox_serial",
+                                     "_add_flat"],
     "minigen.kernels.cpu.coupling": ["_affine_rows", "_affine_bwd_rows", "_affine_par",
-                                     "_affine_bwd_par", "_actnorm_rows", "_actnorm_par"],
+                                     "_affine_bwd_par", "_actnorm_rows", "_actnorm_par",
+                                     "_actnorm_bwd_rows", "_actnorm_bwd_par", "_additive_rows",
+                                     "_additive_par", "_copy2_rows", "_copy2_par"],
     "minigen.kernels.cpu.spline": ["_forward_rows", "_backward_rows", "_forward_par",
                                    "_backward_par"],
     "minigen.autograd._lstm_numba": ["lstm_step_backward"],
@@ -102,6 +107,7 @@ def _hot_paths():
         m = np.ones(2, dt)
         K.preconditioned_langevin_step(x, g, 0.1, precond_diag=m, noise=z)
         K.preconditioned_langevin_step(x, g, 0.1, precond_diag=m, seed=1)
+        K.preconditioned_langevin_step(x, g, 0.1, precond_chol=np.eye(2, dtype=dt), seed=1)
         e = np.zeros(6, dt)
         K.mala_step(x, x + 0.1, g, g, e, e + 0.1, 0.1, uniforms=rng.random(6))
         K.mala_step(x, x + 0.1, g, g, e, e + 0.1, 0.1, seed=4)
@@ -117,9 +123,16 @@ def _hot_paths():
             for inverse in (False, True):
                 K.affine_coupling(x2, sv, tv, inverse=inverse)
                 K.affine_coupling_backward(x2, sv, tv, x2, np.ones(n), inverse=inverse)
+        for n, d in ((4, 3), (300, 256)):
+            x2, tv = (rng.normal(size=(n, d)).astype(dt) for _ in range(2))
+            for inverse in (False, True):
+                K.additive_coupling(x2, tv, inverse=inverse)
+                K.additive_coupling_backward(x2, inverse=inverse)
         for shape in ((2, 3, 4), (64, 4, 16, 16)):
             xa = rng.normal(size=shape).astype(dt)
             K.actnorm(xa, np.zeros(shape[1], dt), np.zeros(shape[1], dt))
+            K.actnorm_backward(xa, np.zeros(shape[1], dt), np.zeros(shape[1], dt), xa,
+                               np.ones(shape[0]))
 
         for n, d in ((4, 3), (64, 300)):  # serial rows; prange chunks (>= 2**14 elements)
             xs = rng.uniform(-4, 4, (n, d)).astype(dt)

@@ -17,8 +17,8 @@ as two factors ``2^{k_1} 2^{k_2}`` so that overflow to ``inf`` and gradual
 underflow to subnormals and 0 round once, as in libm. Measured error against
 ``np.exp``: at most a few ulp (see ``tests/kernels/test_coupling.py``).
 The input is clamped to a range whose ends already give ``inf`` / 0, so
-``exp(1e30) == inf`` and ``exp(-1e30) == 0``. NaN input is not supported
-(kernels receive validated, finite input).
+``exp(1e30) == inf`` and ``exp(-1e30) == 0``. The result for a NaN input is
+unspecified: a kernel that must see a NaN through ``exp`` adds ``x - x``.
 """
 
 from __future__ import annotations

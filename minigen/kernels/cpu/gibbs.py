@@ -13,6 +13,14 @@ carries a ZeroDivisionError branch that keeps LLVM from vectorizing the loop (me
 2-2.6x slower for the 1000 x 784 float32 sigmoid + Philox + threshold pass); the divisor
 ``1 + e^{-a}`` is never 0, so nothing else changes.
 ``bm_gibbs_sweep`` (no BLAS) runs ``prange`` over chains.
+
+Value checks ride on these passes (the ``*_checked`` functions return ``(result,
+count)``): each element pass counts pre-activations that are not finite (a NaN or inf
+in ``W`` or a bias always makes one: BLAS multiplies every entry of ``W``, and ``0 *
+inf`` is NaN) and uniforms outside [0, 1); the first pass also counts entries of ``v``
+outside [0, 1], row by row next to the hidden units of that row; the Boltzmann sweep
+checks that the states it copies are 0/1 and the uniforms it reads. The wrapper looks
+at the inputs only when the count is not 0.
 """
 
 from __future__ import annotations
@@ -24,57 +32,124 @@ from ._vexp import vexp
 from .philox import _u53, philox_block, philox_uniform_f32, philox_uniform_f64
 
 
+@njit(cache=True, inline="always")
+def _bad_z(z, big):
+    """1 if the pre-activation ``z`` is NaN or infinite, else 0."""
+    return 0 if abs(z) <= big else 1
+
+
+@njit(cache=True, inline="always")
+def _bad_u(u):
+    """1 if the uniform ``u`` is outside [0, 1) (NaN included), else 0."""
+    return 0 if u >= 0 and u < 1 else 1
+
+
+@njit(cache=True, inline="always")
+def _bad_v_row(v0, r):
+    """How many entries of row ``r`` of ``v0`` lie outside [0, 1] (NaN included); ``v0``
+    has 0 columns in the passes that do not check it."""
+    n = 0
+    for i in range(v0.shape[1]):
+        x = v0[r, i]
+        n += 0 if x >= 0 and x <= 1 else 1
+    return n
+
+
 @njit(cache=True, error_model="numpy")
-def _sigmoid_bernoulli(a, bias, u, p, s):
-    """In place: ``p = sigmoid(a + bias)``, ``s = (u < p)``; rows in parallel."""
+def _sigmoid_bernoulli(a, bias, u, p, s, v0):
+    """In place: ``p = sigmoid(a + bias)``, ``s = (u < p)``; returns the number of bad
+    values met (non-finite pre-activations, uniforms outside [0, 1), entries of ``v0``
+    outside [0, 1])."""
     one = a.dtype.type(1.0)
     zero = a.dtype.type(0.0)
-    for r in prange(a.shape[0]):
+    big = a.dtype.type(np.finfo(a.dtype).max)
+    nbad = 0
+    for r in range(a.shape[0]):
         for j in range(a.shape[1]):
-            pj = one / (one + vexp(-(a[r, j] + bias[j])))
+            z = a[r, j] + bias[j]
+            pj = one / (one + vexp(-z))
             p[r, j] = pj
-            s[r, j] = one if u[r, j] < pj else zero
+            uj = u[r, j]
+            s[r, j] = one if uj < pj else zero
+            nbad += _bad_z(z, big) + _bad_u(uj)
+        nbad += _bad_v_row(v0, r)
+    return nbad
 
 
 @njit(cache=True, error_model="numpy")
 def _sigmoid(a, bias, p):
     one = a.dtype.type(1.0)
-    for r in prange(a.shape[0]):
+    big = a.dtype.type(np.finfo(a.dtype).max)
+    nbad = 0
+    for r in range(a.shape[0]):
         for j in range(a.shape[1]):
-            p[r, j] = one / (one + vexp(-(a[r, j] + bias[j])))
+            z = a[r, j] + bias[j]
+            p[r, j] = one / (one + vexp(-z))
+            nbad += _bad_z(z, big)
+    return nbad
 
 
-def _sb(a, bias, u):
+def _no_v(dtype):
+    return np.empty((0, 0), dtype)
+
+
+def _sb(a, bias, u, v0):
     p = np.empty(a.shape, a.dtype)
     s = np.empty(a.shape, a.dtype)
-    _sigmoid_bernoulli(a, bias, u, p, s)
-    return p, s
+    return p, s, _sigmoid_bernoulli(a, bias, u, p, s, v0)
 
 
-def rbm_gibbs(v, W, b, c, k, uniforms, compute_ph=True):
+def rbm_gibbs_checked(v, W, b, c, k, uniforms, compute_ph=True):
+    """``((v, h, pv, ph, ph0, h0), number of bad values met)``."""
+    with np.errstate(over="ignore", invalid="ignore"):  # the passes count them
+        return _rbm_gibbs_checked(v, W, b, c, k, uniforms, compute_ph)
+
+
+def _rbm_gibbs_checked(v, W, b, c, k, uniforms, compute_ph):
     H = W.shape[1]
     v = v.astype(W.dtype, copy=False)
-    ph0, h0 = _sb(v @ W, c, uniforms[0, :, :H])
+    ph0, h0, nbad = _sb(v @ W, c, uniforms[0, :, :H], v)
     h, ph = h0, ph0
     pv = None
     for t in range(k):
-        pv, v = _sb(h @ W.T, b, uniforms[t, :, H:])
+        pv, v, n = _sb(h @ W.T, b, uniforms[t, :, H:], _no_v(W.dtype))
+        nbad += n
         if t < k - 1:
-            ph, h = _sb(v @ W, c, uniforms[t + 1, :, :H])
+            ph, h, n = _sb(v @ W, c, uniforms[t + 1, :, :H], _no_v(W.dtype))
+            nbad += n
         elif compute_ph:
             ph = np.empty(ph0.shape, W.dtype)
-            _sigmoid(v @ W, c, ph)
+            nbad += _sigmoid(v @ W, c, ph)
         else:
             ph = None
-    return v, h, pv, ph, ph0, h0
+    return (v, h, pv, ph, ph0, h0), int(nbad)
+
+
+def rbm_gibbs(v, W, b, c, k, uniforms, compute_ph=True):
+    return rbm_gibbs_checked(v, W, b, c, k, uniforms, compute_ph)[0]
+
+
+@njit(cache=True, inline="always")
+def _copy_binary_row(state, x, ch):
+    """``x[ch] = state[ch]``; the number of its entries that are not 0 or 1."""
+    n = 0
+    for j in range(x.shape[1]):
+        v = state[ch, j]
+        x[ch, j] = v
+        n += 0 if v == 0 or v == 1 else 1
+    return n
 
 
 @njit(cache=True, parallel=True)
-def bm_gibbs_sweep_kernel(x, J, h, n_sweeps, uniforms, order):
+def bm_gibbs_sweep_kernel(state, x, J, h, n_sweeps, uniforms, order):
+    """Copies ``state`` into ``x`` and sweeps ``x`` in place; returns the number of bad
+    values met (states that are not 0/1, uniforms outside [0, 1))."""
     one = J.dtype.type(1.0)
     zero = J.dtype.type(0.0)
     n = x.shape[1]
+    nbad = 0
     for ch in prange(x.shape[0]):
+        nb = _copy_binary_row(state, x, ch)
         for s in range(n_sweeps):
             for oi in range(order.shape[0]):
                 i = order[oi]
@@ -82,13 +157,23 @@ def bm_gibbs_sweep_kernel(x, J, h, n_sweeps, uniforms, order):
                 for j in range(n):
                     f += J[i, j] * x[ch, j]
                 p = one / (one + np.exp(-f))
-                x[ch, i] = one if uniforms[s, ch, i] < p else zero
+                u = uniforms[s, ch, i]
+                x[ch, i] = one if u < p else zero
+                nb += _bad_u(u)
+        nbad += nb
+    return nbad
+
+
+def bm_gibbs_sweep_checked(state, J, h, n_sweeps, uniforms, order):
+    """``(new states, number of bad values met)``; ``state`` in ``J``'s dtype."""
+    x = np.empty(state.shape, J.dtype)
+    nbad = bm_gibbs_sweep_kernel(state, x, J, h, n_sweeps, uniforms, order.astype(np.int64))
+    return x, int(nbad)
 
 
 def bm_gibbs_sweep(state, J, h, n_sweeps, uniforms, order):
-    x = np.ascontiguousarray(state, dtype=J.dtype).copy()
-    bm_gibbs_sweep_kernel(x, J, h, n_sweeps, uniforms, order.astype(np.int64))
-    return x
+    return bm_gibbs_sweep_checked(np.ascontiguousarray(state, dtype=J.dtype), J, h, n_sweeps,
+                                  uniforms, order)[0]
 
 
 # --------------------------------------------------------------- in-kernel Philox variants
@@ -107,7 +192,7 @@ def _packed_u(seed, offset, i, f32):
 
 
 @njit(cache=True, error_model="numpy")
-def _sigmoid_bernoulli_packed(a, bias, p, s, seed, offset, base, row_stride, col0, f32):
+def _sigmoid_bernoulli_packed(a, bias, p, s, seed, offset, base, row_stride, col0, f32, v0):
     """As :func:`_sigmoid_bernoulli` with ``u[r, j]`` = packed uniform number
     ``base + r*row_stride + col0 + j``: one Philox block serves 4 (float32) or 2 (float64)
     consecutive elements. Per row: the whole blocks' uniforms in a vectorizable loop, the
@@ -118,6 +203,8 @@ def _sigmoid_bernoulli_packed(a, bias, p, s, seed, offset, base, row_stride, col
     through int64 (unsigned 64-bit to float has no SIMD conversion)."""
     one = a.dtype.type(1.0)
     zero = a.dtype.type(0.0)
+    big = a.dtype.type(np.finfo(a.dtype).max)
+    nbad = 0
     cols = a.shape[1]
     per = 4 if f32 else 2
     sc32 = np.float32(2.0**-24)
@@ -149,43 +236,61 @@ def _sigmoid_bernoulli_packed(a, bias, p, s, seed, offset, base, row_stride, col
         for j in range(head + per * nblk, cols):
             wb[j] = _packed_u(seed, offset, i0 + j, f32)
         for j in range(cols):  # fused sigmoid + threshold (vectorized)
-            pj = one / (one + vexp(-(a[r, j] + bias[j])))
+            z = a[r, j] + bias[j]
+            pj = one / (one + vexp(-z))
             p[r, j] = pj
             s[r, j] = one if wb[j] < pj else zero
+            nbad += _bad_z(z, big)
+        nbad += _bad_v_row(v0, r)
+    return nbad
 
 
-def _sbp(a, bias, seed, offset, base, row_stride, col0):
+def _sbp(a, bias, seed, offset, base, row_stride, col0, v0):
     p = np.empty(a.shape, a.dtype)
     s = np.empty(a.shape, a.dtype)
-    _sigmoid_bernoulli_packed(a, bias, p, s, np.uint64(seed), np.uint64(offset), base,
-                              row_stride, col0, a.dtype == np.float32)
-    return p, s
+    n = _sigmoid_bernoulli_packed(a, bias, p, s, np.uint64(seed), np.uint64(offset), base,
+                                  row_stride, col0, a.dtype == np.float32, v0)
+    return p, s, n
 
 
-def rbm_gibbs_philox(v, W, b, c, k, seed, offset, compute_ph=True):
+def rbm_gibbs_philox_checked(v, W, b, c, k, seed, offset, compute_ph=True):
+    """``((v, h, pv, ph, ph0, h0), number of bad values met)``."""
+    with np.errstate(over="ignore", invalid="ignore"):  # the passes count them
+        return _rbm_gibbs_philox_checked(v, W, b, c, k, seed, offset, compute_ph)
+
+
+def _rbm_gibbs_philox_checked(v, W, b, c, k, seed, offset, compute_ph):
     B, (V, H) = v.shape[0], W.shape
     v = v.astype(W.dtype, copy=False)
     step = B * (H + V)
-    ph0, h0 = _sbp(v @ W, c, seed, offset, 0, H + V, 0)
+    ph0, h0, nbad = _sbp(v @ W, c, seed, offset, 0, H + V, 0, v)
     h, ph, pv = h0, ph0, None
     for t in range(k):
-        pv, v = _sbp(h @ W.T, b, seed, offset, t * step, H + V, H)
+        pv, v, n = _sbp(h @ W.T, b, seed, offset, t * step, H + V, H, _no_v(W.dtype))
+        nbad += n
         if t < k - 1:
-            ph, h = _sbp(v @ W, c, seed, offset, (t + 1) * step, H + V, 0)
+            ph, h, n = _sbp(v @ W, c, seed, offset, (t + 1) * step, H + V, 0, _no_v(W.dtype))
+            nbad += n
         elif compute_ph:
             ph = np.empty(ph0.shape, W.dtype)
-            _sigmoid(v @ W, c, ph)
+            nbad += _sigmoid(v @ W, c, ph)
         else:
             ph = None
-    return v, h, pv, ph, ph0, h0
+    return (v, h, pv, ph, ph0, h0), int(nbad)
+
+
+def rbm_gibbs_philox(v, W, b, c, k, seed, offset, compute_ph=True):
+    return rbm_gibbs_philox_checked(v, W, b, c, k, seed, offset, compute_ph)[0]
 
 
 @njit(cache=True, parallel=True)
-def _bm_sweep_philox_kernel(x, J, h, n_sweeps, order, seed, offset, f32):
+def _bm_sweep_philox_kernel(state, x, J, h, n_sweeps, order, seed, offset, f32):
     one = J.dtype.type(1.0)
     zero = J.dtype.type(0.0)
     chains, n = x.shape
+    nbad = 0
     for ch in prange(chains):
+        nbad += _copy_binary_row(state, x, ch)
         for s in range(n_sweeps):
             base = offset + np.uint64((s * chains + ch) * n)
             for oi in range(order.shape[0]):
@@ -200,14 +305,20 @@ def _bm_sweep_philox_kernel(x, J, h, n_sweeps, order, seed, offset, f32):
                 else:
                     u = philox_uniform_f64(seed, pos)
                 x[ch, i] = one if u < p else zero
+    return nbad
+
+
+def bm_gibbs_sweep_philox_checked(state, J, h, n_sweeps, order, seed, offset):
+    """``(new states, number of states that are not 0/1)``; ``state`` in ``J``'s dtype."""
+    x = np.empty(state.shape, J.dtype)
+    nbad = _bm_sweep_philox_kernel(state, x, J, h, n_sweeps, order.astype(np.int64),
+                                   np.uint64(seed), np.uint64(offset), J.dtype == np.float32)
+    return x, int(nbad)
 
 
 def bm_gibbs_sweep_philox(state, J, h, n_sweeps, order, seed, offset):
-    x = np.ascontiguousarray(state, dtype=J.dtype).copy()
-    _bm_sweep_philox_kernel(x, J, h, n_sweeps, order.astype(np.int64), np.uint64(seed),
-                            np.uint64(offset),
-                            J.dtype == np.float32)
-    return x
+    return bm_gibbs_sweep_philox_checked(np.ascontiguousarray(state, dtype=J.dtype), J, h,
+                                         n_sweeps, order, seed, offset)[0]
 
 
 # --------------------------------------------------------------- fused RBM training epoch

@@ -13,7 +13,9 @@ large to fill the device at this size). ``FUSED_PRODUCTS = False`` switches to t
 (cuBLAS ``sgemm``/``dgemm`` called directly, or ``cupy.matmul`` with
 ``USE_DIRECT_CUBLAS = False``); the gpu tests check all three. Kernel handles are cached
 per (name, dtype, device), and no array is copied that is already of the right dtype and
-layout.
+layout. The kernels flag bad values (see the .cu) in one status word per call, read once
+after the last launch; with ``FUSED_PRODUCTS = False`` the range of ``v``, which only
+cuBLAS reads there, is checked by a separate reduction.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ _MAX_BLOCKS = 65535
 _SB_PER_THREAD = 4
 USE_DIRECT_CUBLAS = True
 _FUNCTIONS: dict = {}
+_NO_BAD = 2**64 - 1  # MINIGEN_NO_BAD in status.cuh
 # host scalars for cuBLAS (pointer mode host): alpha = 1, beta = 0 per dtype
 _ONE_ZERO = {np.dtype(t): (np.ones(1, t), np.zeros(1, t)) for t in (np.float32, np.float64)}
 
@@ -84,7 +87,18 @@ def _prep(*arrays):
             else cupy.ascontiguousarray(a, dtype=dtype) for a in arrays]
 
 
-def _sb(a, bias, u, u_stride, sample, seed, offset, base):
+def _status():
+    import cupy
+
+    return cupy.full(1, _NO_BAD, dtype=cupy.uint64)
+
+
+def _flagged(status) -> int:
+    """1 if a kernel flagged a bad value, else 0 (the call's one device-to-host read)."""
+    return int(int(status.get()[0]) != _NO_BAD)
+
+
+def _sb(a, bias, u, u_stride, sample, seed, offset, base, status):
     """(p, s) with ``p = sigmoid(a + bias)`` and ``s = u < p`` (``s`` None if not sample)."""
     import cupy
 
@@ -101,16 +115,18 @@ def _sb(a, bias, u, u_stride, sample, seed, offset, base):
             grid, block,
             (a, bias, uu, p, s, np.int64(rows), np.int64(cols), np.int64(u_stride),
              np.int32(sample), np.int32(use_philox), np.uint64(seed or 0), np.uint64(offset),
-             np.uint64(base)))
+             np.uint64(base), status))
     return p, (s if sample else None)
 
 
 _GB_TILE = 64  # GB_BM = GB_BN in gibbs.cu
 
 
-def _fused(a, W, transpose_w, bias, u, u_stride, sample, seed, offset, base):
+def _fused(a, W, transpose_w, bias, u, u_stride, sample, seed, offset, base, status,
+           check_a=False):
     """(p, s): ``p = sigmoid(a @ W + bias)`` (``a @ W.T`` if ``transpose_w``), ``s = u < p``
-    (``s`` None if not ``sample``), in one launch of ``gemm_sigmoid_bernoulli``."""
+    (``s`` None if not ``sample``), in one launch of ``gemm_sigmoid_bernoulli``; with
+    ``check_a`` it also flags entries of ``a`` outside [0, 1]."""
     import cupy
 
     m, kdim = a.shape
@@ -122,16 +138,19 @@ def _fused(a, W, transpose_w, bias, u, u_stride, sample, seed, offset, base):
             (-(-n // _GB_TILE), -(-m // _GB_TILE)), (256,),
             (a, W, bias, a if u is None else u, p, s, np.int64(m), np.int64(n), np.int64(kdim),
              np.int64(u_stride), np.int32(sample), np.int32(seed is not None),
-             np.uint64(seed or 0), np.uint64(offset), np.uint64(base)))
+             np.uint64(seed or 0), np.uint64(offset), np.uint64(base), np.int32(check_a),
+             status))
     return p, (s if sample else None)
 
 
 def _rbm(v, W, b, c, k, uniforms, seed, offset, compute_ph):
+    """``((v, h, pv, ph, ph0, h0), 1 if a bad value was flagged else 0)``."""
     import cupy
 
     v, W, b, c = _prep(v.astype(W.dtype, copy=False), W, b, c)
     B, (V, H) = v.shape[0], W.shape
     stride = H + V
+    status = _status()
 
     def u_at(t, col0):
         if seed is not None:
@@ -139,17 +158,19 @@ def _rbm(v, W, b, c, k, uniforms, seed, offset, compute_ph):
         return cupy.ascontiguousarray(uniforms[t])[:, col0:], 0
 
     if FUSED_PRODUCTS:
-        def step(a, transpose_w, bias, t, col0, sample=True):
+        def step(a, transpose_w, bias, t, col0, sample=True, check_a=False):
             u, base = u_at(t, col0) if sample else (None, 0)
             return _fused(a, W, transpose_w, bias, u, stride, sample,
-                          seed if sample else None, offset, base)
+                          seed if sample else None, offset, base, status, check_a)
     else:
-        def step(a, transpose_w, bias, t, col0, sample=True):
+        def step(a, transpose_w, bias, t, col0, sample=True, check_a=False):
+            if check_a and a.size and bool(((a < 0) | (a > 1) | cupy.isnan(a)).any()):
+                status.fill(0)  # cuBLAS reads v here: checked by a reduction
             u, base = u_at(t, col0) if sample else (None, 0)
             return _sb(_matmul(a, W, transpose_w=transpose_w), bias, u, stride, sample,
-                       seed if sample else None, offset, base)
+                       seed if sample else None, offset, base, status)
 
-    ph0, h0 = step(v, False, c, 0, 0)
+    ph0, h0 = step(v, False, c, 0, 0, check_a=True)
     h, ph, pv = h0, ph0, None
     for t in range(k):
         pv, v = step(h, True, b, t, H)
@@ -159,38 +180,56 @@ def _rbm(v, W, b, c, k, uniforms, seed, offset, compute_ph):
             ph, _ = step(v, False, c, None, 0, sample=False)
         else:
             ph = None
-    return v, h, pv, ph, ph0, h0
+    return (v, h, pv, ph, ph0, h0), _flagged(status)
 
 
-def rbm_gibbs(v, W, b, c, k, uniforms, compute_ph=True):
+def rbm_gibbs_checked(v, W, b, c, k, uniforms, compute_ph=True):
     (uniforms,) = _prep(uniforms.astype(W.dtype, copy=False))
     return _rbm(v, W, b, c, k, uniforms, None, 0, compute_ph)
 
 
-def rbm_gibbs_philox(v, W, b, c, k, seed, offset, compute_ph=True):
+def rbm_gibbs_philox_checked(v, W, b, c, k, seed, offset, compute_ph=True):
     return _rbm(v, W, b, c, k, None, seed, offset, compute_ph)
 
 
+def rbm_gibbs(v, W, b, c, k, uniforms, compute_ph=True):
+    return rbm_gibbs_checked(v, W, b, c, k, uniforms, compute_ph)[0]
+
+
+def rbm_gibbs_philox(v, W, b, c, k, seed, offset, compute_ph=True):
+    return rbm_gibbs_philox_checked(v, W, b, c, k, seed, offset, compute_ph)[0]
+
+
 def _bm(state, J, h, n_sweeps, uniforms, order, seed, offset):
+    """``(new states, 1 if a state is not 0/1 or a uniform outside [0, 1), else 0)``."""
     import cupy
 
-    x, J, h = _prep(state.astype(J.dtype), J, h)
-    x = x.copy()
+    x = cupy.array(state, dtype=J.dtype, order="C", copy=True)  # the result
+    J, h = _prep(J, h)
     chains, n = x.shape
-    if chains and n and n_sweeps:
+    status = _status()
+    if chains and n:  # n_sweeps = 0 too: the kernel checks the states it starts from
         order = cupy.ascontiguousarray(order, dtype=cupy.int64)
         u = x if uniforms is None else _prep(uniforms.astype(J.dtype, copy=False))[0]
         grid, block = grid_1d(chains, 128)
         _kernel("bm_gibbs_sweep", J.dtype)(
             grid, block,
             (x, J, h, order, u, np.int64(chains), np.int64(n), np.int32(n_sweeps),
-             np.int32(seed is not None), np.uint64(seed or 0), np.uint64(offset)))
-    return x
+             np.int32(seed is not None), np.uint64(seed or 0), np.uint64(offset), status))
+    return x, _flagged(status)
 
 
-def bm_gibbs_sweep(state, J, h, n_sweeps, uniforms, order):
+def bm_gibbs_sweep_checked(state, J, h, n_sweeps, uniforms, order):
     return _bm(state, J, h, n_sweeps, uniforms, order, None, 0)
 
 
-def bm_gibbs_sweep_philox(state, J, h, n_sweeps, order, seed, offset):
+def bm_gibbs_sweep_philox_checked(state, J, h, n_sweeps, order, seed, offset):
     return _bm(state, J, h, n_sweeps, None, order, seed, offset)
+
+
+def bm_gibbs_sweep(state, J, h, n_sweeps, uniforms, order):
+    return bm_gibbs_sweep_checked(state, J, h, n_sweeps, uniforms, order)[0]
+
+
+def bm_gibbs_sweep_philox(state, J, h, n_sweeps, order, seed, offset):
+    return bm_gibbs_sweep_philox_checked(state, J, h, n_sweeps, order, seed, offset)[0]

@@ -1,4 +1,9 @@
-"""Multinomial thresholding on the GPU: CuPy wrappers around ``kernels/multinomial.cu``."""
+"""Multinomial thresholding on the GPU: CuPy wrappers around ``kernels/multinomial.cu``.
+
+The kernels check the values they read (see the .cu) and write the first invalid row to
+a device status word, read once after the launch: one synchronization per call, which
+the returned indices need anyway before they are used on the host.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from ._module import load_module
 
 _ROWS_PER_BLOCK = 8  # warps per block of 256 threads (MN_WARPS_PER_BLOCK in the .cu)
 _RESIDENT: dict = {}  # (kernel name, dtype, device) -> blocks that fit on the device at once
+_NO_BAD = 2**64 - 1  # status word before any row is flagged
 _T = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 NAME_EXPRESSIONS = tuple(
     f"{k}<{t}>"
@@ -53,13 +59,17 @@ def _kernel_and_grid(kernel_name, dtype, block=256):
 
 
 def _launch(kernel_name, x, u, seed, offset, extra=()):
+    """``(indices, first invalid row or -1)``."""
     import cupy
 
     n, c = x.shape
     out = cupy.empty(n, dtype=cupy.int64)
+    status = cupy.full(1, _NO_BAD, dtype=cupy.uint64)
     if n:
         use_seed = u is None
-        u_arr = cupy.zeros(1, dtype=cupy.float64) if use_seed else u
+        # the kernels read double uniforms: a float32 u is converted (N values, once)
+        u_arr = cupy.zeros(1, dtype=cupy.float64) if use_seed else cupy.ascontiguousarray(
+            u, dtype=cupy.float64)
         if kernel_name == "multinomial_threshold_kernel" and c <= _ROWS_KERNEL_MAX_C:
             # one thread per row, 32 rows per warp (see multinomial.cu)
             fn, resident = _kernel_and_grid("multinomial_threshold_rows_kernel", x.dtype,
@@ -67,8 +77,8 @@ def _launch(kernel_name, x, u, seed, offset, extra=()):
             grid = (max(1, min(-(-n // _ROWS_KERNEL_BLOCK), resident)),)
             fn(grid, (_ROWS_KERNEL_BLOCK,), (x, u_arr, np.int64(n), np.int64(c),
                                             np.int32(use_seed), np.uint64(seed or 0),
-                                            np.uint64(offset), out))
-            return out
+                                            np.uint64(offset), out, status))
+            return out, _bad(status)
         fn, resident = _kernel_and_grid(kernel_name, x.dtype)
         # whole 16-byte vector loads need every row to start on a 16-byte boundary
         vec = x.data.ptr % 16 == 0 and (c * x.itemsize) % 16 == 0
@@ -76,16 +86,32 @@ def _launch(kernel_name, x, u, seed, offset, extra=()):
         grid = (max(1, min(-(-n // _ROWS_PER_BLOCK), resident)),)
         block = (32 * _ROWS_PER_BLOCK,)
         fn(grid, block, (x, u_arr, np.int64(n), np.int64(c), np.int32(use_seed),
-                         np.uint64(seed or 0), np.uint64(offset), np.int32(vec), *extra, out))
-    return out
+                         np.uint64(seed or 0), np.uint64(offset), np.int32(vec), *extra, out,
+                         status))
+    return out, _bad(status)
+
+
+def _bad(status) -> int:
+    b = int(status.get()[0])  # the one device-to-host read of the call
+    return -1 if b == _NO_BAD else b
+
+
+def multinomial_threshold_checked(weights, u=None, seed=None, offset=0):
+    """``(k, first invalid row or -1)``; see the reference's ``multinomial_threshold``."""
+    return _launch("multinomial_threshold_kernel", weights, u, seed, offset)
+
+
+def categorical_from_logits_checked(logits, u=None, seed=None, offset=0, temperature=1.0):
+    """``(k, first invalid row or -1)``; see the reference's ``categorical_from_logits``."""
+    return _launch("categorical_from_logits_kernel", logits, u, seed, offset,
+                   (np.float64(temperature),))
 
 
 def multinomial_threshold(weights, u=None, seed=None, offset=0):
     """See :func:`minigen.kernels.reference.multinomial.multinomial_threshold`."""
-    return _launch("multinomial_threshold_kernel", weights, u, seed, offset)
+    return multinomial_threshold_checked(weights, u, seed, offset)[0]
 
 
 def categorical_from_logits(logits, u=None, seed=None, offset=0, temperature=1.0):
     """See :func:`minigen.kernels.reference.multinomial.categorical_from_logits`."""
-    return _launch("categorical_from_logits_kernel", logits, u, seed, offset,
-                   (np.float64(temperature),))
+    return categorical_from_logits_checked(logits, u, seed, offset, temperature)[0]

@@ -10,7 +10,11 @@ Fully visible Boltzmann machine with :math:`E(x) = -\tfrac12 x^T J x - h^T x`
 (``J`` symmetric, zero diagonal): :math:`p(x_i = 1 \mid x_{-i}) = \sigma(h_i + J_{i,:} x)`.
 
 A Bernoulli draw is ``s = (u < p)`` for a uniform ``u`` in [0, 1).
-Inputs are assumed valid (the public wrapper in :mod:`minigen.kernels.gibbs` checks them).
+The kernels assume valid input; the ``*_checked`` functions return ``(result, count)``,
+the number of bad values (the explicit form of what the Numba and CUDA kernels count as
+they go: a NaN or inf in ``W``, ``b``, ``c`` or ``J``'s sweep inputs, ``v`` outside
+[0, 1], states that are not 0/1, uniforms outside [0, 1)), plus NaN probabilities, which
+only an overflow of finite inputs can give.
 """
 
 from __future__ import annotations
@@ -107,3 +111,58 @@ def bm_gibbs_sweep_philox(state, J, h, n_sweeps, order, seed, offset):
 
     u = philox_uniforms((n_sweeps,) + state.shape, seed, offset, J.dtype)
     return bm_gibbs_sweep(state, J, h, n_sweeps, u, order)
+
+
+# ------------------------------------------------------------------- value checks (spec)
+
+
+def _count(mask) -> int:
+    return int(np.count_nonzero(mask))
+
+
+def _rbm_input_count(v, W, b, c, uniforms):
+    n = sum(_count(~np.isfinite(a)) for a in (W, b, c))
+    n += _count(~((v >= 0) & (v <= 1)))
+    if uniforms is not None:
+        n += _count(~((uniforms >= 0) & (uniforms < 1)))
+    return n
+
+
+def _nan_count(out):
+    return sum(_count(np.isnan(a)) for a in out if a is not None)
+
+
+def rbm_gibbs_checked(v, W, b, c, k, uniforms, compute_ph=True):
+    bad = _rbm_input_count(v, W, b, c, uniforms)
+    if bad:
+        return None, bad
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = rbm_gibbs(v, W, b, c, k, uniforms, compute_ph)
+    return out, _nan_count(out)
+
+
+def rbm_gibbs_philox_checked(v, W, b, c, k, seed, offset, compute_ph=True):
+    bad = _rbm_input_count(v, W, b, c, None)
+    if bad:
+        return None, bad
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = rbm_gibbs_philox(v, W, b, c, k, seed, offset, compute_ph)
+    return out, _nan_count(out)
+
+
+def _bm_input_count(state, uniforms):
+    n = _count((state != 0) & (state != 1))
+    if uniforms is not None:
+        n += _count(~((uniforms >= 0) & (uniforms < 1)))
+    return n
+
+
+def bm_gibbs_sweep_checked(state, J, h, n_sweeps, uniforms, order):
+    bad = _bm_input_count(state, uniforms)
+    return (None if bad else bm_gibbs_sweep(state, J, h, n_sweeps, uniforms, order)), bad
+
+
+def bm_gibbs_sweep_philox_checked(state, J, h, n_sweeps, order, seed, offset):
+    bad = _bm_input_count(state, None)
+    return (None if bad else bm_gibbs_sweep_philox(state, J, h, n_sweeps, order, seed,
+                                                   offset)), bad

@@ -105,6 +105,62 @@ def categorical_from_logits(logits, u=None, seed=None, offset=0, temperature=1.0
     return _threshold(p, _uniforms(logits.shape[0], logits.dtype, u, seed, offset))
 
 
+# ------------------------------------------------------------------- value checks (spec)
+# What the Numba and CUDA kernels check inside their row loop, written out explicitly: a
+# row is invalid when a weight is negative or NaN, or its blocked total (the T above) is
+# not finite and positive (an inf weight, an overflowing sum, an all-zero row), or its
+# uniform lies outside [0, 1). For logits: a NaN or +inf logit, or every logit -inf.
+
+
+def row_totals(w: np.ndarray) -> np.ndarray:
+    """The blocked row totals ``T`` (the rule above), in ``w``'s dtype."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return block_sums(_blocks(w)).cumsum(axis=1)[:, -1]
+
+
+def _first(bad: np.ndarray) -> int:
+    idx = np.flatnonzero(bad)
+    return int(idx[0]) if idx.size else -1
+
+
+def _bad_uniform(u):
+    return np.zeros(0, bool) if u is None else ~((u >= 0) & (u < 1))
+
+
+def invalid_weight_rows(weights, u=None) -> np.ndarray:
+    """Boolean ``(N,)``: the rows :func:`multinomial_threshold` refuses."""
+    if weights.shape[0] == 0:
+        return np.zeros(0, bool)
+    total = row_totals(weights)
+    bad = ~(weights >= 0).all(axis=1) | ~((total > 0) & (total < np.inf))
+    return bad | _bad_uniform(u) if u is not None else bad
+
+
+def invalid_logit_rows(logits, u=None) -> np.ndarray:
+    """Boolean ``(N,)``: the rows :func:`categorical_from_logits` refuses."""
+    if logits.shape[0] == 0:
+        return np.zeros(0, bool)
+    top = logits.max(axis=1)  # NaN if the row has one
+    bad = np.isnan(top) | np.isinf(top)  # +inf somewhere, or every entry -inf
+    return bad | _bad_uniform(u) if u is not None else bad
+
+
+def multinomial_threshold_checked(weights, u=None, seed=None, offset=0):
+    """``(k, bad)``: :func:`multinomial_threshold` and the first invalid row (-1 if none)."""
+    bad = _first(invalid_weight_rows(weights, u))
+    if bad >= 0:
+        return np.zeros(weights.shape[0], np.int64), bad
+    return multinomial_threshold(weights, u, seed, offset), -1
+
+
+def categorical_from_logits_checked(logits, u=None, seed=None, offset=0, temperature=1.0):
+    """``(k, bad)``: :func:`categorical_from_logits` and the first invalid row (-1 if none)."""
+    bad = _first(invalid_logit_rows(logits, u))
+    if bad >= 0:
+        return np.zeros(logits.shape[0], np.int64), bad
+    return categorical_from_logits(logits, u, seed, offset, temperature), -1
+
+
 def log_tiny(dtype):
     """``log`` of the smallest normal number of ``dtype``, computed in float64 and rounded
     to ``dtype``: the logits flush point (module docstring)."""

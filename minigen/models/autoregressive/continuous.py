@@ -25,10 +25,9 @@ Papamakarios et al., "Masked autoregressive flow" (2017).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from ..._math import normal_log_density
 from ..._validation import check_array, check_choice, check_positive_int
 from ...autograd import F, Tensor, no_grad
 from ...backend import get_backend, to_numpy
@@ -147,7 +146,7 @@ class ContinuousMADE(IterativeModel):
         zz = F.reshape(z, (n, d, 1))
         u = (zz - loc) * F.exp(-log_scale)
         if self.distribution == "gaussian":
-            comp = -0.5 * u * u - log_scale - 0.5 * math.log(2 * math.pi)
+            comp = normal_log_density(u, log_scale)
         else:
             comp = -u - 2.0 * F.softplus(-u) - log_scale
         lp = F.sum(F.logsumexp(logw + comp, axis=-1), axis=1)

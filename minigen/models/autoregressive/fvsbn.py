@@ -63,3 +63,21 @@ class FVSBN(AutoregressiveModel):
         if self.n_categories_ == 2:
             return out
         return F.reshape(out, (n, self.n_dims_, self.n_categories_))
+
+    # ------------------------------------------------------------ sampler
+    def _sampler_start(self, n: int):
+        r"""Sampler state: the masked weights, made once. Step :math:`t` then computes only
+        the logits of position :math:`\sigma_t`, one ``K_out`` row block of the layer
+        (:math:`O(D)` per example), instead of all ``D`` conditionals (the recomputing
+        default: :math:`O(D^2)` per step)."""
+        return {"w": self.net_.weight.data * self.net_.mask, "b": self.net_.bias.data}
+
+    def _sampler_logits(self, x, t: int, state):
+        if state is None:  # the recomputing default
+            return super()._sampler_logits(x, t, state)
+        k = self._k_out()
+        pos = int(self.ordering_[t])
+        rows = slice(pos * k, (pos + 1) * k)
+        enc = self._encode(x).reshape(x.shape[0], -1)
+        out = enc @ state["w"][rows].T + state["b"][rows]
+        return out[:, 0] if self.n_categories_ == 2 else out

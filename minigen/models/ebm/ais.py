@@ -29,10 +29,12 @@ ICML 2008; Burda, Grosse & Salakhutdinov, AISTATS 2015 (reverse AIS).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..._math import logmeanexp_stderr, sigmoid, softplus
 from ..._validation import check_array, check_choice, check_positive_int, flatten_rows
 from ...backend import get_backend, to_numpy
 from ...parallel import seed_from
@@ -59,14 +61,6 @@ def beta_schedule(n_betas: int, kind: str = "geometric"):
     if kind == "linear":
         return np.linspace(0.0, 1.0, n_betas)
     return np.concatenate([[0.0], np.geomspace(1e-4, 1.0, n_betas - 1)])
-
-
-def _logmeanexp_se(lw):
-    m = lw.max()
-    w = np.exp(lw - m)
-    mean = w.mean()
-    se = w.std(ddof=1) / (np.sqrt(len(w)) * mean) if len(w) > 1 else np.inf
-    return m + np.log(mean), float(se)
 
 
 def _check_rbm(rbm):
@@ -118,11 +112,10 @@ def _anneal_block(W, b, c, bA, betas, seed, c0, c1, v0=None, backend="numpy",
         V, H = W.shape
 
         def logp(v, beta):
-            return (1 - beta) * (v @ bA) + beta * (v @ b) + xp.logaddexp(
-                0.0, beta * (v @ W + c)).sum(axis=1)
+            return (1 - beta) * (v @ bA) + beta * (v @ b) + softplus(beta * (v @ W + c)).sum(axis=1)
 
         if v0 is None:
-            pA = 1.0 / (1.0 + xp.exp(-bA))
+            pA = sigmoid(bA)
             v = (be.asarray(chain_uniforms(seed, 0, c0, c1, V)) < pA).astype(W.dtype)
         else:
             v = be.asarray(v0).astype(W.dtype)
@@ -133,9 +126,9 @@ def _anneal_block(W, b, c, bA, betas, seed, c0, c1, v0=None, backend="numpy",
             bprev, bk = float(betas[k - 1]), float(betas[k])
             lw += logp(v, bk) - logp(v, bprev)
             u = be.asarray(chain_uniforms(seed, k, c0, c1, H + V)).astype(W.dtype)
-            ph = 1.0 / (1.0 + xp.exp(-bk * (v @ W + c)))
+            ph = sigmoid(bk * (v @ W + c))
             h = (u[:, :H] < ph).astype(W.dtype)
-            pv = 1.0 / (1.0 + xp.exp(-((1 - bk) * bA + bk * (b + h @ W.T))))
+            pv = sigmoid((1 - bk) * bA + bk * (b + h @ W.T))
             v = (u[:, H:] < pv).astype(W.dtype)
         bar.close()
         return be.to_numpy(lw)
@@ -183,7 +176,6 @@ def ais_log_partition(rbm, *, n_chains: int = 200, n_betas: int = 2000,
         products, so this is part of the estimate's definition (BLAS may sum a product of
         another shape in another order).
     """
-    xp = get_backend().xp
     _check_rbm(rbm)
     if data is not None:
         data = _check_base_data(rbm, data, "data")
@@ -193,9 +185,9 @@ def ais_log_partition(rbm, *, n_chains: int = 200, n_betas: int = 2000,
     betas = beta_schedule(n_betas, schedule)
     bA = _base_bias(rbm, data) if data is not None else rbm.b_.copy()
     H = rbm.W_.shape[1]
-    log_za = float(xp.logaddexp(0.0, bA).sum()) + H * float(np.log(2.0))
+    log_za = float(softplus(bA).sum()) + H * math.log(2.0)
     lw = _anneal(rbm, betas, bA, seed, n_chains, None, executor, block_size, verbose, "AIS")
-    lme, se = _logmeanexp_se(lw)
+    lme, se = logmeanexp_stderr(lw)
     return AISResult(float(log_za + lme), se, lw, log_za)
 
 
@@ -207,7 +199,6 @@ def reverse_ais_log_partition(rbm, data, *, n_betas: int = 2000, schedule: str =
     Each row of ``data`` starts one chain at :math:`\\beta = 1`, annealed to 0;
     ``executor`` / ``block_size`` as in :func:`ais_log_partition` (bit-identical results).
     """
-    xp = get_backend().xp
     _check_rbm(rbm)
     v = rbm._check_X(data)  # chain start states: binary, width V, finite
     if v.shape[0] == 0:
@@ -219,11 +210,11 @@ def reverse_ais_log_partition(rbm, data, *, n_betas: int = 2000, schedule: str =
     betas = beta_schedule(n_betas, schedule)[::-1]
     bA = _base_bias(rbm, base_data if base_data is not None else v)
     H = rbm.W_.shape[1]
-    log_za = float(xp.logaddexp(0.0, bA).sum()) + H * float(np.log(2.0))
+    log_za = float(softplus(bA).sum()) + H * math.log(2.0)
     # = log p_A*/p_B* ratios, mean -> Z_A/Z_B
     lw = _anneal(rbm, betas, bA, seed, v.shape[0], v, executor, block_size, verbose,
                  "reverse AIS")
-    lme, se = _logmeanexp_se(lw)
+    lme, se = logmeanexp_stderr(lw)
     return AISResult(float(log_za - lme), se, lw, log_za)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._math import sigmoid
 from ..._validation import check_array, check_positive_int
 from ...backend import get_backend
 from ...base import register_model
@@ -176,7 +177,7 @@ class NeuralEBM(IterativeModel):
             h = X[i:i + 8192] * self.input_scale
             for W, b in layers[:-1]:
                 a = h @ W.T + b
-                h = a / (1.0 + xp.exp(-a))
+                h = a * sigmoid(a)  # SiLU
             W, b = layers[-1]
             out.append((h @ W.T + b)[:, 0])
         return xp.concatenate(out) if out else xp.zeros(0)
@@ -199,7 +200,7 @@ class NeuralEBM(IterativeModel):
         h, dacts = X * self.input_scale, []
         for W, b in layers[:-1]:
             a = h @ W.T + b
-            s = 1.0 / (1.0 + xp.exp(-a))
+            s = sigmoid(a)
             h = a * s
             dacts.append(s * (1.0 + a * (1.0 - s)))
         W, b = layers[-1]
