@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import time
 
+from ._dispatch import implementation  # noqa: F401  (a backend's kernel without its wrapper)
 from .coupling import (  # noqa: E402, F401  (re-exported)
     actnorm,
     actnorm_backward,
