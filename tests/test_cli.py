@@ -113,6 +113,18 @@ def test_python_dash_m_bench_help_in_a_fresh_process(tmp_path):
         assert "usage: minigen bench" in out.stdout and "--repeat" in out.stdout
 
 
+def test_no_import_circle_through_the_command_modules():
+    """Neither minigen.cli nor minigen.bench_cli imports the other, directly or through
+    other modules (function-level imports included); no command module is on a circle."""
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("minigen")
+    assert graph.find_shortest_chain(importer="minigen.bench_cli", imported="minigen.cli") is None
+    for module in ("minigen.cli", "minigen.cli_args", "minigen.cli_data", "minigen.cli_train",
+                   "minigen.bench_cli", "minigen.tour", "minigen.catalog"):
+        above = graph.find_upstream_modules(module)
+        assert not above & graph.find_downstream_modules(module), module
+
+
 @pytest.mark.parametrize(
     "argv,msg",
     [
