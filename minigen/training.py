@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from ._progress import progress
+from ._threads import cpu_policy
 from ._validation import check_array, check_positive_int
 from .backend import get_backend, to_numpy, xp_of
 from .base import RESERVED_METADATA_KEYS, GenerativeModel, _jsonable
@@ -383,7 +384,8 @@ class _Run:
             return self.history
         bar = _progress(self.hp["verbose"], self.hp["max_epochs"], self.start_epoch,
                         type(model).__name__)
-        with model.training_context():
+        # the model's own context first: a policy it enters wins over the machine's
+        with model.training_context(), cpu_policy():
             self._loop(bar)
         self._finish()
         return self.history

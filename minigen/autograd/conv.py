@@ -39,11 +39,11 @@ document processing" (2006).
 from __future__ import annotations
 
 import functools
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .._threads import current_policy, usable_cpus
 from ..backend import xp_of
 from .custom import custom_op
 from .tensor import Tensor
@@ -99,39 +99,23 @@ def _check_conv_args(x_shape, w_shape, b_shape, stride, padding, dilation):
     return s, p, d, ho, wo
 
 
-def _usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, e.g. under ``taskset``), else the count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
-
-
 @functools.lru_cache(maxsize=1)
 def _pool():
-    return ThreadPoolExecutor(max_workers=max(1, min(4, _usable_cpus())))
+    return ThreadPoolExecutor(max_workers=max(1, min(4, usable_cpus())))
 
 
 def _split_channels(xp, c, work, fn):
     """Run ``fn(lo, hi)`` over channel blocks; on NumPy, large copies use a thread pool
-    (NumPy releases the GIL while copying, so the strided copies run on all cores)."""
-    nthreads = _pool()._max_workers
-    if (xp.__name__ != "numpy" or nthreads == 1 or c < 2 or work < (1 << 18)
-            or _oversubscribed()):
+    (NumPy releases the GIL while copying, so the strided copies run on all cores) of
+    the size the CPU policy allows (:mod:`minigen._threads`)."""
+    nthreads = min(_pool()._max_workers, current_policy().copy_threads)
+    if xp.__name__ != "numpy" or nthreads == 1 or c < 2 or work < (1 << 18):
         fn(0, c)
         return
     bounds = [c * k // nthreads for k in range(nthreads + 1)]
     futs = [_pool().submit(fn, bounds[k], bounds[k + 1]) for k in range(nthreads)]
     for f in futs:
         f.result()
-
-
-def _oversubscribed() -> bool:
-    """Load average above the CPU count: helper threads would only wait for a core."""
-    try:
-        return os.getloadavg()[0] > _usable_cpus()
-    except (AttributeError, OSError):  # e.g. Windows
-        return False
 
 
 def _all_taps(kh, kw):

@@ -60,21 +60,7 @@ def custom_op(fn: Callable) -> Callable:
                     f"backward of custom op {name!r} returned {len(gs)} gradient(s) for "
                     f"{n_args} input(s)"
                 )
-            picked = []
-            for i in positions:
-                gi = gs[i]
-                if gi is not None and args[i].requires_grad:
-                    if gi.shape != args[i].shape:
-                        if getattr(gi, "size", 0) == args[i].size:
-                            gi = gi.reshape(args[i].shape)
-                        else:
-                            raise ValueError(
-                                f"backward of custom op {name!r} returned a gradient of shape "
-                                f"{_shape_str(gi.shape)} for input {i} of shape "
-                                f"{_shape_str(args[i].shape)}"
-                            )
-                picked.append(gi)
-            return tuple(picked)
+            return tuple(_input_grad(name, i, gs[i], args[i]) for i in positions)
 
         if not multi:
             return make_tensor(out, parents, vjp)
@@ -90,6 +76,17 @@ def custom_op(fn: Callable) -> Callable:
 
     wrapper.__wrapped_op__ = fn
     return wrapper
+
+
+def _input_grad(name: str, i: int, g, arg):
+    """Gradient ``g`` returned for input ``i`` (a Tensor), shaped like it (a gradient with
+    the same number of elements is reshaped; any other shape is the op's bug)."""
+    if g is None or not arg.requires_grad or g.shape == arg.shape:
+        return g
+    if getattr(g, "size", 0) == arg.size:
+        return g.reshape(arg.shape)
+    raise ValueError(f"backward of custom op {name!r} returned a gradient of shape "
+                     f"{_shape_str(g.shape)} for input {i} of shape {_shape_str(arg.shape)}")
 
 
 def _slot_backward(k: int) -> Callable:

@@ -22,46 +22,11 @@ Graves, "Generating sequences with recurrent neural networks" (2013).
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
-
 from ..backend import get_backend, xp_of
 from .custom import custom_op
 from .tensor import Tensor
 
 __all__ = ["lstm", "lstm_cell", "lstm_forward", "lstm_backward"]
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # optional: only a speed-up
-        return None
-    return ThreadpoolController().select(user_api="blas")
-
-
-def _serial_blas(xp):
-    """Context: one BLAS thread for the small per-step products when the CPUs are busy.
-
-    A (32 x 256) @ (256 x 1024) product gains ~1.5x from a second thread on an idle
-    machine, but with OpenBLAS's spinning workers it gets several times *slower* once
-    other processes compete for the cores. So the step loop runs serial BLAS only while
-    the 1-minute load average exceeds the CPU count (NumPy, with ``threadpoolctl``
-    installed; otherwise this does nothing). Results are identical either way.
-    """
-    if xp.__name__ != "numpy" or not _oversubscribed():
-        return contextlib.nullcontext()
-    ctl = _blas_controller()
-    return contextlib.nullcontext() if ctl is None else ctl.limit(limits=1)
-
-
-def _oversubscribed() -> bool:
-    try:
-        return os.getloadavg()[0] > (os.cpu_count() or 1)
-    except (AttributeError, OSError):  # e.g. Windows
-        return False
 
 
 def _numba_kernels(xp):
@@ -142,8 +107,7 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b=None):
     cs[0] = 0 if c0 is None else c0
     # The forward keeps NumPy's vectorized (SIMD) tanh even on the numba backend: a scalar
     # math.exp/tanh loop measured ~2x slower here. The backward has no transcendentals.
-    with _serial_blas(xp):
-        _forward_loop(xp, gates, xh, h_last, cs, tcs, w_half[:, d:].T, hid, d)
+    _forward_loop(xp, gates, xh, h_last, cs, tcs, w_half[:, d:].T, hid, d)
     out = xp.empty((n, t_len, hid), dtype=dt)
     out[:, :-1] = xh[1:, :, d:].transpose(1, 0, 2)
     out[:, -1] = h_last
@@ -182,8 +146,7 @@ def lstm_backward(g_out, g_hT, g_cT, w_ih, w_hh, cache, has_bias=True, need_x=Tr
     dh = xp.array(g_hT, dtype=gates.dtype, copy=True)
     dc = xp.array(g_cT, dtype=gates.dtype, copy=True)
     w_hh_p = w_cat[:, d:]  # (4H, H), rows i, f, o, g
-    with _serial_blas(xp):
-        _backward_loop(xp, _numba_kernels(xp), gates, tcs, cs, dh, dc, g_seq, gz, w_hh_p)
+    _backward_loop(xp, _numba_kernels(xp), gates, tcs, cs, dh, dc, g_seq, gz, w_hh_p)
     gz2 = gz.reshape(t_len * n, 4 * hid)
     inv = xp.argsort(perm)
     gw = (gz2.T @ xh.reshape(t_len * n, -1))[inv]  # [dW_ih | dW_hh], one GEMM

@@ -118,6 +118,12 @@ def load_dataset(
         kind = "categorical17" if name == "digits17" else "binary"
         out = load_digits(kind, split, seed=seed, return_info=True, **kwargs)
         return out if return_info else out[0]
+    X, info = _synthetic(name, split, n_samples, seed, **kwargs)
+    return (X, info) if return_info else X
+
+
+def _synthetic(name, split, n_samples, seed, **kwargs):
+    """A split of a synthetic dataset: ``n`` draws from ``default_rng([seed, split index])``."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     rng = np.random.default_rng([int(seed), SPLITS.index(split)])
@@ -140,7 +146,7 @@ def load_dataset(
             {"split": split, "toy": repr(toy),
              "log_density": f"minigen.datasets.get_toy({name!r}).log_prob"},
         )
-    return (X, info) if return_info else X
+    return X, info
 
 
 __all__ = [

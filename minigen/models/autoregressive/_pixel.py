@@ -30,7 +30,6 @@ import numpy as np
 from ..._validation import check_choice, check_positive_int
 from ...autograd import F, Tensor, nn
 from ...autograd.conv import conv2d, conv2d_forward
-from ...autograd.recurrent import _serial_blas
 from ...backend import get_backend
 from ...base import reserve
 from ...params import Param, one_of, positive_int
@@ -162,20 +161,6 @@ class PixelModel(AutoregressiveModel):
 
     supported_orderings = ("natural",)
     supports_colour = False
-
-    # Small per-layer / per-pixel products: serial BLAS while the CPUs are oversubscribed
-    # (measured 5-10x faster training steps on the loaded 2-core box; identical results).
-    def loss_and_grads(self, batch, rng):
-        with _serial_blas(get_backend().xp):
-            return super().loss_and_grads(batch, rng)
-
-    def _log_prob(self, x):
-        with _serial_blas(get_backend().xp):
-            return super()._log_prob(x)
-
-    def _run_sampler(self, x, u, temperature, observed=None):
-        with _serial_blas(get_backend().xp):
-            return super()._run_sampler(x, u, temperature, observed)
 
     def _hwg(self):
         s = self.image_shape_

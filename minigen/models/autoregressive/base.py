@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._threads import cpu_policy
 from ..._validation import (
     check_array,
     check_positive_float,
@@ -301,7 +302,8 @@ class AutoregressiveModel(IterativeModel):
         xp = get_backend().xp
         # a class attribute users may set; 0, < 0 or 2.5 would fail inside range()
         bs = check_positive_int(self.score_batch_size, "score_batch_size")
-        return xp.concatenate([self._log_prob(x[i:i + bs]) for i in range(0, len(x), bs)])
+        with cpu_policy():
+            return xp.concatenate([self._log_prob(x[i:i + bs]) for i in range(0, len(x), bs)])
 
     # ------------------------------------------------------------ training contract
     def trainable_arrays(self) -> dict:
@@ -410,7 +412,8 @@ class AutoregressiveModel(IterativeModel):
         rng = check_random_state(random_state)
         u = self._uniforms(rng, n)
         x = get_backend().xp.zeros((n, self.n_dims_), dtype=np.int64)
-        x = self._run_sampler(x, u, temperature)
+        with cpu_policy():
+            x = self._run_sampler(x, u, temperature)
         return x.reshape((n, *self.image_shape_))
 
     def complete(self, X_partial, observed_mask, random_state=None, temperature: float = 1.0):

@@ -51,7 +51,6 @@ import numpy as np
 from ..._validation import check_positive_int
 from ...autograd import F, Tensor, nn, no_grad
 from ...autograd.conv import conv1d, conv2d_forward
-from ...autograd.recurrent import _serial_blas
 from ...backend import get_backend, to_numpy
 from ...base import register_model
 from ...params import Param, positive_int
@@ -234,8 +233,7 @@ class _PixelRNN(PixelModel):
             out = super().loss_and_grads(batch, rng)
             self.examples_seen_ += len(batch)
             return out
-        with _serial_blas(get_backend().xp):
-            return self._scheduled_loss_and_grads(batch, rng, p)
+        return self._scheduled_loss_and_grads(batch, rng, p)
 
     def _scheduled_loss_and_grads(self, batch, rng, p):
         x = self._check_X(batch, "batch")
