@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import __version__
+from ._progress import progress
 from .backend import get_backend, set_backend, to_numpy, use_backend
 from .datasets import bars_and_stripes, get_toy, load_dataset
 from .distributions.boltzmann import empirical_distribution, exact_probabilities, tv_distance
@@ -606,10 +606,12 @@ def _train_families(specs, mode, out, seed, verbose, backend, executor) -> list[
         return map_ordered(executor, _run_entry,
                            [(spec, mode, out, seed, False, backend) for spec in specs])
     results = []
-    bar = tqdm(specs, desc=f"tour ({mode})", disable=not verbose, unit="model")
-    for spec in bar:
-        bar.set_postfix_str(spec.key)
+    bar = progress(len(specs), f"tour ({mode})", verbose, unit="model")
+    for spec in specs:
+        bar.set_postfix(model=spec.key)
         results.append(_run_entry(spec, mode, out, seed, verbose, backend))
+        bar.update()
+    bar.close()
     return results
 
 
