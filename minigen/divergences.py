@@ -35,6 +35,7 @@ import numpy as np
 
 from ._validation import check_array, check_positive_int, check_probabilities
 from .backend import to_numpy
+from .distributions import Bernoulli, Categorical, Normal
 from .random import check_random_state
 
 _LOG2 = math.log(2.0)
@@ -70,7 +71,6 @@ def cross_entropy(p, q):
 
 def _kl_objects(p, q):
     """KL between two distribution objects of the same family, or ``None``."""
-    from .distributions import Bernoulli, Categorical, Normal
 
     if isinstance(p, Categorical) and isinstance(q, Categorical):
         return kl_divergence(to_numpy(p.probs), to_numpy(q.probs))
