@@ -39,9 +39,11 @@ import numpy as np
 
 from . import __version__
 from .backend import get_backend
+from .divergences import nats_to_bits_per_dim
 from .exceptions import NotFittedError
 from .io import CheckpointError, _json_default, open_checkpoint, save_checkpoint
 from .params import TRAINING_PARAMS, parameters_doc, with_defaults
+from .params import TRAINING_PARAMS as training
 from .registry import MODEL_REGISTRY, register_model  # noqa: F401  (models register here)
 
 # Metadata keys minigen writes and reads itself; ``save(**extra)`` may not use them.
@@ -201,7 +203,6 @@ class GenerativeModel:
 
     def nll(self, X, unit: str = "nats") -> float:
         """Mean negative log-likelihood per example: ``"nats"`` or ``"bits/dim"``."""
-        from .divergences import nats_to_bits_per_dim
 
         nats = -self.score(X)
         if unit == "nats":
@@ -508,7 +509,6 @@ def _build_for_load(where, target, params: dict, n_features, index: dict, extra:
     (``index``: their headers) cannot back: architecture hyper-parameters that fail their
     checks, an example larger than the numbers stored, a build that would draw more than
     :data:`BUILD_DRAWS_PER_STORED` times that (:class:`_BuildBudget`)."""
-    from .params import TRAINING_PARAMS
 
     # what the model is made of (not the metadata, nor a run's optimizer state)
     stored = sum(info.size for k, info in index.items() if k.startswith(("param/", "extra/")))
@@ -576,7 +576,6 @@ def _make_init(cls, table: dict):
     the training settings are keyword-only. Values are stored as given (scikit-learn's
     rule: ``__init__`` does no work and no checks; :meth:`validate_params` does them).
     """
-    from .params import TRAINING_PARAMS as training
 
     positional = [k for k in table if k not in training]
     P = inspect.Parameter

@@ -35,6 +35,7 @@ import numpy as np
 
 from ._validation import check_array, check_positive_int, check_probabilities
 from .backend import to_numpy
+from .distributions import Bernoulli, Categorical, Normal
 from .random import check_random_state
 
 _LOG2 = math.log(2.0)
@@ -70,7 +71,6 @@ def cross_entropy(p, q):
 
 def _kl_objects(p, q):
     """KL between two distribution objects of the same family, or ``None``."""
-    from .distributions import Bernoulli, Categorical, Normal
 
     if isinstance(p, Categorical) and isinstance(q, Categorical):
         return kl_divergence(to_numpy(p.probs), to_numpy(q.probs))
@@ -104,6 +104,8 @@ def kl_divergence(p, q):
     if hasattr(p, "log_prob") or hasattr(q, "log_prob"):
         return _kl_objects(p, q)
     p, q = _pair(p, q)
+    # KL(p||q) = H(p, q) - H(p), cross-entropy minus entropy, summed term by term:
+    # p_k log p_k - p_k log q_k, with 0 log 0 = 0 (and +inf where p_k > 0 = q_k)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)
     out = terms.sum(axis=-1)

@@ -26,6 +26,8 @@ import os
 
 import numpy as np
 
+from .random import check_random_state
+
 __all__ = ["map_ordered", "fixed_blocks", "chain_uniforms", "chain_normals", "local_cluster",
            "connect", "seed_from", "THREAD_ENV"]
 
@@ -116,7 +118,6 @@ def seed_from(random_state) -> int:
     non-negative int, else drawn once from it (a Generator, RandomState, None...)."""
     import numbers
 
-    from .random import check_random_state
 
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) \
             and random_state >= 0:

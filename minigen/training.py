@@ -55,11 +55,12 @@ import numpy as np
 from ._progress import progress
 from ._threads import cpu_policy
 from ._validation import check_array, check_positive_int
-from .backend import get_backend, to_numpy, xp_of
+from .backend import get_backend, to_numpy, use_backend, xp_of
 from .base import RESERVED_METADATA_KEYS, GenerativeModel, _jsonable
 from .exceptions import NonFiniteError, NonInvertibleError, TrainingDiverged
 from .io import Checkpoint, CheckpointError
 from .optim import clip_grad_norm, make_optimizer, make_schedule
+from .parallel import map_ordered
 from .random import check_random_state, generator_from_state, generator_state
 
 __all__ = [
@@ -762,7 +763,6 @@ def train(model, X, *, X_valid=None, checkpoint_dir=None, checkpoint_every=None,
 def _cv_fold(spec, X_train, X_test, settings, seed, backend):
     """One fold (a task: picklable arguments): train a fresh model on ``X_train``, return
     its NLL on ``X_test``."""
-    from .backend import use_backend
 
     with use_backend(backend) as be:
         m = spec[0](**spec[1]) if isinstance(spec, tuple) else spec()
@@ -817,7 +817,6 @@ def cross_validate(model, X, k: int = 5, random_state=None, executor=None,
     -------
     dict with ``fold_nll`` (list of k floats), ``mean`` and ``std`` (ddof=1).
     """
-    from .parallel import map_ordered
 
     k = check_positive_int(k, "k")
     X = to_numpy(check_array(X, "X", allow_empty=False))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from minigen import distributions as D
-from minigen.distributions._sampling import _threshold
+from minigen.kernels.reference.multinomial import _threshold
 
 
 def _chi2_crit(dof, alpha=1e-6):

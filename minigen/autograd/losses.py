@@ -8,7 +8,8 @@ import numpy as np
 
 from .. import _math
 from ..backend import xp_of
-from .ops_elementwise import _operand
+from .ops_elementwise import _operand, mul, sub
+from .ops_shape import getitem
 from .tensor import Tensor, _shape_str, make_tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -144,7 +145,6 @@ def nll_loss(log_probs, targets, reduction: str = "mean", axis: int = -1) -> Ten
     ``targets`` has the shape of ``log_probs`` without the class axis and values in
     ``[0, C)``, as in :func:`cross_entropy`.
     """
-    from .ops_shape import getitem
 
     x = _operand(log_probs)
     xp = xp_of(x.data)
@@ -171,7 +171,6 @@ def _shape_of(x) -> tuple:
 
 def mse_loss(pred, target, reduction: str = "mean") -> Tensor:
     """Squared error ``(pred - target)^2``, reduced; ``pred`` and ``target`` of one shape."""
-    from .ops_elementwise import mul, sub
 
     # no broadcasting: (3,) against (3, 1) would silently average a (3, 3) grid
     ps, ts = _shape_of(pred), _shape_of(target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 
 from ..backend import xp_of
-from .ops_elementwise import _operand
+from .ops_elementwise import _operand, mul, neg, sub
 from .tensor import Tensor, make_tensor
 
 
@@ -71,7 +71,6 @@ def max(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
 
 def min(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Minimum over ``axis`` (as ``-max(-x)``)."""
-    from .ops_elementwise import neg
 
     return neg(max(neg(x), axis=axis, keepdims=keepdims))
 
@@ -115,7 +114,6 @@ def log_softmax(x, axis: int = -1) -> Tensor:
 
 def var(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """Variance over ``axis`` (composed from differentiable ops)."""
-    from .ops_elementwise import mul, sub
 
     x = _operand(x)
     axes = _norm_axes(axis, x.ndim)

@@ -16,37 +16,16 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_array, check_positive_int, check_weights
-from ..backend import xp_of
+from ..kernels.multinomial import multinomial_threshold
 from ..random import check_random_state, uniforms
 
 MAX_JOINT_OUTCOMES = 2**20
 
 
-def _threshold(weights, u):
-    """Reference thresholding: ``weights (N, C) >= 0``, ``u (N,)`` in [0, 1) -> int64 (N,).
-
-    Never returns a zero-weight category: rounding at the top end is clamped to the last
-    positive one. Kept as the in-module specification; :func:`threshold` (used by every
-    sampler here) calls ``minigen.kernels.multinomial_threshold`` on the active backend.
-    """
-    xp = xp_of(weights)
-    c = xp.cumsum(weights, axis=1)
-    target = u * c[:, -1]
-    k = (c <= target[:, None]).sum(axis=1)  # smallest k with c[k] > target
-    C = weights.shape[1]
-    last_pos = C - 1 - xp.argmax(weights[:, ::-1] > 0, axis=1)
-    return xp.minimum(k, last_pos).astype(xp.int64)
-
-
 def threshold(weights, u):
-    """Thresholding on the active backend via ``minigen.kernels.multinomial_threshold``.
-
-    Falls back to :func:`_threshold` only if the kernel module is absent (partial install).
-    """
-    try:
-        from ..kernels.multinomial import multinomial_threshold
-    except ImportError:
-        return _threshold(weights, u)
+    """Category per row by thresholding the CDF, on the active backend: every sampler here
+    calls :func:`minigen.kernels.multinomial_threshold` (``weights (N, C) >= 0``, ``u (N,)``
+    in [0, 1) -> int64 (N,), never a zero-weight category)."""
     return multinomial_threshold(weights, u)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import time
 
+from ..backend import _resolve
 from ._dispatch import implementation  # noqa: F401  (a backend's kernel without its wrapper)
 from .coupling import (  # noqa: E402, F401  (re-exported)
     actnorm,
@@ -55,7 +56,6 @@ def warm_up(verbose: bool = False) -> dict[str, float]:
     Returns the seconds spent per name (printed as it goes with ``verbose``). Raises the
     reason when Numba is not installed.
     """
-    from ..backend import _resolve
 
     _resolve("numba")  # raises with the reason and install hint if numba is unavailable
     modules = {family: f"minigen.kernels.cpu.{family}" for family in FAMILIES}

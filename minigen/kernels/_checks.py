@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import check_array
 from ..backend import xp_of
 
 
@@ -25,7 +26,6 @@ def array_arg(x, name: str, **kwargs):
         ndim = kwargs.get("ndim")
         if ndim is None or x.ndim == ndim or (not isinstance(ndim, int) and x.ndim in ndim):
             return x
-    from .._validation import check_array
 
     return check_array(x, name, finite=False, **kwargs)
 

@@ -23,6 +23,7 @@ from ..backend import get_backend, to_numpy, xp_of
 from ._checks import array_arg, as_kernel_array
 from ._dispatch import implementation
 from .philox import check_offset, check_seed
+from .reference.multinomial import row_totals
 
 __all__ = ["multinomial_threshold", "categorical_from_logits"]
 
@@ -66,7 +67,6 @@ def _row(a, i):
 
 def _weights_error(w, u, i: int) -> ValueError:
     """The error for row ``i``, which the kernel found invalid (its one row is examined)."""
-    from .reference.multinomial import row_totals
 
     row = _row(w, i)
     where = f" (row {i})"

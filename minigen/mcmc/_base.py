@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from .._validation import _shape_str, check_array, check_positive_int
 from ..backend import get_backend
+from .diagnostics import effective_sample_size, split_rhat
 
 
 @dataclass
@@ -38,13 +39,11 @@ class MCMCResult:
 
     def effective_sample_size(self):
         """Per-dimension ESS over all chains (:func:`minigen.mcmc.effective_sample_size`)."""
-        from .diagnostics import effective_sample_size
 
         return effective_sample_size(self.samples)
 
     def split_rhat(self):
         """Per-dimension split R-hat (:func:`minigen.mcmc.split_rhat`)."""
-        from .diagnostics import split_rhat
 
         return split_rhat(self.samples)
 

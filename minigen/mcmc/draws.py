@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_backend
+from ..parallel import chain_normals, chain_uniforms
 
 __all__ = ["GeneratorDraws", "ChainDraws"]
 
@@ -65,13 +66,11 @@ class ChainDraws:
         return s
 
     def normal(self, width: int):
-        from ..parallel import chain_normals
 
         return get_backend().asarray(
             chain_normals(self.seed, self._stream(), self.c0, self.c1, width))
 
     def uniform(self, width: int | None = None):
-        from ..parallel import chain_uniforms
 
         u = chain_uniforms(self.seed, self._stream(), self.c0, self.c1, width or 1)
         return get_backend().asarray(u[:, 0] if width is None else u)
@@ -79,7 +78,6 @@ class ChainDraws:
     def shared_integer(self, low: int, high: int) -> int:
         """One integer in ``[low, high]`` for every chain of the run: addressed by the step
         alone (chain 0's uniform), so every block of chains draws the same one."""
-        from ..parallel import chain_uniforms
 
         u = float(chain_uniforms(self.seed, self._stream(), 0, 1, 1)[0, 0])
         return int(low + np.floor(u * (high - low + 1)))

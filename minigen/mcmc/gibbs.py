@@ -27,6 +27,8 @@ from .._validation import check_choice, check_positive_int
 from ..backend import get_backend
 from ..distributions.boltzmann import all_states, check_coupling
 from ..kernels import multinomial_threshold
+from ..kernels.gibbs import bm_gibbs_sweep
+from ..parallel import chain_uniforms, seed_from
 from .runner import run_chains
 from .transitions import Transition
 
@@ -68,7 +70,6 @@ class BoltzmannGibbs(Transition):
         self.blocks = [list(range(s, min(n, s + bs))) for s in range(0, n, bs)]
 
     def step(self, s, draws):
-        from ..kernels.gibbs import bm_gibbs_sweep
 
         x = s["x"]
         if self.method == "single-site":
@@ -92,7 +93,6 @@ def gibbs_boltzmann(J, h, n_samples: int, *, n_chains: int = 100, method: str = 
     ...) are those of :func:`minigen.mcmc.run_chains`. Returns an :class:`MCMCResult` whose
     ``samples`` are ``(n_chains, n_samples, n)`` in {0, 1}.
     """
-    from ..parallel import chain_uniforms, seed_from
 
     xp = get_backend().xp
     t = BoltzmannGibbs(J, h, method, block_size, order)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from .._progress import progress
 from .._validation import check_positive_int
 from ..backend import get_backend, use_backend
+from ..parallel import fixed_blocks, map_ordered, seed_from
 from ._base import MCMCResult, check_x0
 from .draws import ChainDraws
 
@@ -84,7 +85,6 @@ def run_chains(transition, x0, n_samples: int, *, burn_in: int = 0, thin: int = 
         settings, ``seed``, ``block_size``); ``effective_sample_size()`` and
         ``split_rhat()`` give the diagnostics.
     """
-    from ..parallel import fixed_blocks, map_ordered, seed_from
 
     n_samples = check_positive_int(n_samples, "n_samples")
     burn_in = check_positive_int(burn_in, "burn_in", allow_zero=True)

@@ -32,6 +32,7 @@ import numpy as np
 
 from .._validation import check_array, check_positive_float, check_positive_int
 from ..backend import get_backend
+from ..kernels.langevin import langevin_step, mala_step
 from ._base import check_finite, check_output, initial_energy, initial_grad
 
 __all__ = ["Transition", "RandomWalk", "ULA", "MALA", "PreconditionedMALA", "HMC",
@@ -120,7 +121,6 @@ class ULA(Transition):
         return {"x": x, "g": g}
 
     def step(self, s, draws):
-        from ..kernels.langevin import langevin_step
 
         xp = get_backend().xp
         xn = langevin_step(s["x"], s["g"], self.step_size, noise=draws.normal(s["x"].shape[1]),
@@ -152,7 +152,6 @@ class MALA(Transition):
         return {"x": x, "e": initial_energy(self.energy, x), "g": initial_grad(self.grad, x)}
 
     def step(self, s, draws):
-        from ..kernels.langevin import langevin_step, mala_step
 
         xp = get_backend().xp
         x, g, e = s["x"], s["g"], s["e"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...backend import get_backend, xp_of
+from ...random import check_random_state
 from .. import functional as F
 from ..tensor import Tensor, _shape_str
 
@@ -296,7 +297,6 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, random_state=None):
         super().__init__()
-        from ...random import check_random_state
 
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability p must be in [0, 1), got {p}")

@@ -20,6 +20,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ..reference.langevin import gmm_constants
 from ._vexp import vexp
 from ._vnormal import vnormal_f32, vnormal_f64
 from .philox import philox_normals, philox_uniforms
@@ -341,7 +342,6 @@ def _subnormal_cut(dtype):
 
 def _gmm_consts(weights, means, scales, D):
     """``log w_k - D log s_k`` and ``1 / s_k^2`` (``reference.langevin.gmm_constants``)."""
-    from ..reference.langevin import gmm_constants
 
     logw, inv_var = gmm_constants(weights, scales, D)
     return logw.astype(means.dtype), inv_var.astype(means.dtype)

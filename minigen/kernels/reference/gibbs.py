@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .philox import philox_raw, philox_uniforms, seed_key
+
 
 def sigmoid(a):
     """Logistic function ``1 / (1 + exp(-a))`` in the dtype of ``a`` (overflow-safe)."""
@@ -86,7 +88,6 @@ def packed_uniforms(shape, seed, offset=0, dtype=np.float32):
     ``(pos lo, pos hi, 0, 0)``, key from ``seed``); ``ceil(n / 4)`` (``ceil(n / 2)``)
     positions are consumed.
     """
-    from .philox import philox_raw, seed_key
 
     n = int(np.prod(shape, dtype=np.int64))
     per = 4 if np.dtype(dtype) == np.float32 else 2
@@ -107,7 +108,6 @@ def rbm_gibbs_philox(v, W, b, c, k, seed, offset, compute_ph=True):
 
 
 def bm_gibbs_sweep_philox(state, J, h, n_sweeps, order, seed, offset):
-    from .philox import philox_uniforms
 
     u = philox_uniforms((n_sweeps,) + state.shape, seed, offset, J.dtype)
     return bm_gibbs_sweep(state, J, h, n_sweeps, u, order)

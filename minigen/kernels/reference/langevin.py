@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...backend import xp_of
+from .philox import philox_normals, philox_uniforms
+
 
 def langevin_step(x, grad, step, noise, out):
     dt = x.dtype.type
@@ -92,7 +95,6 @@ def gmm_constants(weights, scales, D):
     capped at the dtype's largest float: a scale below ~1e-154 (float64; ~1e-19 float32)
     would make it ``inf``, and ``0 * inf`` a NaN gradient on every chain, where the true
     contribution of a component with responsibility 0 is 0."""
-    from ...backend import xp_of
 
     xp = xp_of(scales)  # also used by the cupy wrapper
     with np.errstate(over="ignore", divide="ignore"):
@@ -141,7 +143,6 @@ def langevin_run_quadratic(x, n_steps, step, A, mu, noise):
 
 
 def _normals(shape, dtype, seed, offset):
-    from .philox import philox_normals
 
     return philox_normals(shape, seed, offset, dtype)
 
@@ -157,7 +158,6 @@ def preconditioned_langevin_step_philox(x, grad, step, precond_diag, precond_cho
 
 
 def mala_step_philox(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step, seed, offset):
-    from .philox import philox_uniforms
 
     u = philox_uniforms((x.shape[0],), seed, offset, x.dtype)
     return mala_step(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step, u)
@@ -242,7 +242,6 @@ def mala_step_checked(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step,
 
 def mala_step_philox_checked(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step, seed,
                              offset):
-    from .philox import philox_uniforms
 
     u = philox_uniforms((x.shape[0],), seed, offset, x.dtype)
     return mala_step_checked(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step, u)

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .philox import philox_uniforms
+
 BLOCK = 8
 
 
@@ -83,7 +85,6 @@ def _threshold(w: np.ndarray, u: np.ndarray) -> np.ndarray:
 def _uniforms(n: int, dtype, u, seed, offset) -> np.ndarray:
     if u is not None:
         return u
-    from .philox import philox_uniforms
 
     return philox_uniforms(n, seed, offset, dtype)
 

@@ -85,6 +85,7 @@ from ...backend import get_backend, to_numpy
 from ...base import reserve
 from ...exceptions import NotFittedError
 from ...io import CheckpointError, state_array
+from ...kernels import categorical_from_logits
 from ...params import Param, dtype_name, optional, positive_int
 from ...random import check_random_state
 from ...training import IterativeModel
@@ -372,7 +373,6 @@ class AutoregressiveModel(IterativeModel):
 
     def _draw(self, logits, u, temperature):
         """One categorical draw per row from logits ``(n,)`` (Bernoulli) or ``(n, K)``."""
-        from ...kernels import categorical_from_logits
 
         xp = get_backend().xp
         logits = logits.astype(np.float64)

@@ -33,6 +33,7 @@ from ...autograd import F, Tensor, no_grad
 from ...backend import get_backend, to_numpy
 from ...base import register_model
 from ...io import CheckpointError, state_array
+from ...kernels import categorical_from_logits
 from ...params import Param, dtype_name, int_sizes, one_of, positive_int
 from ...random import check_random_state
 from ...training import IterativeModel
@@ -191,7 +192,6 @@ class ContinuousMADE(IterativeModel):
     # ------------------------------------------------------------ sampling
     def sample(self, n_samples: int, random_state=None):
         """``n_samples`` rows (n, D), ancestral along ``ordering_`` with explicit randomness."""
-        from ...kernels import categorical_from_logits
 
         self._check_fitted()
         n = check_positive_int(n_samples, "n_samples")

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._validation import check_choice, check_positive_int
-from ...autograd import F, nn
+from ...autograd import F, Tensor, nn, no_grad
 from ...backend import get_backend, to_numpy
 from ...base import register_model, reserve
 from ...io import CheckpointError
@@ -209,7 +209,6 @@ class MADE(AutoregressiveModel):
         return {"a1": a1, "masked": masked, "added": 0}
 
     def _sampler_logits(self, x, t: int, state):
-        from ...autograd import Tensor, no_grad
 
         if state is None:  # not ours: the recomputing default
             return super()._sampler_logits(x, t, state)

@@ -35,9 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..._math import logmeanexp_stderr, sigmoid, softplus
+from ..._progress import progress
 from ..._validation import check_array, check_choice, check_positive_int, flatten_rows
-from ...backend import get_backend, to_numpy
-from ...parallel import seed_from
+from ...backend import get_backend, to_numpy, use_backend
+from ...parallel import chain_uniforms, fixed_blocks, map_ordered, seed_from
 
 
 @dataclass
@@ -102,9 +103,6 @@ def _anneal_block(W, b, c, bA, betas, seed, c0, c1, v0=None, backend="numpy",
     stream ``k`` the Gibbs step at ``betas[k]``), so blocks of chains run anywhere give the
     same weights. ``v0`` (reverse AIS): the start states instead of base-model draws.
     """
-    from ..._progress import progress
-    from ...backend import use_backend
-    from ...parallel import chain_uniforms
 
     with use_backend(backend) as be:
         xp = be.xp
@@ -136,7 +134,6 @@ def _anneal_block(W, b, c, bA, betas, seed, c0, c1, v0=None, backend="numpy",
 
 def _anneal(rbm, betas, bA, seed, n_chains, v0, executor, block_size, verbose, desc):
     """Every chain's log weight (n,), its blocks run through ``executor`` (in order)."""
-    from ...parallel import fixed_blocks, map_ordered
 
     be = get_backend()
     if executor is not None and be.is_gpu:

@@ -23,6 +23,7 @@ from ..._validation import check_binary, check_positive_int
 from ...backend import get_backend
 from ...base import register_model
 from ...distributions import boltzmann as bz
+from ...mcmc import gibbs_boltzmann
 from ...training import IterativeModel
 
 
@@ -122,7 +123,6 @@ class BoltzmannMachine(IterativeModel):
 
     def sample(self, n_samples: int, random_state=None, *, n_sweeps: int = 200):
         """``n_samples`` independent chains, each after ``n_sweeps`` sequential Gibbs sweeps."""
-        from ...mcmc import gibbs_boltzmann
 
         self._check_fitted()
         n_samples = check_positive_int(n_samples, "n_samples")

@@ -27,9 +27,11 @@ import numpy as np
 from ..._math import sigmoid
 from ..._threads import ThreadPolicy, cpu_policy
 from ..._validation import check_array, check_positive_int
+from ...autograd import F, Tensor, nn
 from ...backend import get_backend
 from ...base import register_model
 from ...io import CheckpointError, state_array
+from ...mcmc import ULA, GeneratorDraws
 from ...params import (
     Param,
     int_sizes,
@@ -44,7 +46,6 @@ from ...training import IterativeModel
 
 
 def _mlp(n_in, hidden, rng):
-    from ...autograd import nn
 
     layers, d = [], n_in
     for h in hidden:
@@ -60,7 +61,6 @@ def _mlp(n_in, hidden, rng):
             self.n = len(layers)
 
         def forward(self, x):
-            from ...autograd import F
 
             for i in range(self.n - 1):
                 x = getattr(self, f"l{i}")(x)
@@ -220,7 +220,6 @@ class NeuralEBM(IterativeModel):
     def _langevin_chain(self, x, n_steps, rng):
         """The steps of :meth:`langevin`: the :class:`minigen.mcmc.ULA` transition projected
         on the box, its noise drawn from ``rng``; no finiteness check (the callers check)."""
-        from ...mcmc import ULA, GeneratorDraws
 
         ula = ULA(lambda v: self.energy_grad(v)[1], self.step_size, bounds=self.box_,
                   check=False)
@@ -254,7 +253,6 @@ class NeuralEBM(IterativeModel):
         """``(loss, grads, undo, finite_negatives)`` for ``batch``: ``undo`` is ``(idx, old
         rows)`` of the replay-buffer write (``None`` when nothing was written), which
         :meth:`fit` puts back when this iteration diverges (an O(B D) copy)."""
-        from ...autograd import F, Tensor
 
         xp = get_backend().xp
         data = self._check_X(batch)

@@ -50,7 +50,7 @@ from ...exceptions import EstimateWarning, TrainingDiverged
 from ...io import state_array
 from ...kernels import multinomial_threshold, rbm_gibbs
 from ...params import Param, non_negative_float, one_of, optional, positive_int
-from ...random import check_random_state, uniforms
+from ...random import check_random_state, normals, uniforms
 from ...training import IterativeModel
 from .ais import ais_log_partition
 
@@ -590,13 +590,11 @@ class GaussianBernoulliRBM(_RBMBase):
     def _step(self, v, rng):
         ph = sigmoid(v @ self.W_ + self.c_)
         h = (uniforms(rng, ph.shape, dtype=np.float64) < ph).astype(v.dtype)
-        from ...random import normals
 
         mean = self.b_ + h @ self.W_.T
         return ph, h, mean + normals(rng, mean.shape, dtype=np.float64)
 
     def _init_chains(self, n, rng):
-        from ...random import normals
 
         return self.b_ + normals(rng, (n, self.W_.shape[0]), dtype=np.float64)
 

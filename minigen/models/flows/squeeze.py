@@ -15,7 +15,7 @@ References: Dinh et al. (2017) RealNVP, section 3.6; Kingma & Dhariwal (2018) Gl
 
 from __future__ import annotations
 
-from ...autograd import F
+from ...autograd import F, no_grad
 from ...autograd.nn import ModuleList
 from .base import Transform, as_input, to64, zero_logdet
 
@@ -114,7 +114,6 @@ class MultiScale(Transform):
 
     def _ensure_shapes(self, xp, dtype):
         if self._shapes is None:
-            from ...autograd import no_grad
 
             with no_grad():
                 self.forward(xp.zeros((1, *self.input_shape), dtype=dtype))
