@@ -48,9 +48,9 @@ def _cases(torch):
     """``{name: (setup() -> {row: call}, ratios)}``; ``ratios`` = [(label, a, b, target)]
     printed as ``time(a) / time(b)`` (``target``: the issue's bound, for reference)."""
     from minigen import bench_cli
-    from minigen.backend import _probe
+    from minigen.backend import probe
 
-    numba = _probe("numba")
+    numba = probe("numba")
 
     def base(name, size):
         c = bench_cli.CASES[name][0](size, numba)

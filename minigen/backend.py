@@ -88,8 +88,9 @@ class Backend:
 _probed: dict[str, Backend] = {}
 
 
-def _probe(name: str) -> Backend:
-    """Import what backend ``name`` needs, once, and remember the outcome."""
+def probe(name: str) -> Backend:
+    """Backend ``name`` whether or not it can be used (``available``, ``reason``): imports
+    what it needs once and remembers the outcome; never raises for a missing library."""
     if name in _probed:
         return _probed[name]
     b = Backend(name)
@@ -157,9 +158,9 @@ def _check_name(name: str, source: str) -> str:
 
 def _resolve(name: str) -> Backend:
     if name == "auto":
-        numba_backend = _probe("numba")
-        return numba_backend if numba_backend.available else _probe("numpy")
-    b = _probe(name)
+        numba_backend = probe("numba")
+        return numba_backend if numba_backend.available else probe("numpy")
+    b = probe(name)
     if not b.available:
         raise RuntimeError(f"backend {name!r} is unavailable: {b.reason}")
     return b
@@ -216,7 +217,7 @@ def backend_info() -> list[dict]:
         active = None
     rows = []
     for name in BACKEND_NAMES:
-        b = _probe(name)
+        b = probe(name)
         rows.append(
             {
                 "name": name,

@@ -26,6 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kernels
+from .backend import probe, use_backend
+from .cli_args import HelpFormatter, positive_int
+from .kernels.reference import spline as reference_spline
+from .kernels.reference.langevin import gmm_grad
+
 SIZES = {"small": 0, "default": 1}
 
 
@@ -53,15 +59,11 @@ def case(name: str, **sizes):
 
 
 def _impl(backend, family, name):
-    from .kernels._dispatch import implementation
-
-    return implementation(family, name, backend)
+    return kernels.implementation(family, name, backend)
 
 
 def _public(backend, fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` as a user calls it on ``backend``."""
-    from . import use_backend
-
     def call():
         with use_backend(backend.name):
             return fn(*args, **kwargs)
@@ -76,7 +78,6 @@ def _arrays(backend, *arrays):
 @case("multinomial_threshold", small=(10_000, 64), default=(100_000, 256))
 def _multinomial(size, backend):
     # explicit u, float32 weights (the NumPy expression: cumsum and a count per row)
-    from .kernels import multinomial_threshold
 
     n, c = size
     rng = np.random.default_rng(0)
@@ -87,7 +88,7 @@ def _multinomial(size, backend):
         cs = w_np.cumsum(axis=1)
         return (cs <= u_np[:, None] * cs[:, -1:]).sum(axis=1)
 
-    return Case(_public(backend, multinomial_threshold, w, u),
+    return Case(_public(backend, kernels.multinomial_threshold, w, u),
                 lambda: _impl(backend, "multinomial", "multinomial_threshold")(w, u, None, 0),
                 numpy_expression)
 
@@ -95,7 +96,6 @@ def _multinomial(size, backend):
 @case("multinomial_threshold_seed", small=(10_000, 64), default=(100_000, 256))
 def _multinomial_seed(size, backend):
     # uniforms drawn in-kernel (Philox); NumPy draws them with Generator.random
-    from .kernels import multinomial_threshold
 
     n, c = size
     w_np = np.random.default_rng(0).random((n, c), dtype=np.float32)
@@ -106,14 +106,13 @@ def _multinomial_seed(size, backend):
         cs = w_np.cumsum(axis=1)
         return (cs <= rng.random(n)[:, None] * cs[:, -1:]).sum(axis=1)
 
-    return Case(_public(backend, multinomial_threshold, w, seed=1),
+    return Case(_public(backend, kernels.multinomial_threshold, w, seed=1),
                 lambda: _impl(backend, "multinomial", "multinomial_threshold")(w, None, 1, 0),
                 numpy_expression)
 
 
 @case("categorical_from_logits", small=(10_000, 64), default=(100_000, 256))
 def _logits(size, backend):
-    from .kernels import categorical_from_logits
 
     n, c = size
     x_np = np.random.default_rng(0).standard_normal((n, c), dtype=np.float32)
@@ -124,7 +123,7 @@ def _logits(size, backend):
         p = np.exp(x_np - x_np.max(axis=1, keepdims=True)).cumsum(axis=1)
         return (p <= rng.random(n)[:, None] * p[:, -1:]).sum(axis=1)
 
-    return Case(_public(backend, categorical_from_logits, x, seed=1),
+    return Case(_public(backend, kernels.categorical_from_logits, x, seed=1),
                 lambda: _impl(backend, "multinomial", "categorical_from_logits")(
                     x, None, 1, 0, 1.0),
                 numpy_expression)
@@ -132,10 +131,9 @@ def _logits(size, backend):
 
 @case("philox_normals", small=(100_000,), default=(4_000_000,))
 def _philox(size, backend):
-    from .kernels import philox_normals
 
     rng = np.random.default_rng(7)
-    return Case(_public(backend, philox_normals, size, 7, 0, np.float32),
+    return Case(_public(backend, kernels.philox_normals, size, 7, 0, np.float32),
                 lambda: _impl(backend, "philox", "philox_normals")(size, 7, 0, np.float32),
                 lambda: rng.standard_normal(size, dtype=np.float32))
 
@@ -153,7 +151,6 @@ def _rbm_arrays(size):
 @case("rbm_gibbs", small=(784, 100, 100), default=(784, 500, 1000))
 def _rbm_gibbs(size, backend):
     # k = 1 block-Gibbs step, uniforms in-kernel (Philox), no final p(h | v_k)
-    from .kernels import rbm_gibbs
 
     v_np, W_np, b_np, c_np = _rbm_arrays(size)
     v, W, b, c = _arrays(backend, v_np, W_np, b_np, c_np)
@@ -165,7 +162,7 @@ def _rbm_gibbs(size, backend):
         pv = 1 / (1 + np.exp(-(h @ W_np.T + b_np)))
         return (rng.random(pv.shape, dtype=np.float32) < pv).astype(np.float32)
 
-    return Case(_public(backend, rbm_gibbs, v, W, b, c, 1, seed=1, compute_ph=False),
+    return Case(_public(backend, kernels.rbm_gibbs, v, W, b, c, 1, seed=1, compute_ph=False),
                 lambda: _impl(backend, "gibbs", "rbm_gibbs_philox")(v, W, b, c, 1, 1, 0, False),
                 numpy_expression)
 
@@ -173,7 +170,6 @@ def _rbm_gibbs(size, backend):
 @case("bm_gibbs_sweep", small=(16, 100), default=(64, 1000))
 def _bm_gibbs_sweep(size, backend):
     # one sequential sweep of a fully connected Boltzmann machine per chain, float64
-    from .kernels import bm_gibbs_sweep
 
     n, chains = size
     rng = np.random.default_rng(1)
@@ -190,7 +186,7 @@ def _bm_gibbs_sweep(size, backend):
             s[:, i] = u[:, i] < 1 / (1 + np.exp(-(s @ J_np[i])))
         return s
 
-    return Case(_public(backend, bm_gibbs_sweep, x, J, h, seed=1),
+    return Case(_public(backend, kernels.bm_gibbs_sweep, x, J, h, seed=1),
                 lambda: _impl(backend, "gibbs", "bm_gibbs_sweep_philox")(x, J, h, 1, order, 1, 0),
                 numpy_expression)
 
@@ -198,14 +194,13 @@ def _bm_gibbs_sweep(size, backend):
 @case("langevin_step", small=(100_000,), default=(10_000_000,))
 def _langevin_step(size, backend):
     # x - step/2 * grad + sqrt(step) * z, z in-kernel (Philox + Box-Muller), check_finite on
-    from .kernels import langevin_step
 
     rng = np.random.default_rng(0)
     x_np, g_np = (rng.standard_normal(size, dtype=np.float32) for _ in range(2))
     x, g = _arrays(backend, x_np, g_np)
     out = backend.xp.empty_like(x)
     half, sq = np.float32(0.005), np.float32(0.1)
-    return Case(_public(backend, langevin_step, x, g, 0.01, seed=1, out=out),
+    return Case(_public(backend, kernels.langevin_step, x, g, 0.01, seed=1, out=out),
                 lambda: _impl(backend, "langevin", "langevin_step_philox")(x, g, 0.01, 1, 0, out),
                 lambda: x_np - half * g_np + sq * rng.standard_normal(size, dtype=np.float32))
 
@@ -213,7 +208,6 @@ def _langevin_step(size, backend):
 @case("mala_step", small=(10_000, 8), default=(200_000, 16))
 def _mala_step(size, backend):
     # the accept test for a Gaussian target (E = |x|^2 / 2), uniforms in-kernel
-    from .kernels import mala_step
 
     n, d = size
     rng = np.random.default_rng(3)
@@ -230,7 +224,7 @@ def _mala_step(size, backend):
         acc = np.log(rng.random(n)) < la
         return np.where(acc[:, None], y_np, x_np), acc
 
-    return Case(_public(backend, mala_step, x, y, x, y, ex, ey, step, seed=2),
+    return Case(_public(backend, kernels.mala_step, x, y, x, y, ex, ey, step, seed=2),
                 lambda: _impl(backend, "langevin", "mala_step_philox")(
                     x, y, x, y, ex, ey, step, 2, 0),
                 numpy_expression)
@@ -246,8 +240,6 @@ def _ring8(chains):
 @case("langevin_run_gmm", small=(1_000, 10), default=(100_000, 100))
 def _langevin_run_gmm(size, backend):
     # n_steps fused ULA steps on the 8-Gaussian ring (radius 4, scale 0.5), 2-D chains
-    from .kernels import langevin_run_gmm
-    from .kernels.reference.langevin import gmm_grad
 
     chains, n_steps = size
     x_np, w_np, mu_np, s_np = _ring8(chains)
@@ -261,7 +253,7 @@ def _langevin_run_gmm(size, backend):
                 rng.standard_normal(y.shape, dtype=np.float32))
         return y
 
-    return Case(_public(backend, langevin_run_gmm, x, n_steps, 0.01, w, mu, s, seed=1),
+    return Case(_public(backend, kernels.langevin_run_gmm, x, n_steps, 0.01, w, mu, s, seed=1),
                 lambda: _impl(backend, "langevin", "langevin_run_gmm_philox")(
                     x, n_steps, 0.01, w, mu, s, 1, 0),
                 numpy_expression)
@@ -275,18 +267,16 @@ def _coupling_arrays(size, k=4):
 @case("affine_coupling", small=(512, 256), default=(4096, 1024))
 def _affine_coupling(size, backend):
     # y = x * exp(s) + t and the per-row log-det sum(s) (float64)
-    from .kernels import affine_coupling
 
     x2_np, s_np, t_np = _coupling_arrays(size, 3)
     x2, s, t = _arrays(backend, x2_np, s_np, t_np)
-    return Case(_public(backend, affine_coupling, x2, s, t),
+    return Case(_public(backend, kernels.affine_coupling, x2, s, t),
                 lambda: _impl(backend, "coupling", "affine_coupling")(x2, s, t, False),
                 lambda: (x2_np * np.exp(s_np) + t_np, s_np.sum(axis=1, dtype=np.float64)))
 
 
 @case("affine_coupling_backward", small=(512, 256), default=(4096, 1024))
 def _affine_coupling_backward(size, backend):
-    from .kernels import affine_coupling_backward
 
     x2_np, s_np, t_np, gy_np = _coupling_arrays(size)
     gl_np = np.random.default_rng(1).standard_normal(size[0])
@@ -297,7 +287,7 @@ def _affine_coupling_backward(size, backend):
         gx2 = gy_np * np.exp(s_np)
         return gx2, gx2 * x2_np + gl32, gy_np.copy()
 
-    return Case(_public(backend, affine_coupling_backward, x2, s, t, gy, gl),
+    return Case(_public(backend, kernels.affine_coupling_backward, x2, s, t, gy, gl),
                 lambda: _impl(backend, "coupling", "affine_coupling_backward")(
                     x2, s, t, gy, gl, False),
                 numpy_expression)
@@ -316,44 +306,38 @@ def _spline_arrays(size):
 @case("spline_coupling", small=(512, 64, 8), default=(4096, 1024, 8))
 def _spline_coupling(size, backend):
     # rational-quadratic spline per element (K bins, tail bound 3) and the row log-dets
-    from .kernels import spline_coupling
-    from .kernels.reference import spline as reference
 
     arrays = _spline_arrays(size)[:4]
     x, w, h, dr = _arrays(backend, *arrays)
     # no one-line NumPy expression exists: the vectorized NumPy reference stands in for it
-    return Case(_public(backend, spline_coupling, x, w, h, dr, False, 3.0),
+    return Case(_public(backend, kernels.spline_coupling, x, w, h, dr, False, 3.0),
                 lambda: _impl(backend, "spline", "spline_coupling")(x, w, h, dr, False, 3.0),
-                lambda: reference.spline_coupling(*arrays, False, 3.0))
+                lambda: reference_spline.spline_coupling(*arrays, False, 3.0))
 
 
 @case("spline_coupling_backward", small=(512, 64, 8), default=(4096, 1024, 8))
 def _spline_coupling_backward(size, backend):
-    from .kernels import spline_coupling_backward
-    from .kernels.reference import spline as reference
 
     arrays = _spline_arrays(size)
     x, w, h, dr, gy, gl = _arrays(backend, *arrays)
-    return Case(_public(backend, spline_coupling_backward, x, w, h, dr, gy, gl, False, 3.0),
+    return Case(_public(backend, kernels.spline_coupling_backward, x, w, h, dr, gy, gl, False, 3.0),
                 lambda: _impl(backend, "spline", "spline_coupling_backward")(
                     x, w, h, dr, gy, gl, False, 3.0),
-                lambda: reference.spline_coupling_backward(*arrays, False, 3.0))
+                lambda: reference_spline.spline_coupling_backward(*arrays, False, 3.0))
 
 
 @case("additive_coupling", small=(512, 256), default=(4096, 1024))
 def _additive_coupling(size, backend):
-    from .kernels import additive_coupling
 
     x2_np, t_np = _coupling_arrays(size, 2)
     x2, t = _arrays(backend, x2_np, t_np)
-    return Case(_public(backend, additive_coupling, x2, t),
+    return Case(_public(backend, kernels.additive_coupling, x2, t),
                 lambda: _impl(backend, "coupling", "additive_coupling")(x2, t, False),
                 lambda: x2_np + t_np)
 
 
 @case("actnorm", small=(16, 8, 16, 16), default=(256, 16, 32, 32))
 def _actnorm(size, backend):
-    from .kernels import actnorm
 
     x_np = _coupling_arrays(size, 1)[0]
     rng = np.random.default_rng(1)
@@ -366,7 +350,7 @@ def _actnorm(size, backend):
         y = (x_np + loc_np.reshape(shape)) * np.exp(ls_np).reshape(shape)
         return y, np.full(n, np.prod(size[2:]) * ls_np.sum(dtype=np.float64))
 
-    return Case(_public(backend, actnorm, x, loc, ls),
+    return Case(_public(backend, kernels.actnorm, x, loc, ls),
                 lambda: _impl(backend, "coupling", "actnorm")(
                     x.reshape(n, c, -1), loc, ls, False),
                 numpy_expression)
@@ -393,12 +377,10 @@ def time_round_robin(calls: dict, repeat: int, sync=lambda: None, block: int = 3
 
 
 def _rows_of(name, size, backends, repeat, numpy_expression):
-    from .backend import _probe
-
     calls, kernels, notes = {}, {}, []
     base = None
     for bname in backends:
-        backend = _probe(bname)
+        backend = probe(bname)
         if not backend.available:
             notes.append((f"public {bname}", "unavailable", "-", "-"))
             continue
@@ -426,9 +408,7 @@ def _rows_of(name, size, backends, repeat, numpy_expression):
 def _synchronizer(backends):
     if "cupy" not in backends:
         return lambda: None
-    from .backend import _probe
-
-    backend = _probe("cupy")
+    backend = probe("cupy")
     return backend.synchronize if backend.available else (lambda: None)
 
 
@@ -450,14 +430,12 @@ def run(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import HelpFormatter, positive_int  # the main CLI's conventions
-
     p = argparse.ArgumentParser(prog="minigen bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
     p.add_argument("kernels", nargs="*", help=f"kernels to time (default all: {', '.join(CASES)})")
     p.add_argument("--size", choices=list(SIZES), default="default",
                    help="problem size of every kernel")
-    # >= 1: the median of no timings was a StatisticsError traceback
+    # >= 1: a median needs at least one timing
     p.add_argument("--repeat", type=positive_int, default=5,
                    help="timed runs of each row (median), in alternation")
     p.add_argument("--backends", nargs="+", default=["numpy", "numba", "cupy"],

@@ -8,7 +8,12 @@ Everything here is read off the model classes: their registry name, module (the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from . import models as _every_family  # noqa: F401  (importing the package registers them)
 from .params import TRAINING_PARAMS
+from .registry import MODEL_REGISTRY
+from .training import is_gradient_trained
 
 __all__ = ["models", "model_table_markdown", "parameters_markdown", "FAMILIES"]
 
@@ -26,10 +31,6 @@ def models() -> list[dict]:
     """One dict per registered model, in registry order: ``name``, ``cls`` (class name),
     ``family``, ``data``, ``likelihood``, ``iterative`` (trained by the loop) and
     ``params`` (name -> :class:`~minigen.params.Param`)."""
-    from . import models as _registers  # noqa: F401
-    from .registry import MODEL_REGISTRY
-    from .training import is_gradient_trained
-
     rows = []
     for name, cls in MODEL_REGISTRY.items():
         rows.append({"name": name, "cls": cls.__name__, "family": _family(cls),
@@ -97,8 +98,6 @@ def replace_generated(text: str, body: str) -> str:
 def write(root) -> None:
     """Regenerate the README's model table and ``docs/models.md`` under ``root``
     (``python -m minigen.catalog`` from a checkout)."""
-    from pathlib import Path
-
     root = Path(root)
     for path, body in ((root / "README.md", model_table_markdown()),
                        (root / "docs" / "models.md", parameters_markdown())):

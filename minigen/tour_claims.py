@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import operator
 
+import numpy as np
+
 __all__ = ["check", "OPS", "power_law_exponent"]
 
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
@@ -27,6 +29,4 @@ def check(statement: str, measured: float, op: str, threshold: float, how: str) 
 def power_law_exponent(sizes, seconds) -> float:
     """Least-squares slope of log(seconds) against log(sizes): 1 for a cost linear in the
     size, 2 for a quadratic one."""
-    import numpy as np
-
     return float(np.polyfit(np.log(sizes), np.log(seconds), 1)[0])

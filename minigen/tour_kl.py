@@ -37,6 +37,7 @@ from .objectives import (
     fit_reverse_kl,
     gaussian_mixture_log_density,
 )
+from .plot import new_figure
 
 __all__ = ["BUDGETS", "mode_masses", "kl_direction", "plot_kl_direction", "summary",
            "markdown_table"]
@@ -183,8 +184,6 @@ def markdown_table(result: dict) -> str:
 def plot_kl_direction(result: dict, extent=(-3.0, 3.0, -3.0, 3.0), resolution: int = 120):
     """One panel per fit: :math:`q`'s density, the ring's :math:`3\\sigma` circles, and the
     numbers. Returns a matplotlib ``Figure`` (needs ``minigen[plot]``)."""
-    from .plot import new_figure
-
     ring = Ring8()
     rows = result["rows"]
     fig, _ = new_figure(figsize=(3.2 * len(rows), 3.6))

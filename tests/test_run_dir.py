@@ -243,10 +243,10 @@ def test_a_diverged_run_prints_one_line_and_no_warnings(tmp_path):
 _KILLED_BEFORE = r"""
 import os, signal, sys
 sys.path.insert(0, {root!r})
-import minigen.base, minigen.rundir
+import minigen.base, minigen.cli_train
 from minigen.cli import main
 target = {target!r}
-real_save, real_write = minigen.base.GenerativeModel.save, minigen.rundir.write_atomic
+real_save, real_write = minigen.base.GenerativeModel.save, minigen.cli_train.write_atomic
 
 def save(self, path, **kw):  # the final checkpoint is on disk when the CLI saves model.npz
     if target == "model.npz" and str(path).endswith("model.npz"):
@@ -259,7 +259,7 @@ def write_atomic(path, write):
     return real_write(path, write)
 
 minigen.base.GenerativeModel.save = save
-minigen.rundir.write_atomic = write_atomic
+minigen.cli_train.write_atomic = write_atomic  # patched where `minigen train` looks it up
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -15,6 +15,7 @@ import importlib
 import time
 
 from ..backend import _resolve
+from ._dispatch import implementation  # noqa: F401  (a backend's kernel without its wrapper)
 from .coupling import (  # noqa: E402, F401  (re-exported)
     actnorm,
     actnorm_backward,

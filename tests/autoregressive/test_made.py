@@ -128,7 +128,13 @@ def test_incremental_sampler_draws_what_recomputing_draws(kw):
         X = load_dataset(data, "train")[:200]
         m = MADE(hidden_sizes=(32, 16), max_epochs=1, random_state=0, verbose=False,
                  **kw).fit(X)
+        passes = []
+        m._logits = lambda *a, full=m._logits, seen=passes: seen.append(1) or full(*a)
         a = m.sample(40, random_state=3)
-        m._sampler_start = lambda n: None  # the recomputing default of the base class
-        b = m.sample(40, random_state=3)
+        assert passes == []  # cached: no full network pass
+        b = m.sample(40, random_state=3, use_cache=False)
+        assert len(passes) == m.n_dims_ * len(m.orderings_)  # one pass per position and mask
         np.testing.assert_array_equal(a, b)
+        del passes[:]
+        m.sample(2, random_state=3)
+        assert passes == []  # the cached sampler is the default again

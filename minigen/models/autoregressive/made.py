@@ -182,13 +182,26 @@ class MADE(AutoregressiveModel):
         return mx + xp.log(xp.exp(lp - mx).mean(axis=0))
 
     # ------------------------------------------------------------ incremental sampler
+    def sample(self, n_samples: int, random_state=None, temperature: float = 1.0,
+               use_cache: bool = True):
+        """As :meth:`AutoregressiveModel.sample`; ``use_cache=False`` recomputes the network
+        at every position (quadratic in D) instead of updating the first layer's
+        pre-activations (linear in D). Both draw the same samples for a seed."""
+        self._use_cache = bool(use_cache)
+        try:
+            return super().sample(n_samples, random_state, temperature)
+        finally:
+            self._use_cache = True
+
     def _sampler_start(self, n: int):
         r"""State of the incremental sampler: the first layer's pre-activations
         :math:`a_1 = b_1 + \sum_{s < t} W_1[:, \sigma_s] x_{\sigma_s}`, updated by one column
         per drawn position, and the masked weights. A step then costs
         :math:`O(H_1 C_{in} + \sum_l H_l H_{l+1} + H_L K)`, independent of D, so drawing a
-        sample is linear in D (recomputing the network, the default, costs O(D) per step:
-        quadratic)."""
+        sample is linear in D (recomputing the network, the base class's sampler, costs
+        O(D) per step: quadratic). None with ``use_cache=False``: the recomputing sampler."""
+        if not getattr(self, "_use_cache", True):
+            return None
         xp = get_backend().xp
         layers = list(self.net_.layers)
         masked = [(layer.weight.data * layer.mask, layer.bias.data) for layer in layers]
