@@ -206,7 +206,7 @@ def main(argv=None) -> int:
             continue
         rows = {k: v for k, v in setup().items() if v is not None}
         med = bench_cli.time_round_robin(rows, args.repeat)
-        print(f"\n## {name}")
+        print(f"\n## {name}   (load {os.getloadavg()[0]:.1f} after it)")
         for k, t in med.items():
             print(f"  {k:<34} {t * 1e3:10.2f} ms")
         for label, a, b, target in ratios:
