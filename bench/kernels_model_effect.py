@@ -1,13 +1,15 @@
 """Model-level effect of a kernel change: two checkouts timed in alternation, one machine.
 
-Run: ``python bench/kernels_model_effect.py OLD_CHECKOUT NEW_CHECKOUT [--rounds 5]``
+Run: ``python bench/kernels_model_effect.py OLD_CHECKOUT NEW_CHECKOUT [--rounds 5]
+[--repeat 3] [--repeat-epoch 1]`` (a RealNVP epoch takes about a minute on 2 cores)
 
 Each round starts one process per checkout (``PYTHONPATH=<checkout>``, alternating
 order, its own Numba cache folder), which times, on the ``numba`` backend after one
-untimed warm-up call each: a RealNVP training epoch on the digits (default settings,
-batch 64), sampling 1,000 digits from a MADE (fitted for one epoch, not timed) and an
-RBM PCD epoch on the binarized digits (64 hidden units). Prints the median over rounds
-of each process's median, and the ratio old / new.
+untimed warm-up call each: a RealNVP training epoch on the 17-level digits (default
+settings, batch 64), sampling 1,000 digits from a MADE on the binarized digits (fitted
+for one epoch, not timed) and an RBM PCD epoch on the binarized digits (64 hidden units,
+its default batch of 20). Prints the median over rounds of each process's median, and
+the ratio old / new.
 """
 
 from __future__ import annotations
@@ -28,15 +30,16 @@ import minigen
 from minigen.datasets import load_dataset
 
 minigen.set_backend("numba")
-X = load_dataset("digits").astype(np.float64)
-Xb = (X.reshape(len(X), -1) > 7).astype(np.float64)
-rep = int(sys.argv[1])
+X17 = load_dataset("digits17")  # int levels 0..16, (n, 8, 8); the flow dequantizes
+Xb = load_dataset("digits")  # binarized, float (n, 8, 8)
+Xb_rows = Xb.reshape(len(Xb), -1)
+rep, rep_epoch = int(sys.argv[1]), int(sys.argv[2])
 
 
-def timed(fn, warm):
+def timed(fn, warm, n=rep):
     warm()  # compile / load the Numba cache on a small call
     ts = []
-    for _ in range(rep):
+    for _ in range(n):
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
@@ -47,23 +50,25 @@ from minigen.models.flows.realnvp import RealNVP
 from minigen.models.autoregressive.made import MADE
 from minigen.models.ebm.rbm import BernoulliRBM
 
+one_epoch = dict(max_epochs=1, random_state=0, verbose=False)
 out = {}
 out["RealNVP epoch (digits)"] = timed(
-    lambda: RealNVP().fit(X, epochs=1, batch_size=64, random_state=0),
-    lambda: RealNVP().fit(X[:128], epochs=1, batch_size=64, random_state=0))
-made = MADE().fit(X, epochs=1, batch_size=64, random_state=0)
+    lambda: RealNVP(batch_size=64, **one_epoch).fit(X17),
+    lambda: RealNVP(batch_size=64, **one_epoch).fit(X17[:128]), rep_epoch)
+made = MADE(batch_size=64, **one_epoch).fit(Xb)
 out["MADE sample 1,000 digits"] = timed(lambda: made.sample(1000, random_state=1),
                                         lambda: made.sample(10, random_state=1))
-rbm = lambda: BernoulliRBM(n_components=64, n_iter=1, method="pcd", random_state=0)  # noqa
-out["RBM PCD epoch (digits)"] = timed(lambda: rbm().fit(Xb), lambda: rbm().fit(Xb[:40]))
+rbm = lambda: BernoulliRBM(n_components=64, method="pcd", **one_epoch)  # noqa: E731
+out["RBM PCD epoch (digits)"] = timed(lambda: rbm().fit(Xb_rows),
+                                      lambda: rbm().fit(Xb_rows[:40]))
 print(json.dumps({"file": minigen.__file__, **out}))
 """
 
 
-def run_child(checkout: str, cache: str, rep: int) -> dict:
+def run_child(checkout: str, cache: str, rep: int, rep_epoch: int) -> dict:
     env = {**os.environ, "PYTHONPATH": checkout, "NUMBA_CACHE_DIR": cache,
            "PYTHONDONTWRITEBYTECODE": "1"}
-    res = subprocess.run([sys.executable, "-c", CHILD, str(rep)], env=env,
+    res = subprocess.run([sys.executable, "-c", CHILD, str(rep), str(rep_epoch)], env=env,
                          cwd=tempfile.gettempdir(), capture_output=True, text=True,
                          timeout=1800)
     if res.returncode:
@@ -77,17 +82,20 @@ def main(argv=None) -> int:
     p.add_argument("new")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--repeat", type=int, default=3, help="timed calls per process (median)")
+    p.add_argument("--repeat-epoch", type=int, default=1,
+                   help="timed RealNVP epochs per process (one takes about a minute)")
     args = p.parse_args(argv)
     caches = {k: tempfile.mkdtemp(prefix=f"numba-{k}-") for k in ("old", "new")}
     results = {"old": [], "new": []}
     for r in range(args.rounds):
         order = ("old", "new") if r % 2 == 0 else ("new", "old")
         for k in order:
-            results[k].append(run_child(getattr(args, k), caches[k], args.repeat))
+            results[k].append(run_child(getattr(args, k), caches[k], args.repeat,
+                                        args.repeat_epoch))
             print(f"round {r} {k}: {results[k][-1]}", file=sys.stderr, flush=True)
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}, "
-          f"{args.rounds} rounds x {args.repeat} calls, medians; old = {args.old}, "
-          f"new = {args.new}")
+          f"{args.rounds} rounds x {args.repeat} calls ({args.repeat_epoch} for the RealNVP "
+          f"epoch), medians; old = {args.old}, new = {args.new}")
     for name in [k for k in results["old"][0] if k != "file"]:
         old = statistics.median(d[name] for d in results["old"])
         new = statistics.median(d[name] for d in results["new"])

@@ -10,7 +10,9 @@ alone (the wrapper's cost), the NumPy expression a user would write, the named p
 (torch CPU with ``--threads`` threads, scikit-learn ``BernoulliRBM.gibbs``) and a floor
 where the issue names one (``weights.sum()``, the two matrix products, a copy of the same
 bytes). float32 unless noted. Prints one table with the ratios the kernels issue asks
-for; nothing here is imported by the library.
+for, of the medians and, beside them, of the minima (on a machine shared with other
+processes, the run each row was least disturbed in); nothing here is imported by the
+library.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 import time
 
@@ -200,18 +203,24 @@ def main(argv=None) -> int:
           f"load {os.getloadavg()[0]:.1f}, {time.strftime('%Y-%m-%d %H:%M')}, "
           f"python {sys.version.split()[0]}, numpy {np.__version__}"
           + (f", torch {torch.__version__} ({args.threads} threads)" if torch else "")
-          + f"; medians of {args.repeat}, rows in alternation")
+          + f"; medians (and minima) of {args.repeat}, rows in alternation; ratios: "
+          "median, min")
     for name, (setup, ratios) in _cases(torch).items():
         if args.cases and not any(c in name for c in args.cases):
             continue
         rows = {k: v for k, v in setup().items() if v is not None}
-        med = bench_cli.time_round_robin(rows, args.repeat)
-        print(f"\n## {name}")
-        for k, t in med.items():
-            print(f"  {k:<34} {t * 1e3:10.2f} ms")
+        both = bench_cli.time_round_robin(rows, args.repeat,
+                                          stat=lambda v: (statistics.median(v), min(v)))
+        med = {k: v[0] for k, v in both.items()}
+        low = {k: v[1] for k, v in both.items()}
+        print(f"\n## {name}   (load {os.getloadavg()[0]:.1f} after it)")
+        print(f"  {'':<34} {'median':>10}    {'min':>10}")
+        for k in med:
+            print(f"  {k:<34} {med[k] * 1e3:10.2f} ms {low[k] * 1e3:10.2f} ms")
         for label, a, b, target in ratios:
             if a in med and b in med:
-                print(f"  {label:<44} {med[a] / med[b]:7.2f}   target {target}")
+                print(f"  {label:<44} {med[a] / med[b]:7.2f} {low[a] / low[b]:7.2f}   "
+                      f"target {target}")
         sys.stdout.flush()
     return 0
 

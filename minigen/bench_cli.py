@@ -356,8 +356,10 @@ def _actnorm(size, backend):
                 numpy_expression)
 
 
-def time_round_robin(calls: dict, repeat: int, sync=lambda: None, block: int = 3) -> dict:
-    """Median seconds of ``repeat`` timed runs of each zero-argument call, in alternation.
+def time_round_robin(calls: dict, repeat: int, sync=lambda: None, block: int = 3,
+                     stat=statistics.median) -> dict:
+    """``stat`` (default: the median) of the seconds of ``repeat`` timed runs of each
+    zero-argument call, in alternation.
 
     The calls are visited in turn (a machine that slows down mid-run slows every row
     alike); each visit makes one untimed call, then up to ``block`` timed ones: the first
@@ -373,7 +375,7 @@ def time_round_robin(calls: dict, repeat: int, sync=lambda: None, block: int = 3
                 fn()
                 sync()
                 times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return {k: stat(v) for k, v in times.items()}
 
 
 def _rows_of(name, size, backends, repeat, numpy_expression):
