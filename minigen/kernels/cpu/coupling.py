@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..reference.coupling import lu_logabsdet  # tiny: NumPy is fine
+from ._checks import first_bad, not_finite
 from ._vexp import vexp
 
 #: Below this many elements the kernels run on one thread: a parallel launch costs more
@@ -50,21 +51,6 @@ def _rowsum(s, i):
     return (a0 + a1) + (a2 + a3)
 
 
-@njit(cache=True, inline="always")
-def _bad(v, big):
-    """1 if ``v`` is NaN or infinite (NaN fails the comparison), else 0."""
-    return 0 if abs(v) <= big else 1
-
-
-@njit(cache=True, inline="always")
-def _first_bad(bad):
-    """First entry >= 0 of per-chunk statuses (chunks in row order), or -1."""
-    for b in bad:
-        if b >= 0:
-            return b
-    return -1
-
-
 @njit(cache=True)
 def _affine_rows(x2, s, t, y2, logdet, inverse, lo, hi):
     """Rows ``lo:hi``; returns the first row whose output or log-det is not finite, or -1
@@ -78,13 +64,13 @@ def _affine_rows(x2, s, t, y2, logdet, inverse, lo, hi):
             for j in range(d):
                 y = (x2[i, j] - t[i, j]) * vexp(-s[i, j])
                 y2[i, j] = y
-                nbad += _bad(y, big)
+                nbad += not_finite(y, big)
             logdet[i] = -_rowsum(s, i)
         else:
             for j in range(d):
                 y = x2[i, j] * vexp(s[i, j]) + t[i, j]
                 y2[i, j] = y
-                nbad += _bad(y, big)
+                nbad += not_finite(y, big)
             logdet[i] = _rowsum(s, i)
         if first < 0 and (nbad or not np.isfinite(logdet[i])):
             first = i
@@ -108,7 +94,7 @@ def _affine_bwd_rows(x2, s, t, gy, glogdet, gx2, gs, gt, inverse, lo, hi):
                 o = -(g * (x2[i, j] - t[i, j])) - gl
                 gs[i, j] = o
                 gt[i, j] = -g
-                nbad += _bad(o, big) + _bad(s[i, j], big)  # g is part of o
+                nbad += not_finite(o, big) + not_finite(s[i, j], big)  # g is part of o
         else:
             for j in range(d):
                 g = gy[i, j] * vexp(s[i, j])
@@ -116,7 +102,7 @@ def _affine_bwd_rows(x2, s, t, gy, glogdet, gx2, gs, gt, inverse, lo, hi):
                 o = g * x2[i, j] + gl
                 gs[i, j] = o
                 gt[i, j] = gy[i, j]
-                nbad += _bad(o, big) + _bad(s[i, j], big)  # g is part of o
+                nbad += not_finite(o, big) + not_finite(s[i, j], big)  # g is part of o
         if first < 0 and nbad:
             first = i
     return first
@@ -129,7 +115,7 @@ def _affine_par(x2, s, t, y2, logdet, inverse, n_chunks):
     for c in prange(n_chunks):
         bad[c] = _affine_rows(x2, s, t, y2, logdet, inverse, c * n // n_chunks,
                               (c + 1) * n // n_chunks)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 @njit(cache=True, parallel=True)
@@ -139,7 +125,7 @@ def _affine_bwd_par(x2, s, t, gy, glogdet, gx2, gs, gt, inverse, n_chunks):
     for c in prange(n_chunks):
         lo, hi = c * n // n_chunks, (c + 1) * n // n_chunks
         bad[c] = _affine_bwd_rows(x2, s, t, gy, glogdet, gx2, gs, gt, inverse, lo, hi)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 def _n_chunks(x) -> int:
@@ -198,13 +184,13 @@ def _actnorm_rows(x, loc, log_scale, y, inverse, lo, hi):
                 for j in range(spatial):
                     v = x[i, k, j] * e - m
                     y[i, k, j] = v
-                    nbad += _bad(v, big)
+                    nbad += not_finite(v, big)
             else:
                 e = vexp(log_scale[k])
                 for j in range(spatial):
                     v = (x[i, k, j] + m) * e
                     y[i, k, j] = v
-                    nbad += _bad(v, big)
+                    nbad += not_finite(v, big)
         if first < 0 and nbad:
             first = i
     return first
@@ -217,7 +203,7 @@ def _actnorm_par(x, loc, log_scale, y, inverse, n_chunks):
     for c in prange(n_chunks):
         bad[c] = _actnorm_rows(x, loc, log_scale, y, inverse, c * n // n_chunks,
                                (c + 1) * n // n_chunks)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 def actnorm_checked(x, loc, log_scale, inverse=False):
@@ -260,7 +246,7 @@ def _actnorm_bwd_rows(x, loc, log_scale, gy, inverse, gx, sum_loc, sum_log, lo, 
                 else:
                     a_loc += g
                     a_log += g * (x[i, k, j] + m)
-            nbad += _bad(a_log, big) + _bad(a_loc, big)
+            nbad += not_finite(a_log, big) + not_finite(a_loc, big)
             sum_loc[k] += a_loc
             sum_log[k] += a_log
         if first < 0 and nbad:
@@ -275,7 +261,7 @@ def _actnorm_bwd_par(x, loc, log_scale, gy, inverse, gx, sum_loc, sum_log, n_chu
     for ch in prange(n_chunks):
         bad[ch] = _actnorm_bwd_rows(x, loc, log_scale, gy, inverse, gx, sum_loc[ch],
                                     sum_log[ch], ch * n // n_chunks, (ch + 1) * n // n_chunks)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 def actnorm_backward_checked(x, loc, log_scale, gy, glogdet, inverse=False):
@@ -316,7 +302,7 @@ def _additive_rows(x2, t, y2, sign, lo, hi):
         for j in range(x2.shape[1]):
             v = x2[i, j] + sign * t[i, j]
             y2[i, j] = v
-            nbad += _bad(v, big)
+            nbad += not_finite(v, big)
         if first < 0 and nbad:
             first = i
     return first
@@ -328,7 +314,7 @@ def _additive_par(x2, t, y2, sign, n_chunks):
     bad = np.empty(n_chunks, np.int64)
     for c in prange(n_chunks):
         bad[c] = _additive_rows(x2, t, y2, sign, c * n // n_chunks, (c + 1) * n // n_chunks)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 @njit(cache=True)
@@ -342,7 +328,7 @@ def _copy2_rows(gy, a, b, sign, lo, hi):
             v = gy[i, j]
             a[i, j] = v
             b[i, j] = sign * v
-            nbad += _bad(v, big)
+            nbad += not_finite(v, big)
         if first < 0 and nbad:
             first = i
     return first
@@ -354,7 +340,7 @@ def _copy2_par(gy, a, b, sign, n_chunks):
     bad = np.empty(n_chunks, np.int64)
     for c in prange(n_chunks):
         bad[c] = _copy2_rows(gy, a, b, sign, c * n // n_chunks, (c + 1) * n // n_chunks)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 def additive_coupling_checked(x2, t, inverse=False):

@@ -20,6 +20,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._checks import first_bad, not_finite
 from ._vexp import vexp
 from ._vnormal import vnormal_f32, vnormal_f64
 from .philox import philox_normals, philox_uniforms
@@ -29,7 +30,7 @@ from .philox import philox_normals, philox_uniforms
 def _put(out, i, o, big):
     """``out[i] = o``; 1 if ``o`` is not finite (NaN fails the comparison), else 0."""
     out[i] = o
-    return 0 if abs(o) <= big else 1
+    return not_finite(o, big)
 
 
 #: Below this many elements a step runs the serial twin of its kernel: waking the thread
@@ -167,15 +168,6 @@ _BLOCK = 256  # chains per parallel task
 
 
 @njit(cache=True, inline="always")
-def _first_bad(bad):
-    """First entry >= 0 of per-chunk statuses (chunks in chain order), or -1."""
-    for b in bad:
-        if b >= 0:
-            return b
-    return -1
-
-
-@njit(cache=True, inline="always")
 def _mala_select(x, y, gx, gy, ex, ey, ok, n, x_new, g_new, e_new, acc):
     """Chain ``n``: the proposal where accepted, else the current state."""
     acc[n] = ok
@@ -214,7 +206,7 @@ def _mala(x, y, gx, gy, ex, ey, step, u, x_new, g_new, e_new, acc, la):
     for ch in prange(bad.shape[0]):
         bad[ch] = _mala_rows(x, y, gx, gy, ex, ey, step, u, x_new, g_new, e_new, acc, la,
                              ch * _BLOCK, min(N, (ch + 1) * _BLOCK))
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 @njit(cache=True)
@@ -319,7 +311,7 @@ def _run_gmm_blocked(x, n_steps, half, sq, logw, means, inv_var, noise, use_phil
             for c in range(nb):
                 x[n0 + c, d] = X[d, c]
         bad[bi] = _first_nonfinite_row(x, n0, n0 + nb)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 @njit(cache=True, inline="always")
@@ -379,7 +371,7 @@ def _run_quadratic(x, n_steps, half, sq, A, mu, noise):
                         gd += r[e] * A[e, d]
                     xr[d] = (xr[d] - half * gd) + sq * noise[t, n, d]
         bad[ch] = _first_nonfinite_row(x, ch * _BLOCK, min(N, (ch + 1) * _BLOCK))
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 def langevin_run_quadratic_checked(x, n_steps, step, A, mu, noise):
@@ -530,7 +522,7 @@ def _run_quadratic_philox(x, n_steps, half, sq, A, mu, seed, offset, f32):
                     z = x.dtype.type(_normal(seed, base + np.uint64(d), f32))
                     xr[d] = (xr[d] - half * gd) + sq * z
         bad[ch] = _first_nonfinite_row(x, ch * _BLOCK, min(N, (ch + 1) * _BLOCK))
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 def langevin_run_quadratic_philox_checked(x, n_steps, step, A, mu, seed, offset):
