@@ -24,6 +24,7 @@ from numba import njit, prange
 
 from ..reference.coupling import lu_logabsdet  # tiny: NumPy is fine
 from ._checks import first_bad, not_finite
+from ._chunks import n_chunks, run_rows
 from ._vexp import vexp
 
 #: Below this many elements the kernels run on one thread: a parallel launch costs more
@@ -128,22 +129,12 @@ def _affine_bwd_par(x2, s, t, gy, glogdet, gx2, gs, gt, inverse, n_chunks):
     return first_bad(bad)
 
 
-def _n_chunks(x) -> int:
-    """0 (run serially) below ``PARALLEL_MIN_SIZE`` elements, else row chunks for prange."""
-    if x.size < PARALLEL_MIN_SIZE or x.shape[0] < 2:
-        return 0
-    return min(x.shape[0], 64)
-
-
 def affine_coupling_checked(x2, s, t, inverse=False):
     """``((y2, logdet), first row with a non-finite output or log-det, or -1)``."""
     y2 = np.empty_like(x2)
     logdet = np.empty(x2.shape[0], dtype=np.float64)
-    chunks = _n_chunks(x2)
-    if chunks:
-        bad = _affine_par(x2, s, t, y2, logdet, bool(inverse), chunks)
-    else:
-        bad = _affine_rows(x2, s, t, y2, logdet, bool(inverse), 0, x2.shape[0])
+    bad = run_rows(_affine_rows, _affine_par, x2, PARALLEL_MIN_SIZE,
+                   x2, s, t, y2, logdet, bool(inverse))
     return (y2, logdet), int(bad)
 
 
@@ -157,11 +148,8 @@ def affine_coupling_backward_checked(x2, s, t, gy, glogdet, inverse=False):
     gs = np.empty_like(x2)
     gt = np.empty_like(x2)
     gl = glogdet.astype(x2.dtype)
-    chunks = _n_chunks(x2)
-    if chunks:
-        bad = _affine_bwd_par(x2, s, t, gy, gl, gx2, gs, gt, bool(inverse), chunks)
-    else:
-        bad = _affine_bwd_rows(x2, s, t, gy, gl, gx2, gs, gt, bool(inverse), 0, x2.shape[0])
+    bad = run_rows(_affine_bwd_rows, _affine_bwd_par, x2, PARALLEL_MIN_SIZE,
+                   x2, s, t, gy, gl, gx2, gs, gt, bool(inverse))
     return (gx2, gs, gt), int(bad)
 
 
@@ -209,11 +197,8 @@ def _actnorm_par(x, loc, log_scale, y, inverse, n_chunks):
 def actnorm_checked(x, loc, log_scale, inverse=False):
     """``((y, logdet), first row with a non-finite output, or -1)``."""
     y = np.empty_like(x)
-    chunks = _n_chunks(x)
-    if chunks:
-        bad = _actnorm_par(x, loc, log_scale, y, bool(inverse), chunks)
-    else:
-        bad = _actnorm_rows(x, loc, log_scale, y, bool(inverse), 0, x.shape[0])
+    bad = run_rows(_actnorm_rows, _actnorm_par, x, PARALLEL_MIN_SIZE,
+                   x, loc, log_scale, y, bool(inverse))
     total = float(x.shape[2]) * float(log_scale.sum(dtype=np.float64))
     return (y, np.full(x.shape[0], -total if inverse else total, dtype=np.float64)), int(bad)
 
@@ -269,7 +254,7 @@ def actnorm_backward_checked(x, loc, log_scale, gy, glogdet, inverse=False):
     ``gloc``/``glog_scale`` summed in float64 per chunk of rows, then over chunks."""
     n, c, spatial = x.shape
     gx = np.empty_like(x)
-    chunks = _n_chunks(x) or 1
+    chunks = n_chunks(x, PARALLEL_MIN_SIZE) or 1
     sum_loc, sum_log = np.zeros((chunks, c)), np.zeros((chunks, c))
     if chunks > 1:
         bad = _actnorm_bwd_par(x, loc, log_scale, gy, bool(inverse), gx, sum_loc, sum_log,
@@ -347,11 +332,7 @@ def additive_coupling_checked(x2, t, inverse=False):
     """``(y2, first row with a non-finite output, or -1)``."""
     y2 = np.empty_like(x2)
     sign = x2.dtype.type(-1 if inverse else 1)
-    chunks = _n_chunks(x2)
-    if chunks:
-        bad = _additive_par(x2, t, y2, sign, chunks)
-    else:
-        bad = _additive_rows(x2, t, y2, sign, 0, x2.shape[0])
+    bad = run_rows(_additive_rows, _additive_par, x2, PARALLEL_MIN_SIZE, x2, t, y2, sign)
     return y2, int(bad)
 
 
@@ -363,11 +344,7 @@ def additive_coupling_backward_checked(gy, inverse=False):
     """``((gx2, gt), first row of gy with a NaN or inf, or -1)``."""
     gx2, gt = np.empty_like(gy), np.empty_like(gy)
     sign = gy.dtype.type(-1 if inverse else 1)
-    chunks = _n_chunks(gy)
-    if chunks:
-        bad = _copy2_par(gy, gx2, gt, sign, chunks)
-    else:
-        bad = _copy2_rows(gy, gx2, gt, sign, 0, gy.shape[0])
+    bad = run_rows(_copy2_rows, _copy2_par, gy, PARALLEL_MIN_SIZE, gy, gx2, gt, sign)
     return (gx2, gt), int(bad)
 
 

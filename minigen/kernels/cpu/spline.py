@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..reference.spline import bad_value_error
+from ._chunks import run_rows
 from ._vexp import vexp
 from ._vlog import vlog, vlog1p
 
@@ -407,13 +408,6 @@ def _backward_par(x, widths, heights, derivs, gy, glogdet, gx, gw, gh, gd, statu
                        inverse, c, t * n // n_chunks, (t + 1) * n // n_chunks)
 
 
-def _n_chunks(x) -> int:
-    """0 (serial) below ``PARALLEL_MIN_SIZE`` elements, else row chunks for ``prange``."""
-    if x.size < PARALLEL_MIN_SIZE or x.shape[0] < 2:
-        return 0
-    return min(x.shape[0], 64)
-
-
 @functools.lru_cache(maxsize=64)
 def _constants(dtype, n_bins, tail_bound, min_bin_width, min_bin_height, min_derivative):
     """``(1, B, 2B, m_w, 1 - K m_w, m_h, 1 - K m_h, m_delta)`` in ``dtype``."""
@@ -447,11 +441,7 @@ def spline_coupling(x, widths, heights, derivatives, inverse=False, tail_bound=3
     status = np.empty(n, dtype=np.int64)
     args = (*_flat(x, widths, heights, derivatives), y.reshape(n * d), logdet, status, d,
             bool(inverse), c)
-    chunks = _n_chunks(x)
-    if chunks:
-        _forward_par(*args, chunks)
-    else:
-        _forward_rows(*args, 0, n)
+    run_rows(_forward_rows, _forward_par, x, PARALLEL_MIN_SIZE, *args)
     raise_on_status(status)
     return y, logdet
 
@@ -466,11 +456,7 @@ def spline_coupling_backward(x, widths, heights, derivatives, gy, glogdet, inver
     status = np.empty(n, dtype=np.int64)
     args = (*_flat(x, widths, heights, derivatives), gy.reshape(n * d),
             glogdet.astype(x.dtype), *_flat(*grads), status, d, bool(inverse), c)
-    chunks = _n_chunks(x)
-    if chunks:
-        _backward_par(*args, chunks)
-    else:
-        _backward_rows(*args, 0, n)
+    run_rows(_backward_rows, _backward_par, x, PARALLEL_MIN_SIZE, *args)
     raise_on_status(status)
     return grads
 
