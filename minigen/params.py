@@ -83,49 +83,32 @@ def _is_real(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
-@_kind("int >= 1")
-def positive_int(v, name):
-    if not _is_int(v):
-        raise TypeError(f"{name} must be an int >= 1, got {v!r} ({type(v).__name__})")
-    if v < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {v}")
-    return int(v)
+def _number_check(kind: str, is_type, type_text: str, in_range, range_text: str, convert):
+    """A check: ``TypeError`` unless ``is_type(v)``, ``ValueError`` unless ``in_range(v)``."""
+
+    @_kind(kind)
+    def check(v, name):
+        if not is_type(v):
+            raise TypeError(f"{name} must be {type_text}, got {v!r} ({type(v).__name__})")
+        if not in_range(v):
+            raise ValueError(f"{name} must be {range_text}, got {v}")
+        return convert(v)
+
+    return check
 
 
-@_kind("int >= 0")
-def non_negative_int(v, name):
-    if not _is_int(v):
-        raise TypeError(f"{name} must be an int >= 0, got {v!r} ({type(v).__name__})")
-    if v < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {v}")
-    return int(v)
-
-
-@_kind("float > 0")
-def positive_float(v, name):
-    if not _is_real(v):
-        raise TypeError(f"{name} must be a real number > 0, got {v!r} ({type(v).__name__})")
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite real number > 0, got {v}")
-    return float(v)
-
-
-@_kind("float >= 0")
-def non_negative_float(v, name):
-    if not _is_real(v):
-        raise TypeError(f"{name} must be a real number >= 0, got {v!r} ({type(v).__name__})")
-    if not (math.isfinite(v) and v >= 0):
-        raise ValueError(f"{name} must be a finite real number >= 0, got {v}")
-    return float(v)
-
-
-@_kind("float in [0, 1)")
-def unit_interval(v, name):
-    if not _is_real(v):
-        raise TypeError(f"{name} must be a real number in [0, 1), got {v!r}")
-    if not 0 <= v < 1:
-        raise ValueError(f"{name} must be in [0, 1), got {v}")
-    return float(v)
+positive_int = _number_check("int >= 1", _is_int, "an int >= 1", lambda v: v >= 1,
+                             "an int >= 1", int)
+non_negative_int = _number_check("int >= 0", _is_int, "an int >= 0", lambda v: v >= 0,
+                                 "an int >= 0", int)
+positive_float = _number_check("float > 0", _is_real, "a real number > 0",
+                               lambda v: math.isfinite(v) and v > 0,
+                               "a finite real number > 0", float)
+non_negative_float = _number_check("float >= 0", _is_real, "a real number >= 0",
+                                   lambda v: math.isfinite(v) and v >= 0,
+                                   "a finite real number >= 0", float)
+unit_interval = _number_check("float in [0, 1)", _is_real, "a real number in [0, 1)",
+                              lambda v: 0 <= v < 1, "in [0, 1)", float)
 
 
 @_kind("bool")

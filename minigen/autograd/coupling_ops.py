@@ -32,15 +32,23 @@ def _cast(g, like):
     return None if g is None else g.astype(like.dtype, copy=False)
 
 
-@custom_op
-def _affine_op(x2, s, t, inverse=False):
-    y2, logdet = K.affine_coupling(x2, s, t, inverse=inverse)
+def _fused_op(forward, backward):
+    """The op ``(*inputs, inverse) -> (y, logdet)`` of a kernel pair: ``forward`` gives the
+    outputs, ``backward(*inputs, gy, glogdet, inverse)`` one gradient per input."""
 
-    def backward(gy, glogdet):
-        gx2, gs, gt = K.affine_coupling_backward(x2, s, t, gy, glogdet, inverse=inverse)
-        return _cast(gx2, x2), _cast(gs, s), _cast(gt, t)
+    @custom_op
+    def op(*inputs, inverse=False):
+        def grads(gy, glogdet):
+            gs = backward(*inputs, gy, glogdet, inverse=inverse)
+            return tuple(_cast(g, x) for g, x in zip(gs, inputs, strict=True))
 
-    return (y2, logdet), backward
+        return forward(*inputs, inverse=inverse), grads
+
+    return op
+
+
+_affine_op = _fused_op(K.affine_coupling, K.affine_coupling_backward)
+_actnorm_op = _fused_op(K.actnorm, K.actnorm_backward)
 
 
 def affine_coupling(x2, s, t, inverse: bool = False):
@@ -66,17 +74,6 @@ def _additive_op(x2, t, inverse=False):
 def additive_coupling(x2, t, inverse: bool = False):
     """NICE coupling on Tensors: ``y2 = x2 + t`` (inverse ``x2 - t``); the log-det is 0."""
     return _additive_op(x2, t, inverse=inverse)
-
-
-@custom_op
-def _actnorm_op(x, loc, log_scale, inverse=False):
-    y, logdet = K.actnorm(x, loc, log_scale, inverse=inverse)
-
-    def backward(gy, glogdet):
-        gx, gloc, gls = K.actnorm_backward(x, loc, log_scale, gy, glogdet, inverse=inverse)
-        return _cast(gx, x), _cast(gloc, loc), _cast(gls, log_scale)
-
-    return (y, logdet), backward
 
 
 def actnorm(x, loc, log_scale, inverse: bool = False):

@@ -74,19 +74,13 @@ def _data(x):
 
 
 def _attach() -> None:
+    """The arithmetic operators of :class:`Tensor`, each with its reflected twin
+    (``b.__radd__(a)`` is ``add(a, b)``)."""
     T = Tensor
-    T.__add__ = add
-    T.__radd__ = lambda self, other: add(other, self)
-    T.__sub__ = sub
-    T.__rsub__ = lambda self, other: sub(other, self)
-    T.__mul__ = mul
-    T.__rmul__ = lambda self, other: mul(other, self)
-    T.__truediv__ = div
-    T.__rtruediv__ = lambda self, other: div(other, self)
-    T.__pow__ = pow
-    T.__rpow__ = lambda self, other: pow(other, self)
-    T.__matmul__ = matmul
-    T.__rmatmul__ = lambda self, other: matmul(other, self)
+    for name, op in (("add", add), ("sub", sub), ("mul", mul), ("truediv", div), ("pow", pow),
+                     ("matmul", matmul)):
+        setattr(T, f"__{name}__", op)
+        setattr(T, f"__r{name}__", lambda self, other, op=op: op(other, self))
     T.__neg__ = neg
     T.__pos__ = lambda self: self
     T.__abs__ = abs

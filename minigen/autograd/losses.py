@@ -25,6 +25,15 @@ def _reduce(loss, reduction: str, xp):
     return loss, None
 
 
+def _operands(inputs, targets):
+    """``(x, t, xp)``: the input Tensor, the targets as a constant array on its device, and its
+    array module."""
+    x = _operand(inputs)
+    t = targets.data if isinstance(targets, Tensor) else targets
+    xp = xp_of(x.data, t)
+    return x, xp.asarray(t), xp
+
+
 def _class_axis(axis, ndim: int) -> int:
     """``axis`` normalised to ``[0, ndim)``; out of range is an error, not a silent wrap."""
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
@@ -68,11 +77,8 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -
         treated as constants)
     reduction : "mean" | "sum" | "none"
     """
-    x = _operand(logits)
-    y = targets.data if isinstance(targets, Tensor) else targets
+    x, y, xp = _operands(logits, targets)
     xd = x.data
-    xp = xp_of(xd, y)
-    y = xp.asarray(y)
     if y.shape != xd.shape:
         raise ValueError(
             f"targets of shape {_shape_str(y.shape)} do not match logits of shape "
@@ -114,11 +120,8 @@ def cross_entropy(logits, targets, reduction: str = "mean", axis: int = -1) -> T
     targets : integer array, the shape of ``logits`` without the class axis, values in [0, C)
     reduction : "mean" | "sum" | "none"
     """
-    x = _operand(logits)
-    t = targets.data if isinstance(targets, Tensor) else targets
+    x, t, xp = _operands(logits, targets)
     xd = x.data
-    xp = xp_of(xd, t)
-    t = xp.asarray(t)
     ax = _class_axis(axis, xd.ndim)
     _check_class_targets(t, xd.shape, ax, "logits")
     z = xd - xd.max(axis=ax, keepdims=True)

@@ -42,10 +42,41 @@ def _check_points(x) -> np.ndarray:
 class _Toy2D:
     name = "toy"
 
-    def sample(self, n: int, random_state=None) -> np.ndarray:  # pragma: no cover - abstract
+    def sample(self, n: int, random_state=None) -> np.ndarray:
+        """``n`` i.i.d. points (how each toy draws them: its ``_draw``).
+
+        Parameters
+        ----------
+        n : int >= 0
+            Number of points.
+        random_state : None, int or numpy.random.Generator
+            See :func:`minigen.random.check_random_state`.
+
+        Returns
+        -------
+        (n, 2) float64 array.
+        """
+        n = check_positive_int(n, "n", allow_zero=True)
+        return self._draw(n, check_random_state(random_state))
+
+    def log_prob(self, x) -> np.ndarray:
+        """Log-density in nats (``-inf`` off the support; the formula: each toy's ``_log_density``).
+
+        Parameters
+        ----------
+        x : array (n, 2)
+            Points (converted to float64).
+
+        Returns
+        -------
+        (n,) float64 array.
+        """
+        return self._log_density(_check_points(x))
+
+    def _draw(self, n: int, rng: np.random.Generator) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
-    def log_prob(self, x) -> np.ndarray:  # pragma: no cover - abstract
+    def _log_density(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def entropy(self, n_mc: int = 100_000, random_state=None) -> tuple[float, float]:
@@ -77,39 +108,14 @@ class Ring8(_Toy2D):
         t = 2.0 * np.pi * np.arange(self.n_modes) / self.n_modes
         return self.radius * np.stack([np.cos(t), np.sin(t)], axis=1)
 
-    def sample(self, n: int, random_state=None) -> np.ndarray:
-        """``n`` i.i.d. points: a uniformly chosen mean plus ``scale`` times a standard normal.
-
-        Parameters
-        ----------
-        n : int >= 0
-            Number of points.
-        random_state : None, int or numpy.random.Generator
-            See :func:`minigen.random.check_random_state`.
-
-        Returns
-        -------
-        (n, 2) float64 array.
-        """
-        n = check_positive_int(n, "n", allow_zero=True)
-        rng = check_random_state(random_state)
+    def _draw(self, n, rng):
+        """A uniformly chosen mean plus ``scale`` times a standard normal."""
         k = rng.integers(0, self.n_modes, size=n)
         return self.means[k] + self.scale * rng.standard_normal((n, 2))
 
-    def log_prob(self, x) -> np.ndarray:
+    def _log_density(self, x):
         r"""Exact :math:`\log p(x) = \log \frac1K \sum_k \mathcal N(x; \mu_k, \sigma^2 I)`
-        (``K = n_modes``, :math:`\sigma` = ``scale``), by log-sum-exp.
-
-        Parameters
-        ----------
-        x : array (n, 2)
-            Points (converted to float64).
-
-        Returns
-        -------
-        (n,) float64 array of log-densities in nats.
-        """
-        x = _check_points(x)
+        (``K = n_modes``, :math:`\sigma` = ``scale``), by log-sum-exp."""
         d2 = ((x[:, None, :] - self.means[None, :, :]) ** 2).sum(-1)  # (n, K)
         # log N(x; m_k, s^2 I) in 2-D, then the equal-weight mixture
         comp = -0.5 * d2 / self.scale**2 - 2.0 * np.log(self.scale) - LOG_2PI
@@ -143,40 +149,16 @@ class Checkerboard(_Toy2D):
     def exact_entropy(self) -> float:
         return float(np.log(self.n_black * self._w**2))
 
-    def sample(self, n: int, random_state=None) -> np.ndarray:
-        """``n`` i.i.d. points: a uniformly chosen black cell, then a uniform point in it.
-
-        Parameters
-        ----------
-        n : int >= 0
-            Number of points.
-        random_state : None, int or numpy.random.Generator
-            See :func:`minigen.random.check_random_state`.
-
-        Returns
-        -------
-        (n, 2) float64 array.
-        """
-        n = check_positive_int(n, "n", allow_zero=True)
-        rng = check_random_state(random_state)
+    def _draw(self, n, rng):
+        """A uniformly chosen black cell, then a uniform point in it."""
         ii, jj = np.meshgrid(np.arange(self.n_cells), np.arange(self.n_cells), indexing="ij")
         black = np.stack([ii.ravel(), jj.ravel()], 1)[(ii + jj).ravel() % 2 == 0]
         cell = black[rng.integers(0, len(black), size=n)]
         return -self.half_width + (cell + rng.random((n, 2))) * self._w
 
-    def log_prob(self, x) -> np.ndarray:
-        """Exact: ``-log(n_black * w**2)`` on the black cells (``w = 2 L / n_cells``).
-
-        Parameters
-        ----------
-        x : array (n, 2)
-            Points (converted to float64).
-
-        Returns
-        -------
-        (n,) float64 array of log-densities in nats (``-inf`` off the black cells).
-        """
-        x = _check_points(x)
+    def _log_density(self, x):
+        """Exact: ``-log(n_black * w**2)`` on the black cells (``w = 2 L / n_cells``), ``-inf``
+        elsewhere."""
         idx = np.floor((x + self.half_width) / self._w)
         inside = ((idx >= 0) & (idx < self.n_cells)).all(axis=1)
         black = inside & (idx.sum(axis=1) % 2 == 0)
@@ -197,23 +179,9 @@ class TwoMoons(_Toy2D):
         c, s = np.cos(theta), np.sin(theta)
         return np.where(moon[:, None] == 0, np.stack([c, s], 1), np.stack([1 - c, 0.5 - s], 1))
 
-    def sample(self, n: int, random_state=None) -> np.ndarray:
-        """``n`` i.i.d. points: a moon with probability 1/2, an angle uniform on [0, pi],
-        the curve point, plus ``noise`` times a standard normal (see the module docstring).
-
-        Parameters
-        ----------
-        n : int >= 0
-            Number of points.
-        random_state : None, int or numpy.random.Generator
-            See :func:`minigen.random.check_random_state`.
-
-        Returns
-        -------
-        (n, 2) float64 array.
-        """
-        n = check_positive_int(n, "n", allow_zero=True)
-        rng = check_random_state(random_state)
+    def _draw(self, n, rng):
+        """A moon with probability 1/2, an angle uniform on [0, pi], the curve point, plus
+        ``noise`` times a standard normal (see the module docstring)."""
         moon = rng.integers(0, 2, size=n)
         theta = np.pi * rng.random(n)
         return self._curve(theta, moon) + self.noise * rng.standard_normal((n, 2))

@@ -29,6 +29,12 @@ def threshold(weights, u):
     return multinomial_threshold(weights, u)
 
 
+def _check_sizes(D, C, n) -> tuple[int, int, int]:
+    """``D`` variables (>= 1) of ``C`` values (>= 1), ``n`` draws (>= 0)."""
+    return (check_positive_int(D, "D"), check_positive_int(C, "C"),
+            check_positive_int(n, "n", allow_zero=True))
+
+
 def _all_outcomes(D: int, C: int) -> np.ndarray:
     """``(C**D, D)`` int64: row ``i`` is ``i`` written in base ``C``, most significant first."""
     idx = np.arange(C**D)
@@ -54,9 +60,7 @@ def naive_joint_sample(log_prob_or_table, D: int, C: int, n: int, random_state=N
     -------
     (n, D) int64 array.
     """
-    D = check_positive_int(D, "D")
-    C = check_positive_int(C, "C")
-    n = check_positive_int(n, "n", allow_zero=True)
+    D, C, n = _check_sizes(D, C, n)
     if C**D > MAX_JOINT_OUTCOMES:
         raise ValueError(
             f"naive joint sampling enumerates C**D = {C}**{D} = {C**D} outcomes, above the "
@@ -99,9 +103,7 @@ def chain_rule_sample(conditional, D: int, C: int, n: int, random_state=None):
     -------
     (n, D) int64 array.
     """
-    D = check_positive_int(D, "D")
-    C = check_positive_int(C, "C")
-    n = check_positive_int(n, "n", allow_zero=True)
+    D, C, n = _check_sizes(D, C, n)
     rng = check_random_state(random_state)
     x = np.zeros((n, D), np.int64)
     for d in range(D):

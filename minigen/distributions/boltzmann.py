@@ -128,16 +128,31 @@ def log_partition(J, h, *, chunk_size: int = 1 << 16) -> float:
                                  chunk_size=chunk_size)
 
 
-def exact_probabilities(J, h, *, chunk_size: int = 1 << 16):
-    """All :math:`2^n` probabilities, indexed as in :func:`state_index` -> ``(2**n,)``."""
+def _enumerate(J, h, chunk_size):
+    r"""``(n, log_z, chunks)``: the checked model's size and :math:`\log Z`, and for each chunk
+    of the :math:`2^n` states (:func:`state_index` order) ``(start, end, states, energies,
+    probabilities)``."""
     J, h = check_coupling(J, h)
     chunk_size = _check_chunk_size(chunk_size)
     n = J.shape[0]
     xp = get_backend().xp
     logz = log_partition(J, h, chunk_size=chunk_size)
-    out = xp.empty(2**n, dtype=xp.float64)
-    for s, e in _chunks(n, chunk_size):
-        out[s:e] = xp.exp(-quadratic_energy(all_states(n, s, e, xp=xp), J, h) - logz)
+
+    def chunks():
+        for s, e in _chunks(n, chunk_size):
+            S = all_states(n, s, e, xp=xp)
+            en = quadratic_energy(S, J, h)
+            yield s, e, S, en, xp.exp(-en - logz)  # p(x) = exp(-E(x)) / Z
+
+    return n, logz, chunks()
+
+
+def exact_probabilities(J, h, *, chunk_size: int = 1 << 16):
+    """All :math:`2^n` probabilities, indexed as in :func:`state_index` -> ``(2**n,)``."""
+    n, _, chunks = _enumerate(J, h, chunk_size)
+    out = get_backend().xp.empty(2**n, dtype=np.float64)
+    for s, e, _, _, p in chunks:
+        out[s:e] = p
     return out
 
 
@@ -151,16 +166,11 @@ def exact_log_likelihood(X, J, h, *, log_z: float | None = None):
 
 def exact_moments(J, h, *, chunk_size: int = 1 << 16):
     r"""Model moments :math:`E_p[x]` (n,) and :math:`E_p[x x^\top]` (n, n), exactly."""
-    J, h = check_coupling(J, h)
-    chunk_size = _check_chunk_size(chunk_size)
-    n = J.shape[0]
+    n, _, chunks = _enumerate(J, h, chunk_size)
     xp = get_backend().xp
-    logz = log_partition(J, h, chunk_size=chunk_size)
     m1 = xp.zeros(n)
     m2 = xp.zeros((n, n))
-    for s, e in _chunks(n, chunk_size):
-        S = all_states(n, s, e, xp=xp)
-        p = xp.exp(-quadratic_energy(S, J, h) - logz)
+    for _, _, S, _, p in chunks:
         m1 += p @ S
         m2 += (S * p[:, None]).T @ S
     return m1, m2
@@ -168,15 +178,10 @@ def exact_moments(J, h, *, chunk_size: int = 1 << 16):
 
 def entropy(J, h, *, chunk_size: int = 1 << 16) -> float:
     r"""Exact entropy :math:`H = \log Z + E_p[E(x)]` in nats."""
-    J, h = check_coupling(J, h)
-    chunk_size = _check_chunk_size(chunk_size)
-    n = J.shape[0]
-    xp = get_backend().xp
-    logz = log_partition(J, h, chunk_size=chunk_size)
+    _, logz, chunks = _enumerate(J, h, chunk_size)
     mean_e = 0.0
-    for s, e in _chunks(n, chunk_size):
-        en = quadratic_energy(all_states(n, s, e, xp=xp), J, h)
-        mean_e += float((xp.exp(-en - logz) * en).sum())
+    for _, _, _, en, p in chunks:
+        mean_e += float((p * en).sum())
     return float(logz + mean_e)
 
 

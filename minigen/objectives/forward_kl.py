@@ -81,16 +81,8 @@ def fit_forward_kl(
             Xb[get_backend().asarray(idx) if get_backend().is_gpu else np.asarray(idx)], rng
         )
 
-    losses = run_steps(
-        params,
-        step,
-        n_steps,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        optimizer_kwargs=optimizer_kwargs,
-        clip_norm=clip_norm,
-        verbose=verbose,
-        desc="forward KL",
-    )
+    losses = run_steps(params, step, n_steps, optimizer=optimizer, learning_rate=learning_rate,
+                       optimizer_kwargs=optimizer_kwargs, clip_norm=clip_norm, verbose=verbose,
+                       desc="forward KL")
     model.fitted_ = True
     return losses

@@ -214,16 +214,7 @@ def train_reinforce(
         hist.baseline.append(state["b"])
 
     params = model.trainable_arrays()
-    run_steps(
-        params,
-        step,
-        n_steps,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        optimizer_kwargs=optimizer_kwargs,
-        clip_norm=clip_norm,
-        verbose=verbose,
-        desc="REINFORCE",
-        on_step=on_step,
-    )
+    run_steps(params, step, n_steps, optimizer=optimizer, learning_rate=learning_rate,
+              optimizer_kwargs=optimizer_kwargs, clip_norm=clip_norm, verbose=verbose,
+              desc="REINFORCE", on_step=on_step)
     return hist

@@ -67,7 +67,20 @@ def pixelcnn_mask(out_channels, in_channels, kh, kw, mask_type, n_groups=1) -> n
     return m
 
 
-class Conv2d(Module):
+class _Conv(Module):
+    """What 1-D and 2-D convolutions share: the channel counts and the repr."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.in_channels = check_positive_int(in_channels, "in_channels")
+        self.out_channels = check_positive_int(out_channels, "out_channels")
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+class Conv2d(_Conv):
     r"""2-D convolution ``(N, C_in, H, W) -> (N, C_out, H_o, W_o)``.
 
     ``H_o = (H + 2 padding - dilation (k - 1) - 1) // stride + 1``. Weight ``(C_out, C_in,
@@ -77,9 +90,7 @@ class Conv2d(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, bias=True, dtype=np.float32, random_state=None):
-        super().__init__()
-        self.in_channels = check_positive_int(in_channels, "in_channels")
-        self.out_channels = check_positive_int(out_channels, "out_channels")
+        super().__init__(in_channels, out_channels)
         self.kernel_size = _pair(kernel_size, "kernel_size")
         if min(self.kernel_size) < 1:
             raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}")
@@ -97,8 +108,7 @@ class Conv2d(Module):
         return conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, taps=taps)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}")
+        return super().extra_repr() + f", dilation={self.dilation}"
 
 
 class MaskedConv2d(Conv2d):
@@ -128,14 +138,12 @@ class MaskedConv2d(Conv2d):
         return super().extra_repr() + f", mask_type={self.mask_type!r}, n_groups={self.n_groups}"
 
 
-class Conv1d(Module):
+class Conv1d(_Conv):
     """1-D convolution over sequences ``(N, C_in, W) -> (N, C_out, W_o)``."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, bias=True, dtype=np.float32, random_state=None):
-        super().__init__()
-        self.in_channels = check_positive_int(in_channels, "in_channels")
-        self.out_channels = check_positive_int(out_channels, "out_channels")
+        super().__init__(in_channels, out_channels)
         self.kernel_size = check_positive_int(kernel_size, "kernel_size")
         self.stride, self.padding, self.dilation = int(stride), int(padding), int(dilation)
         _init_params(self, (out_channels, in_channels, self.kernel_size),
@@ -143,10 +151,6 @@ class Conv1d(Module):
 
     def forward(self, x):
         return conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
-
-    def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
 
 
 class RowConv1d(Conv1d):

@@ -181,31 +181,6 @@ class Module:
         return ""
 
 
-class Sequential(Module):
-    """Chain of modules applied in order; children are named ``"0"``, ``"1"``, ..."""
-
-    def __init__(self, *modules: Module):
-        super().__init__()
-        for i, m in enumerate(modules):
-            if not isinstance(m, Module):
-                raise TypeError(f"Sequential item {i} is a {type(m).__name__}, not a Module")
-            setattr(self, str(i), m)
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-    def __getitem__(self, i: int) -> Module:
-        return list(self._modules.values())[i]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-
 class ModuleList(Module):
     """A list of modules, registered as ``"0"``, ``"1"``, ... (no forward of its own)."""
 
@@ -215,9 +190,11 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, m: Module) -> ModuleList:
+        i = len(self._modules)
         if not isinstance(m, Module):
-            raise TypeError(f"ModuleList item is a {type(m).__name__}, not a Module")
-        setattr(self, str(len(self._modules)), m)
+            raise TypeError(f"{type(self).__name__} item {i} is a {type(m).__name__}, "
+                            "not a Module")
+        setattr(self, str(i), m)
         return self
 
     def __getitem__(self, i: int) -> Module:
@@ -230,63 +207,83 @@ class ModuleList(Module):
         return iter(self._modules.values())
 
 
-# ------------------------------------------------------------------- activations
+class Sequential(ModuleList):
+    """Chain of modules applied in order; children are named ``"0"``, ``"1"``, ..."""
 
+    def __init__(self, *modules: Module):
+        super().__init__(modules)
 
-class Identity(Module):
     def forward(self, x):
+        for m in self:
+            x = m(x)
         return x
 
 
-class ReLU(Module):
+# ------------------------------------------------------------------- activations
+
+
+class _Activation(Module):
+    """``forward(x) = fn(x, *settings)``: an elementwise function of ``functional`` (``F``) with
+    the settings named in ``settings`` (constructor arguments, shown in the repr)."""
+
+    settings: tuple[str, ...] = ()
+
+    def __init__(self, *values):
+        super().__init__()
+        for name, value in zip(self.settings, values, strict=True):
+            setattr(self, name, value)
+
+    @staticmethod
+    def fn(x, *settings):
+        raise NotImplementedError  # pragma: no cover - abstract
+
     def forward(self, x):
-        return F.relu(x)
+        return self.fn(x, *(getattr(self, name) for name in self.settings))
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{name}={getattr(self, name)}" for name in self.settings)
 
 
-class Tanh(Module):
-    def forward(self, x):
-        return F.tanh(x)
+class Identity(_Activation):
+    fn = staticmethod(lambda x: x)
 
 
-class Sigmoid(Module):
-    def forward(self, x):
-        return F.sigmoid(x)
+class ReLU(_Activation):
+    fn = staticmethod(F.relu)
 
 
-class Softplus(Module):
-    def forward(self, x):
-        return F.softplus(x)
+class Tanh(_Activation):
+    fn = staticmethod(F.tanh)
 
 
-class GELU(Module):
+class Sigmoid(_Activation):
+    fn = staticmethod(F.sigmoid)
+
+
+class Softplus(_Activation):
+    fn = staticmethod(F.softplus)
+
+
+class GELU(_Activation):
     """GELU, tanh approximation (see :func:`minigen.autograd.functional.gelu`)."""
 
-    def forward(self, x):
-        return F.gelu(x)
+    fn = staticmethod(F.gelu)
 
 
-class LeakyReLU(Module):
+class LeakyReLU(_Activation):
+    settings = ("negative_slope",)
+    fn = staticmethod(F.leaky_relu)
+
     def __init__(self, negative_slope: float = 0.01):
-        super().__init__()
-        self.negative_slope = negative_slope
-
-    def forward(self, x):
-        return F.leaky_relu(x, self.negative_slope)
-
-    def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        super().__init__(negative_slope)
 
 
-class ELU(Module):
+class ELU(_Activation):
+    settings = ("alpha",)
+    fn = staticmethod(F.elu)
+
     def __init__(self, alpha: float = 1.0):
-        super().__init__()
-        self.alpha = alpha
-
-    def forward(self, x):
-        return F.elu(x, self.alpha)
-
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        super().__init__(alpha)
 
 
 class Dropout(Module):

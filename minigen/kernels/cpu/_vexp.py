@@ -25,28 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, types
-from numba.extending import intrinsic, overload
+from numba.extending import overload
 
-
-@intrinsic
-def _bits_to_f32(typingctx, i):
-    sig = types.float32(types.int32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float32))
-
-    return sig, codegen
-
-
-@intrinsic
-def _bits_to_f64(typingctx, i):
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return sig, codegen
-
+from ._bits import bits_to_f32, bits_to_f64
 
 _F32 = np.float32
 _LOG2E_32 = _F32(1.44269504088896341)
@@ -77,8 +58,8 @@ def exp32(x):
     ki = np.int32(k)
     k1 = ki >> np.int32(1)
     k2 = ki - k1
-    s1 = _bits_to_f32((k1 + np.int32(127)) << np.int32(23))
-    s2 = _bits_to_f32((k2 + np.int32(127)) << np.int32(23))
+    s1 = bits_to_f32((k1 + np.int32(127)) << np.int32(23))
+    s2 = bits_to_f32((k2 + np.int32(127)) << np.int32(23))
     return (p * s1) * s2
 
 
@@ -111,8 +92,8 @@ def exp64(x):
     ki = np.int64(k)
     k1 = ki >> np.int64(1)
     k2 = ki - k1
-    s1 = _bits_to_f64((k1 + np.int64(1023)) << np.int64(52))
-    s2 = _bits_to_f64((k2 + np.int64(1023)) << np.int64(52))
+    s1 = bits_to_f64((k1 + np.int64(1023)) << np.int64(52))
+    s2 = bits_to_f64((k2 + np.int64(1023)) << np.int64(52))
     return (p * s1) * s2
 
 

@@ -27,30 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, types
-from numba.extending import intrinsic, overload
+from numba.extending import overload
 
-from ._vexp import _bits_to_f32, _bits_to_f64
-
-
-@intrinsic
-def _f32_to_bits(typingctx, x):
-    sig = types.int32(types.float32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int32))
-
-    return sig, codegen
-
-
-@intrinsic
-def _f64_to_bits(typingctx, x):
-    sig = types.int64(types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return sig, codegen
-
+from ._bits import bits_to_f32, bits_to_f64, f32_to_bits, f64_to_bits
 
 _F32 = np.float32
 _SQRTH_32 = _F32(0.707106781186547524)
@@ -71,10 +50,10 @@ def log32(x):
     """``log`` of a positive finite float32 scalar in float32 arithmetic (vectorizable)."""
     sub = x < _TINY_32
     x = x * _SCALE_32 if sub else x
-    bits = _f32_to_bits(x)
+    bits = f32_to_bits(x)
     e = ((bits >> np.int32(23)) & np.int32(0xFF)) - np.int32(126)
     e = e - np.int32(24) if sub else e
-    m = _bits_to_f32((bits & np.int32(0x007FFFFF)) | np.int32(0x3F000000))  # [0.5, 1)
+    m = bits_to_f32((bits & np.int32(0x007FFFFF)) | np.int32(0x3F000000))  # [0.5, 1)
     small = m < _SQRTH_32
     e = e - np.int32(1) if small else e
     z = (m + m - _ONE_32) if small else (m - _ONE_32)
@@ -109,10 +88,10 @@ def log64(x):
     """``log`` of a positive finite float64 scalar (vectorizable)."""
     sub = x < _TINY_64
     x = x * 18014398509481984.0 if sub else x  # 2^54
-    bits = _f64_to_bits(x)
+    bits = f64_to_bits(x)
     e = ((bits >> np.int64(52)) & np.int64(0x7FF)) - np.int64(1022)
     e = e - np.int64(54) if sub else e
-    m = _bits_to_f64((bits & np.int64(0x000FFFFFFFFFFFFF)) | np.int64(0x3FE0000000000000))
+    m = bits_to_f64((bits & np.int64(0x000FFFFFFFFFFFFF)) | np.int64(0x3FE0000000000000))
     small = m < _SQRTH_64
     e = e - np.int64(1) if small else e
     z = (m + m - 1.0) if small else (m - 1.0)

@@ -23,6 +23,8 @@ import numpy as np
 from numba import njit, prange
 
 from ..reference.coupling import lu_logabsdet  # tiny: NumPy is fine
+from ._checks import first_bad, not_finite
+from ._chunks import n_chunks, run_rows
 from ._vexp import vexp
 
 #: Below this many elements the kernels run on one thread: a parallel launch costs more
@@ -50,21 +52,6 @@ def _rowsum(s, i):
     return (a0 + a1) + (a2 + a3)
 
 
-@njit(cache=True, inline="always")
-def _bad(v, big):
-    """1 if ``v`` is NaN or infinite (NaN fails the comparison), else 0."""
-    return 0 if abs(v) <= big else 1
-
-
-@njit(cache=True, inline="always")
-def _first_bad(bad):
-    """First entry >= 0 of per-chunk statuses (chunks in row order), or -1."""
-    for b in bad:
-        if b >= 0:
-            return b
-    return -1
-
-
 @njit(cache=True)
 def _affine_rows(x2, s, t, y2, logdet, inverse, lo, hi):
     """Rows ``lo:hi``; returns the first row whose output or log-det is not finite, or -1
@@ -78,13 +65,13 @@ def _affine_rows(x2, s, t, y2, logdet, inverse, lo, hi):
             for j in range(d):
                 y = (x2[i, j] - t[i, j]) * vexp(-s[i, j])
                 y2[i, j] = y
-                nbad += _bad(y, big)
+                nbad += not_finite(y, big)
             logdet[i] = -_rowsum(s, i)
         else:
             for j in range(d):
                 y = x2[i, j] * vexp(s[i, j]) + t[i, j]
                 y2[i, j] = y
-                nbad += _bad(y, big)
+                nbad += not_finite(y, big)
             logdet[i] = _rowsum(s, i)
         if first < 0 and (nbad or not np.isfinite(logdet[i])):
             first = i
@@ -108,7 +95,7 @@ def _affine_bwd_rows(x2, s, t, gy, glogdet, gx2, gs, gt, inverse, lo, hi):
                 o = -(g * (x2[i, j] - t[i, j])) - gl
                 gs[i, j] = o
                 gt[i, j] = -g
-                nbad += _bad(o, big) + _bad(s[i, j], big)  # g is part of o
+                nbad += not_finite(o, big) + not_finite(s[i, j], big)  # g is part of o
         else:
             for j in range(d):
                 g = gy[i, j] * vexp(s[i, j])
@@ -116,7 +103,7 @@ def _affine_bwd_rows(x2, s, t, gy, glogdet, gx2, gs, gt, inverse, lo, hi):
                 o = g * x2[i, j] + gl
                 gs[i, j] = o
                 gt[i, j] = gy[i, j]
-                nbad += _bad(o, big) + _bad(s[i, j], big)  # g is part of o
+                nbad += not_finite(o, big) + not_finite(s[i, j], big)  # g is part of o
         if first < 0 and nbad:
             first = i
     return first
@@ -129,7 +116,7 @@ def _affine_par(x2, s, t, y2, logdet, inverse, n_chunks):
     for c in prange(n_chunks):
         bad[c] = _affine_rows(x2, s, t, y2, logdet, inverse, c * n // n_chunks,
                               (c + 1) * n // n_chunks)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 @njit(cache=True, parallel=True)
@@ -139,25 +126,15 @@ def _affine_bwd_par(x2, s, t, gy, glogdet, gx2, gs, gt, inverse, n_chunks):
     for c in prange(n_chunks):
         lo, hi = c * n // n_chunks, (c + 1) * n // n_chunks
         bad[c] = _affine_bwd_rows(x2, s, t, gy, glogdet, gx2, gs, gt, inverse, lo, hi)
-    return _first_bad(bad)
-
-
-def _n_chunks(x) -> int:
-    """0 (run serially) below ``PARALLEL_MIN_SIZE`` elements, else row chunks for prange."""
-    if x.size < PARALLEL_MIN_SIZE or x.shape[0] < 2:
-        return 0
-    return min(x.shape[0], 64)
+    return first_bad(bad)
 
 
 def affine_coupling_checked(x2, s, t, inverse=False):
     """``((y2, logdet), first row with a non-finite output or log-det, or -1)``."""
     y2 = np.empty_like(x2)
     logdet = np.empty(x2.shape[0], dtype=np.float64)
-    chunks = _n_chunks(x2)
-    if chunks:
-        bad = _affine_par(x2, s, t, y2, logdet, bool(inverse), chunks)
-    else:
-        bad = _affine_rows(x2, s, t, y2, logdet, bool(inverse), 0, x2.shape[0])
+    bad = run_rows(_affine_rows, _affine_par, x2, PARALLEL_MIN_SIZE,
+                   x2, s, t, y2, logdet, bool(inverse))
     return (y2, logdet), int(bad)
 
 
@@ -171,11 +148,8 @@ def affine_coupling_backward_checked(x2, s, t, gy, glogdet, inverse=False):
     gs = np.empty_like(x2)
     gt = np.empty_like(x2)
     gl = glogdet.astype(x2.dtype)
-    chunks = _n_chunks(x2)
-    if chunks:
-        bad = _affine_bwd_par(x2, s, t, gy, gl, gx2, gs, gt, bool(inverse), chunks)
-    else:
-        bad = _affine_bwd_rows(x2, s, t, gy, gl, gx2, gs, gt, bool(inverse), 0, x2.shape[0])
+    bad = run_rows(_affine_bwd_rows, _affine_bwd_par, x2, PARALLEL_MIN_SIZE,
+                   x2, s, t, gy, gl, gx2, gs, gt, bool(inverse))
     return (gx2, gs, gt), int(bad)
 
 
@@ -198,13 +172,13 @@ def _actnorm_rows(x, loc, log_scale, y, inverse, lo, hi):
                 for j in range(spatial):
                     v = x[i, k, j] * e - m
                     y[i, k, j] = v
-                    nbad += _bad(v, big)
+                    nbad += not_finite(v, big)
             else:
                 e = vexp(log_scale[k])
                 for j in range(spatial):
                     v = (x[i, k, j] + m) * e
                     y[i, k, j] = v
-                    nbad += _bad(v, big)
+                    nbad += not_finite(v, big)
         if first < 0 and nbad:
             first = i
     return first
@@ -217,17 +191,14 @@ def _actnorm_par(x, loc, log_scale, y, inverse, n_chunks):
     for c in prange(n_chunks):
         bad[c] = _actnorm_rows(x, loc, log_scale, y, inverse, c * n // n_chunks,
                                (c + 1) * n // n_chunks)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 def actnorm_checked(x, loc, log_scale, inverse=False):
     """``((y, logdet), first row with a non-finite output, or -1)``."""
     y = np.empty_like(x)
-    chunks = _n_chunks(x)
-    if chunks:
-        bad = _actnorm_par(x, loc, log_scale, y, bool(inverse), chunks)
-    else:
-        bad = _actnorm_rows(x, loc, log_scale, y, bool(inverse), 0, x.shape[0])
+    bad = run_rows(_actnorm_rows, _actnorm_par, x, PARALLEL_MIN_SIZE,
+                   x, loc, log_scale, y, bool(inverse))
     total = float(x.shape[2]) * float(log_scale.sum(dtype=np.float64))
     return (y, np.full(x.shape[0], -total if inverse else total, dtype=np.float64)), int(bad)
 
@@ -260,7 +231,7 @@ def _actnorm_bwd_rows(x, loc, log_scale, gy, inverse, gx, sum_loc, sum_log, lo, 
                 else:
                     a_loc += g
                     a_log += g * (x[i, k, j] + m)
-            nbad += _bad(a_log, big) + _bad(a_loc, big)
+            nbad += not_finite(a_log, big) + not_finite(a_loc, big)
             sum_loc[k] += a_loc
             sum_log[k] += a_log
         if first < 0 and nbad:
@@ -275,7 +246,7 @@ def _actnorm_bwd_par(x, loc, log_scale, gy, inverse, gx, sum_loc, sum_log, n_chu
     for ch in prange(n_chunks):
         bad[ch] = _actnorm_bwd_rows(x, loc, log_scale, gy, inverse, gx, sum_loc[ch],
                                     sum_log[ch], ch * n // n_chunks, (ch + 1) * n // n_chunks)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 def actnorm_backward_checked(x, loc, log_scale, gy, glogdet, inverse=False):
@@ -283,7 +254,7 @@ def actnorm_backward_checked(x, loc, log_scale, gy, glogdet, inverse=False):
     ``gloc``/``glog_scale`` summed in float64 per chunk of rows, then over chunks."""
     n, c, spatial = x.shape
     gx = np.empty_like(x)
-    chunks = _n_chunks(x) or 1
+    chunks = n_chunks(x, PARALLEL_MIN_SIZE) or 1
     sum_loc, sum_log = np.zeros((chunks, c)), np.zeros((chunks, c))
     if chunks > 1:
         bad = _actnorm_bwd_par(x, loc, log_scale, gy, bool(inverse), gx, sum_loc, sum_log,
@@ -316,7 +287,7 @@ def _additive_rows(x2, t, y2, sign, lo, hi):
         for j in range(x2.shape[1]):
             v = x2[i, j] + sign * t[i, j]
             y2[i, j] = v
-            nbad += _bad(v, big)
+            nbad += not_finite(v, big)
         if first < 0 and nbad:
             first = i
     return first
@@ -328,7 +299,7 @@ def _additive_par(x2, t, y2, sign, n_chunks):
     bad = np.empty(n_chunks, np.int64)
     for c in prange(n_chunks):
         bad[c] = _additive_rows(x2, t, y2, sign, c * n // n_chunks, (c + 1) * n // n_chunks)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 @njit(cache=True)
@@ -342,7 +313,7 @@ def _copy2_rows(gy, a, b, sign, lo, hi):
             v = gy[i, j]
             a[i, j] = v
             b[i, j] = sign * v
-            nbad += _bad(v, big)
+            nbad += not_finite(v, big)
         if first < 0 and nbad:
             first = i
     return first
@@ -354,18 +325,14 @@ def _copy2_par(gy, a, b, sign, n_chunks):
     bad = np.empty(n_chunks, np.int64)
     for c in prange(n_chunks):
         bad[c] = _copy2_rows(gy, a, b, sign, c * n // n_chunks, (c + 1) * n // n_chunks)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 def additive_coupling_checked(x2, t, inverse=False):
     """``(y2, first row with a non-finite output, or -1)``."""
     y2 = np.empty_like(x2)
     sign = x2.dtype.type(-1 if inverse else 1)
-    chunks = _n_chunks(x2)
-    if chunks:
-        bad = _additive_par(x2, t, y2, sign, chunks)
-    else:
-        bad = _additive_rows(x2, t, y2, sign, 0, x2.shape[0])
+    bad = run_rows(_additive_rows, _additive_par, x2, PARALLEL_MIN_SIZE, x2, t, y2, sign)
     return y2, int(bad)
 
 
@@ -377,11 +344,7 @@ def additive_coupling_backward_checked(gy, inverse=False):
     """``((gx2, gt), first row of gy with a NaN or inf, or -1)``."""
     gx2, gt = np.empty_like(gy), np.empty_like(gy)
     sign = gy.dtype.type(-1 if inverse else 1)
-    chunks = _n_chunks(gy)
-    if chunks:
-        bad = _copy2_par(gy, gx2, gt, sign, chunks)
-    else:
-        bad = _copy2_rows(gy, gx2, gt, sign, 0, gy.shape[0])
+    bad = run_rows(_copy2_rows, _copy2_par, gy, PARALLEL_MIN_SIZE, gy, gx2, gt, sign)
     return (gx2, gt), int(bad)
 
 

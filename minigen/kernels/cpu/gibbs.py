@@ -28,14 +28,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._checks import not_finite
 from ._vexp import vexp
 from .philox import _u53, philox_block, philox_uniform_f32, philox_uniform_f64
-
-
-@njit(cache=True, inline="always")
-def _bad_z(z, big):
-    """1 if the pre-activation ``z`` is NaN or infinite, else 0."""
-    return 0 if abs(z) <= big else 1
 
 
 @njit(cache=True, inline="always")
@@ -71,7 +66,7 @@ def _sigmoid_bernoulli(a, bias, u, p, s, v0):
             p[r, j] = pj
             uj = u[r, j]
             s[r, j] = one if uj < pj else zero
-            nbad += _bad_z(z, big) + _bad_u(uj)
+            nbad += not_finite(z, big) + _bad_u(uj)
         nbad += _bad_v_row(v0, r)
     return nbad
 
@@ -85,7 +80,7 @@ def _sigmoid(a, bias, p):
         for j in range(a.shape[1]):
             z = a[r, j] + bias[j]
             p[r, j] = one / (one + vexp(-z))
-            nbad += _bad_z(z, big)
+            nbad += not_finite(z, big)
     return nbad
 
 
@@ -105,17 +100,18 @@ def rbm_gibbs_checked(v, W, b, c, k, uniforms, compute_ph=True):
         return _rbm_gibbs_checked(v, W, b, c, k, uniforms, compute_ph)
 
 
-def _rbm_gibbs_checked(v, W, b, c, k, uniforms, compute_ph):
-    H = W.shape[1]
+def _gibbs_chain(v, W, b, c, k, compute_ph, half_step):
+    """``k`` block-Gibbs steps from ``v``; ``half_step(a, bias, t, visible, v0) -> (p, s,
+    bad)`` draws layer ``s ~ Bernoulli(sigmoid(a + bias))`` with the uniforms of step ``t``
+    (the visible or the hidden columns). Returns ``((v, h, pv, ph, ph0, h0), bad)``."""
     v = v.astype(W.dtype, copy=False)
-    ph0, h0, nbad = _sb(v @ W, c, uniforms[0, :, :H], v)
-    h, ph = h0, ph0
-    pv = None
+    ph0, h0, nbad = half_step(v @ W, c, 0, False, v)
+    h, ph, pv = h0, ph0, None
     for t in range(k):
-        pv, v, n = _sb(h @ W.T, b, uniforms[t, :, H:], _no_v(W.dtype))
+        pv, v, n = half_step(h @ W.T, b, t, True, _no_v(W.dtype))
         nbad += n
         if t < k - 1:
-            ph, h, n = _sb(v @ W, c, uniforms[t + 1, :, :H], _no_v(W.dtype))
+            ph, h, n = half_step(v @ W, c, t + 1, False, _no_v(W.dtype))
             nbad += n
         elif compute_ph:
             ph = np.empty(ph0.shape, W.dtype)
@@ -123,6 +119,15 @@ def _rbm_gibbs_checked(v, W, b, c, k, uniforms, compute_ph):
         else:
             ph = None
     return (v, h, pv, ph, ph0, h0), int(nbad)
+
+
+def _rbm_gibbs_checked(v, W, b, c, k, uniforms, compute_ph):
+    H = W.shape[1]
+
+    def half_step(a, bias, t, visible, v0):
+        return _sb(a, bias, uniforms[t, :, H:] if visible else uniforms[t, :, :H], v0)
+
+    return _gibbs_chain(v, W, b, c, k, compute_ph, half_step)
 
 
 def rbm_gibbs(v, W, b, c, k, uniforms, compute_ph=True):
@@ -140,23 +145,29 @@ def _copy_binary_row(state, x, ch):
     return n
 
 
+@njit(cache=True, inline="always")
+def _site_probability(J, h, x, ch, i):
+    r""":math:`P(x_i = 1 \mid x_{-i}) = \sigma(h_i + \sum_j J_{ij} x_j)` for chain ``ch``."""
+    f = h[i]
+    for j in range(x.shape[1]):
+        f += J[i, j] * x[ch, j]
+    one = J.dtype.type(1.0)
+    return one / (one + np.exp(-f))
+
+
 @njit(cache=True, parallel=True)
 def bm_gibbs_sweep_kernel(state, x, J, h, n_sweeps, uniforms, order):
     """Copies ``state`` into ``x`` and sweeps ``x`` in place; returns the number of bad
     values met (states that are not 0/1, uniforms outside [0, 1))."""
     one = J.dtype.type(1.0)
     zero = J.dtype.type(0.0)
-    n = x.shape[1]
     nbad = 0
     for ch in prange(x.shape[0]):
         nb = _copy_binary_row(state, x, ch)
         for s in range(n_sweeps):
             for oi in range(order.shape[0]):
                 i = order[oi]
-                f = h[i]
-                for j in range(n):
-                    f += J[i, j] * x[ch, j]
-                p = one / (one + np.exp(-f))
+                p = _site_probability(J, h, x, ch, i)
                 u = uniforms[s, ch, i]
                 x[ch, i] = one if u < p else zero
                 nb += _bad_u(u)
@@ -240,7 +251,7 @@ def _sigmoid_bernoulli_packed(a, bias, p, s, seed, offset, base, row_stride, col
             pj = one / (one + vexp(-z))
             p[r, j] = pj
             s[r, j] = one if wb[j] < pj else zero
-            nbad += _bad_z(z, big)
+            nbad += not_finite(z, big)
         nbad += _bad_v_row(v0, r)
     return nbad
 
@@ -261,22 +272,11 @@ def rbm_gibbs_philox_checked(v, W, b, c, k, seed, offset, compute_ph=True):
 
 def _rbm_gibbs_philox_checked(v, W, b, c, k, seed, offset, compute_ph):
     B, (V, H) = v.shape[0], W.shape
-    v = v.astype(W.dtype, copy=False)
-    step = B * (H + V)
-    ph0, h0, nbad = _sbp(v @ W, c, seed, offset, 0, H + V, 0, v)
-    h, ph, pv = h0, ph0, None
-    for t in range(k):
-        pv, v, n = _sbp(h @ W.T, b, seed, offset, t * step, H + V, H, _no_v(W.dtype))
-        nbad += n
-        if t < k - 1:
-            ph, h, n = _sbp(v @ W, c, seed, offset, (t + 1) * step, H + V, 0, _no_v(W.dtype))
-            nbad += n
-        elif compute_ph:
-            ph = np.empty(ph0.shape, W.dtype)
-            nbad += _sigmoid(v @ W, c, ph)
-        else:
-            ph = None
-    return (v, h, pv, ph, ph0, h0), int(nbad)
+
+    def half_step(a, bias, t, visible, v0):
+        return _sbp(a, bias, seed, offset, t * B * (H + V), H + V, H if visible else 0, v0)
+
+    return _gibbs_chain(v, W, b, c, k, compute_ph, half_step)
 
 
 def rbm_gibbs_philox(v, W, b, c, k, seed, offset, compute_ph=True):
@@ -295,10 +295,7 @@ def _bm_sweep_philox_kernel(state, x, J, h, n_sweeps, order, seed, offset, f32):
             base = offset + np.uint64((s * chains + ch) * n)
             for oi in range(order.shape[0]):
                 i = order[oi]
-                f = h[i]
-                for j in range(n):
-                    f += J[i, j] * x[ch, j]
-                p = one / (one + np.exp(-f))
+                p = _site_probability(J, h, x, ch, i)
                 pos = base + np.uint64(i)
                 if f32:
                     u = philox_uniform_f32(seed, pos)

@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..reference.langevin import gmm_constants
+from ._checks import first_bad, not_finite
 from ._vexp import vexp
 from ._vnormal import vnormal_f32, vnormal_f64
 from .philox import philox_normals, philox_uniforms
@@ -30,7 +31,7 @@ from .philox import philox_normals, philox_uniforms
 def _put(out, i, o, big):
     """``out[i] = o``; 1 if ``o`` is not finite (NaN fails the comparison), else 0."""
     out[i] = o
-    return 0 if abs(o) <= big else 1
+    return not_finite(o, big)
 
 
 #: Below this many elements a step runs the serial twin of its kernel: waking the thread
@@ -168,15 +169,6 @@ _BLOCK = 256  # chains per parallel task
 
 
 @njit(cache=True, inline="always")
-def _first_bad(bad):
-    """First entry >= 0 of per-chunk statuses (chunks in chain order), or -1."""
-    for b in bad:
-        if b >= 0:
-            return b
-    return -1
-
-
-@njit(cache=True, inline="always")
 def _mala_select(x, y, gx, gy, ex, ey, ok, n, x_new, g_new, e_new, acc):
     """Chain ``n``: the proposal where accepted, else the current state."""
     acc[n] = ok
@@ -215,7 +207,7 @@ def _mala(x, y, gx, gy, ex, ey, step, u, x_new, g_new, e_new, acc, la):
     for ch in prange(bad.shape[0]):
         bad[ch] = _mala_rows(x, y, gx, gy, ex, ey, step, u, x_new, g_new, e_new, acc, la,
                              ch * _BLOCK, min(N, (ch + 1) * _BLOCK))
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 @njit(cache=True)
@@ -320,7 +312,7 @@ def _run_gmm_blocked(x, n_steps, half, sq, logw, means, inv_var, noise, use_phil
             for c in range(nb):
                 x[n0 + c, d] = X[d, c]
         bad[bi] = _first_nonfinite_row(x, n0, n0 + nb)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 @njit(cache=True, inline="always")
@@ -347,19 +339,41 @@ def _gmm_consts(weights, means, scales, D):
     return logw.astype(means.dtype), inv_var.astype(means.dtype)
 
 
-def langevin_run_gmm_checked(x, n_steps, step, weights, means, scales, noise):
+def _gmm_run(x, n_steps, step, weights, means, scales, noise, use_philox, seed, offset):
     """``(final states, first chain whose final state is not finite, or -1)``."""
     dt = x.dtype.type
     x = x.copy()
     logw, inv_var = _gmm_consts(weights, means, scales, x.shape[1])
     bad = _run_gmm_blocked(x, n_steps, dt(step / 2), dt(np.sqrt(step)), logw, means, inv_var,
-                           noise, False, np.uint64(0), np.uint64(0), x.dtype == np.float32,
-                           _subnormal_cut(x.dtype))
+                           noise, use_philox, np.uint64(seed), np.uint64(offset),
+                           x.dtype == np.float32, _subnormal_cut(x.dtype))
     return x, int(bad)
+
+
+def langevin_run_gmm_checked(x, n_steps, step, weights, means, scales, noise):
+    """``(final states, first chain whose final state is not finite, or -1)``."""
+    return _gmm_run(x, n_steps, step, weights, means, scales, noise, False, 0, 0)
 
 
 def langevin_run_gmm(x, n_steps, step, weights, means, scales, noise):
     return langevin_run_gmm_checked(x, n_steps, step, weights, means, scales, noise)[0]
+
+
+@njit(cache=True, inline="always")
+def _centre(xr, mu, r):
+    """``r = x - mu`` for one chain."""
+    for d in range(r.shape[0]):
+        r[d] = xr[d] - mu[d]
+
+
+@njit(cache=True, inline="always")
+def _quadratic_grad(r, A, d):
+    r""":math:`\partial_d E = (A^\top (x - \mu))_d` of :math:`E = \tfrac12 (x-\mu)^\top A (x-\mu)`
+    (``A`` symmetric), from ``r = x - mu``."""
+    gd = r.dtype.type(0.0)
+    for e in range(r.shape[0]):
+        gd += r[e] * A[e, d]
+    return gd
 
 
 @njit(cache=True, parallel=True)
@@ -371,15 +385,11 @@ def _run_quadratic(x, n_steps, half, sq, A, mu, noise):
         for n in range(ch * _BLOCK, min(N, (ch + 1) * _BLOCK)):
             xr = x[n]
             for t in range(n_steps):
+                _centre(xr, mu, r)
                 for d in range(D):
-                    r[d] = xr[d] - mu[d]
-                for d in range(D):
-                    gd = x.dtype.type(0.0)
-                    for e in range(D):
-                        gd += r[e] * A[e, d]
-                    xr[d] = (xr[d] - half * gd) + sq * noise[t, n, d]
+                    xr[d] = (xr[d] - half * _quadratic_grad(r, A, d)) + sq * noise[t, n, d]
         bad[ch] = _first_nonfinite_row(x, ch * _BLOCK, min(N, (ch + 1) * _BLOCK))
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 def langevin_run_quadratic_checked(x, n_steps, step, A, mu, noise):
@@ -497,13 +507,8 @@ def mala_step_philox(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step, 
 
 
 def langevin_run_gmm_philox_checked(x, n_steps, step, weights, means, scales, seed, offset):
-    dt = x.dtype.type
-    x = x.copy()
-    logw, inv_var = _gmm_consts(weights, means, scales, x.shape[1])
-    bad = _run_gmm_blocked(x, n_steps, dt(step / 2), dt(np.sqrt(step)), logw, means, inv_var,
-                           np.empty((1, 1, 1), x.dtype), True, np.uint64(seed),
-                           np.uint64(offset), x.dtype == np.float32, _subnormal_cut(x.dtype))
-    return x, int(bad)
+    return _gmm_run(x, n_steps, step, weights, means, scales, np.empty((1, 1, 1), x.dtype), True,
+                    seed, offset)
 
 
 def langevin_run_gmm_philox(x, n_steps, step, weights, means, scales, seed, offset):
@@ -520,17 +525,13 @@ def _run_quadratic_philox(x, n_steps, half, sq, A, mu, seed, offset, f32):
         for n in range(ch * _BLOCK, min(N, (ch + 1) * _BLOCK)):
             xr = x[n]
             for t in range(n_steps):
-                for d in range(D):
-                    r[d] = xr[d] - mu[d]
+                _centre(xr, mu, r)
                 base = offset + np.uint64((t * N + n) * D)
                 for d in range(D):
-                    gd = x.dtype.type(0.0)
-                    for e in range(D):
-                        gd += r[e] * A[e, d]
                     z = x.dtype.type(_normal(seed, base + np.uint64(d), f32))
-                    xr[d] = (xr[d] - half * gd) + sq * z
+                    xr[d] = (xr[d] - half * _quadratic_grad(r, A, d)) + sq * z
         bad[ch] = _first_nonfinite_row(x, ch * _BLOCK, min(N, (ch + 1) * _BLOCK))
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 def langevin_run_quadratic_philox_checked(x, n_steps, step, A, mu, seed, offset):

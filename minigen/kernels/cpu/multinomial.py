@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._checks import first_bad
 from ._vexp import vexp
 from .philox import philox_uniform_f32, philox_uniform_f64
 
@@ -151,15 +152,6 @@ def _logits_rows(x, u, use_seed, seed, offset, is32, temperature, lo, hi, out):
     return -1
 
 
-@njit(cache=True, inline="always")
-def _first_bad(bad):
-    """First entry >= 0 of the per-chunk statuses (chunks in row order), or -1."""
-    for b in bad:
-        if b >= 0:
-            return b
-    return -1
-
-
 @njit(cache=True, parallel=True)
 def _threshold(w, u, use_seed, seed, offset, is32, out):
     n = w.shape[0]
@@ -168,7 +160,7 @@ def _threshold(w, u, use_seed, seed, offset, is32, out):
         lo = ch * _CHUNK
         bad[ch] = _threshold_rows(w, u, use_seed, seed, offset, is32, lo, min(n, lo + _CHUNK),
                                   out)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 @njit(cache=True)
@@ -184,7 +176,7 @@ def _logits(x, u, use_seed, seed, offset, is32, temperature, out):
         lo = ch * _CHUNK
         bad[ch] = _logits_rows(x, u, use_seed, seed, offset, is32, temperature, lo,
                                min(n, lo + _CHUNK), out)
-    return _first_bad(bad)
+    return first_bad(bad)
 
 
 @njit(cache=True)

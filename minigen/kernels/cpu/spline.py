@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..reference.spline import bad_value_error
+from ._chunks import run_rows
 from ._vexp import vexp
 from ._vlog import vlog, vlog1p
 
@@ -229,14 +230,33 @@ def _map_block(x0, dx, y0, dy, d0, d1, s, theta, out, ld, nb, inverse, one):
         ld[t] = -lj if inverse else lj
 
 
+@njit(cache=True, inline="always")
+def _setup_block(x, widths, heights, derivs, gy, e0, nb, d, status, inverse, c, work, P_w, P_h,
+                 X, Y, k):
+    """What the forward and the backward pass do first on a block of ``nb`` elements: the
+    knots ``X``, ``Y`` (bin probabilities into ``P_w``, ``P_h``), the value checks (the first
+    bad element reported in ``status``), each element's bin and ``theta`` (into ``work``)."""
+    one, bound, span, min_w, coef_w, min_h, coef_h, min_d = c
+    m, chk, total, acc = work[0], work[1], work[2], work[3]
+    v, x0, dx, y0, dy, r0, r1 = work[4], work[5], work[6], work[7], work[8], work[9], work[10]
+    d0, d1, s, theta = work[11], work[12], work[13], work[14]
+    bad = _block_knots(widths, e0, nb, -bound, span, min_w, coef_w, m, chk, total, acc, P_w, X)
+    bad += _block_knots(heights, e0, nb, -bound, span, min_h, coef_h, m, chk, total, acc, P_h,
+                        Y)
+    if bad + _check_block(x, derivs, gy, e0, nb) != 0:
+        _report_first_bad(x, widths, heights, derivs, gy, e0, nb, d, status)
+    _locate_block(x, derivs, X, Y, e0, nb, inverse, bound, k, v, x0, dx, y0, dy, r0, r1)
+    _theta_block(k, v, x0, dx, y0, dy, r0, r1, d0, d1, s, theta, nb, widths.shape[1], inverse,
+                 one, min_d)
+
+
 @njit(**_JIT)
 def _forward_rows(x, widths, heights, derivs, y, logdet, status, d, inverse, c, lo, hi):
     """Rows ``lo..hi`` of the ``(N * D,)`` flat ``x``, ``(N * D, K)`` parameters."""
     one, bound, span, min_w, coef_w, min_h, coef_h, min_d = c
     n_bins = widths.shape[1]
-    work = np.empty((16, BLOCK), x.dtype)
-    m, chk, total, acc = work[0], work[1], work[2], work[3]
-    v, x0, dx, y0, dy, r0, r1 = work[4], work[5], work[6], work[7], work[8], work[9], work[10]
+    work = np.empty((16, BLOCK), x.dtype)  # rows as in _setup_block; out, ld after it
+    x0, dx, y0, dy = work[5], work[6], work[7], work[8]
     d0, d1, s, theta, out, ld = work[11], work[12], work[13], work[14], work[15], work[0]
     k = np.empty(BLOCK, np.int64)
     P = np.empty((n_bins, BLOCK), x.dtype)
@@ -248,14 +268,8 @@ def _forward_rows(x, widths, heights, derivs, y, logdet, status, d, inverse, c, 
         status[i] = -1
     for e0 in range(lo * d, hi * d, BLOCK):
         nb = min(BLOCK, hi * d - e0)
-        bad = _block_knots(widths, e0, nb, -bound, span, min_w, coef_w, m, chk, total, acc, P, X)
-        bad += _block_knots(heights, e0, nb, -bound, span, min_h, coef_h, m, chk, total, acc,
-                            P, Y)
-        if bad + _check_block(x, derivs, no_gy, e0, nb) != 0:
-            _report_first_bad(x, widths, heights, derivs, no_gy, e0, nb, d, status)
-        _locate_block(x, derivs, X, Y, e0, nb, inverse, bound, k, v, x0, dx, y0, dy, r0, r1)
-        _theta_block(k, v, x0, dx, y0, dy, r0, r1, d0, d1, s, theta, nb, n_bins, inverse, one,
-                     min_d)
+        _setup_block(x, widths, heights, derivs, no_gy, e0, nb, d, status, inverse, c, work,
+                     P, P, X, Y, k)
         _map_block(x0, dx, y0, dy, d0, d1, s, theta, out, ld, nb, inverse, one)
         for t in range(nb):
             e = e0 + t
@@ -335,9 +349,8 @@ def _backward_rows(x, widths, heights, derivs, gy, glogdet, gx, gw, gh, gd, stat
     one, bound, span, min_w, coef_w, min_h, coef_h, min_d = c
     cw, ch = span * coef_w, span * coef_h  # dX_j / dp_l = 2B (1 - K m) [l < j]
     n_bins = widths.shape[1]
-    work = np.empty((24, BLOCK), x.dtype)
-    m, chk, total, acc = work[0], work[1], work[2], work[3]
-    v, x0, dx, y0, dy, r0, r1 = work[4], work[5], work[6], work[7], work[8], work[9], work[10]
+    work = np.empty((24, BLOCK), x.dtype)  # rows as in _setup_block; gradients after it
+    dx, dy, r0, r1 = work[6], work[8], work[9], work[10]
     d0, d1, s, theta, g, gl = work[11], work[12], work[13], work[14], work[15], work[16]
     gxt, gxw, gdx, gyh, gdy, gd0, gd1 = (work[17], work[18], work[19], work[20], work[21],
                                          work[22], work[23])
@@ -350,14 +363,8 @@ def _backward_rows(x, widths, heights, derivs, gy, glogdet, gx, gw, gh, gd, stat
         status[i] = -1 if glogdet[i] - glogdet[i] == 0 else 5
     for e0 in range(lo * d, hi * d, BLOCK):
         nb = min(BLOCK, hi * d - e0)
-        bad = _block_knots(widths, e0, nb, -bound, span, min_w, coef_w, m, chk, total, acc, P, X)
-        bad += _block_knots(heights, e0, nb, -bound, span, min_h, coef_h, m, chk, total, acc,
-                            Q, Y)
-        if bad + _check_block(x, derivs, gy, e0, nb) != 0:
-            _report_first_bad(x, widths, heights, derivs, gy, e0, nb, d, status)
-        _locate_block(x, derivs, X, Y, e0, nb, inverse, bound, k, v, x0, dx, y0, dy, r0, r1)
-        _theta_block(k, v, x0, dx, y0, dy, r0, r1, d0, d1, s, theta, nb, n_bins, inverse, one,
-                     min_d)
+        _setup_block(x, widths, heights, derivs, gy, e0, nb, d, status, inverse, c, work,
+                     P, Q, X, Y, k)
         for t in range(nb):
             g[t] = gy[e0 + t]
             gl[t] = glogdet[(e0 + t) // d]
@@ -401,13 +408,6 @@ def _backward_par(x, widths, heights, derivs, gy, glogdet, gx, gw, gh, gd, statu
                        inverse, c, t * n // n_chunks, (t + 1) * n // n_chunks)
 
 
-def _n_chunks(x) -> int:
-    """0 (serial) below ``PARALLEL_MIN_SIZE`` elements, else row chunks for ``prange``."""
-    if x.size < PARALLEL_MIN_SIZE or x.shape[0] < 2:
-        return 0
-    return min(x.shape[0], 64)
-
-
 @functools.lru_cache(maxsize=64)
 def _constants(dtype, n_bins, tail_bound, min_bin_width, min_bin_height, min_derivative):
     """``(1, B, 2B, m_w, 1 - K m_w, m_h, 1 - K m_h, m_delta)`` in ``dtype``."""
@@ -441,11 +441,7 @@ def spline_coupling(x, widths, heights, derivatives, inverse=False, tail_bound=3
     status = np.empty(n, dtype=np.int64)
     args = (*_flat(x, widths, heights, derivatives), y.reshape(n * d), logdet, status, d,
             bool(inverse), c)
-    chunks = _n_chunks(x)
-    if chunks:
-        _forward_par(*args, chunks)
-    else:
-        _forward_rows(*args, 0, n)
+    run_rows(_forward_rows, _forward_par, x, PARALLEL_MIN_SIZE, *args)
     raise_on_status(status)
     return y, logdet
 
@@ -460,11 +456,7 @@ def spline_coupling_backward(x, widths, heights, derivatives, gy, glogdet, inver
     status = np.empty(n, dtype=np.int64)
     args = (*_flat(x, widths, heights, derivatives), gy.reshape(n * d),
             glogdet.astype(x.dtype), *_flat(*grads), status, d, bool(inverse), c)
-    chunks = _n_chunks(x)
-    if chunks:
-        _backward_par(*args, chunks)
-    else:
-        _backward_rows(*args, 0, n)
+    run_rows(_backward_rows, _backward_par, x, PARALLEL_MIN_SIZE, *args)
     raise_on_status(status)
     return grads
 

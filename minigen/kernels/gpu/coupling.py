@@ -17,11 +17,11 @@ from ..reference.coupling import (  # xp-generic: run on CuPy as is
     lu_logabsdet,
 )
 from ._module import grid_1d, load_module
+from ._status import first_bad, new_status
 
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _NAMES = ("affine_coupling_fwd", "affine_coupling_bwd", "additive_coupling_fwd",
           "additive_coupling_bwd", "actnorm_fwd")
-_NO_BAD = 2**64 - 1  # MINIGEN_NO_BAD in status.cuh
 # every template instance the wrapper asks NVRTC for (tests compile these without a GPU)
 NAME_EXPRESSIONS = tuple(f"{k}<{c}>" for k in _NAMES for c in ("float", "double"))
 _MAX_GRID = 65535 * 16
@@ -50,18 +50,6 @@ def _check(*arrays, names):
     return out
 
 
-def _status():
-    import cupy
-
-    return cupy.full(1, _NO_BAD, dtype=cupy.uint64)
-
-
-def _first_bad(status) -> int:
-    """The status word after the launch (the call's one device-to-host read), or -1."""
-    b = int(status.get()[0])
-    return -1 if b == _NO_BAD else b
-
-
 def _block_for(d: int) -> int:
     b = 32
     while b < min(d, 256):
@@ -76,7 +64,7 @@ def affine_coupling_checked(x2, s, t, inverse=False):
     n, d = x2.shape
     y2 = cupy.empty_like(x2)
     logdet = cupy.zeros(n, dtype=cupy.float64)
-    status = _status()
+    status = new_status()
     if n == 0:
         return (y2, logdet), -1
     block = _block_for(d)
@@ -85,7 +73,7 @@ def affine_coupling_checked(x2, s, t, inverse=False):
         (block,),
         (x2, s, t, y2, logdet, np.int64(n), np.int64(d), np.int32(bool(inverse)), status),
     )
-    return (y2, logdet), _first_bad(status)
+    return (y2, logdet), first_bad(status)
 
 
 def affine_coupling_backward_checked(x2, s, t, gy, glogdet, inverse=False):
@@ -95,7 +83,7 @@ def affine_coupling_backward_checked(x2, s, t, gy, glogdet, inverse=False):
     glogdet = cupy.ascontiguousarray(glogdet, dtype=cupy.float64)
     n, d = x2.shape
     gx2, gs, gt = (cupy.empty_like(x2) for _ in range(3))
-    status = _status()
+    status = new_status()
     if n * d == 0:
         return (gx2, gs, gt), -1
     grid, block = grid_1d(min(n * d, _MAX_GRID * 256))
@@ -105,7 +93,7 @@ def affine_coupling_backward_checked(x2, s, t, gy, glogdet, inverse=False):
         (x2, s, t, gy, glogdet, gx2, gs, gt, np.int64(n), np.int64(d), np.int32(bool(inverse)),
          status),
     )
-    return (gx2, gs, gt), _first_bad(status)
+    return (gx2, gs, gt), first_bad(status)
 
 
 def additive_coupling_checked(x2, t, inverse=False):
@@ -114,13 +102,13 @@ def additive_coupling_checked(x2, t, inverse=False):
     x2, t = _check(x2, t, names=("x2", "t"))
     n, d = x2.shape
     y2 = cupy.empty_like(x2)
-    status = _status()
+    status = new_status()
     if x2.size:
         grid, block = grid_1d(min(n * d, _MAX_GRID * 256))
         _kernel("additive_coupling_fwd", x2.dtype)(
             grid, block, (x2, t, y2, np.int64(n), np.int64(d),
                           x2.dtype.type(-1 if inverse else 1), status))
-    return y2, _first_bad(status)
+    return y2, first_bad(status)
 
 
 def additive_coupling_backward_checked(gy, inverse=False):
@@ -129,13 +117,13 @@ def additive_coupling_backward_checked(gy, inverse=False):
     (gy,) = _check(gy, names=("gy",))
     n, d = gy.shape
     gx2, gt = cupy.empty_like(gy), cupy.empty_like(gy)
-    status = _status()
+    status = new_status()
     if gy.size:
         grid, block = grid_1d(min(n * d, _MAX_GRID * 256))
         _kernel("additive_coupling_bwd", gy.dtype)(
             grid, block, (gy, gx2, gt, np.int64(n), np.int64(d),
                           gy.dtype.type(-1 if inverse else 1), status))
-    return (gx2, gt), _first_bad(status)
+    return (gx2, gt), first_bad(status)
 
 
 def actnorm_backward_checked(x, loc, log_scale, gy, glogdet, inverse=False):
@@ -171,7 +159,7 @@ def actnorm_checked(x, loc, log_scale, inverse=False):
     x, loc, log_scale = _check(x, loc, log_scale, names=("x", "loc", "log_scale"))
     n, c, spatial = x.shape
     y = cupy.empty_like(x)
-    status = _status()
+    status = new_status()
     if x.size:
         vec = x.data.ptr % 16 == 0 and (spatial * x.itemsize) % 16 == 0
         per_thread = _ACTNORM_UNROLL * (16 // x.itemsize) if vec else 8
@@ -194,7 +182,7 @@ def actnorm_checked(x, loc, log_scale, inverse=False):
     total = log_scale.sum(dtype=cupy.float64) * (-float(spatial) if inverse else float(spatial))
     logdet = cupy.empty((n,), dtype=cupy.float64)
     logdet[...] = total
-    return (y, logdet), _first_bad(status)
+    return (y, logdet), first_bad(status)
 
 
 def actnorm(x, loc, log_scale, inverse=False):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._module import grid_1d, load_module
+from ._status import first_bad, new_status
 
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _NAMES = ("sigmoid_bernoulli", "bm_gibbs_sweep")
@@ -34,7 +35,6 @@ _MAX_BLOCKS = 65535
 _SB_PER_THREAD = 4
 USE_DIRECT_CUBLAS = True
 _FUNCTIONS: dict = {}
-_NO_BAD = 2**64 - 1  # MINIGEN_NO_BAD in status.cuh
 # host scalars for cuBLAS (pointer mode host): alpha = 1, beta = 0 per dtype
 _ONE_ZERO = {np.dtype(t): (np.ones(1, t), np.zeros(1, t)) for t in (np.float32, np.float64)}
 
@@ -85,17 +85,6 @@ def _prep(*arrays):
         raise TypeError(f"cupy gibbs kernels need float32 or float64, got {dtype}")
     return [a if a.dtype == dtype and a.flags.c_contiguous
             else cupy.ascontiguousarray(a, dtype=dtype) for a in arrays]
-
-
-def _status():
-    import cupy
-
-    return cupy.full(1, _NO_BAD, dtype=cupy.uint64)
-
-
-def _flagged(status) -> int:
-    """1 if a kernel flagged a bad value, else 0 (the call's one device-to-host read)."""
-    return int(int(status.get()[0]) != _NO_BAD)
 
 
 def _sb(a, bias, u, u_stride, sample, seed, offset, base, status):
@@ -150,7 +139,7 @@ def _rbm(v, W, b, c, k, uniforms, seed, offset, compute_ph):
     v, W, b, c = _prep(v.astype(W.dtype, copy=False), W, b, c)
     B, (V, H) = v.shape[0], W.shape
     stride = H + V
-    status = _status()
+    status = new_status()
 
     def u_at(t, col0):
         if seed is not None:
@@ -180,7 +169,7 @@ def _rbm(v, W, b, c, k, uniforms, seed, offset, compute_ph):
             ph, _ = step(v, False, c, None, 0, sample=False)
         else:
             ph = None
-    return (v, h, pv, ph, ph0, h0), _flagged(status)
+    return (v, h, pv, ph, ph0, h0), int(first_bad(status) >= 0)
 
 
 def rbm_gibbs_checked(v, W, b, c, k, uniforms, compute_ph=True):
@@ -207,7 +196,7 @@ def _bm(state, J, h, n_sweeps, uniforms, order, seed, offset):
     x = cupy.array(state, dtype=J.dtype, order="C", copy=True)  # the result
     J, h = _prep(J, h)
     chains, n = x.shape
-    status = _status()
+    status = new_status()
     if chains and n:  # n_sweeps = 0 too: the kernel checks the states it starts from
         order = cupy.ascontiguousarray(order, dtype=cupy.int64)
         u = x if uniforms is None else _prep(uniforms.astype(J.dtype, copy=False))[0]
@@ -216,7 +205,7 @@ def _bm(state, J, h, n_sweeps, uniforms, order, seed, offset):
             grid, block,
             (x, J, h, order, u, np.int64(chains), np.int64(n), np.int32(n_sweeps),
              np.int32(seed is not None), np.uint64(seed or 0), np.uint64(offset), status))
-    return x, _flagged(status)
+    return x, int(first_bad(status) >= 0)
 
 
 def bm_gibbs_sweep_checked(state, J, h, n_sweeps, uniforms, order):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._module import grid_1d, load_module
+from ._status import first_bad, new_status
 
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _NAMES = ("ula_step", "mala_accept", "run_gmm", "run_quadratic")
@@ -20,19 +21,6 @@ _NAMES = ("ula_step", "mala_accept", "run_gmm", "run_quadratic")
 NAME_EXPRESSIONS = tuple(f"{k}<{c}>" for k in _NAMES for c in ("float", "double"))
 _MAX_BLOCKS = 65535
 MAX_D, MAX_K = 32, 64
-_NO_BAD = 2**64 - 1  # MINIGEN_NO_BAD in status.cuh
-
-
-def _status():
-    import cupy
-
-    return cupy.full(1, _NO_BAD, dtype=cupy.uint64)
-
-
-def _first_bad(status) -> int:
-    """The status word after the launch (the call's one device-to-host read), or -1."""
-    b = int(status.get()[0])
-    return -1 if b == _NO_BAD else b
 
 
 def _kernel(name, dtype):
@@ -57,7 +45,7 @@ def _ula(x, grad, step, noise, m, seed, offset, out, coefs=None):
     z = x if noise is None else _prep(x.dtype, noise)[0]
     mm = x if m is None else _prep(x.dtype, m)[0]
     n = x.size
-    status = _status()
+    status = new_status()
     if n:
         grid, block = grid_1d(n)
         _kernel("ula_step", x.dtype)(
@@ -65,7 +53,7 @@ def _ula(x, grad, step, noise, m, seed, offset, out, coefs=None):
             (x, grad, z, mm, dt(half), dt(sq), out, np.int64(n),
              np.int64(x.shape[-1] if x.ndim else 1), np.int32(m is not None),
              np.int32(seed is not None), np.uint64(seed or 0), np.uint64(offset), status))
-    return out, int(_first_bad(status) >= 0)
+    return out, int(first_bad(status) >= 0)
 
 
 def langevin_step_checked(x, grad, step, noise, out, raw=False):
@@ -126,7 +114,7 @@ def _mala(x, y, gx, gy, ex, ey, step, u, seed, offset):
     acc = cupy.empty(N, dtype=cupy.bool_)
     la = cupy.empty(N, dtype=x.dtype)
     uu = ex if u is None else _prep(x.dtype, u)[0]
-    status = _status()
+    status = new_status()
     if N:
         grid, block = grid_1d(N, 128)
         _kernel("mala_accept", x.dtype)(
@@ -134,7 +122,7 @@ def _mala(x, y, gx, gy, ex, ey, step, u, seed, offset):
             (x, y, gx, gy, ex, ey, np.float64(step), uu, x_new, g_new, e_new, acc, la,
              np.int64(N), np.int64(D), np.int32(seed is not None), np.uint64(seed or 0),
              np.uint64(offset), status))
-    return (x_new, g_new, e_new, acc, la), _first_bad(status)
+    return (x_new, g_new, e_new, acc, la), first_bad(status)
 
 
 def mala_step_checked(x, x_prop, grad_x, grad_prop, energy_x, energy_prop, step, uniforms):
@@ -175,7 +163,7 @@ def _gmm(x, n_steps, step, weights, means, scales, noise, seed, offset):
     logw, inv_var = gmm_constants(weights, scales, D)  # 1/s^2 capped at the dtype's max
     logw, means, inv_var = _prep(x.dtype, logw, means, inv_var)
     z = x if noise is None else _prep(x.dtype, noise)[0]
-    status = _status()
+    status = new_status()
     if N:
         grid, block = grid_1d(N, 128)
         _kernel("run_gmm", x.dtype)(
@@ -183,7 +171,7 @@ def _gmm(x, n_steps, step, weights, means, scales, noise, seed, offset):
             (x, np.int64(N), np.int32(D), np.int32(K), np.int32(n_steps), dt(step / 2),
              dt(np.sqrt(step)), logw, means, inv_var, z, np.int32(seed is not None),
              np.uint64(seed or 0), np.uint64(offset), status))
-    return x, _first_bad(status)
+    return x, first_bad(status)
 
 
 def langevin_run_gmm_checked(x, n_steps, step, weights, means, scales, noise):
@@ -210,7 +198,7 @@ def _quad(x, n_steps, step, A, mu, noise, seed, offset):
     x = _prep(x.dtype, x)[0].copy()
     A, mu = _prep(x.dtype, A, mu)
     z = x if noise is None else _prep(x.dtype, noise)[0]
-    status = _status()
+    status = new_status()
     if N:
         grid, block = grid_1d(N, 128)
         _kernel("run_quadratic", x.dtype)(
@@ -218,7 +206,7 @@ def _quad(x, n_steps, step, A, mu, noise, seed, offset):
             (x, np.int64(N), np.int32(D), np.int32(n_steps), dt(step / 2), dt(np.sqrt(step)),
              A, mu, z, np.int32(seed is not None), np.uint64(seed or 0), np.uint64(offset),
              status))
-    return x, _first_bad(status)
+    return x, first_bad(status)
 
 
 def langevin_run_quadratic_checked(x, n_steps, step, A, mu, noise):

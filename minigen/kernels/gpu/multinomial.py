@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._module import load_module
+from ._status import first_bad, new_status
 
 _ROWS_PER_BLOCK = 8  # warps per block of 256 threads (MN_WARPS_PER_BLOCK in the .cu)
 _RESIDENT: dict = {}  # (kernel name, dtype, device) -> blocks that fit on the device at once
-_NO_BAD = 2**64 - 1  # status word before any row is flagged
 _T = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 NAME_EXPRESSIONS = tuple(
     f"{k}<{t}>"
@@ -64,7 +64,7 @@ def _launch(kernel_name, x, u, seed, offset, extra=()):
 
     n, c = x.shape
     out = cupy.empty(n, dtype=cupy.int64)
-    status = cupy.full(1, _NO_BAD, dtype=cupy.uint64)
+    status = new_status()
     if n:
         use_seed = u is None
         # the kernels read double uniforms: a float32 u is converted (N values, once)
@@ -78,7 +78,7 @@ def _launch(kernel_name, x, u, seed, offset, extra=()):
             fn(grid, (_ROWS_KERNEL_BLOCK,), (x, u_arr, np.int64(n), np.int64(c),
                                             np.int32(use_seed), np.uint64(seed or 0),
                                             np.uint64(offset), out, status))
-            return out, _bad(status)
+            return out, first_bad(status)
         fn, resident = _kernel_and_grid(kernel_name, x.dtype)
         # whole 16-byte vector loads need every row to start on a 16-byte boundary
         vec = x.data.ptr % 16 == 0 and (c * x.itemsize) % 16 == 0
@@ -88,12 +88,7 @@ def _launch(kernel_name, x, u, seed, offset, extra=()):
         fn(grid, block, (x, u_arr, np.int64(n), np.int64(c), np.int32(use_seed),
                          np.uint64(seed or 0), np.uint64(offset), np.int32(vec), *extra, out,
                          status))
-    return out, _bad(status)
-
-
-def _bad(status) -> int:
-    b = int(status.get()[0])  # the one device-to-host read of the call
-    return -1 if b == _NO_BAD else b
+    return out, first_bad(status)
 
 
 def multinomial_threshold_checked(weights, u=None, seed=None, offset=0):

@@ -208,6 +208,9 @@ class PixelModel(AutoregressiveModel):
         n, c = h.shape[0], h.shape[2]
         return F.transpose(F.reshape(h, (n, hh, ww, g * c)), (0, 3, 1, 2))
 
+    def _logits(self, h):
+        return self._from_image(self.net_(self._to_image(h)))
+
     def _from_image(self, z: Tensor) -> Tensor:
         hh, ww, g = self._hwg()
         n = z.shape[0]

@@ -90,7 +90,7 @@ from ...params import Param, dtype_name, optional, positive_int
 from ...random import check_random_state
 from ...training import IterativeModel
 
-__all__ = ["AutoregressiveModel", "resolve_ordering"]
+__all__ = ["AutoregressiveModel", "CachedSampling", "resolve_ordering"]
 
 
 def resolve_ordering(ordering, n_dims: int, rng, name: str = "ordering") -> np.ndarray:
@@ -467,3 +467,22 @@ class AutoregressiveModel(IterativeModel):
         ref = to_numpy(self.anomaly_scores(X_valid))
         self.anomaly_threshold_ = float(np.quantile(ref, quantile))
         return self.anomaly_scores(X) > self.anomaly_threshold_
+
+
+class CachedSampling:
+    """Mixin (before :class:`AutoregressiveModel` in the bases) of the models whose
+    ``_sampler_start`` keeps an incremental state: ``sample(..., use_cache=False)`` asks for
+    full passes instead (the same samples for a seed)."""
+
+    def sample(self, n_samples: int, random_state=None, temperature: float = 1.0,
+               use_cache: bool = True):
+        """As :meth:`AutoregressiveModel.sample`; ``use_cache=False`` recomputes full passes."""
+        self._use_cache = bool(use_cache)
+        try:
+            return super().sample(n_samples, random_state, temperature)
+        finally:
+            self._use_cache = True
+
+    def _caching(self) -> bool:
+        """Whether the sampler running now keeps its incremental state."""
+        return getattr(self, "_use_cache", True)

@@ -55,7 +55,7 @@ from ...backend import get_backend
 from ...base import DRAW_CALL_COST, register_model, reserve
 from ...params import Param, positive_int
 from ._pixel import HEAD, N_MIX, CausalConv, PixelModel, gate
-from .base import DTYPE, N_CATEGORIES
+from .base import DTYPE, N_CATEGORIES, CachedSampling
 
 __all__ = ["PixelCNN", "GatedPixelCNN"]
 
@@ -84,17 +84,18 @@ class _Head(nn.Module):
         return self.fc2.point(_relu(self.fc1.point(_relu(h))))
 
 
-class _SamplerMixin:
-    """``sample(..., use_cache=True)`` switch shared by the cached pixel models."""
+class _SamplerMixin(CachedSampling):
+    """What the cached pixel samplers share: the frozen network, pixel positions, buffers."""
 
-    def sample(self, n_samples: int, random_state=None, temperature: float = 1.0,
-               use_cache: bool = True):
-        """As :meth:`AutoregressiveModel.sample`; ``use_cache=False`` recomputes full passes."""
-        self._use_cache = bool(use_cache)
-        try:
-            return super().sample(n_samples, random_state, temperature)
-        finally:
-            self._use_cache = True
+    def _frozen_net(self):
+        """``net_`` with its causal convolutions frozen for the cached sampler; None when
+        ``sample(use_cache=False)`` asked for full passes."""
+        if not self._caching():
+            return None
+        for m in self.net_.modules():
+            if isinstance(m, CausalConv):
+                m.freeze()
+        return self.net_
 
     def _pixel_of(self, t):
         _, w, g = self._hwg()
@@ -170,17 +171,11 @@ class PixelCNN(_SamplerMixin, PixelModel):
         self.net_ = _PixelCNNNet(g * self._n_input_channels(), c, g * self._k_out(), g,
                                  n_layers, k, k0, self.dtype_, rng)
 
-    def _logits(self, h):
-        return self._from_image(self.net_(self._to_image(h)))
-
     # ------------------------------------------------------------ cached sampler
     def _sampler_start(self, n):
-        if not getattr(self, "_use_cache", True):
+        net = self._frozen_net()
+        if net is None:
             return None
-        net = self.net_
-        for m in net.modules():
-            if isinstance(m, CausalConv):
-                m.freeze()
         return {"x": self._buffer(n, net.inp.cin),
                 "h": [self._buffer(n, conv.cin) for conv in net.convs]}
 
@@ -252,17 +247,11 @@ class GatedPixelCNN(_SamplerMixin, PixelModel):
         self.net_ = _GatedNet(self._n_input_channels(), c, self._k_out(), n_layers, k,
                               self.dtype_, rng)
 
-    def _logits(self, h):
-        return self._from_image(self.net_(self._to_image(h)))
-
     # ------------------------------------------------------------ cached sampler
     def _sampler_start(self, n):
-        if not getattr(self, "_use_cache", True):
+        net = self._frozen_net()
+        if net is None:
             return None
-        net = self.net_
-        for m in net.modules():
-            if isinstance(m, CausalConv):
-                m.freeze()
         c = net.hout[0].cout
         bufs = [self._buffer(n, net.v[0].cin)] + [self._buffer(n, c) for _ in net.v[1:]]
         return {"x": bufs[0], "v": bufs, "h": [bufs[0]] + [self._buffer(n, c) for _ in net.v[1:]],

@@ -194,7 +194,7 @@ class _PixelRNN(PixelModel):
         self.examples_seen_ = 0
 
     def _logits(self, h):
-        out = self._from_image(self.net_(self._to_image(h)))
+        out = super()._logits(h)
         self.recurrent_steps_ = [layer.steps for layer in self.net_.layers]
         return out
 
@@ -293,12 +293,10 @@ class RowLSTM(_SamplerMixin, _PixelRNN):
         return self.net_.inp.up  # the input convolution's reach: k_0 // 2
 
     def _sampler_start(self, n):
-        if not getattr(self, "_use_cache", True):
+        net = self._frozen_net()
+        if net is None:
             return None
-        xp, net = get_backend().xp, self.net_
-        for m in net.modules():
-            if isinstance(m, CausalConv):
-                m.freeze()
+        xp = get_backend().xp
         h, w, _ = self._hwg()
         layers = []
         for layer in net.layers:

@@ -38,7 +38,7 @@ from ...autograd import F, Tensor, nn, no_grad
 from ...backend import get_backend
 from ...base import register_model
 from ...params import Param, optional, positive_int
-from .base import DTYPE, N_CATEGORIES, ORDERING, AutoregressiveModel
+from .base import DTYPE, N_CATEGORIES, ORDERING, AutoregressiveModel, CachedSampling
 
 __all__ = ["PixelTransformer", "TransformerNetwork"]
 
@@ -109,7 +109,7 @@ class TransformerNetwork(nn.Module):
 
 
 @register_model("transformer")
-class PixelTransformer(AutoregressiveModel):
+class PixelTransformer(CachedSampling, AutoregressiveModel):
     """Decoder-only causal transformer over the flattened pixels (see module docstring).
 
     """
@@ -151,17 +151,8 @@ class PixelTransformer(AutoregressiveModel):
         return out
 
     # ------------------------------------------------------------ cached sampler
-    def sample(self, n_samples: int, random_state=None, temperature: float = 1.0,
-               use_cache: bool = True):
-        """As :meth:`AutoregressiveModel.sample`; ``use_cache=False`` recomputes full passes."""
-        self._use_cache = bool(use_cache)
-        try:
-            return super().sample(n_samples, random_state, temperature)
-        finally:
-            self._use_cache = True
-
     def _sampler_start(self, n):
-        if not getattr(self, "_use_cache", True):
+        if not self._caching():
             return None
         return {"n": n, "layers": [{} for _ in range(len(self.net_.blocks))]}
 

@@ -44,7 +44,30 @@ def check_log_scale(log_scale, what: str) -> None:
         )
 
 
-class ActNorm(Transform):
+class _ChannelAffine(Transform):
+    """What ActNorm and DiagonalScaling share: ``y = (x + loc) e^{log_scale}`` per channel on
+    axis 1, by the fused :func:`~minigen.autograd.coupling_ops.actnorm` op."""
+
+    def _check(self, x, name):
+        x = as_input(x, name, ndim=(2, 4))
+        if x.shape[1] != self.n_channels:
+            raise ValueError(
+                f"{name} must have {self.n_channels} channels on axis 1, got shape {tuple(x.shape)}"
+            )
+        return x
+
+    def _affine(self, v, inverse: bool):
+        check_log_scale(self.log_scale.data, type(self).__name__)
+        return actnorm(v, self.loc, self.log_scale, inverse=inverse)
+
+    def forward(self, x):
+        return self._affine(self._check(x, "x"), False)
+
+    def inverse(self, z):
+        return self._affine(self._check(z, "z"), True)
+
+
+class ActNorm(_ChannelAffine):
     """Per-channel affine map with data-dependent initialisation (see the module docstring).
 
     Parameters
@@ -64,14 +87,6 @@ class ActNorm(Transform):
         self.eps = float(eps)
         self.initialized = False
 
-    def _check(self, x, name):
-        x = as_input(x, name, ndim=(2, 4))
-        if x.shape[1] != self.n_channels:
-            raise ValueError(
-                f"{name} must have {self.n_channels} channels on axis 1, got shape {tuple(x.shape)}"
-            )
-        return x
-
     def initialize(self, x) -> None:
         """Set ``loc``/``log_scale`` from a data batch ``x`` (in place) and mark initialised."""
         x = self._check(x, "x").data
@@ -88,19 +103,13 @@ class ActNorm(Transform):
         x = self._check(x, "x")
         if not self.initialized:
             self.initialize(x)
-        check_log_scale(self.log_scale.data, "ActNorm")
-        return actnorm(x, self.loc, self.log_scale)
-
-    def inverse(self, z):
-        z = self._check(z, "z")
-        check_log_scale(self.log_scale.data, "ActNorm")
-        return actnorm(z, self.loc, self.log_scale, inverse=True)
+        return self._affine(x, False)
 
     def extra_repr(self) -> str:
         return f"{self.n_channels}, initialized={self.initialized}"
 
 
-class DiagonalScaling(Transform):
+class DiagonalScaling(_ChannelAffine):
     r"""NICE's final scaling :math:`y = x \odot e^{s}`, :math:`\log|\det| = \sum_j s_j`."""
 
     def __init__(self, n_channels: int, dtype=np.float32):
@@ -109,21 +118,3 @@ class DiagonalScaling(Transform):
         self.n_channels = int(n_channels)
         self.log_scale = Parameter(xp.zeros(self.n_channels, dtype=dtype))
         self.register_buffer("loc", xp.zeros(self.n_channels, dtype=dtype))
-
-    def _check(self, x, name):
-        x = as_input(x, name, ndim=(2, 4))
-        if x.shape[1] != self.n_channels:
-            raise ValueError(
-                f"{name} must have {self.n_channels} channels on axis 1, got shape {tuple(x.shape)}"
-            )
-        return x
-
-    def forward(self, x):
-        x = self._check(x, "x")
-        check_log_scale(self.log_scale.data, "DiagonalScaling")
-        return actnorm(x, self.loc, self.log_scale)
-
-    def inverse(self, z):
-        z = self._check(z, "z")
-        check_log_scale(self.log_scale.data, "DiagonalScaling")
-        return actnorm(z, self.loc, self.log_scale, inverse=True)

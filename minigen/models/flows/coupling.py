@@ -150,10 +150,19 @@ def _conv_same_cm(xp, x, w, b):
     return y
 
 
-def _zero_last(layer) -> None:
-    layer.weight.data[...] = 0
-    if layer.bias is not None:
-        layer.bias.data[...] = 0
+def layer_stack(make_layer, width, hidden, n_hidden, out_width, activation) -> Sequential:
+    """``n_hidden`` blocks (``make_layer(i, width_in, hidden)``, activation) and a last layer
+    ``make_layer(n_hidden, hidden, out_width)`` initialised to zero, so that a coupling starts
+    as the identity."""
+    layers = []
+    for i in range(n_hidden):
+        layers += [make_layer(i, width, hidden), _activation(activation)]
+        width = hidden
+    last = make_layer(n_hidden, width, out_width)
+    last.weight.data[...] = 0
+    if last.bias is not None:
+        last.bias.data[...] = 0
+    return Sequential(*layers, last)
 
 
 class MLPConditioner(Module):
@@ -163,14 +172,9 @@ class MLPConditioner(Module):
                  dtype=np.float32, random_state=None):
         super().__init__()
         rng = check_random_state(random_state)
-        layers, width = [], d
-        for _ in range(n_hidden):
-            layers += [Linear(width, hidden, dtype=dtype, random_state=rng),
-                       _activation(activation)]
-            width = hidden
-        last = Linear(width, out_mult * d, dtype=dtype, random_state=rng)
-        _zero_last(last)
-        self.net = Sequential(*layers, last)
+        self.net = layer_stack(
+            lambda i, w_in, w_out: Linear(w_in, w_out, dtype=dtype, random_state=rng),
+            d, hidden, n_hidden, out_mult * d, activation)
         self.activation = activation
 
     def forward(self, x):
@@ -218,15 +222,12 @@ class ConvConditioner(Module):
                  dtype=np.float32, random_state=None):
         super().__init__()
         rng = check_random_state(random_state)
-        layers, width = [], c
-        for i in range(n_hidden):
-            k = 3 if i == 0 else 1
-            layers += [Conv2d(width, hidden, k, padding=k // 2, dtype=dtype, random_state=rng),
-                       _activation(activation)]
-            width = hidden
-        last = Conv2d(width, out_mult * c, 3, padding=1, dtype=dtype, random_state=rng)
-        _zero_last(last)
-        self.net = Sequential(*layers, last)
+
+        def conv(i, w_in, w_out):  # 3x3 first and last, 1x1 between
+            k = 3 if i in (0, n_hidden) else 1
+            return Conv2d(w_in, w_out, k, padding=k // 2, dtype=dtype, random_state=rng)
+
+        self.net = layer_stack(conv, c, hidden, n_hidden, out_mult * c, activation)
         self.activation = activation
 
     def forward(self, x):

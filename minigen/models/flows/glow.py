@@ -48,7 +48,9 @@ from .model import (
     N_HIDDEN,
     N_SCALES,
     SCALE_BOUND,
+    ChoosesMode,
     FlowModel,
+    vector_size,
 )
 from .squeeze import MultiScale, Squeeze
 
@@ -56,7 +58,7 @@ __all__ = ["Glow"]
 
 
 @register_model("glow")
-class Glow(FlowModel):
+class Glow(ChoosesMode, FlowModel):
     """Glow flow for images or vectors (see the module docstring and :class:`FlowModel`).
 
     """
@@ -74,12 +76,6 @@ class Glow(FlowModel):
         "n_bins": N_BINS,
         "dtype": FLOW_DTYPE,
     }
-
-    def _image_mode(self, input_shape) -> bool:
-        check_choice(self.mode, "mode", ("auto", "vector", "image"))
-        if self.mode == "image" and len(input_shape) < 2:
-            raise ValueError(f"mode='image' needs (n, H, W[, C]) input, got rows of {input_shape}")
-        return self.mode == "image" or (self.mode == "auto" and len(input_shape) >= 2)
 
     def _step(self, c, spatial, h, i, rng):
         if spatial is None:
@@ -99,9 +95,7 @@ class Glow(FlowModel):
         k = check_positive_int(self.n_steps, "n_steps")
         h = check_positive_int(self.hidden, "hidden")
         if len(event_shape) == 1:
-            (d,) = event_shape
-            if d < 2:
-                raise ValueError(f"flows need at least 2 dimensions, got n_features={d}")
+            d = vector_size(event_shape)
             return Compose([t for i in range(k) for t in self._step(d, None, h, i, rng)])
         n_scales = check_positive_int(self.n_scales, "n_scales")
         c, hh, ww = event_shape

@@ -52,7 +52,7 @@ import math
 
 import numpy as np
 
-from ..._validation import check_array, check_positive_float, check_positive_int
+from ..._validation import check_array, check_choice, check_positive_float, check_positive_int
 from ...autograd import F, Tensor, no_grad
 from ...backend import get_backend, to_numpy
 from ...distributions import Normal
@@ -66,7 +66,7 @@ from .base import Compose
 from .drawn import drawn_state, load_drawn_state
 from .preprocess import Layout, UniformDequantization
 
-__all__ = ["FlowModel"]
+__all__ = ["ChoosesMode", "FlowModel", "vector_size"]
 
 def _dtype(name):
     dt = np.dtype(name)
@@ -89,6 +89,25 @@ MODE = Param("auto", "'auto' (image mode for (n, H, W[, C]) input, vector mode f
 N_SCALES = Param(2, "image mode: number of scales (squeeze levels)", positive_int)
 FLOW_DTYPE = Param("float32", "float dtype of the flow (log-dets are accumulated in "
                    "float64)", dtype_name)
+
+
+def vector_size(event_shape) -> int:
+    """``D`` of a vector-mode event shape ``(D,)`` (a coupling needs ``D >= 2``)."""
+    (d,) = event_shape
+    if d < 2:
+        raise ValueError(f"flows need at least 2 dimensions, got n_features={d}")
+    return d
+
+
+class ChoosesMode:
+    """Mixin (before :class:`FlowModel` in the bases) of the flows with the ``mode``
+    hyper-parameter (:data:`MODE`): image or vector mode by choice, or by the input's rank."""
+
+    def _image_mode(self, input_shape) -> bool:
+        check_choice(self.mode, "mode", ("auto", "vector", "image"))
+        if self.mode == "image" and len(input_shape) < 2:
+            raise ValueError(f"mode='image' needs (n, H, W[, C]) input, got rows of {input_shape}")
+        return self.mode == "image" or (self.mode == "auto" and len(input_shape) >= 2)
 
 
 class FlowModel(IterativeModel):

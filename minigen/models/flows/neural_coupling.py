@@ -33,11 +33,11 @@ from __future__ import annotations
 import numpy as np
 
 from ...autograd import F
-from ...autograd.nn import Linear, Parameter, Sequential
+from ...autograd.nn import Linear, Parameter
 from ...backend import get_backend
 from ...random import check_random_state
 from .base import Transform, as_input, merge_columns, take_columns
-from .coupling import _activation
+from .coupling import layer_stack
 
 __all__ = ["Coupling"]
 
@@ -77,16 +77,12 @@ class Coupling(Transform):
         self.register_buffer("trans_idx", be.asarray(np.flatnonzero(mask == 0)))
         rng = check_random_state(random_state)
         n_c, n_t, p = int(mask.sum()), int((mask == 0).sum()), univariate.n_params
-        layers, width = [], n_c
-        for _ in range(n_hidden):
-            layers += [Linear(width, hidden, dtype=dtype, random_state=rng),
-                       _activation(activation)]
-            width = hidden
-        last = Linear(width, n_t * p, dtype=dtype, random_state=rng)
-        last.weight.data[...] = 0  # starts as the identity
+        self.conditioner = layer_stack(
+            lambda i, w_in, w_out: Linear(w_in, w_out, dtype=dtype, random_state=rng),
+            n_c, hidden, n_hidden, n_t * p, activation)
+        last = self.conditioner[-1]
         last.bias.data[...] = be.asarray(np.tile(univariate.identity_params(), n_t),
-                                         dtype=last.bias.dtype)
-        self.conditioner = Sequential(*layers, last)
+                                         dtype=last.bias.dtype)  # starts as the identity
         self.marginal = None
         if marginal:  # starts as the identity too
             self.marginal = Parameter(be.asarray(np.tile(univariate.identity_params(),

@@ -22,7 +22,7 @@ from ...random import check_random_state
 from .actnorm import DiagonalScaling
 from .base import Compose
 from .coupling import AdditiveCoupling, MLPConditioner, alternating_mask, half_mask
-from .model import ACTIVATION, FLOW_DTYPE, HIDDEN, N_BINS, N_HIDDEN, FlowModel
+from .model import ACTIVATION, FLOW_DTYPE, HIDDEN, N_BINS, N_HIDDEN, FlowModel, vector_size
 
 __all__ = ["NICE"]
 
@@ -46,9 +46,7 @@ class NICE(FlowModel):
 
     def _make_flow(self, event_shape, rng):
         rng = check_random_state(rng)
-        (d,) = event_shape
-        if d < 2:
-            raise ValueError(f"flows need at least 2 dimensions, got n_features={d}")
+        d = vector_size(event_shape)
         k = check_positive_int(self.n_couplings, "n_couplings")
         h = check_positive_int(self.hidden, "hidden")
         layers = []

@@ -55,19 +55,18 @@ class Layout(Transform):
             raise ValueError(f"Layout: {self.data_shape} and {self.flow_shape} differ in size")
         self.channels_last = len(self.data_shape) == 3 and len(self.flow_shape) == 3
 
-    def forward(self, x):
-        x = as_input(x, "x")
-        n = x.shape[0]
+    def _relayout(self, v, name, src_shape, dst_shape, axes):
+        v = as_input(v, name)
+        n = v.shape[0]
         if self.channels_last:
-            x = F.transpose(F.reshape(x, (n, *self.data_shape)), (0, 3, 1, 2))
-        return F.reshape(x, (n, *self.flow_shape)), zero_logdet(x)
+            v = F.transpose(F.reshape(v, (n, *src_shape)), axes)
+        return F.reshape(v, (n, *dst_shape)), zero_logdet(v)
+
+    def forward(self, x):
+        return self._relayout(x, "x", self.data_shape, self.flow_shape, (0, 3, 1, 2))
 
     def inverse(self, z):
-        z = as_input(z, "z")
-        n = z.shape[0]
-        if self.channels_last:
-            z = F.transpose(F.reshape(z, (n, *self.flow_shape)), (0, 2, 3, 1))
-        return F.reshape(z, (n, *self.data_shape)), zero_logdet(z)
+        return self._relayout(z, "z", self.flow_shape, self.data_shape, (0, 2, 3, 1))
 
     def extra_repr(self) -> str:
         return f"{self.data_shape} -> {self.flow_shape}"

@@ -47,7 +47,9 @@ from .model import (
     N_HIDDEN,
     N_SCALES,
     SCALE_BOUND,
+    ChoosesMode,
     FlowModel,
+    vector_size,
 )
 from .squeeze import MultiScale, Squeeze
 
@@ -55,7 +57,7 @@ __all__ = ["RealNVP"]
 
 
 @register_model("realnvp")
-class RealNVP(FlowModel):
+class RealNVP(ChoosesMode, FlowModel):
     """RealNVP flow for vectors or images (see the module docstring and :class:`FlowModel`).
 
     """
@@ -79,20 +81,12 @@ class RealNVP(FlowModel):
         "dtype": FLOW_DTYPE,
     }
 
-    def _image_mode(self, input_shape) -> bool:
-        check_choice(self.mode, "mode", ("auto", "vector", "image"))
-        if self.mode == "image" and len(input_shape) < 2:
-            raise ValueError(f"mode='image' needs (n, H, W[, C]) input, got rows of {input_shape}")
-        return self.mode == "image" or (self.mode == "auto" and len(input_shape) >= 2)
-
     def _make_flow(self, event_shape, rng):
         rng = check_random_state(rng)
         k = check_positive_int(self.n_couplings, "n_couplings")
         h = check_positive_int(self.hidden, "hidden")
         if len(event_shape) == 1:
-            (d,) = event_shape
-            if d < 2:
-                raise ValueError(f"flows need at least 2 dimensions, got n_features={d}")
+            d = vector_size(event_shape)
             check_choice(self.mask, "mask", ("alternating", "random"))
             layers = []
             for i in range(k):

@@ -46,25 +46,23 @@ def unsqueeze(z):
 class Squeeze(Transform):
     """Space-to-depth (log-det 0)."""
 
-    def forward(self, x):
-        x = as_input(x, "x", ndim=4)
-        return squeeze(x), zero_logdet(x)
+    maps = (squeeze, unsqueeze)  # (forward, inverse)
 
-    def inverse(self, z):
-        z = as_input(z, "z", ndim=4)
-        return unsqueeze(z), zero_logdet(z)
-
-
-class Unsqueeze(Transform):
-    """Depth-to-space (log-det 0)."""
+    def _apply(self, v, name, direction):
+        v = as_input(v, name, ndim=4)
+        return self.maps[direction](v), zero_logdet(v)
 
     def forward(self, x):
-        x = as_input(x, "x", ndim=4)
-        return unsqueeze(x), zero_logdet(x)
+        return self._apply(x, "x", 0)
 
     def inverse(self, z):
-        z = as_input(z, "z", ndim=4)
-        return squeeze(z), zero_logdet(z)
+        return self._apply(z, "z", 1)
+
+
+class Unsqueeze(Squeeze):
+    """Depth-to-space (log-det 0): :class:`Squeeze` with the directions swapped."""
+
+    maps = (unsqueeze, squeeze)
 
 
 class MultiScale(Transform):
