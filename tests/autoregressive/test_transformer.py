@@ -69,3 +69,25 @@ def test_bad_hyperparameters():
         PixelTransformer(d_model=10, n_heads=3).set_params(max_epochs=1).fit(X)
     with pytest.raises(ValueError, match="n_layers"):
         PixelTransformer(n_layers=0).set_params(max_epochs=1).fit(X)
+
+
+def test_scoring_passes_cap_the_attention_memory():
+    """score_samples splits the images so that a layer's B x heads x D x D attention scores
+    stay within ``score_max_attention`` (28x28, 4 heads: 2,048 images would need 20 GB)."""
+    m = _built(shape=(3, 4), k=2)  # D = 12, 2 heads: 288 scores per image
+    X = np.random.default_rng(5).integers(0, 2, (50, 3, 4))
+    ref = m.score_samples(X)  # one pass: 50 images x 288 under the default cap
+    seen = []
+    inner = m._log_prob
+    m._log_prob = lambda x: (seen.append(len(x)), inner(x))[1]
+    m.score_max_attention = 7 * 2 * 12 ** 2 + 5  # room for 7 images per pass
+    np.testing.assert_allclose(m.score_samples(X), ref, rtol=1e-6)
+    assert seen == [7] * 7 + [1]
+    m.score_batch_size = 3  # the user's smaller batch still wins
+    seen.clear()
+    m.score_samples(X[:7])
+    assert seen == [3, 3, 1]
+    m.score_max_attention = 1  # below one image: one image per pass
+    seen.clear()
+    m.score_samples(X[:2])
+    assert seen == [1, 1]

@@ -301,10 +301,14 @@ class AutoregressiveModel(IterativeModel):
         """Exact log-likelihood ``log p(x)`` per example in nats, shape (n,)."""
         x = self._check_X(X)
         xp = get_backend().xp
-        # a class attribute users may set; 0, < 0 or 2.5 would fail inside range()
-        bs = check_positive_int(self.score_batch_size, "score_batch_size")
+        bs = self._score_batch()
         with cpu_policy():
             return xp.concatenate([self._log_prob(x[i:i + bs]) for i in range(0, len(x), bs)])
+
+    def _score_batch(self) -> int:
+        """Examples per scoring pass (a subclass caps it where a pass's memory grows)."""
+        # a class attribute users may set; 0, < 0 or 2.5 would fail inside range()
+        return check_positive_int(self.score_batch_size, "score_batch_size")
 
     # ------------------------------------------------------------ training contract
     def trainable_arrays(self) -> dict:

@@ -124,6 +124,17 @@ class PixelTransformer(CachedSampling, AutoregressiveModel):
         "dtype": DTYPE,
     }
 
+    #: most attention scores one scoring pass may hold per layer (2**25: 128 MB in float32)
+    score_max_attention = 2 ** 25
+
+    def _score_batch(self) -> int:
+        r"""Images per scoring pass: ``score_batch_size``, capped so that a layer's
+        attention scores, :math:`B \cdot h \cdot D^2` numbers, stay within
+        ``score_max_attention`` (2,048 images of 28x28 with 4 heads would need 20 GB)."""
+        bs = super()._score_batch()
+        per_image = check_positive_int(self.n_heads, "n_heads") * self.n_dims_ ** 2
+        return max(1, min(bs, self.score_max_attention // per_image))
+
     def _n_input_channels(self) -> int:
         return self.n_categories_  # always one-hot: the value embedding is onehot @ E
 
