@@ -35,7 +35,7 @@ RNNS = {"row-lstm": lambda k: RowLSTM(n_channels=32, hidden_size=32, kernel_size
 
 def _model(cls, k=17):
     m = RNNS[cls](k) if isinstance(cls, str) else cls(n_channels=32, n_layers=5, n_categories=k)
-    m._build((8, 8), np.random.default_rng(0))
+    m.build_parameters((8, 8), np.random.default_rng(0))
     m.fitted_ = True
     return m
 

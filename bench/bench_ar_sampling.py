@@ -25,7 +25,7 @@ SHAPE = (8, 8)
 
 def _built(make):
     m = make()
-    m._build(SHAPE, np.random.default_rng(0))
+    m.build_parameters(SHAPE, np.random.default_rng(0))
     m.fitted_ = True
     return m
 

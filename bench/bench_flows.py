@@ -589,7 +589,7 @@ def iaf_sampling_vs_dim(dims=(2, 8, 32, 128), n=TOY_N_SAMPLES, repeats=3):
         for d in dims:
             for name in ("maf", "iaf"):
                 model = _make(name, dict(n_layers=5, hidden=64, n_hidden=2))
-                model._build(d, np.random.default_rng(0))
+                model.build_parameters(d, np.random.default_rng(0))
                 model.fitted_ = True
                 model.sample(4, random_state=0)
                 out[(name, d)] = cpu_ms(lambda m=model: m.sample(n, random_state=0), repeats)

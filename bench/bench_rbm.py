@@ -51,7 +51,7 @@ def exact_test_ll(model, Xt) -> float:
     """Exact mean test log-likelihood (nats) of a minigen or scikit-learn RBM."""
     if not isinstance(model, BernoulliRBM):
         r = BernoulliRBM(n_components=H)
-        r._build(Xt.shape[1])
+        r.build_parameters(Xt.shape[1])
         r.W_[...] = model.components_.T
         r.b_[...] = model.intercept_visible_
         r.c_[...] = model.intercept_hidden_

@@ -48,7 +48,7 @@ NET = {"n_channels": 16, "hidden_size": 16, "n_categories": 2}
 def make_oracle(seed=1234, weight_scale=4.0):
     """A Row LSTM with random weights (default init times ``weight_scale``), not trained."""
     oracle = RowLSTM(**NET)
-    oracle._build(list(SHAPE), np.random.default_rng(seed))  # no data: parameters only
+    oracle.build_parameters(list(SHAPE), np.random.default_rng(seed))  # no data: parameters only
     oracle.fitted_ = True
     for p in oracle.trainable_arrays().values():
         p *= weight_scale

@@ -595,7 +595,7 @@ class SklearnRBMSide(Side):
 
         r = self.rbm
         m = BernoulliRBM(n_components=r.n_components)  # minigen's, holding sklearn's weights
-        m._build(D)
+        m.build_parameters(D)
         m.W_[...] = r.components_.T
         m.b_[...] = r.intercept_visible_
         m.c_[...] = r.intercept_hidden_

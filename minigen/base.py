@@ -234,13 +234,13 @@ class GenerativeModel:
                 f"This {type(self).__name__} instance is not fitted yet; call fit(X) first"
             )
 
-    def _build(self, n_features, rng: np.random.Generator) -> None:
+    def build_parameters(self, n_features, rng: np.random.Generator) -> None:
         """Allocate parameters for examples of ``n_features`` (an int for flat rows, a
         list of ints for an image-shaped example; see :meth:`build_argument`)."""
         raise NotImplementedError
 
     def _complete_build(self, extra: dict, index: dict, rng: np.random.Generator) -> None:
-        """At ``load``, after :meth:`_build`: finish a build whose shapes depend on the
+        """At ``load``, after :meth:`build_parameters`: finish a build whose shapes depend on the
         file (an autoregressive model's K read from ``extra``, a table's width from the
         ``index`` of array headers). Allocate with ``rng`` (or call :func:`reserve`), which
         bounds the build by the file's size. Default: nothing to do."""
@@ -252,12 +252,12 @@ class GenerativeModel:
 
     @staticmethod
     def build_argument(event_shape):
-        """What :meth:`_build` takes for examples of ``event_shape``: an int for flat
+        """What :meth:`build_parameters` takes for examples of ``event_shape``: an int for flat
         rows, a list of ints for images (saved as ``n_features`` in checkpoints)."""
         shape = [int(s) for s in event_shape]
         return shape[0] if len(shape) == 1 else shape
 
-    def _set_event_shape(self, event_shape) -> None:
+    def set_event_shape(self, event_shape) -> None:
         """``event_shape_`` (one example's shape) and ``n_features_in_`` (its size)."""
         self.event_shape_ = tuple(int(s) for s in event_shape)
         self.n_features_in_ = int(np.prod(self.event_shape_, dtype=np.int64))
@@ -342,7 +342,7 @@ class GenerativeModel:
             arrays = {k: ckpt.read(k) for k in ckpt.names() if k.startswith("param/")}
             arrays.update({f"extra/{k}": v for k, v in extra.items()})
         try:
-            model._load_arrays(arrays)
+            model.load_arrays(arrays)
         except CheckpointError as exc:
             raise CheckpointError(f"checkpoint {str(path)!r}: {exc}") from None
         except (KeyError, TypeError, ValueError, IndexError) as exc:  # a load_extra_state
@@ -352,7 +352,7 @@ class GenerativeModel:
             ) from exc
         return model
 
-    def _load_arrays(self, arrays: dict) -> None:
+    def load_arrays(self, arrays: dict) -> None:
         backend = get_backend()
         live = self.trainable_arrays()
         unknown = sorted(
@@ -497,7 +497,7 @@ class _BuildBudget(np.random.Generator):
 
 
 def reserve(rng, n_numbers: int) -> None:
-    """Tell a load's build budget (:class:`_BuildBudget`) about ``n_numbers`` a ``_build``
+    """Tell a load's build budget (:class:`_BuildBudget`) about ``n_numbers`` a ``build_parameters``
     allocates without drawing them (a table filled with a constant); no-op otherwise."""
     take = getattr(rng, "_take", None)
     if take is not None:
@@ -527,8 +527,8 @@ def _build_for_load(where, target, params: dict, n_features, index: dict, extra:
             if name not in TRAINING_PARAMS and p.check is not None:
                 p.check(getattr(model, name), name)
         rng = _BuildBudget(BUILD_DRAWS_PER_STORED * stored + BUILD_DRAWS_FREE, where)
-        model._build(n_features, rng)
-        model._set_event_shape(dims)
+        model.build_parameters(n_features, rng)
+        model.set_event_shape(dims)
         model._complete_build(extra, index, rng)
     except CheckpointError as exc:
         if where in str(exc):

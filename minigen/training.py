@@ -20,7 +20,7 @@ Its settings are the model's own hyper-parameters (:data:`minigen.params.TRAININ
 ``train(model, X)`` are the same run, and a checkpoint records exactly what was used.
 
 Randomness: one Generator, made from ``random_state`` once, draws (in order) the
-validation split, the parameter initialisation (``model._build``), the data-dependent
+validation split, the parameter initialisation (``model.build_parameters``), the data-dependent
 initialisation, and then, every epoch, a permutation of the training rows followed by
 whatever the model draws per batch. Its state is saved in every checkpoint, so a run
 resumed with ``resume_from=`` in a new process reproduces the uninterrupted run bit for bit.
@@ -338,12 +338,12 @@ class _Run:
         self.X = backend.asarray(X)
         self.Xv = backend.asarray(X_valid) if X_valid is not None else None
 
-    def _build(self):
+    def build_parameters(self):
         model = self.model
         if not model.is_built():
-            model._build(model.build_argument(self.X.shape[1:]), self.rng)
-            model._set_event_shape(self.X.shape[1:])
-            init = getattr(model, "_init_from_data", None)
+            model.build_parameters(model.build_argument(self.X.shape[1:]), self.rng)
+            model.set_event_shape(self.X.shape[1:])
+            init = getattr(model, "init_from_data", None)
             if init is not None:  # optional data-dependent initialisation (visible biases...)
                 init(to_numpy(self.X), self.rng)
 
@@ -353,7 +353,7 @@ class _Run:
         try:
             if ckpt.last:  # an early-stopped run: continue from its last epoch, not the best
                 arrays.update({f"param/{k}": v for k, v in ckpt.last.items()})
-            self.model._load_arrays(arrays)
+            self.model.load_arrays(arrays)
             self.opt.load_state_dict(dict(ckpt.optimizer))
             self.rng = generator_from_state(tr["rng_state"])
             self.history = History.from_dict(tr["history"])
@@ -704,7 +704,7 @@ def train(model, X, *, X_valid=None, checkpoint_dir=None, checkpoint_every=None,
     ----------
     model : GenerativeModel
         Built or not: an unbuilt model is built for the data's example shape with the
-        run's Generator (``model._build``), then ``model._init_from_data(X, rng)`` runs
+        run's Generator (``model.build_parameters``), then ``model.init_from_data(X, rng)`` runs
         when the model defines it. A built model continues from its parameters.
     X : array, shape (n, ...)
         Training data (NumPy or of the active backend).

@@ -30,7 +30,7 @@ class LogisticBernoulli(IterativeModel):
                        "nan_at_step": Param(None, "NaN loss after this many calls")}
     training_defaults = {"verbose": False}
 
-    def _build(self, n_features, rng):
+    def build_parameters(self, n_features, rng):
         self.theta_ = rng.standard_normal(n_features) * 0.1
         self.calls_ = 0
 
@@ -316,7 +316,7 @@ def test_lr_zero_leaves_parameters_unchanged():
     m = LogisticBernoulli()
     h = train(m, X, max_epochs=2, batch_size=10, learning_rate=0.0, random_state=0)
     theta0 = LogisticBernoulli()
-    theta0._build(6, np.random.default_rng(0))
+    theta0.build_parameters(6, np.random.default_rng(0))
     np.testing.assert_array_equal(m.theta_, theta0.theta_)
     assert h.train_loss[0] == h.train_loss[1] and h.lr == [0.0, 0.0]
     # a schedule may return 0 too (CosineLR ends there)
@@ -546,7 +546,7 @@ def test_build_and_data_init_hook():
     seen = {}
 
     class WithInit(LogisticBernoulli):
-        def _init_from_data(self, X, rng):
+        def init_from_data(self, X, rng):
             seen["shape"] = X.shape
             p = X.mean(axis=0).clip(0.01, 0.99)
             self.theta_[...] = np.log(p) - np.log1p(-p)

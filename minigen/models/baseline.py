@@ -62,7 +62,7 @@ class _Factorized(GenerativeModel):
 
     def load_extra_state(self, state):
         if "input_shape" in state:  # files written before event_shape_ was in the metadata
-            self._set_event_shape(to_numpy(state["input_shape"]))
+            self.set_event_shape(to_numpy(state["input_shape"]))
 
 
 @register_model("baseline-bernoulli")
@@ -84,8 +84,8 @@ class FactorizedBernoulli(_Factorized):
                        non_negative_float),
     }
 
-    def _build(self, n_features, rng=None):
-        self._set_event_shape(np.atleast_1d(n_features))
+    def build_parameters(self, n_features, rng=None):
+        self.set_event_shape(np.atleast_1d(n_features))
         self.p_ = get_backend().xp.full(self._width(n_features), 0.5)
 
     def fit(self, X, y=None):
@@ -95,8 +95,8 @@ class FactorizedBernoulli(_Factorized):
         check_binary(Xf, "X")
         xp = get_backend().xp
         Xf = get_backend().asarray(Xf, dtype=np.float64)
-        self._build(Xf.shape[1])
-        self._set_event_shape(shape)
+        self.build_parameters(Xf.shape[1])
+        self.set_event_shape(shape)
         self.p_ = (Xf.sum(axis=0) + alpha) / (Xf.shape[0] + 2 * alpha)
         self.p_ = xp.asarray(self.p_, dtype=np.float64)
         self.fitted_ = True
@@ -149,11 +149,11 @@ class FactorizedCategorical(_Factorized):
                        non_negative_float),
     }
 
-    def _build(self, n_features, rng=None):
+    def build_parameters(self, n_features, rng=None):
         k = 2 if self.n_categories is None else check_positive_int(
             self.n_categories, "n_categories")
         self.n_categories_ = k
-        self._set_event_shape(np.atleast_1d(n_features))
+        self.set_event_shape(np.atleast_1d(n_features))
         reserve(rng, self._width(n_features) * k)  # a load's size check, before the fill
         self.probs_ = get_backend().xp.full((self._width(n_features), k), 1.0 / k)
 
@@ -179,7 +179,7 @@ class FactorizedCategorical(_Factorized):
             counts[:, level] = (Xi == level).sum(axis=0)
         probs = (counts + alpha) / (n + k * alpha)
         self.n_categories_ = k
-        self._set_event_shape(shape)
+        self.set_event_shape(shape)
         self.probs_ = get_backend().asarray(probs)
         self.fitted_ = True
         return self
@@ -192,12 +192,12 @@ class FactorizedCategorical(_Factorized):
             self.n_categories_ = int(probs.shape[1])
             self.probs_ = get_backend().xp.zeros(probs.shape)
 
-    def _load_arrays(self, arrays):
+    def load_arrays(self, arrays):
         probs = arrays.get("param/probs")
         if probs is not None and probs.ndim == 2 and self.n_categories is None:
             self.n_categories_ = int(probs.shape[1])
             self.probs_ = get_backend().xp.zeros(probs.shape)
-        super()._load_arrays(arrays)
+        super().load_arrays(arrays)
 
     def trainable_arrays(self):
         return {"probs": self.probs_}

@@ -68,8 +68,8 @@ def fit_forward_kl(
     rng = check_random_state(random_state)
     if not getattr(model, "fitted_", False):
         shape = tuple(int(s) for s in X.shape[1:])
-        model._build(shape[0] if len(shape) == 1 else list(shape), rng)
-        init = getattr(model, "_init_from_data", None)
+        model.build_parameters(shape[0] if len(shape) == 1 else list(shape), rng)
+        init = getattr(model, "init_from_data", None)
         if init is not None:  # data-dependent initialisation (ActNorm, visible biases)
             init(to_numpy(X), rng)
     Xb = get_backend().asarray(X)

@@ -144,7 +144,7 @@ def fit_reverse_kl(model, log_p_unnormalized, n_samples: int = 256, *, n_steps: 
         if getattr(model, "n_bins", None) not in (None, "auto"):
             raise ValueError(f"reverse KL needs a continuous model; got n_bins={model.n_bins!r}"
                              " (use n_bins=None)")
-        model._build(n_features, rng)
+        model.build_parameters(n_features, rng)
     target = as_log_density(log_p_unnormalized, grad_log_p)
     params = model.trainable_arrays()
 

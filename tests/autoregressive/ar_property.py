@@ -16,7 +16,7 @@ Example (AR-2)::
 
     from .ar_property import check_autoregressive_model
     def test_pixelcnn_is_autoregressive():
-        m = PixelCNN(...); m._build((4, 4), np.random.default_rng(0)); ...
+        m = PixelCNN(...); m.build_parameters((4, 4), np.random.default_rng(0)); ...
         check_autoregressive_model(m)
 """
 

@@ -31,7 +31,7 @@ ORDERINGS = {"natural": "natural", "random": "random",
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_and_ordering_is_autoregressive(name, order, k):
     m = MODELS[name](n_categories=k, ordering=ORDERINGS[order])
-    m._build((2, 4), np.random.default_rng(7))
+    m.build_parameters((2, 4), np.random.default_rng(7))
     m.fitted_ = True
     for mask in range(getattr(m, "orderings_", np.zeros((1,))).shape[0]):
         if hasattr(m, "_activate"):

@@ -16,7 +16,7 @@ _np = pytest.fixture(autouse=True, scope="module")(numpy_backend_fixture)
 
 def _built(d=4, **kw):
     m = ContinuousMADE(**kw)
-    m._build(d, np.random.default_rng(0))
+    m.build_parameters(d, np.random.default_rng(0))
     m.fitted_ = True
     return m
 
@@ -38,7 +38,7 @@ def test_autoregressive_property(kw):
 @pytest.mark.parametrize("dist", ["gaussian", "logistic"])
 def test_density_integrates_to_one(dist):
     m = _built(d=2, distribution=dist, n_components=3)
-    m._init_from_data(np.random.default_rng(0).standard_normal((100, 2)) * 0.5)
+    m.init_from_data(np.random.default_rng(0).standard_normal((100, 2)) * 0.5)
     g = np.linspace(-8, 8, 401)
     xx, yy = np.meshgrid(g, g)
     p = np.exp(m.score_samples(np.stack([xx.ravel(), yy.ravel()], 1)))

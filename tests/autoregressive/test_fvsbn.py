@@ -16,16 +16,16 @@ _np = pytest.fixture(autouse=True, scope="module")(numpy_backend_fixture)
                                 dict(ordering=[3, 1, 0, 2, 5, 4], n_categories=4)])
 def test_autoregressive_property(kw):
     m = FVSBN(**kw)
-    m._build((2, 3), np.random.default_rng(0))
+    m.build_parameters((2, 3), np.random.default_rng(0))
     if m.net_ is None:
-        m._init_from_data(np.zeros((1, 6)), np.random.default_rng(0))
+        m.init_from_data(np.zeros((1, 6)), np.random.default_rng(0))
     m.fitted_ = True
     check_autoregressive_model(m)
 
 
 def test_mask_is_strictly_lower_triangular_in_the_ordering():
     m = FVSBN(n_categories=2, ordering=[2, 0, 1])
-    m._build(3, np.random.default_rng(0))
+    m.build_parameters(3, np.random.default_rng(0))
     # p(x_2) first, then x_0 | x_2, then x_1 | x_2, x_0
     np.testing.assert_array_equal(m.net_.mask, [[0, 0, 1], [1, 0, 1], [0, 0, 0]])
     assert m.net_.mask.sum() == 3  # D (D - 1) / 2 weights

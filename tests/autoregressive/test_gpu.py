@@ -24,7 +24,7 @@ def test_cupy_matches_numpy(make):
     for name in ("numpy", "cupy"):
         with minigen.use_backend(name):
             m = make()
-            m._build((2, 3), np.random.default_rng(0))
+            m.build_parameters((2, 3), np.random.default_rng(0))
             m.fitted_ = True
             out[name] = (to_numpy(m.score_samples(X)), to_numpy(m.sample(8, random_state=1)),
                          to_numpy(m.loss_and_grads(X, np.random.default_rng(2))[0]))
@@ -39,8 +39,8 @@ def test_continuous_made_on_cupy():
     for name in ("numpy", "cupy"):
         with minigen.use_backend(name):
             m = ContinuousMADE(hidden_sizes=(8,), n_components=2)
-            m._build(2, np.random.default_rng(0))
-            m._init_from_data(X)
+            m.build_parameters(2, np.random.default_rng(0))
+            m.init_from_data(X)
             m.fitted_ = True
             res[name] = (to_numpy(m.score_samples(X)), to_numpy(m.sample(5, random_state=0)))
     np.testing.assert_allclose(res["cupy"][0], res["numpy"][0], rtol=1e-9)

@@ -22,7 +22,7 @@ def _built(**kw):
     shape = kw.pop("shape", (3, 3))
     k = kw.pop("k", 2)
     m = MADE(n_categories=k, **kw)
-    m._build(shape, np.random.default_rng(1))
+    m.build_parameters(shape, np.random.default_rng(1))
     m.fitted_ = True
     return m
 

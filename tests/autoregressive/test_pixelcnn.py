@@ -17,7 +17,7 @@ def _built(cls, shape=(4, 5), k=2, **kw):
     kw.setdefault("n_channels", 16)
     kw.setdefault("n_layers", 3)
     m = cls(n_categories=k, dtype="float64", **kw)
-    m._build(shape, np.random.default_rng(0))
+    m.build_parameters(shape, np.random.default_rng(0))
     m.fitted_ = True
     return m
 

@@ -18,7 +18,7 @@ def _built(cls, shape=(4, 5), k=2, **kw):
     kw.setdefault("n_channels", 16)
     kw.setdefault("hidden_size", 8)
     m = cls(n_categories=k, dtype="float64", **kw)
-    m._build(shape, np.random.default_rng(0))
+    m.build_parameters(shape, np.random.default_rng(0))
     m.fitted_ = True
     return m
 

@@ -14,7 +14,7 @@ _np = pytest.fixture(autouse=True, scope="module")(numpy_backend_fixture)
 
 def _built(shape=(3, 3), k=2, **kw):
     m = PixelTransformer(n_categories=k, d_model=16, n_heads=2, **kw)
-    m._build(shape, np.random.default_rng(0))
+    m.build_parameters(shape, np.random.default_rng(0))
     m.fitted_ = True
     return m
 

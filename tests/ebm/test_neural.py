@@ -24,7 +24,7 @@ def small(**kw):
 
 def test_input_gradient_matches_finite_differences():
     m = small()
-    m._build(2, np.random.default_rng(0))
+    m.build_parameters(2, np.random.default_rng(0))
     x = np.random.default_rng(1).normal(size=(5, 2))
     e, g = m.energy_grad(x)
     eps = 1e-6
@@ -66,7 +66,7 @@ def test_array_energy_and_gradient_match_autograd():
     from minigen.autograd import Tensor
 
     m = small(hidden=(16, 8, 4))
-    m._build(2, np.random.default_rng(0))
+    m.build_parameters(2, np.random.default_rng(0))
     x = np.random.default_rng(2).normal(size=(7, 2)) * 3
     s = m.input_scale  # E(x) = net(s x), so grad_x E = s * grad net
     xt = Tensor(x * s, requires_grad=True)
@@ -87,7 +87,7 @@ def test_langevin_chains_stay_in_the_box(ring):
 
 @pytest.mark.parametrize("init", ["replay", "data"])
 def test_train_resume_is_bitwise(ring, tmp_path, init):
-    """Through minigen.training.train: _init_from_data sets the data box, and a run resumed
+    """Through minigen.training.train: init_from_data sets the data box, and a run resumed
     from a checkpoint (parameters, Adam state, replay buffer, box, rng) continues bit for
     bit as the uninterrupted run."""
     from minigen.training import train

@@ -22,7 +22,7 @@ def test_grid_normalization_is_exact_on_the_true_ring_density():
     X = load_dataset("ring8", "train")
     toy = get_toy("ring8")
     m = NeuralEBM(grid_size=NeuralEBM().grid_size)
-    m._build(2)
+    m.build_parameters(2)
     lo, hi = X.min(axis=0), X.max(axis=0)
     m.box_ = np.stack([lo - 0.25 * (hi - lo), hi + 0.25 * (hi - lo)])
     m.energy = lambda p: -toy.log_prob(p)
@@ -31,7 +31,7 @@ def test_grid_normalization_is_exact_on_the_true_ring_density():
 
 def _model_on_box(lo, hi, energy, grid_size):
     m = NeuralEBM(grid_size=grid_size)
-    m._build(2)
+    m.build_parameters(2)
     m.box_ = np.array([lo, hi], dtype=float)
     m.energy = energy
     m.fitted_ = True

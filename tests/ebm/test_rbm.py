@@ -11,7 +11,7 @@ from minigen.models.ebm import BernoulliRBM, GaussianBernoulliRBM
 def make_rbm(V=8, H=5, seed=0, scale=0.7, cls=BernoulliRBM, **kw):
     r = cls(n_components=H, **kw)
     rng = np.random.default_rng(seed)
-    r._build(V, rng)
+    r.build_parameters(V, rng)
     r.W_[...] = rng.normal(0, scale, (V, H))
     r.b_[...] = rng.normal(0, 0.5, V)
     r.c_[...] = rng.normal(0, 0.5, H)
@@ -164,9 +164,9 @@ def test_bars_and_stripes_exact_nll_near_optimum():
 
     X = bars_and_stripes(4).reshape(30, -1)
     r = BernoulliRBM(n_components=16, method="exact")
-    r._build(16, np.random.default_rng(0))
+    r.build_parameters(16, np.random.default_rng(0))
     r.W_[...] = np.random.default_rng(0).normal(0, 0.1, r.W_.shape)
-    r._init_from_data(X)
+    r.init_from_data(X)
     train(r, X, max_epochs=300, batch_size=30, optimizer="adam", momentum=0.9,
           learning_rate=0.05, random_state=0)
     r._logz_cache = None

@@ -27,7 +27,7 @@ def _built(name, d=4, seed=0, n_bins=None):
     model = SMALL[name]()
     model.n_bins = n_bins
     rng = np.random.default_rng(seed)
-    model._build(d, rng)
+    model.build_parameters(d, rng)
     randomize(model.flow_, rng, scale=0.4)
     model.fitted_ = True
     return model, rng
@@ -194,4 +194,4 @@ def test_base_distribution_and_transform_make_the_model():
     z, ladj = model.transform_(Tensor(X))
     np.testing.assert_allclose(model.log_prob(X), model.base_.log_prob(z.data) + ladj.data)
     Z = model.base_.sample(5, np.random.default_rng(3))
-    np.testing.assert_allclose(model.sample(5, random_state=3), model.transform_.invert(Z))
+    np.testing.assert_allclose(model.sample(5, random_state=3), model.transform_.inverse_array(Z))

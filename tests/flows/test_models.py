@@ -33,7 +33,7 @@ def _built(name, seed=0, n_bins=None):
     model = SMALL[name]()
     model.n_bins = n_bins
     rng = np.random.default_rng(seed)
-    model._build(list(SHAPES[name.split("-")[1]]), rng)
+    model.build_parameters(list(SHAPES[name.split("-")[1]]), rng)
     randomize(model.flow_, rng, scale=0.2)
     for m in model.flow_.modules():
         if isinstance(m, ActNorm):
@@ -59,7 +59,7 @@ def test_model_roundtrip_float32(name):
     model.dtype = "float32"
     model.n_bins = None
     rng = np.random.default_rng(0)
-    model._build(list(SHAPES[name.split("-")[1]]), rng)
+    model.build_parameters(list(SHAPES[name.split("-")[1]]), rng)
     randomize(model.flow_, rng, scale=0.2)
     model.fitted_ = True
     X = rng.standard_normal((6, *model.event_shape_)).astype(np.float32)
@@ -114,7 +114,7 @@ def _logit_model(alpha=0.05, mode="vector"):
     model = RealNVP(n_couplings=3, hidden=8, mode=mode, logit=alpha, activation="tanh",
                     dtype="float64", n_bins=5)
     rng = np.random.default_rng(1)
-    model._build([4, 4], rng)
+    model.build_parameters([4, 4], rng)
     randomize(model.flow_, rng, scale=0.2)
     model.fitted_ = True
     return model, rng
@@ -403,7 +403,7 @@ def test_glow_linear_init_identity():
     X = load_dataset("ring8", "train")[:64]
     for init in ("identity", "rotation"):
         model = Glow(n_steps=3, hidden=8, linear_init=init)
-        model._build(2, np.random.default_rng(0))
+        model.build_parameters(2, np.random.default_rng(0))
         Ws = [m.weight().data for m in model.flow_.modules()
               if isinstance(m, InvertibleConv1x1)]
         assert len(Ws) == 3

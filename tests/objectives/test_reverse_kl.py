@@ -31,7 +31,7 @@ def _std_normal(x):
     return -0.5 * F.sum(flat * flat, axis=1)
 
 
-def _build(model, n_features=2, seed=0, scale=0.3):
+def _built(model, n_features=2, seed=0, scale=0.3):
     """Build ``model`` through the public path (one step at lr 0), then randomize it
     (zero-initialised coupling layers would hide gradient bugs)."""
     fit_reverse_kl(
@@ -81,12 +81,12 @@ def _directional_check(model, loss_fn, seed=0, eps=1e-6, rtol=1e-5, atol=1e-8):
     ids=["realnvp", "nice", "glow", "gaussian"],
 )
 def test_reverse_kl_gradient_matches_finite_differences(make):
-    flow = _build(make(), seed=3)
+    flow = _built(make(), seed=3)
     _directional_check(flow, lambda: reverse_kl_loss_and_grads(flow, LOG_P, 16, random_state=7))
 
 
 def test_the_finite_difference_check_catches_a_wrong_gradient():
-    flow = _build(RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"))
+    flow = _built(RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"))
 
     def wrong():  # drops the target's gradient: a plausible bug (a detached log p~)
         loss, grads = reverse_kl_loss_and_grads(flow, lambda x: LOG_P(x.data), 16, random_state=7)
@@ -104,7 +104,7 @@ def test_the_finite_difference_check_catches_a_wrong_gradient():
 
 
 def test_array_targets_with_their_gradient_or_finite_differences():
-    flow = _build(RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"))
+    flow = _built(RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"))
     # the toy's exact (normalized) log_prob on arrays: same loss up to log Z, same gradient
     fd_loss, fd_grads = reverse_kl_loss_and_grads(
         flow, RING.log_prob, 16, random_state=7, grad_log_p="finite-difference"
@@ -126,7 +126,7 @@ def test_a_neural_ebm_as_the_target():
 
     ebm = NeuralEBM(hidden=(16, 16), max_epochs=1, n_steps=5, batch_size=64, random_state=0)
     ebm.fit(RING.sample(256, random_state=0))
-    flow = _build(RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"))
+    flow = _built(RealNVP(n_couplings=2, hidden=4, n_hidden=1, n_bins=None, dtype="float64"))
 
     def log_p(x):
         return -ebm.energy(x)
@@ -160,7 +160,7 @@ def test_a_neural_ebm_as_the_target():
     ids=["realnvp", "nice", "glow", "realnvp-image", "glow-image"],
 )
 def test_sample_and_log_prob_agrees_with_log_prob(make, shape):
-    flow = _build(make(), n_features=shape, seed=1, scale=0.2)
+    flow = _built(make(), n_features=shape, seed=1, scale=0.2)
     x, log_q = flow.sample_and_log_prob(5, random_state=4)
     want = (5, shape) if isinstance(shape, int) else (5, *shape)
     assert x.shape == want and log_q.shape == (5,)
@@ -172,7 +172,7 @@ def test_sample_and_log_prob_agrees_with_log_prob(make, shape):
 
 
 def test_actnorm_is_not_reinitialized_after_reverse_kl():
-    g = _build(DiagonalGaussian(n_bins=None, dtype="float64"))
+    g = _built(DiagonalGaussian(n_bins=None, dtype="float64"))
     mean = g.mean_.copy()
     g.score_samples(RING.sample(100, random_state=0))  # a forward pass
     np.testing.assert_array_equal(g.mean_, mean)
@@ -254,7 +254,7 @@ def test_fit_reverse_kl_lowers_the_loss_to_near_minus_log_z():
 
 
 def test_divergence_raises_and_keeps_the_last_finite_parameters():
-    g = _build(DiagonalGaussian(n_bins=None, dtype="float64"))
+    g = _built(DiagonalGaussian(n_bins=None, dtype="float64"))
     before = {k: v.copy() for k, v in g.trainable_arrays().items()}
     calls = {"n": 0}
 

@@ -88,7 +88,7 @@ def _no_v(dtype):
     return np.empty((0, 0), dtype)
 
 
-def _sb(a, bias, u, v0):
+def _draw_layer(a, bias, u, v0):
     p = np.empty(a.shape, a.dtype)
     s = np.empty(a.shape, a.dtype)
     return p, s, _sigmoid_bernoulli(a, bias, u, p, s, v0)
@@ -125,7 +125,7 @@ def _rbm_gibbs_checked(v, W, b, c, k, uniforms, compute_ph):
     H = W.shape[1]
 
     def half_step(a, bias, t, visible, v0):
-        return _sb(a, bias, uniforms[t, :, H:] if visible else uniforms[t, :, :H], v0)
+        return _draw_layer(a, bias, uniforms[t, :, H:] if visible else uniforms[t, :, :H], v0)
 
     return _gibbs_chain(v, W, b, c, k, compute_ph, half_step)
 

@@ -87,7 +87,7 @@ def _prep(*arrays):
             else cupy.ascontiguousarray(a, dtype=dtype) for a in arrays]
 
 
-def _sb(a, bias, u, u_stride, sample, seed, offset, base, status):
+def _draw_layer(a, bias, u, u_stride, sample, seed, offset, base, status):
     """(p, s) with ``p = sigmoid(a + bias)`` and ``s = u < p`` (``s`` None if not sample)."""
     import cupy
 
@@ -156,7 +156,7 @@ def _rbm(v, W, b, c, k, uniforms, seed, offset, compute_ph):
             if check_a and a.size and bool(((a < 0) | (a > 1) | cupy.isnan(a)).any()):
                 status.fill(0)  # cuBLAS reads v here: checked by a reduction
             u, base = u_at(t, col0) if sample else (None, 0)
-            return _sb(_matmul(a, W, transpose_w=transpose_w), bias, u, stride, sample,
+            return _draw_layer(_matmul(a, W, transpose_w=transpose_w), bias, u, stride, sample,
                        seed if sample else None, offset, base, status)
 
     ph0, h0 = step(v, False, c, 0, 0, check_a=True)

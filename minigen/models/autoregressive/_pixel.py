@@ -162,7 +162,7 @@ class PixelModel(AutoregressiveModel):
     supported_orderings = ("natural",)
     supports_colour = False
 
-    def _hwg(self):
+    def _image_dims(self):
         s = self.image_shape_
         if len(s) == 1:
             return 1, s[0], 1
@@ -204,7 +204,7 @@ class PixelModel(AutoregressiveModel):
 
     # (n, D, C) <-> (n, G C, H, W)
     def _to_image(self, h: Tensor) -> Tensor:
-        hh, ww, g = self._hwg()
+        hh, ww, g = self._image_dims()
         n, c = h.shape[0], h.shape[2]
         return F.transpose(F.reshape(h, (n, hh, ww, g * c)), (0, 3, 1, 2))
 
@@ -212,7 +212,7 @@ class PixelModel(AutoregressiveModel):
         return self._from_image(self.net_(self._to_image(h)))
 
     def _from_image(self, z: Tensor) -> Tensor:
-        hh, ww, g = self._hwg()
+        hh, ww, g = self._image_dims()
         n = z.shape[0]
         out = F.reshape(F.transpose(z, (0, 2, 3, 1)), (n, hh * ww * g, -1))
         return self._finish(out)
@@ -229,6 +229,6 @@ class PixelModel(AutoregressiveModel):
     def _pixel_logits(self, out, g: int):
         """Sampler: head output of one pixel ``(n, G K_out)`` -> logits of channel ``g``."""
         n = out.shape[0]
-        kout = out.shape[1] // self._hwg()[2]
+        kout = out.shape[1] // self._image_dims()[2]
         o = Tensor(out[:, g * kout:(g + 1) * kout].reshape(n, 1, kout))
         return self._finish(o).data[:, 0]

@@ -187,13 +187,13 @@ class AutoregressiveModel(IterativeModel):
     def dtype_(self):
         return np.dtype(getattr(self, "dtype", "float32") or "float32")
 
-    def _build(self, n_features, rng=None) -> None:
+    def build_parameters(self, n_features, rng=None) -> None:
         rng = check_random_state(rng)
         if isinstance(n_features, (list, tuple)):
             shape = tuple(int(s) for s in n_features)
         else:
             shape = (int(n_features),)
-        self._set_event_shape(shape)
+        self.set_event_shape(shape)
         self.image_shape_ = shape
         self.n_dims_ = int(np.prod(shape))
         self._set_ordering(self._resolve_ordering(rng))
@@ -232,7 +232,7 @@ class AutoregressiveModel(IterativeModel):
             raise ValueError(f"n_categories must be >= 2, got {k}")
         return k
 
-    def _init_from_data(self, X, rng) -> None:
+    def init_from_data(self, X, rng) -> None:
         """Infer K from the data when ``n_categories`` is None, then build the network."""
         Xf = to_numpy(X).reshape(len(X), -1)  # host copy: K is inferred on the CPU
         if self.net_ is None:
@@ -361,10 +361,10 @@ class AutoregressiveModel(IterativeModel):
                 self._set_ordering(resolve_ordering(extra["ordering"], self.n_dims_, None))
             self._network(rng)
 
-    def _load_arrays(self, arrays: dict) -> None:
+    def load_arrays(self, arrays: dict) -> None:
         extra = {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
         self._complete_build(extra, {}, np.random.default_rng(0))
-        super()._load_arrays(arrays)
+        super().load_arrays(arrays)
 
     # ------------------------------------------------------------ sampling
     def _sampler_start(self, n: int):

@@ -69,12 +69,12 @@ class ContinuousMADE(IterativeModel):
     }
 
     # ------------------------------------------------------------ building
-    def _build(self, n_features, rng=None) -> None:
+    def build_parameters(self, n_features, rng=None) -> None:
         rng = check_random_state(rng)
         if isinstance(n_features, (list, tuple)):
             raise ValueError("ContinuousMADE takes flat rows X of shape (n, D)")
         d = int(n_features)
-        self._set_event_shape((d,))
+        self.set_event_shape((d,))
         check_choice(self.distribution, "distribution", ("gaussian", "logistic"))
         c = check_positive_int(self.n_components, "n_components")
         hidden = [check_positive_int(h, "hidden_sizes") for h in self.hidden_sizes]
@@ -101,7 +101,7 @@ class ContinuousMADE(IterativeModel):
         self.net_.set_masks(made_masks([rank + 1, *self.degrees_], 1,
                                        3 * int(self.n_components)))
 
-    def _init_from_data(self, X, rng=None) -> None:
+    def init_from_data(self, X, rng=None) -> None:
         X = to_numpy(X).astype(np.float64)
         if len(X) < 2:  # the standardization needs a spread
             raise ValueError(f"{type(self).__name__} needs at least 2 samples to standardize "

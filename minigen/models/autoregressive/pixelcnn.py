@@ -98,7 +98,7 @@ class _SamplerMixin(CachedSampling):
         return self.net_
 
     def _pixel_of(self, t):
-        _, w, g = self._hwg()
+        _, w, g = self._image_dims()
         r, c = divmod(t // g, w)
         return r, c, t % g
 
@@ -106,14 +106,14 @@ class _SamplerMixin(CachedSampling):
         """Write the encoded pixel of step ``t - 1`` into the padded input buffer."""
         if t == 0:
             return
-        _, _, g = self._hwg()
+        _, _, g = self._image_dims()
         r, c, _ = self._pixel_of(t - 1)
         p = (t - 1) // g
         enc = self._encode(x[:, p * g:(p + 1) * g])
         buf[:, :, r + pad[0], c + pad[1]] = enc.reshape(x.shape[0], -1)
 
     def _buffer(self, n, c):
-        h, w, _ = self._hwg()
+        h, w, _ = self._image_dims()
         p = self._pad
         return get_backend().xp.zeros((n, c, h + p, w + 2 * p), dtype=self.dtype_)
 
@@ -160,7 +160,7 @@ class PixelCNN(_SamplerMixin, PixelModel):
     }
 
     def _make_network(self, rng) -> None:
-        _, _, g = self._hwg()
+        _, _, g = self._image_dims()
         c = check_positive_int(self.n_channels, "n_channels")
         n_layers = check_positive_int(self.n_layers, "n_layers")
         k = _odd(self.kernel_size, "kernel_size")
@@ -239,7 +239,7 @@ class GatedPixelCNN(_SamplerMixin, PixelModel):
     }
 
     def _make_network(self, rng) -> None:
-        self._hwg()
+        self._image_dims()
         c = check_positive_int(self.n_channels, "n_channels")
         n_layers = check_positive_int(self.n_layers, "n_layers")
         k = _odd(self.kernel_size, "kernel_size")
@@ -260,7 +260,7 @@ class GatedPixelCNN(_SamplerMixin, PixelModel):
     def _row_links(self, state, r):
         """Vertical stack at row ``r - 1`` (complete) -> the ``1 x 1`` links of row ``r``."""
         xp = get_backend().xp
-        net, pad, (_, w, _) = self.net_, (self._pad, self._pad), self._hwg()
+        net, pad, (_, w, _) = self.net_, (self._pad, self._pad), self._image_dims()
         n = state["x"].shape[0]
         for li in range(len(net.v)):
             if r == 0:

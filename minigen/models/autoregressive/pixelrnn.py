@@ -183,7 +183,7 @@ class _PixelRNN(PixelModel):
         raise NotImplementedError
 
     def _make_network(self, rng) -> None:
-        self._hwg()
+        self._image_dims()
         c = check_positive_int(self.n_channels, "n_channels")
         hid = check_positive_int(self.hidden_size, "hidden_size")
         n_layers = check_positive_int(self.n_layers, "n_layers")
@@ -217,8 +217,8 @@ class _PixelRNN(PixelModel):
             raise ValueError(f"scheduled_sampling gave probability {p} outside [0, 1]")
         return p
 
-    def _init_from_data(self, X, rng) -> None:
-        super()._init_from_data(X, rng)
+    def init_from_data(self, X, rng) -> None:
+        super().init_from_data(X, rng)
         self.n_train_ = len(X)
 
     def current_scheduled_probability(self) -> float:
@@ -297,7 +297,7 @@ class RowLSTM(_SamplerMixin, _PixelRNN):
         if net is None:
             return None
         xp = get_backend().xp
-        h, w, _ = self._hwg()
+        h, w, _ = self._image_dims()
         layers = []
         for layer in net.layers:
             shape = (n, layer.hid, w)

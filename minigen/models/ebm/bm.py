@@ -22,7 +22,7 @@ import numpy as np
 from ..._validation import check_binary, check_positive_int
 from ...backend import get_backend
 from ...base import register_model
-from ...distributions import boltzmann as bz
+from ...distributions import boltzmann
 from ...mcmc import gibbs_boltzmann
 from ...training import IterativeModel
 
@@ -51,23 +51,23 @@ class BoltzmannMachine(IterativeModel):
                          "optimizer": "sgd", "momentum": 0.0}
 
     # ------------------------------------------------------------ parameters
-    def _build(self, n_features, rng=None):
+    def build_parameters(self, n_features, rng=None):
         n = int(n_features)
-        if n > bz.MAX_ENUM_UNITS:
-            raise ValueError(f"BoltzmannMachine supports at most {bz.MAX_ENUM_UNITS} units "
+        if n > boltzmann.MAX_ENUM_UNITS:
+            raise ValueError(f"BoltzmannMachine supports at most {boltzmann.MAX_ENUM_UNITS} units "
                              f"(exact enumeration), got {n}")
         xp = get_backend().xp
-        self._set_event_shape((n,))
+        self.set_event_shape((n,))
         self.coupling_ = xp.zeros((n, n))
         self.bias_ = xp.zeros(n)
 
     @classmethod
     def from_parameters(cls, J, h):
         """A fitted machine with the given couplings (asymmetric ``J`` raises)."""
-        J, h = bz.check_coupling(J, h)
+        J, h = boltzmann.check_coupling(J, h)
         m = cls()
-        m._build(J.shape[0])
-        m._set_event_shape((J.shape[0],))
+        m.build_parameters(J.shape[0])
+        m.set_event_shape((J.shape[0],))
         m.coupling_[...] = J
         m.bias_[...] = h
         m.fitted_ = True
@@ -91,18 +91,18 @@ class BoltzmannMachine(IterativeModel):
     def energy(self, X):
         """:math:`E(x)` of each row -> (m,)."""
         self._check_fitted()
-        return bz.quadratic_energy(self._check_X(X), self.coupling_, self.bias_)
+        return boltzmann.quadratic_energy(self._check_X(X), self.coupling_, self.bias_)
 
     def log_partition(self, method: str = "exact") -> float:
         if method != "exact":
             raise ValueError("BoltzmannMachine.log_partition supports method='exact' only")
         self._check_fitted()
-        return bz.log_partition(self.coupling_, self.bias_)
+        return boltzmann.log_partition(self.coupling_, self.bias_)
 
     def score_samples(self, X):
         """Exact :math:`\\log p(x)` (nats) by enumeration of :math:`Z`."""
         self._check_fitted()
-        return bz.exact_log_likelihood(self._check_X(X), self.coupling_, self.bias_)
+        return boltzmann.exact_log_likelihood(self._check_X(X), self.coupling_, self.bias_)
 
     def loss_and_grads(self, batch, rng=None):
         r"""Mean NLL of ``batch`` and its exact gradient, *model minus data moments*:
@@ -112,13 +112,13 @@ class BoltzmannMachine(IterativeModel):
         - \langle x\rangle_{data}`."""
         X = self._check_X(batch)
         xp = get_backend().xp
-        m1, m2 = bz.exact_moments(self.coupling_, self.bias_)
+        m1, m2 = boltzmann.exact_moments(self.coupling_, self.bias_)
         d1 = X.mean(axis=0)
         d2 = X.T @ X / X.shape[0]
         gJ = 0.5 * (m2 - d2)
         gJ = gJ - xp.diag(xp.diagonal(gJ))
-        logz = bz.log_partition(self.coupling_, self.bias_)
-        loss = float(bz.quadratic_energy(X, self.coupling_, self.bias_).mean() + logz)
+        logz = boltzmann.log_partition(self.coupling_, self.bias_)
+        loss = float(boltzmann.quadratic_energy(X, self.coupling_, self.bias_).mean() + logz)
         return loss, {"J": gJ, "h": m1 - d1}
 
     def sample(self, n_samples: int, random_state=None, *, n_sweeps: int = 200):

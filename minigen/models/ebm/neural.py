@@ -119,10 +119,10 @@ class NeuralEBM(IterativeModel):
             return contextlib.nullcontext()
         return cpu_policy(ThreadPolicy(serial_blas=True, copy_threads=1))
 
-    def _build(self, n_features, rng=None):
+    def build_parameters(self, n_features, rng=None):
         rng = check_random_state(0 if rng is None else rng)
         d = int(n_features)
-        self._set_event_shape((d,))
+        self.set_event_shape((d,))
         self.net_ = _mlp(d, int_sizes(self.hidden, "hidden"), rng)
         xp = get_backend().xp
         self.box_ = xp.asarray([[-4.0] * d, [4.0] * d])
@@ -275,11 +275,11 @@ class NeuralEBM(IterativeModel):
         loss.backward()
         return float(loss.data), self.net_.grad_arrays(), undo, True
 
-    def _init_from_data(self, X, rng=None) -> None:
+    def init_from_data(self, X, rng=None) -> None:
         """Data-dependent set-up: the sampling/normalization box ``box_`` = the data's
         bounding box plus 25% of its width on each side. Called by :meth:`fit` and by
         :func:`minigen.training.train` (so ``minigen train ebm`` gets the same box instead
-        of the [-4, 4] placeholder of ``_build``); draws nothing from ``rng``."""
+        of the [-4, 4] placeholder of ``build_parameters``); draws nothing from ``rng``."""
         xp = get_backend().xp
         X = self._check_X(X)
         lo, hi = X.min(axis=0), X.max(axis=0)

@@ -45,7 +45,7 @@ from ..._validation import (
 )
 from ...backend import get_backend, to_numpy
 from ...base import register_model
-from ...distributions import boltzmann as bz
+from ...distributions import boltzmann
 from ...exceptions import EstimateWarning, TrainingDiverged
 from ...io import state_array
 from ...kernels import multinomial_threshold, rbm_gibbs
@@ -97,12 +97,12 @@ class _RBMBase(IterativeModel):
                          "optimizer": "sgd", "momentum": 0.5}
 
     # ------------------------------------------------------------ parameters
-    def _build(self, n_features, rng=None):
+    def build_parameters(self, n_features, rng=None):
         rng = check_random_state(0 if rng is None else rng)
         H = check_positive_int(self.n_components, "n_components")
         V = int(n_features)
         xp = get_backend().xp
-        self._set_event_shape((V,))
+        self.set_event_shape((V,))
         self.W_ = xp.asarray(rng.normal(0.0, 0.01, (V, H)))
         self.b_ = xp.zeros(V)
         self.c_ = xp.zeros(H)
@@ -175,13 +175,13 @@ class _RBMBase(IterativeModel):
         V = self.W_.shape[0]
         if V > 20:
             raise ValueError(f"method='exact' enumerates 2^V visible states; V={V} > 20")
-        S = bz.all_states(V, xp=xp)
+        S = boltzmann.all_states(V, xp=xp)
         lp = -self.free_energy(S)
         w = xp.exp(lp - lp.max())
         return S, sigmoid(S @ self.W_ + self.c_), w / w.sum()
 
     # ------------------------------------------------------------ fit
-    def _init_from_data(self, X, rng=None):
+    def init_from_data(self, X, rng=None):
         """Visible biases from the data means (Hinton's guide); called by the training
         loop after ``_build``, draws nothing."""
         xp = get_backend().xp
@@ -262,9 +262,9 @@ class _RBMBase(IterativeModel):
         X = self._check_fit_X(X, check_width=getattr(self, "fitted_", False))
         if not getattr(self, "fitted_", False):
             self._rng = check_random_state(hp["random_state"])
-            self._build(X.shape[1], self._rng)
-            self._set_event_shape((X.shape[1],))
-            self._init_from_data(X)
+            self.build_parameters(X.shape[1], self._rng)
+            self.set_event_shape((X.shape[1],))
+            self.init_from_data(X)
         params = self.trainable_arrays()
         good = {name: p.copy() for name, p in params.items()}
         good_chains = None if self.chains_ is None else self.chains_.copy()
@@ -424,12 +424,12 @@ class BernoulliRBM(_RBMBase):
         self._check_fitted()
         n = check_positive_int(n_samples, "n_samples")
         H = self.W_.shape[1]
-        if H > bz.MAX_ENUM_UNITS:
+        if H > boltzmann.MAX_ENUM_UNITS:
             raise ValueError(f"method='exact' enumerates 2^H hidden states; H={H} > "
-                             f"{bz.MAX_ENUM_UNITS}")
+                             f"{boltzmann.MAX_ENUM_UNITS}")
         rng = check_random_state(random_state)
         xp = get_backend().xp
-        hs = bz.all_states(H, xp=xp)  # (2^H, H)
+        hs = boltzmann.all_states(H, xp=xp)  # (2^H, H)
         log_q = hs @ self.c_ + softplus(hs @ self.W_.T + self.b_).sum(axis=1)
         q = xp.exp(log_q - log_q.max())
         u = uniforms(rng, n, np.float64)
@@ -444,14 +444,15 @@ class BernoulliRBM(_RBMBase):
 
     def _exact_log_partition(self) -> float:
         V, H = self.W_.shape
-        if min(V, H) > bz.MAX_ENUM_UNITS:
-            raise ValueError(f"exact log Z needs min(V, H) <= {bz.MAX_ENUM_UNITS}, got {V}x{H}")
+        if min(V, H) > boltzmann.MAX_ENUM_UNITS:
+            raise ValueError(f"exact log Z needs min(V, H) <= {boltzmann.MAX_ENUM_UNITS}, "
+                             f"got {V}x{H}")
         if H <= V:
             # sum over h: log Z = logsumexp_h [c.h + sum_i softplus(b_i + (W h)_i)]
-            return bz.logsumexp_over_states(
+            return boltzmann.logsumexp_over_states(
                 lambda S: S @ self.c_ + softplus(S @ self.W_.T + self.b_).sum(axis=1),
                 H, chunk_size=1 << 14)
-        return bz.logsumexp_over_states(
+        return boltzmann.logsumexp_over_states(
             lambda S: S @ self.b_ + softplus(S @ self.W_ + self.c_).sum(axis=1),
             V, chunk_size=1 << 14)
 
@@ -547,7 +548,7 @@ class GaussianBernoulliRBM(_RBMBase):
             raise self._width_error(X.shape[1])
         return get_backend().xp.asarray(X, dtype=np.float64)
 
-    def _init_from_data(self, X, rng=None):
+    def init_from_data(self, X, rng=None):
         xp = get_backend().xp
         self.b_[...] = xp.asarray(self._check_fit_X(X)).mean(axis=0)
 
@@ -556,12 +557,12 @@ class GaussianBernoulliRBM(_RBMBase):
         fallback), so ``n_components`` above ``MAX_ENUM_UNITS`` (24) cannot be scored:
         the shared default, 64, would train and then fail at scoring."""
         H = self.n_components
-        if isinstance(H, int) and H > bz.MAX_ENUM_UNITS:
+        if isinstance(H, int) and H > boltzmann.MAX_ENUM_UNITS:
             raise ValueError(
                 f"{type(self).__name__} with n_components={H} cannot be scored: its exact "
                 f"log Z enumerates 2^n_components hidden states, at most "
-                f"{bz.MAX_ENUM_UNITS} units (no AIS fallback); use n_components <= "
-                f"{bz.MAX_ENUM_UNITS} (e.g. 16)"
+                f"{boltzmann.MAX_ENUM_UNITS} units (no AIS fallback); use n_components <= "
+                f"{boltzmann.MAX_ENUM_UNITS} (e.g. 16)"
             )
 
     def free_energy(self, X):
@@ -573,14 +574,14 @@ class GaussianBernoulliRBM(_RBMBase):
         r""":math:`\log Z = \tfrac V2 \log 2\pi + \log\sum_h
         \exp(c^\top h + b^\top W h + \tfrac12 \lVert W h\rVert^2)`."""
         V, H = self.W_.shape
-        if H > bz.MAX_ENUM_UNITS:
-            raise ValueError(f"exact log Z needs H <= {bz.MAX_ENUM_UNITS}, got {H}")
+        if H > boltzmann.MAX_ENUM_UNITS:
+            raise ValueError(f"exact log Z needs H <= {boltzmann.MAX_ENUM_UNITS}, got {H}")
 
         def lw(S):
             m = S @ self.W_.T
             return S @ self.c_ + m @ self.b_ + 0.5 * (m * m).sum(axis=1)
 
-        return V * HALF_LOG_2PI + bz.logsumexp_over_states(lw, H)
+        return V * HALF_LOG_2PI + boltzmann.logsumexp_over_states(lw, H)
 
     def log_partition(self, method: str = "auto", random_state=0, return_stderr=False):
         if method == "ais":

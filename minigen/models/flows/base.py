@@ -12,7 +12,7 @@ arrays are accepted. ``logabsdet`` is always a float64 Tensor of shape ``(N,)``
 (log-dets are accumulated in float64 whatever the data dtype).
 
 ``inverse`` is the only inverse path: training through an inverse (reverse KL, IAF),
-``sample`` and ``invert`` all run it. Under :func:`~minigen.autograd.no_grad` the layers
+``sample`` and ``inverse_array`` all run it. Under :func:`~minigen.autograd.no_grad` the layers
 skip the tape (conditioners run as plain array code), so sampling costs no more than
 a hand-written inverse would; the element-wise work runs in the fused kernels either way.
 
@@ -95,7 +95,7 @@ class Transform(Module):
     def inverse(self, z):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def invert(self, z):
+    def inverse_array(self, z):
         """``f^{-1}(z)`` as a plain array: :meth:`inverse` without the tape."""
         with no_grad():
             return self.inverse(Tensor(z))[0].data

@@ -20,8 +20,8 @@ element-wise work runs in the fused kernels of :mod:`minigen.autograd.coupling_o
 layer, so every coupling starts as the identity.
 
 Inference without the tape: under :func:`~minigen.autograd.no_grad` (sampling,
-``score_samples``) the conditioners run as plain array code (:meth:`ConvConditioner.infer`,
-:meth:`MLPConditioner.infer`): convolutions keep a channel-major ``(C, N, H, W)`` layout
+``score_samples``) the conditioners run as plain array code (:meth:`ConvConditioner.forward_array`,
+:meth:`MLPConditioner.forward_array`): convolutions keep a channel-major ``(C, N, H, W)`` layout
 between layers (a 1x1 convolution is one matrix product), and a 3x3 convolution with
 fewer output than input channels (the last, zero-initialised layer) multiplies first and
 adds the 9 shifted ``(O, N, H, W)`` tap products, instead of copying its input 9 times
@@ -29,7 +29,7 @@ adds the 9 shifted ``(O, N, H, W)`` tap products, instead of copying its input 9
 masks: the first layer reads only the conditioning columns (its weight's matching
 columns), the last computes only the rows for the transformed columns, and the fused
 kernel touches only those (about half the work of the masked form,
-:meth:`MLPConditioner.infer_sub`). Either way ``forward`` and ``inverse`` are each one
+:meth:`MLPConditioner.forward_subset`). Either way ``forward`` and ``inverse`` are each one
 method, and the element-wise update is the same kernel; the two ways of evaluating the
 conditioner agree to float rounding (tested).
 
@@ -180,7 +180,7 @@ class MLPConditioner(Module):
     def forward(self, x):
         return self.net(x)
 
-    def infer(self, x):
+    def forward_array(self, x):
         """Plain-array forward (no autograd tape): ``(N, D)`` array -> ``(N, out_mult D)``."""
         xp = xp_of(x)
         layers = list(self.net)
@@ -193,8 +193,8 @@ class MLPConditioner(Module):
                 _act_inplace(xp, h, self.activation)
         return h
 
-    def infer_sub(self, x_in, in_idx, out_idx):
-        """``infer`` restricted to index sets: ``x_in = x[:, in_idx]`` (all other inputs
+    def forward_subset(self, x_in, in_idx, out_idx):
+        """``forward_array`` restricted to index sets: ``x_in = x[:, in_idx]`` (all other inputs
         are zero) -> the ``out_idx`` columns of the output, ``(N, len(out_idx))``. Only the
         matching columns of the first weight and rows of the last are used."""
         xp = xp_of(x_in)
@@ -233,7 +233,7 @@ class ConvConditioner(Module):
     def forward(self, x):
         return self.net(x)
 
-    def infer(self, x):
+    def forward_array(self, x):
         """Plain-array forward (no autograd tape, channel-major inside; see the module
         docstring): ``(N, C, H, W)`` array -> ``(N, out_mult C, H, W)`` (a transposed view)."""
         xp = xp_of(x)
@@ -279,11 +279,12 @@ class _MaskedCoupling(Transform):
         return self.mask.astype(x.dtype, copy=False), self.inv_mask.astype(x.dtype, copy=False)
 
     def _condition(self, x):
-        """``conditioner(x)``; the tape-free :meth:`infer` path when no gradient is recorded."""
-        infer = getattr(self.conditioner, "infer", None)
-        if infer is None or is_grad_enabled():
+        """``conditioner(x)``; the tape-free :meth:`forward_array` path when no gradient is
+        recorded."""
+        forward_array = getattr(self.conditioner, "forward_array", None)
+        if forward_array is None or is_grad_enabled():
             return self.conditioner(x)
-        return Tensor(infer(x.data))
+        return Tensor(forward_array(x.data))
 
     def _split(self, h, n_chunks=2):
         c = h.shape[1] // n_chunks
@@ -304,7 +305,7 @@ class AdditiveCoupling(_MaskedCoupling):
         if self._sub is not None and not is_grad_enabled():
             c_idx, t_idx, _ = self._sub
             xd = x.data
-            t = self.conditioner.infer_sub(xd[:, c_idx], c_idx, t_idx)
+            t = self.conditioner.forward_subset(xd[:, c_idx], c_idx, t_idx)
             y = xd.copy()
             y[:, t_idx] = additive_coupling(xd[:, t_idx], t, inverse=inverse).data
             return Tensor(y), zero_logdet(x)
@@ -347,7 +348,7 @@ class AffineCoupling(_MaskedCoupling):
         if self._sub is not None and not is_grad_enabled():
             c_idx, t_idx, out_idx = self._sub
             xd = x.data
-            raw, t = self._split(self.conditioner.infer_sub(xd[:, c_idx], c_idx, out_idx))
+            raw, t = self._split(self.conditioner.forward_subset(xd[:, c_idx], c_idx, out_idx))
             b = self.scale_bound
             s = xp_of(raw).tanh(raw * (1.0 / b))
             s *= b

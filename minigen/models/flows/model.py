@@ -130,7 +130,7 @@ class FlowModel(IterativeModel):
     def _image_mode(self, input_shape) -> bool:
         return len(input_shape) >= 2 and self.supports_images
 
-    def _build(self, n_features, rng=None) -> None:
+    def build_parameters(self, n_features, rng=None) -> None:
         rng = check_random_state(rng)
         if np.ndim(n_features) == 0:
             shape = (int(n_features),)
@@ -138,7 +138,7 @@ class FlowModel(IterativeModel):
             shape = tuple(int(s) for s in n_features)
         if len(shape) > 3:
             raise ValueError(f"examples must be vectors or images (H, W[, C]), got shape {shape}")
-        self._set_event_shape(shape)
+        self.set_event_shape(shape)
         self.n_dims_ = int(np.prod(shape))
         self.dtype_ = _dtype(self.dtype)
         if self._image_mode(shape):
@@ -436,7 +436,7 @@ class FlowModel(IterativeModel):
 
     # ------------------------------------------------------------ training contract
 
-    def _init_from_data(self, X, rng) -> None:
+    def init_from_data(self, X, rng) -> None:
         """Resolve ``n_bins`` and run ActNorm's data-dependent initialisation on a batch."""
         self._resolve_bins(X)
         X = self._check_X(X)
