@@ -338,7 +338,7 @@ class _Run:
         self.X = backend.asarray(X)
         self.Xv = backend.asarray(X_valid) if X_valid is not None else None
 
-    def build_parameters(self):
+    def _build(self):
         model = self.model
         if not model.is_built():
             model.build_parameters(model.build_argument(self.X.shape[1:]), self.rng)
