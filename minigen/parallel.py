@@ -22,6 +22,7 @@ with cloudpickle).
 
 from __future__ import annotations
 
+import numbers
 import os
 
 import numpy as np
@@ -116,9 +117,6 @@ def connect(workers=None, scheduler=None):
 def seed_from(random_state) -> int:
     """An integer seed for positional streams: ``random_state`` itself when it is a
     non-negative int, else drawn once from it (a Generator, RandomState, None...)."""
-    import numbers
-
-
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) \
             and random_state >= 0:
         return int(random_state)

@@ -244,7 +244,6 @@ class AutoregressiveModel(IterativeModel):
         else:
             self._check_values(Xf, "X", self.n_categories_)
 
-
     # ------------------------------------------------------------ validation
     def _check_values(self, Xf, name, k):
         """Integer values in ``0..k-1`` (any ``k`` if None) -> int64 array on Xf's backend."""

@@ -117,7 +117,6 @@ class ContinuousMADE(IterativeModel):
         self.shift_ = X.mean(axis=0)
         self.scale_ = X.std(axis=0)
 
-
     # ------------------------------------------------------------ density
     def _check_X(self, X, name="X"):
         self._check_fitted()

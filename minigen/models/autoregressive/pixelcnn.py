@@ -139,7 +139,6 @@ class _PixelCNNNet(nn.Module):
 class PixelCNN(_SamplerMixin, PixelModel):
     """PixelCNN with masked convolutions and residual blocks (see module docstring).
 
-
     Sampling: ``sample(n, random_state, temperature, use_cache=True)`` (cached, see module
     docstring).
     """

@@ -541,7 +541,6 @@ class GaussianBernoulliRBM(_RBMBase):
     }
     divergence_hint = " or standardize X"
 
-
     def _check_X(self, X, *, check_width=True):
         X = flatten_rows(check_array(X, "X", ndim=(2, 3, 4)))  # images are flattened
         if check_width and hasattr(self, "W_") and X.shape[1] != self.W_.shape[0]:
