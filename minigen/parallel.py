@@ -46,8 +46,17 @@ def map_ordered(executor, fn, tasks) -> list:
     if not hasattr(executor, "submit"):
         raise TypeError(f"executor must be a concurrent.futures.Executor (with submit), got "
                         f"{type(executor).__name__}")
-    futures = [executor.submit(fn, *args) for args in tasks]
+    futures = [executor.submit(_on_aligned_arrays, fn, *args) for args in tasks]
     return [f.result() for f in futures]
+
+
+def _on_aligned_arrays(fn, *args):
+    """``fn(*args)`` with NumPy arguments made aligned first: an array a Dask worker
+    unpacks from a network frame can start at any byte, and BLAS runs ~3x slower on it
+    (an AIS block of 25 chains on a 784x500 RBM: 3.1 s misaligned, 0.86 s aligned).
+    ``np.require`` copies only an array that needs it."""
+    return fn(*(np.require(a, requirements="A") if isinstance(a, np.ndarray) else a
+                for a in args))
 
 
 def fixed_blocks(n: int, size: int) -> list[tuple[int, int]]:

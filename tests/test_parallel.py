@@ -155,3 +155,24 @@ def test_errors_without_dask_and_with_a_bad_executor(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"pip install 'minigen\[dask\]'"):
         local_cluster(1)
+
+
+def test_tasks_get_aligned_arrays():
+    """A worker may unpack an array at any byte offset (BLAS then runs ~3x slower):
+    ``map_ordered`` hands every task aligned NumPy arrays, with the same values."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from minigen.parallel import map_ordered
+
+    raw = np.arange(1, 65, dtype=np.float64).tobytes()
+    buf = bytearray(len(raw) + 1)
+    buf[1:] = raw
+    misaligned = np.frombuffer(buf, dtype=np.float64, offset=1)
+    assert not misaligned.flags.aligned
+
+    def seen(a, k):
+        return a.flags.aligned, float(a.sum()) + k
+
+    with ThreadPoolExecutor(2) as ex:
+        out = map_ordered(ex, seen, [(misaligned, 0), (misaligned, 1)])
+    assert out == [(True, 2080.0), (True, 2081.0)]
