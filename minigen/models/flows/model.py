@@ -52,6 +52,7 @@ import math
 
 import numpy as np
 
+from ..._threads import cpu_policy
 from ..._validation import check_array, check_choice, check_positive_float, check_positive_int
 from ...autograd import F, Tensor, no_grad
 from ...backend import get_backend, to_numpy
@@ -297,7 +298,7 @@ class FlowModel(IterativeModel):
     def _log_prob_batched(self, V, batch_size: int):
         """``log p_V`` of checked values ``V``, ``batch_size`` rows at a time (no grad)."""
         out = []
-        with no_grad():
+        with no_grad(), cpu_policy():
             for i in range(0, len(V), batch_size):
                 out.append(self._log_prob_tensor(V[i:i + batch_size]).data)
         return get_backend().xp.concatenate(out)
@@ -356,7 +357,7 @@ class FlowModel(IterativeModel):
                              f"{self.dtype_.name}: it must be <= {t_max:.3g}")
         rng = check_random_state(random_state)
         Z = (self.base_.sample(n, rng) * temperature).astype(self.dtype_, copy=False)
-        with no_grad():
+        with no_grad(), cpu_policy():
             V, ladj_inv = self.transform_.inverse(Tensor(Z))
         self._check_samples_finite(V.data, temperature)
         if return_log_prob:
