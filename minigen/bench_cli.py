@@ -364,10 +364,21 @@ def time_round_robin(calls: dict, repeat: int, sync=lambda: None, block: int = 3
     The calls are visited in turn (a machine that slows down mid-run slows every row
     alike); each visit makes one untimed call, then up to ``block`` timed ones: the first
     call after another library's runs pays for that library's idle threads still spinning
-    on the cores (OpenMP, OpenBLAS), which is not the cost of either."""
+    on the cores (OpenMP, OpenBLAS), which is not the cost of either. The order changes
+    from round to round (rotated every other round, reversed every other one), so that
+    no row always comes right after the same one: on a VM the first calls after other
+    work (or idling) run slow for more than one call (a kernel 1.5x slower after a 7.5 ms
+    sleep, back to speed after ~6 calls); a fixed order charged that to whichever row
+    followed the slowest one."""
     times = {k: [] for k in calls}
+    keys = list(calls)
+    rounds = 0
     while any(len(v) < repeat for v in times.values()):
-        for k, fn in calls.items():
+        start = (rounds // 2) % len(keys)
+        order = keys[start:] + keys[:start]
+        rounds += 1
+        for k in order if rounds % 2 else order[::-1]:
+            fn = calls[k]
             fn()
             sync()
             for _ in range(min(block, repeat - len(times[k]))):

@@ -440,3 +440,19 @@ def test_bad_param_names_the_valid_keys_and_types(tmp_path, capsys, param, expec
     err = capsys.readouterr().err
     assert expected in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_round_robin_rotates_the_row_that_follows_each_other():
+    """A row visited always right after the same one pays that row's after-effects (on a
+    VM, slow calls for a while after other work): each row must follow several others."""
+    from minigen.bench_cli import time_round_robin
+
+    order = []
+    calls = {k: (lambda k=k: order.append(k)) for k in "abc"}
+    out = time_round_robin(calls, repeat=9, block=3)
+    assert set(out) == set("abc")
+    visits = order[::4]  # a visit: one untimed call, then 3 timed ones
+    assert len(visits) == 9 and all(visits.count(k) == 3 for k in "abc")
+    before = {k: {visits[i - 1] for i in range(1, len(visits)) if visits[i] == k}
+              for k in "abc"}
+    assert all(len(v) >= 2 for v in before.values()), before

@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from .._validation import NonFiniteError, check_array
-from ..backend import check_on_backend, xp_of
+from ..backend import check_on_backend, get_backend, xp_of
 from ._checks import array_arg, as_kernel_array
 from ._dispatch import implementation
 from .reference import coupling as _spec
@@ -166,7 +166,29 @@ def additive_coupling_backward(gy, inverse: bool = False):
     return tuple(g.reshape(shape) for g in out)
 
 
+def _plain_actnorm_args(x, loc, log_scale):
+    """The common call in a few attribute reads, or ``None`` (then the full checks run):
+    three NumPy arrays of one float32/float64 dtype on a host backend, ``x`` (N, C, ...)
+    and C-contiguous, ``loc`` and ``log_scale`` contiguous (C,). Right after the kernel
+    has streamed ``x``, the interpreter runs on cold caches, where the full checks cost
+    ~0.15 ms at 256 x 16 x 32 x 32 (a quarter of the kernel's time)."""
+    if not (type(x) is np.ndarray and type(loc) is np.ndarray
+            and type(log_scale) is np.ndarray):
+        return None
+    dt = x.dtype
+    if (dt != np.float32 and dt != np.float64) or loc.dtype != dt or log_scale.dtype != dt:
+        return None
+    if (x.ndim < 2 or not x.flags.c_contiguous or loc.shape != (x.shape[1],)
+            or log_scale.shape != loc.shape or not loc.flags.c_contiguous
+            or not log_scale.flags.c_contiguous or get_backend().is_gpu):
+        return None
+    return x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:])), loc, log_scale
+
+
 def _actnorm_args(x, loc, log_scale):
+    plain = _plain_actnorm_args(x, loc, log_scale)
+    if plain is not None:
+        return plain
     x = check_array(x, "x", ndim=tuple(range(2, 33)), finite=False)
     check_on_backend(x, "x")
     c = x.shape[1]

@@ -217,7 +217,7 @@ def test_additive_coupling(backend):
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(5, 3), (4, 3, 2, 5), (0, 2, 4), (1, 1)])
+@pytest.mark.parametrize("shape", [(5, 3), (4, 3, 2, 5), (0, 2, 4), (3, 2, 0, 5), (2, 0), (1, 1)])
 def test_actnorm_matches_reference_and_inverts(backend, dtype, shape):
     rng = np.random.default_rng(5)
     c = shape[1]
@@ -388,3 +388,22 @@ def test_cupy_actnorm_matches_reference(dtype):
                 y.get(), y_ref.reshape(x.shape), rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 10
             )
             np.testing.assert_allclose(ld.get(), ld_ref, rtol=1e-12)
+
+
+def test_actnorm_plain_path_takes_only_the_common_call():
+    """The few-attribute path of the ActNorm wrapper: C-contiguous host arrays of one float
+    dtype; anything else (strided, mixed or integer dtypes, lists, a wrong loc) goes
+    through the full checks."""
+    from minigen.kernels.coupling import _plain_actnorm_args
+
+    x = np.zeros((2, 3, 4, 5), np.float32)
+    loc = np.zeros(3, np.float32)
+    x3, _, _ = _plain_actnorm_args(x, loc, loc)
+    assert x3.shape == (2, 3, 20) and np.shares_memory(x3, x)
+    for args in ((x[:, :, ::2], loc, loc), (x, loc.astype(np.float64), loc),
+                 (x.astype(np.int32), loc, loc), (x.tolist(), loc, loc),
+                 (x, np.zeros(4, np.float32), loc), (x, loc, np.zeros(6, np.float32)[::2]),
+                 (x.astype(np.float16), loc.astype(np.float16), loc.astype(np.float16))):
+        assert _plain_actnorm_args(*args) is None
+    with pytest.raises(ValueError, match="loc"):
+        K.actnorm(x, np.zeros(4, np.float32), loc)
