@@ -109,9 +109,6 @@ def _anneal_block(W, b, c, bA, betas, seed, c0, c1, v0=None, backend="numpy",
         W, b, c, bA = (be.asarray(a) for a in (W, b, c, bA))
         V, H = W.shape
 
-        def logp(v, beta):
-            return (1 - beta) * (v @ bA) + beta * (v @ b) + softplus(beta * (v @ W + c)).sum(axis=1)
-
         if v0 is None:
             pA = sigmoid(bA)
             v = (be.asarray(chain_uniforms(seed, 0, c0, c1, V)) < pA).astype(W.dtype)
@@ -122,9 +119,13 @@ def _anneal_block(W, b, c, bA, betas, seed, c0, c1, v0=None, backend="numpy",
         for k in range(1, len(betas)):
             bar.update(1)
             bprev, bk = float(betas[k - 1]), float(betas[k])
-            lw += logp(v, bk) - logp(v, bprev)
-            u = be.asarray(chain_uniforms(seed, k, c0, c1, H + V)).astype(W.dtype)
-            ph = sigmoid(bk * (v @ W + c))
+            # one product v W per temperature serves both log p*_beta and the Gibbs step:
+            # log p*_beta(v) = (1 - beta) bA.v + beta b.v + sum_j softplus(beta (c + v W)_j)
+            vbA, vb, a = v @ bA, v @ b, v @ W + c
+            lw += ((1 - bk) * vbA + bk * vb + softplus(bk * a).sum(axis=1)) - (
+                (1 - bprev) * vbA + bprev * vb + softplus(bprev * a).sum(axis=1))
+            u = be.asarray(chain_uniforms(seed, k, c0, c1, H + V)).astype(W.dtype, copy=False)
+            ph = sigmoid(bk * a)
             h = (u[:, :H] < ph).astype(W.dtype)
             pv = sigmoid((1 - bk) * bA + bk * (b + h @ W.T))
             v = (u[:, H:] < pv).astype(W.dtype)
