@@ -113,7 +113,7 @@ MODELS = {
     },
     "rbm": {
         "kind": "binary", "cls": "BernoulliRBM",
-        "params": {"n_components": 500, "method": "pcd", "k": 1},
+        "params": {"n_components": 500, "method": "pcd", "k": 1, "dtype": "float32"},
         "peers": ["sklearn"],
         "train": {"learning_rate": 0.05, "batch_size": 100, "max_epochs": 10,
                   "optimizer": "sgd", "momentum": 0.0, "early_stopping": False},

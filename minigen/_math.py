@@ -33,8 +33,12 @@ def sigmoid(x):
 
 
 def softplus(x):
-    r""":math:`\log(1 + e^x)` without overflow."""
-    return xp_of(x).logaddexp(0.0, x)
+    r""":math:`\log(1 + e^x) = \max(x, 0) + \log(1 + e^{-|x|})` without overflow.
+
+    (``logaddexp(0, x)`` gives the same values but is not vectorized: 10x slower in
+    float32, 1.7x in float64.)"""
+    xp = xp_of(x)
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
 def log_sigmoid(x):

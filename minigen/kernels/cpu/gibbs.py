@@ -525,16 +525,19 @@ def _visible_pass(h, n, WT, b, pv, v, u, urow, ustride, idx):
 
 
 @njit(cache=True)
-def rbm_sgd_epoch(X, perm, start, stop, bs, W, b, c, mW, mb, mc, t, chains, u, k,
+def rbm_sgd_epoch(X, perm, start, stop, bs, W, b, c, mW, mb, mc, t, chains, chain_ph, u, k,
                   persistent, lr, mom, wd, sp_target, sp_cost):
     """CD-k / PCD-k mini-batch SGD over batches ``perm[s:s+bs]``, ``s`` in
     ``range(start, stop, bs)``, updating ``W, b, c`` (and momentum ``mW, mb, mc``, the
-    PCD ``chains``) in place; returns the new step count ``t``.
+    PCD ``chains`` and their hidden probabilities ``chain_ph``) in place; returns the new
+    step count ``t``.
 
     The per-batch path of :class:`minigen.models.ebm.BernoulliRBM.fit` (NumPy backend)
     for binary float64 data, given the same uniforms: batch after batch, ``u`` holds the
     ``(k, B_chains, H + V)`` uniforms that path draws (columns ``:H`` sample h, ``H:``
-    sample v at each step), so one host draw per epoch replays its stream. Gradients are
+    sample v at each step), so one host draw per epoch replays its stream. Step 0 draws h
+    from ``ph0`` of the data (CD) or from ``chain_ph``, the chains' p(h | v) kept from the
+    previous batch (PCD): no product for it. Gradients are
     closed form (``<v ph>_chains - <v ph>_data`` etc.), then weight decay, the sparsity
     penalty (``sp_cost > 0``) and heavy-ball momentum (``m = g`` at step 1, else
     ``m = mom*m + g``; ``p -= lr*m``). Summation order differs from BLAS, so parameters
@@ -574,7 +577,7 @@ def rbm_sgd_epoch(X, perm, start, stop, bs, W, b, c, mW, mb, mc, t, chains, u, k
         for t_ in range(k):
             base = pos + t_ * nk * stride
             if persistent and t_ == 0:
-                _hidden_pass(chains, nk, W, c, phk, hk, u, base, stride, True, idx)
+                _threshold(chain_ph, nk, hk, u, base, stride)
             elif t_ > 0:
                 _hidden_pass(vk, nk, W, c, phk, hk, u, base, stride, True, idx)
             _visible_pass(hk, nk, WT, b, pv, vk, u, base + H, stride, idx)
@@ -582,6 +585,7 @@ def rbm_sgd_epoch(X, perm, start, stop, bs, W, b, c, mW, mb, mc, t, chains, u, k
         _hidden_pass(vk, nk, W, c, phk, hk, u, 0, 0, False, idx)
         if persistent:
             chains[:, :] = vk[:nk]
+            chain_ph[:, :] = phk[:nk]
         # gradients of the mean NLL (as _RBMBase._loss_and_grads)
         wk = 1.0 / nk
         gW[:, :] = 0.0
@@ -655,9 +659,10 @@ def warm_up() -> None:
         J, order, x = np.zeros((V, V), dtype), np.arange(V, dtype=np.int64), np.zeros((2, V), dtype)
         bm_gibbs_sweep(x, J, b, 1, np.full((1, 2, V), 0.5, dtype), order)
         bm_gibbs_sweep_philox(x, J, b, 1, order, 1, 0)
-    # BernoulliRBM._fused_epoch: float64, int64 permutation, Python ints/floats/bools
+    # BernoulliRBM._fused_epoch: float64, float32 uniforms, int64 permutation, Python
+    # ints/floats/bools
     X, W = np.zeros((2, V)), np.zeros((V, H))
     b, c = np.zeros(V), np.zeros(H)
     rbm_sgd_epoch(X, np.arange(2, dtype=np.int64), 0, 2, 2, W, b, c, np.zeros_like(W),
-                  np.zeros_like(b), np.zeros_like(c), 0, np.zeros((0, V)),
-                  np.full(2 * (H + V), 0.5), 1, False, 0.1, 0.5, 0.0, 0.0, 0.0)
+                  np.zeros_like(b), np.zeros_like(c), 0, np.zeros((0, V)), np.zeros((0, H)),
+                  np.full(2 * (H + V), 0.5, np.float32), 1, False, 0.1, 0.5, 0.0, 0.0, 0.0)

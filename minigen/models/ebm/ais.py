@@ -89,8 +89,8 @@ def _check_base_data(rbm, data, name):
 def _base_bias(rbm, data):
     xp = get_backend().xp
     if data is None:
-        return xp.zeros_like(rbm.b_)
-    p = xp.clip(xp.asarray(data, dtype=rbm.W_.dtype).mean(axis=0), 1e-3, 1 - 1e-3)
+        return xp.zeros(rbm.b_.shape)
+    p = xp.clip(xp.asarray(data, dtype=np.float64).mean(axis=0), 1e-3, 1 - 1e-3)
     return xp.log(p) - xp.log1p(-p)
 
 
@@ -140,7 +140,9 @@ def _anneal(rbm, betas, bA, seed, n_chains, v0, executor, block_size, verbose, d
     if executor is not None and be.is_gpu:
         raise ValueError("executor= fans AIS chains out to CPU workers; on the cupy backend "
                          "run them on the device (executor=None)")
-    host = [to_numpy(a) for a in (rbm.W_, rbm.b_, rbm.c_, bA)]
+    # float64 whatever the RBM's dtype: the log weights are sums of differences of
+    # free energies in the hundreds
+    host = [np.asarray(to_numpy(a), np.float64) for a in (rbm.W_, rbm.b_, rbm.c_, bA)]
     v0h = None if v0 is None else to_numpy(v0)
     tasks = [(*host, betas, seed, c0, c1, None if v0h is None else v0h[c0:c1], be.name,
               verbose and executor is None, desc) for c0, c1 in fixed_blocks(n_chains, block_size)]
@@ -181,7 +183,7 @@ def ais_log_partition(rbm, *, n_chains: int = 200, n_betas: int = 2000,
     n_chains = check_positive_int(n_chains, "n_chains")
     block_size = check_positive_int(block_size, "block_size")
     betas = beta_schedule(n_betas, schedule)
-    bA = _base_bias(rbm, data) if data is not None else rbm.b_.copy()
+    bA = _base_bias(rbm, data) if data is not None else rbm.b_.astype(np.float64)
     H = rbm.W_.shape[1]
     log_za = float(softplus(bA).sum()) + H * math.log(2.0)
     lw = _anneal(rbm, betas, bA, seed, n_chains, None, executor, block_size, verbose, "AIS")

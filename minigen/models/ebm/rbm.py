@@ -49,7 +49,7 @@ from ...distributions import boltzmann
 from ...exceptions import EstimateWarning, TrainingDiverged
 from ...io import state_array
 from ...kernels import multinomial_threshold, rbm_gibbs
-from ...params import Param, non_negative_float, one_of, optional, positive_int
+from ...params import Param, dtype_name, non_negative_float, one_of, optional, positive_int
 from ...random import check_random_state, normals, uniforms
 from ...training import IterativeModel
 from .ais import ais_log_partition
@@ -67,13 +67,25 @@ _sparsity_target.kind = "float in (0, 1) or None"
 
 
 class _RBMBase(IterativeModel):
-    """Shared machinery: parameters, CD/PCD gradients, the fused epoch, sklearn surface.
+    r"""Shared machinery: parameters, CD/PCD gradients, the fused epoch, sklearn surface.
 
     Trained by :func:`minigen.training.train` (``fit``) with SGD and momentum by default
     (``learning_rate=0.05``, ``momentum=0.5``, ``batch_size=20``, ``max_epochs=10``, as
     Hinton's guide suggests); ``weight_decay`` is an L2 penalty on ``W`` only. On the
-    ``numba`` backend an epoch is one fused kernel call (same random stream and updates
-    as the per-batch path; constant ``lr_schedule`` and no ``clip_norm``).
+    ``numba`` backend a float64 epoch of a small layer is one fused kernel call (same
+    random stream and updates as the per-batch path; constant ``lr_schedule`` and no
+    ``clip_norm``).
+
+    ``dtype`` is the dtype of the parameters, the chains, the momentum buffers and every
+    per-batch array; ``"float32"`` (what scikit-learn's ``BernoulliRBM`` keeps for float32
+    data) halves the memory traffic of the matrix products. Likelihoods (free energy, exact
+    log Z, AIS, pseudo-likelihood) are computed in float64 whatever the dtype.
+
+    A PCD step keeps the chains' hidden probabilities :math:`p(h \mid v_{chain})` from the
+    previous gradient (as scikit-learn keeps ``h_samples_``): per batch the products are
+    :math:`v_0 W` (data), :math:`h W^\top` (chains' visibles), :math:`v_k W` (chains'
+    hiddens) and the two of the gradient; the free energies of the reported loss reuse the
+    first and third.
     """
 
     accepts_images = False  # images are flattened to rows
@@ -92,6 +104,8 @@ class _RBMBase(IterativeModel):
                                  "(enumeration); above it, AIS", positive_int),
         "ais_chains": Param(200, "AIS chains when log Z is not exact", positive_int),
         "ais_betas": Param(2000, "AIS temperatures when log Z is not exact", positive_int),
+        "dtype": Param("float64", "float dtype of the parameters, chains and training "
+                       "arithmetic (likelihoods are computed in float64)", dtype_name),
     }
     training_defaults = {"max_epochs": 10, "batch_size": 20, "learning_rate": 0.05,
                          "optimizer": "sgd", "momentum": 0.5}
@@ -103,10 +117,20 @@ class _RBMBase(IterativeModel):
         V = int(n_features)
         xp = get_backend().xp
         self.set_event_shape((V,))
-        self.W_ = xp.asarray(rng.normal(0.0, 0.01, (V, H)))
-        self.b_ = xp.zeros(V)
-        self.c_ = xp.zeros(H)
+        dt = self._dtype()
+        self.W_ = xp.asarray(rng.normal(0.0, 0.01, (V, H)), dtype=dt)  # same draws per dtype
+        self.b_ = xp.zeros(V, dtype=dt)
+        self.c_ = xp.zeros(H, dtype=dt)
         self.chains_ = None
+        self._chains_hidden = None
+
+    def _dtype(self) -> np.dtype:
+        """The training dtype (``dtype``; float64 for a model built before it existed)."""
+        return np.dtype(getattr(self, "dtype", None) or "float64")
+
+    def _float64_params(self):
+        """``(W, b, c)`` in float64: likelihoods are sums of hundreds of terms."""
+        return tuple(a.astype(np.float64, copy=False) for a in (self.W_, self.b_, self.c_))
 
     components_ = property(lambda self: self.W_.T, doc="(H, V) weights (scikit-learn layout).")
     intercept_hidden_ = property(lambda self: self.c_, doc="(H,) hidden biases c.")
@@ -116,13 +140,46 @@ class _RBMBase(IterativeModel):
         return {"W": self.W_, "b": self.b_, "c": self.c_}
 
     def extra_state(self) -> dict:
-        return {} if self.chains_ is None else {"chains": self.chains_}
+        if self.chains_ is None:
+            return {}
+        out = {"chains": self.chains_}
+        ph = self._chain_hidden_probs(compute=False)
+        if ph is not None:
+            out["chains_hidden"] = ph
+        return out
 
     def load_extra_state(self, state: dict) -> None:
         self.chains_ = None
+        self._chains_hidden = None
         if "chains" in state:
             chains = state_array(state["chains"], "chains", ndim=2, width=self.W_.shape[0])
             self.chains_ = get_backend().asarray(chains).astype(self.W_.dtype)
+            if "chains_hidden" in state:  # else recomputed from the chains when needed
+                ph = state_array(state["chains_hidden"], "chains_hidden", ndim=2,
+                                 width=self.W_.shape[1])
+                if ph.shape[0] != self.chains_.shape[0]:
+                    raise ValueError(f"chains_hidden has {ph.shape[0]} rows, chains "
+                                     f"{self.chains_.shape[0]}")
+                self._set_chains(self.chains_,
+                                 get_backend().asarray(ph).astype(self.W_.dtype))
+
+    def _set_chains(self, v, ph):
+        """Persistent chains ``v`` and their hidden probabilities ``ph`` (kept together:
+        a ``chains_`` set by hand gets its own recomputed)."""
+        self.chains_ = v
+        self._chains_hidden = (v, ph)
+
+    def _chain_hidden_probs(self, compute=True):
+        r""":math:`p(h \mid v_{chain})` kept from the last gradient, or (``compute``)
+        from the current parameters when ``chains_`` has no kept ones."""
+        kept = getattr(self, "_chains_hidden", None)
+        if kept is not None and kept[0] is self.chains_:
+            return kept[1]
+        if not compute:
+            return None
+        ph = sigmoid(self.chains_ @ self.W_ + self.c_)
+        self._set_chains(self.chains_, ph)
+        return ph
 
     def decayed_arrays(self):
         return ("W",)
@@ -133,8 +190,14 @@ class _RBMBase(IterativeModel):
         return min(self.W_.shape) <= self.exact_max_units
 
     # ------------------------------------------------------------ gradients
-    def _negative_phase(self, v0, rng):
-        """Return (ph0, vk, phk): positive hidden probs, negative visibles and hidden probs."""
+    def _negative_phase(self, v0, ph0, rng):
+        r"""Return ``(vk, ak, phk)``: the negative visibles, their hidden pre-activations
+        :math:`v_k W + c` and :math:`p(h \mid v_k)`, given the data ``v0`` and its ``ph0`` =
+        :math:`p(h \mid v_0)`."""
+        raise NotImplementedError
+
+    def _free_energy_from(self, v, a):
+        """:math:`F(v)` per row given the hidden pre-activations ``a`` = :math:`vW + c`."""
         raise NotImplementedError
 
     def loss_and_grads(self, batch, rng):
@@ -149,24 +212,31 @@ class _RBMBase(IterativeModel):
     def _loss_and_grads(self, v0, rng, with_loss: bool):
         """Unchecked fast path (``v0`` already validated); loss is NaN unless ``with_loss``."""
         xp = get_backend().xp
-        if self.method == "exact":
-            ph0 = sigmoid(v0 @ self.W_ + self.c_)
-            vk, phk, wk = self._exact_model_states()
-        else:
-            ph0, vk, phk = self._negative_phase(v0, rng)
-            wk = xp.full(vk.shape[0], 1.0 / vk.shape[0])
         B = v0.shape[0]
-        # the CD gradient: <dF/dtheta>_data - <dF/dtheta>_chains (model term weighted by wk)
-        gW = (vk * wk[:, None]).T @ phk - v0.T @ ph0 / B
-        gb = wk @ vk - v0.mean(axis=0)
-        gc = wk @ phk - ph0.mean(axis=0)
+        a0 = v0 @ self.W_ + self.c_
+        ph0 = sigmoid(a0)
+        if self.method == "exact":
+            vk, phk, wk = self._exact_model_states()
+            mk, wph = wk @ vk, phk * wk[:, None]
+        else:
+            vk, ak, phk = self._negative_phase(v0, ph0, rng)
+            wph = phk * (1.0 / vk.shape[0])  # a Python scalar keeps float32 float32
+            mk = vk.mean(axis=0)
+        # the CD gradient: <dF/dtheta>_chains - <dF/dtheta>_data, one product of the
+        # stacked rows: [v_k; v_0]^T [w_k * ph_k; -ph_0 / B]
+        gW = xp.concatenate([vk, v0]).T @ xp.concatenate([wph, ph0 * (-1.0 / B)])
+        gb = mk - v0.mean(axis=0)
+        gc = wph.sum(axis=0) - ph0.mean(axis=0)
         if self.sparsity_target is not None and self.sparsity_cost:
             d = self.sparsity_cost * (ph0.mean(axis=0) - self.sparsity_target)
             gc = gc + d
             gW = gW + v0.mean(axis=0)[:, None] * d[None, :]
         loss = float("nan")
         if with_loss:
-            loss = float(self.free_energy(v0).mean() - wk @ self.free_energy(vk))
+            f0 = self._free_energy_from(v0, a0).mean()
+            fk = wk @ self.free_energy(vk) if self.method == "exact" else \
+                self._free_energy_from(vk, ak).mean()
+            loss = float(f0 - fk)
         return loss, {"W": gW, "b": gb, "c": gc}
 
     def _exact_model_states(self):
@@ -178,14 +248,15 @@ class _RBMBase(IterativeModel):
         S = boltzmann.all_states(V, xp=xp)
         lp = -self.free_energy(S)
         w = xp.exp(lp - lp.max())
-        return S, sigmoid(S @ self.W_ + self.c_), w / w.sum()
+        dt = self.W_.dtype
+        return S.astype(dt), sigmoid(S.astype(dt) @ self.W_ + self.c_), (w / w.sum()).astype(dt)
 
     # ------------------------------------------------------------ fit
     def init_from_data(self, X, rng=None):
         """Visible biases from the data means (Hinton's guide); called by the training
         loop after ``_build``, draws nothing."""
         xp = get_backend().xp
-        X = xp.asarray(self._check_fit_X(X))
+        X = xp.asarray(self._check_fit_X(X), dtype=np.float64)  # the same b_ for either dtype
         p = xp.clip(X.mean(axis=0), 1e-3, 1 - 1e-3)
         self.b_[...] = xp.log(p) - xp.log1p(-p)
 
@@ -210,7 +281,7 @@ class _RBMBase(IterativeModel):
         """The fused one-call-per-epoch training kernel, or ``None`` (per-batch path)."""
         return None
 
-    #: most uniforms drawn at once by the fused path (float64: 32 MiB); an epoch that needs
+    #: most uniforms drawn at once by the fused path (float32: 16 MiB); an epoch that needs
     #: more runs as several kernel calls, each over whole batches
     _FUSED_MAX_UNIFORMS = 1 << 22
 
@@ -225,12 +296,13 @@ class _RBMBase(IterativeModel):
         n = X.shape[0]
         persistent = self.method == "pcd"
         if persistent and self.chains_ is None:
-            self.chains_ = self._init_chains(self.n_persistent or bs, rng)
+            self._start_chains(self.n_persistent or bs, rng)
         if persistent:
-            self.chains_ = np.ascontiguousarray(self.chains_, dtype=np.float64)
+            ph = np.ascontiguousarray(self._chain_hidden_probs(), dtype=np.float64)
+            self._set_chains(np.ascontiguousarray(self.chains_, dtype=np.float64), ph)
             chains = self.chains_
         else:
-            chains = np.zeros((0, V))
+            chains, ph = np.zeros((0, V)), np.zeros((0, H))
         mom = opt._buffers.get("momentum")
         bufs = [mom[name] if mom else np.zeros_like(p)
                 for name, p in self.trainable_arrays().items()]
@@ -244,9 +316,9 @@ class _RBMBase(IterativeModel):
                 if s1 > s0 and total + per > self._FUSED_MAX_UNIFORMS:
                     break
                 total, s1 = total + per, s1 + bs
-            u = rng.random(total)
+            u = rng.random(total, dtype=np.float32)
             opt.t = kernel(Xc, perm, s0, min(s1, n), bs, self.W_, self.b_, self.c_, *bufs,
-                           opt.t, chains, u, k, persistent, float(opt.lr),
+                           opt.t, chains, ph, u, k, persistent, float(opt.lr),
                            float(self.momentum), float(self.weight_decay),
                            float(self.sparsity_target or 0.0),
                            float(self.sparsity_cost) if sp else 0.0)
@@ -267,7 +339,8 @@ class _RBMBase(IterativeModel):
             self.init_from_data(X)
         params = self.trainable_arrays()
         good = {name: p.copy() for name, p in params.items()}
-        good_chains = None if self.chains_ is None else self.chains_.copy()
+        good_chains = (self.chains_, getattr(self, "_chains_hidden", None))  # replaced, not
+        # modified, by a step
         if getattr(self, "_rng", None) is None:  # fitted by fit(): a stream of its own
             self._rng = check_random_state(hp["random_state"])
         _, g = self._loss_and_grads(X, self._rng, with_loss=False)  # X validated above
@@ -279,7 +352,7 @@ class _RBMBase(IterativeModel):
         if not big <= self.max_abs_param:  # also NaN
             for name, p in params.items():
                 p[...] = good[name]
-            self.chains_ = good_chains
+            self.chains_, self._chains_hidden = good_chains
             raise TrainingDiverged(
                 f"{type(self).__name__}.partial_fit diverged: max |parameter| = {big:.4g}; "
                 f"the step was undone. Lower learning_rate (now {hp['learning_rate']:g})",
@@ -354,7 +427,7 @@ class _RBMBase(IterativeModel):
     def transform(self, X):
         """Hidden activation probabilities :math:`p(h=1 \\mid v)`, (n, H)."""
         self._check_fitted()
-        return sigmoid(self._check_X(X) @ self.W_ + self.c_)
+        return sigmoid(self._check_X(X).astype(self.W_.dtype, copy=False) @ self.W_ + self.c_)
 
     def sample(self, n_samples: int, random_state=None, *, n_steps: int = 1000):
         """``n_samples`` visible samples after ``n_steps`` block-Gibbs steps from noise."""
@@ -392,16 +465,22 @@ class BernoulliRBM(_RBMBase):
         check_binary(X, "X")
         if check_width and hasattr(self, "W_") and X.shape[1] != self.W_.shape[0]:
             raise self._width_error(X.shape[1])
-        return get_backend().xp.asarray(X, dtype=np.float64)
+        return get_backend().xp.asarray(X, dtype=self._dtype())
 
     def free_energy(self, X):
-        r""":math:`F(v) = -b^\top v - \sum_j \mathrm{softplus}(c_j + v^\top W_{:,j})`, (n,)."""
-        X = self._check_X(X)
-        return -X @ self.b_ - softplus(X @ self.W_ + self.c_).sum(axis=1)
+        r""":math:`F(v) = -b^\top v - \sum_j \mathrm{softplus}(c_j + v^\top W_{:,j})`, (n,),
+        in float64."""
+        X = self._check_X(X).astype(np.float64, copy=False)
+        W, b, c = self._float64_params()
+        return -X @ b - softplus(X @ W + c).sum(axis=1)
+
+    def _free_energy_from(self, v, a):
+        return -(v @ self.b_) - softplus(a).sum(axis=1)
 
     def energy(self, v, h):
-        """Joint energy :math:`E(v, h)` per row."""
-        return -((v @ self.W_) * h).sum(axis=1) - v @ self.b_ - h @ self.c_
+        """Joint energy :math:`E(v, h)` per row (float64)."""
+        W, b, c = self._float64_params()
+        return -((v @ W) * h).sum(axis=1) - v @ b - h @ c
 
     def sample(self, n_samples: int, random_state=None, *, n_steps: int = 1000,
                method: str = "gibbs"):
@@ -430,7 +509,8 @@ class BernoulliRBM(_RBMBase):
         rng = check_random_state(random_state)
         xp = get_backend().xp
         hs = boltzmann.all_states(H, xp=xp)  # (2^H, H)
-        log_q = hs @ self.c_ + softplus(hs @ self.W_.T + self.b_).sum(axis=1)
+        W, b, c = self._float64_params()
+        log_q = hs @ c + softplus(hs @ W.T + b).sum(axis=1)
         q = xp.exp(log_q - log_q.max())
         u = uniforms(rng, n, np.float64)
         # the kernel takes one row of weights per draw: rows in blocks of ~4M weights
@@ -439,22 +519,21 @@ class BernoulliRBM(_RBMBase):
             multinomial_threshold(xp.ascontiguousarray(xp.broadcast_to(q, (len(ub), len(q)))),
                                   ub)
             for ub in (u[i:i + rows] for i in range(0, n, rows))])
-        pv = sigmoid(hs[idx] @ self.W_.T + self.b_)
-        return (uniforms(rng, pv.shape, np.float64) < pv).astype(np.float64)
+        pv = sigmoid(hs[idx] @ W.T + b)
+        return (uniforms(rng, pv.shape, np.float64) < pv).astype(self.W_.dtype)
 
     def _exact_log_partition(self) -> float:
         V, H = self.W_.shape
         if min(V, H) > boltzmann.MAX_ENUM_UNITS:
             raise ValueError(f"exact log Z needs min(V, H) <= {boltzmann.MAX_ENUM_UNITS}, "
                              f"got {V}x{H}")
+        W, b, c = self._float64_params()
         if H <= V:
             # sum over h: log Z = logsumexp_h [c.h + sum_i softplus(b_i + (W h)_i)]
             return boltzmann.logsumexp_over_states(
-                lambda S: S @ self.c_ + softplus(S @ self.W_.T + self.b_).sum(axis=1),
-                H, chunk_size=1 << 14)
+                lambda S: S @ c + softplus(S @ W.T + b).sum(axis=1), H, chunk_size=1 << 14)
         return boltzmann.logsumexp_over_states(
-            lambda S: S @ self.b_ + softplus(S @ self.W_ + self.c_).sum(axis=1),
-            V, chunk_size=1 << 14)
+            lambda S: S @ b + softplus(S @ W + c).sum(axis=1), V, chunk_size=1 << 14)
 
     def pseudo_likelihood(self, X):
         r"""Exact log pseudo-likelihood :math:`\sum_i \log p(v_i \mid v_{-i})` per row.
@@ -464,7 +543,7 @@ class BernoulliRBM(_RBMBase):
         """
         self._check_fitted()
         xp = get_backend().xp
-        X = self._check_X(X)
+        X = self._check_X(X).astype(np.float64, copy=False)
         f0 = self.free_energy(X)
         out = xp.zeros(X.shape[0])
         for i in range(X.shape[1]):
@@ -474,8 +553,8 @@ class BernoulliRBM(_RBMBase):
         return out
 
     #: largest V * H for the fused epoch: its products are scalar row sums over the binary
-    #: states, which lose to the per-batch path's BLAS products on big layers (784 x 500:
-    #: 1.8 vs 1.15 CPU s per 5,000 images; 784 x 128: fused 16% faster)
+    #: states, which lose to the per-batch path's BLAS products on big layers (5,000 images,
+    #: batch 20, float64: 784 x 128 even, 0.33 s; 784 x 64: fused 1.3x faster)
     _FUSED_MAX_WEIGHTS = 1 << 17
 
     def _fused_epoch_kernel(self):
@@ -483,8 +562,10 @@ class BernoulliRBM(_RBMBase):
         ``_FUSED_MAX_WEIGHTS`` weights run in one kernel call
         (:func:`minigen.kernels.cpu.gibbs.rbm_sgd_epoch`): Python is entered once per epoch
         instead of once per mini-batch. ``method="exact"`` (which reports
-        the CD loss) and larger layers keep the per-batch path."""
-        if get_backend().name != "numba" or self.method == "exact":
+        the CD loss), larger layers and ``dtype="float32"`` (the kernel is float64) keep the
+        per-batch path."""
+        if get_backend().name != "numba" or self.method == "exact" or \
+                self._dtype() != np.float64:
             return None
         W = getattr(self, "W_", None)
         if W is not None and W.size > self._FUSED_MAX_WEIGHTS:
@@ -501,22 +582,42 @@ class BernoulliRBM(_RBMBase):
         return rbm_gibbs(v, self.W_, self.b_, self.c_, k, uniforms=u)
 
     def _init_chains(self, n, rng):
+        # float32 draws for either dtype: float32 and float64 fits see the same chains
         p = sigmoid(self.b_)
-        return (uniforms(rng, (n, self.W_.shape[0]), dtype=self.W_.dtype) < p).astype(
+        return (uniforms(rng, (n, self.W_.shape[0]), dtype=np.float32) < p).astype(
             self.W_.dtype)
 
-    def _negative_phase(self, v0, rng):
+    def _negative_phase(self, v0, ph0, rng):
+        r"""``k`` block-Gibbs steps :math:`h_t \sim p(h \mid \cdot)`,
+        :math:`v_{t+1} \sim p(v \mid h_t)`, started from hidden probabilities: ``ph0`` of
+        the data (CD) or the chains' kept :math:`p(h \mid v_{chain})` (PCD). The uniforms
+        are laid out as :func:`~minigen.kernels.rbm_gibbs`'s, ``(k, B, H + V)`` (columns
+        ``:H`` draw :math:`h_t`, ``H:`` draw :math:`v_{t+1}`), drawn in float32 for either
+        dtype. Returns ``(v_k, v_k W + c, p(h | v_k))``."""
         k = check_positive_int(self.k, "k")
         if self.method == "cd":
-            r = self._gibbs_k(v0, k, rng)
-            return r.ph0, r.v, r.ph
-        if self.chains_ is None:
-            n = self.n_persistent or self.batch_size or v0.shape[0]
-            self.chains_ = self._init_chains(check_positive_int(n, "n_persistent"), rng)
-        ph0 = sigmoid(v0 @ self.W_ + self.c_)
-        r = self._gibbs_k(self.chains_, k, rng)
-        self.chains_ = r.v
-        return ph0, r.v, r.ph
+            ph = ph0
+        else:
+            if self.chains_ is None:
+                n = self.n_persistent or self.batch_size or v0.shape[0]
+                self._start_chains(check_positive_int(n, "n_persistent"), rng)
+            ph = self._chain_hidden_probs()
+        W, b, c = self.W_, self.b_, self.c_
+        dt = W.dtype
+        V, H = W.shape
+        u = uniforms(rng, (k, ph.shape[0], H + V), dtype=np.float32)
+        for t in range(k):
+            h = (u[t, :, :H] < ph).astype(dt)
+            v = (u[t, :, H:] < sigmoid(h @ W.T + b)).astype(dt)
+            a = v @ W + c
+            ph = sigmoid(a)
+        if self.method == "pcd":
+            self._set_chains(v, ph)
+        return v, a, ph
+
+    def _start_chains(self, n, rng):
+        self.chains_ = self._init_chains(n, rng)
+        self._chains_hidden = None
 
     def gibbs(self, v, random_state=None):
         """One block-Gibbs step v -> h -> v; returns the new visible sample (n, V)."""
@@ -545,11 +646,11 @@ class GaussianBernoulliRBM(_RBMBase):
         X = flatten_rows(check_array(X, "X", ndim=(2, 3, 4)))  # images are flattened
         if check_width and hasattr(self, "W_") and X.shape[1] != self.W_.shape[0]:
             raise self._width_error(X.shape[1])
-        return get_backend().xp.asarray(X, dtype=np.float64)
+        return get_backend().xp.asarray(X, dtype=self._dtype())
 
     def init_from_data(self, X, rng=None):
         xp = get_backend().xp
-        self.b_[...] = xp.asarray(self._check_fit_X(X)).mean(axis=0)
+        self.b_[...] = xp.asarray(self._check_fit_X(X), dtype=np.float64).mean(axis=0)
 
     def check_scorable(self) -> None:
         """Its log Z is exact only (enumerating the ``2^H`` hidden states, no AIS
@@ -566,8 +667,12 @@ class GaussianBernoulliRBM(_RBMBase):
 
     def free_energy(self, X):
         r""":math:`F(v) = \tfrac12\lVert v-b\rVert^2 - \sum_j \mathrm{softplus}(c_j + v^\top W_{:,j})`."""  # noqa: E501
-        X = self._check_X(X)
-        return 0.5 * ((X - self.b_) ** 2).sum(axis=1) - softplus(X @ self.W_ + self.c_).sum(axis=1)
+        X = self._check_X(X).astype(np.float64, copy=False)
+        W, b, c = self._float64_params()
+        return 0.5 * ((X - b) ** 2).sum(axis=1) - softplus(X @ W + c).sum(axis=1)
+
+    def _free_energy_from(self, v, a):
+        return 0.5 * ((v - self.b_) ** 2).sum(axis=1) - softplus(a).sum(axis=1)
 
     def _exact_log_partition(self) -> float:
         r""":math:`\log Z = \tfrac V2 \log 2\pi + \log\sum_h
@@ -575,10 +680,11 @@ class GaussianBernoulliRBM(_RBMBase):
         V, H = self.W_.shape
         if H > boltzmann.MAX_ENUM_UNITS:
             raise ValueError(f"exact log Z needs H <= {boltzmann.MAX_ENUM_UNITS}, got {H}")
+        W, b, c = self._float64_params()
 
         def lw(S):
-            m = S @ self.W_.T
-            return S @ self.c_ + m @ self.b_ + 0.5 * (m * m).sum(axis=1)
+            m = S @ W.T
+            return S @ c + m @ b + 0.5 * (m * m).sum(axis=1)
 
         return V * HALF_LOG_2PI + boltzmann.logsumexp_over_states(lw, H)
 
@@ -592,15 +698,15 @@ class GaussianBernoulliRBM(_RBMBase):
         h = (uniforms(rng, ph.shape, dtype=np.float64) < ph).astype(v.dtype)
 
         mean = self.b_ + h @ self.W_.T
-        return ph, h, mean + normals(rng, mean.shape, dtype=np.float64)
+        return ph, h, mean + normals(rng, mean.shape, dtype=np.float64).astype(v.dtype)
 
     def _init_chains(self, n, rng):
+        return self.b_ + normals(rng, (n, self.W_.shape[0]), dtype=np.float64).astype(
+            self.W_.dtype)
 
-        return self.b_ + normals(rng, (n, self.W_.shape[0]), dtype=np.float64)
-
-    def _negative_phase(self, v0, rng):
+    def _negative_phase(self, v0, ph0, rng):
+        """``k`` Gibbs steps v -> h -> v from the data (CD) or the persistent chains."""
         k = check_positive_int(self.k, "k")
-        ph0 = sigmoid(v0 @ self.W_ + self.c_)
         if self.method == "cd":
             v = v0
         else:
@@ -612,9 +718,11 @@ class GaussianBernoulliRBM(_RBMBase):
             _, _, v = self._step(v, rng)
         if self.method == "pcd":
             self.chains_ = v
-        return ph0, v, sigmoid(v @ self.W_ + self.c_)
+        a = v @ self.W_ + self.c_
+        return v, a, sigmoid(a)
 
     def gibbs(self, v, random_state=None):
         """One block-Gibbs step v -> h -> v (Gaussian visibles)."""
         self._check_fitted()
-        return self._step(self._check_X(v), check_random_state(random_state))[2]
+        return self._step(self._check_X(v).astype(self.W_.dtype, copy=False),
+                          check_random_state(random_state))[2]
