@@ -33,7 +33,7 @@ def _data():
 
 def fit_minigen(X, backend="numba", method="pcd", k=1, epochs=EPOCHS, seed=0, fused=True):
     with use_backend(backend):
-        m = BernoulliRBM(n_components=H, n_iter=epochs, batch_size=BS, learning_rate=LR,
+        m = BernoulliRBM(n_components=H, max_epochs=epochs, batch_size=BS, learning_rate=LR,
                          momentum=0.0, method=method, k=k, random_state=seed)
         if not fused:
             m._fused_epoch_kernel = lambda: None  # force the per-batch path

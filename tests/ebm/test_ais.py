@@ -1,3 +1,5 @@
+import contextlib
+import functools
 import itertools
 
 import numpy as np
@@ -158,6 +160,27 @@ def _index(X):
     return (X @ (2.0 ** np.arange(X.shape[1] - 1, -1, -1))).astype(int)  # row of _states
 
 
+def _one_blas_thread():
+    try:  # 2 BLAS threads on tiny products of a loaded 2-core machine: 30x slower
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+@pytest.fixture(scope="module")
+def log_p_ann(tiny_rbm):
+    """``log_p_ann(n_betas)``: log of the exact annealing model of the RBM, (2^V,)."""
+    r = tiny_rbm[0]
+
+    @functools.cache
+    def f(n_betas):
+        with _one_blas_thread():
+            return np.log(_annealing_model(r, beta_schedule(n_betas), r.b_))
+
+    return f
+
+
 def _annealing_model(r, betas, bA):
     r"""Exact :math:`p_{ann}`: :math:`p_A` pushed through the block-Gibbs kernels at
     ``betas[1:-1]`` (the state forward AIS weighs at beta = 1), as (2^V,) probabilities."""
@@ -173,13 +196,13 @@ def _annealing_model(r, betas, bA):
     return p
 
 
-def test_raise_is_unbiased_for_the_annealing_model(tiny_rbm):
+def test_raise_is_unbiased_for_the_annealing_model(tiny_rbm, log_p_ann):
     """E p_hat(v) = p_ann(v), per point: checks the weight's index alignment. 20 betas
     make p_ann far from the RBM (p_B differs by 50+ standard errors at these points), so
     a weight that estimated p_B, or dropped / shifted one temperature's term, fails."""
     r, S, log_p, _ = tiny_rbm
     n_betas, m = 20, 2000
-    p_ann = _annealing_model(r, beta_schedule(n_betas), r.b_)
+    p_ann = np.exp(log_p_ann(n_betas))
     idx = [0, 1023, int(np.argmax(log_p)), 300]
     res = raise_log_likelihood(r, S[idx], n_chains_per_point=m, n_betas=n_betas,
                                random_state=3, verbose=False)
@@ -196,7 +219,7 @@ def test_raise_is_unbiased_for_the_annealing_model(tiny_rbm):
 
 
 @pytest.mark.parametrize("data", ["model", "noise"])
-def test_raise_bounds_the_annealing_model_from_below(tiny_rbm, data):
+def test_raise_bounds_the_annealing_model_from_below(tiny_rbm, log_p_ann, data):
     """mean log p_hat <= mean log p_ann (Jensen), paired per point, for exact model draws
     and for data far from the model. 20 betas, so p_ann / p_B varies across the points
     (sd 0.7-1 nats): the pooled reverse-AIS formula, -F(v) - (log Z_A - logmeanexp of all
@@ -204,13 +227,13 @@ def test_raise_bounds_the_annealing_model_from_below(tiny_rbm, data):
     r, S, _, sets = tiny_rbm
     X = sets[data]
     n_betas = 20
-    log_ann = np.log(_annealing_model(r, beta_schedule(n_betas), r.b_))[_index(X)]
+    log_ann = log_p_ann(n_betas)[_index(X)]
     res = raise_log_likelihood(r, X, n_betas=n_betas, random_state=1, verbose=False)
     d = res.log_likelihoods - log_ann  # same points: only the chains' noise is left
     assert d.mean() <= K_SE * d.std(ddof=1) / np.sqrt(len(d)), (d.mean(), d.std())
 
 
-def test_raise_from_model_draws_is_close_to_exact(tiny_rbm):
+def test_raise_from_model_draws_is_close_to_exact(tiny_rbm, log_p_ann):
     """From exact model draws and 1000 betas, RAISE is within k SE plus its two known gaps
     of the exact mean: the annealing gap mean(log p_B - log p_ann) (exact, 0.0003 nats
     here) and the Jensen gap E log p_hat - log p_ann ~ -Var(log p_hat)/2 (estimated by the
@@ -218,7 +241,7 @@ def test_raise_from_model_draws_is_close_to_exact(tiny_rbm):
     r, S, log_p, sets = tiny_rbm
     X = sets["model"]
     n_betas = 1000
-    log_ann = np.log(_annealing_model(r, beta_schedule(n_betas), r.b_))[_index(X)]
+    log_ann = log_p_ann(n_betas)[_index(X)]
     res = raise_log_likelihood(r, X, n_betas=n_betas, random_state=4, verbose=False)
     exact = log_p[_index(X)]
     d = res.log_likelihoods - log_ann
@@ -229,7 +252,7 @@ def test_raise_from_model_draws_is_close_to_exact(tiny_rbm):
 
 
 @pytest.mark.parametrize("data", ["model", "noise"])
-def test_likelihood_bounds_sandwich_the_exact_log_likelihood(tiny_rbm, data):
+def test_likelihood_bounds_sandwich_the_exact_log_likelihood(tiny_rbm, log_p_ann, data):
     """ais_log_likelihood_bounds with 1000 betas, where p_ann is within 0.08 nats of the
     RBM on both sets (exact; 100 betas leave it +0.53 nats above the RBM on the noise,
     where a bound on p_ann is no bound on p_B): lower <= exact + k SE, upper >= exact - k SE.
@@ -242,8 +265,7 @@ def test_likelihood_bounds_sandwich_the_exact_log_likelihood(tiny_rbm, data):
     assert b["n_points"] == 300 and b["upper_subset"] == pytest.approx(b["upper"])
     assert b["lower"] <= exact + K_SE * b["lower_stderr"], (b, exact)
     assert b["upper"] >= exact - K_SE * b["stderr_forward"], (b, exact)
-    p_ann = _annealing_model(r, beta_schedule(1000), r.b_)
-    assert abs(np.log(p_ann[_index(X)]).mean() - exact) < 0.08  # the premise
+    assert abs(log_p_ann(1000)[_index(X)].mean() - exact) < 0.08  # the premise
 
 
 def test_raise_bad_input_is_a_clear_error(tiny_rbm):
@@ -258,3 +280,5 @@ def test_raise_bad_input_is_a_clear_error(tiny_rbm):
         raise_log_likelihood(r, S[:2], n_betas=10, base_data=np.zeros((2, 3)))
     with pytest.raises(ValueError, match="n_points"):
         ais_log_likelihood_bounds(r, S[:2], n_chains=2, n_betas=10, n_points=0)
+    with pytest.raises(ValueError, match="n_points must be <= the 2 rows of X, got 3"):
+        ais_log_likelihood_bounds(r, S[:2], n_chains=2, n_betas=10, n_points=3)

@@ -345,6 +345,8 @@ def ais_log_likelihood_bounds(rbm, X, *, n_chains: int = 200, n_betas: int = 200
         data = rbm._check_X(data)  # training rows: base rates of both runs
     n_points = min(X.shape[0], n_chains) if n_points is None else check_positive_int(
         n_points, "n_points")
+    if n_points > X.shape[0]:
+        raise ValueError(f"n_points must be <= the {X.shape[0]} rows of X, got {n_points}")
     neg_f = to_numpy(-rbm.free_energy(X))
     fwd = ais_log_partition(rbm, n_chains=n_chains, n_betas=n_betas,
                             data=data if data is not None else X, random_state=random_state,
