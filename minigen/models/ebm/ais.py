@@ -268,7 +268,9 @@ def raise_log_likelihood(rbm, X, *, n_chains_per_point: int = 1, n_betas: int = 
     conservative for the RBM itself (:math:`p_{ann} \to p_B` as the schedule refines).
     That part is no theorem: on points the RBM finds unlikely a short schedule's
     :math:`p_{ann}` can be the likelier (a 10x6 RBM, 100 temperatures: +0.53 nats on
-    coin flips), so compare with forward AIS and add temperatures when they cross.
+    coin flips; a 784x500 RBM after one epoch on Fashion-MNIST: RAISE 25 nats above
+    forward AIS per test image at 1000 temperatures, 20 at 3000), so compare with
+    forward AIS and add temperatures while they cross.
     With :math:`m` chains per point, :math:`\log\hat p(v) = \log\mathrm{mean}_r \hat p_r(v)`.
 
     Parameters
