@@ -90,8 +90,9 @@ def test_every_model_runs_on_256_images(bench, name, tmp_path):
         assert mg["made_sampler"]["same_samples"]
     if name == "rbm":  # both AIS directions ran (a one-epoch RBM is no test of the bounds)
         for r in sides.values():
-            ais = r["ais"]
-            assert math.isfinite(ais["log_z_forward"]) and math.isfinite(ais["log_z_reverse"])
+            ais, low = r["ais"], r["test_raise"]
+            assert math.isfinite(ais["log_z_forward"]) and math.isfinite(low["nll"])
+            assert low["n_points"] == 8 and low["se"] > 0 and math.isfinite(low["nll_forward"])
             assert r["ais_betas"] == 40 and r["ais_chains"] == 8
     table = bench.table(tmp_path)
     assert f"| {name} |" in table
