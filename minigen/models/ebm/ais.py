@@ -307,7 +307,7 @@ def raise_log_likelihood(rbm, X, *, n_chains_per_point: int = 1, n_betas: int = 
     seed = seed_from(random_state)
     block_size = check_positive_int(block_size, "block_size")
     betas = beta_schedule(n_betas, schedule)[::-1]
-    bA = _base_bias(rbm, base_data) if base_data is not None else rbm.b_.copy()
+    bA = _base_bias(rbm, base_data) if base_data is not None else rbm.b_.astype(np.float64)
     n, H = v.shape[0], rbm.W_.shape[1]
     log_za = float(softplus(bA).sum()) + H * math.log(2.0)
     starts = get_backend().xp.repeat(v, m, axis=0)  # chain i*m + r starts at row i
