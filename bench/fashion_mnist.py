@@ -652,9 +652,10 @@ def _limit_threads(n):
 # ---------------------------------------------------------------------- the run
 def run(args) -> dict:
     cfg = model_config(args.model, args.tiny)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMBA_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
+    if "numba" not in sys.modules:  # else Numba's next compilation raises (pool launched)
+        os.environ["NUMBA_NUM_THREADS"] = str(args.threads)
     wanted = [] if args.no_peer else [p for p in cfg["peers"] if p in args.peers]
     peers = [p for p in wanted if _importable(PEER_PACKAGES[p])]
     skipped = sorted(set(wanted) - set(peers))
