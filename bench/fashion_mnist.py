@@ -35,7 +35,10 @@ Protocol
 * **Reported**: test NLL in nats and bits/dim with the standard error over test images,
   s/epoch, sampling time for 100 images (minigen; PixelCNN and transformer also with the
   recomputing sampler on ``--n-uncached`` images, MADE with its recomputing sampler), peak
-  resident memory of each process, and a sample grid PNG (``DIR/img/NAME.png``).
+  resident memory of each process, a sample grid PNG (``DIR/img/NAME.png``) and each side's
+  optimizer ``steps``: a few dozen steps in, one seed's NLL says more about the seed than
+  about the implementation (PixelCNN after 32 steps: -16% to +12% vs its twin across seeds
+  0-2, with the two identical step for step: ``bench/fashion_twin_check.py``).
 * **RBM**: minigen ``BernoulliRBM`` (500 hidden, PCD-1) and scikit-learn's
   ``BernoulliRBM`` (PCD-1, the same learning rate, batch size and epochs), both scored by
   minigen's AIS on their parameters: forward AIS (the estimate; log Z from below, so the
@@ -654,9 +657,10 @@ def _limit_threads(n):
 # ---------------------------------------------------------------------- the run
 def run(args) -> dict:
     cfg = model_config(args.model, args.tiny)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMBA_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
+    if "numba" not in sys.modules:  # else Numba's next compilation raises (pool launched)
+        os.environ["NUMBA_NUM_THREADS"] = str(args.threads)
     wanted = [] if args.no_peer else [p for p in cfg["peers"] if p in args.peers]
     peers = [p for p in wanted if _importable(PEER_PACKAGES[p])]
     skipped = sorted(set(wanted) - set(peers))
@@ -721,7 +725,10 @@ def run(args) -> dict:
            "inline": args.inline, "tiny": args.tiny, "peers_skipped": skipped,
            "train_wall_s": train_wall, "date": time.strftime("%Y-%m-%d %H:%M"),
            "load_average": os.getloadavg(), "sides": results}
+    n_rows = min(args.n_train or 55000, 55000)
     for r in results.values():
+        if cfg["train"] is not None:  # how far training got: one seed's early NLL is noisy
+            r["steps"] = r["epochs"] * -(-n_rows // cfg["train"]["batch_size"])
         if r.get("epoch_s"):
             r["median_epoch_s"] = float(np.median(r["epoch_s"]))
         if r.get("epoch_cpu_s"):

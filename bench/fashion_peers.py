@@ -165,6 +165,34 @@ class PixelCNN(_BinaryImageModel):
             h = h + mix(F.relu(conv(F.relu(h))))
         return self.head(h)
 
+    def convs_by_minigen_name(self):
+        """``{minigen parameter prefix: conv}``, in the order of minigen's ``net_``."""
+        out = {"inp": self.inp}
+        for i, (conv, mix) in enumerate(zip(self.convs, self.mix, strict=True)):
+            out[f"convs.{i}"], out[f"mix.{i}"] = conv, mix
+        out["head.fc1"], out["head.fc2"] = self.head.fc1, self.head.fc2
+        return out
+
+    @torch.no_grad()
+    def load_minigen(self, arrays):
+        """Take minigen's ``PixelCNN.trainable_arrays()``: its kernels store only the rows
+        up to the centre (``k // 2 + 1``; the rows below are masked whole), which fill
+        the top of this twin's ``k x k`` kernels; the rows below stay 0 (masked here)."""
+        for name, conv in self.convs_by_minigen_name().items():
+            w = torch.as_tensor(np.asarray(arrays[name + ".weight"]))
+            conv.weight.zero_()
+            conv.weight[:, :, :w.shape[2]] = w
+            conv.bias.copy_(torch.as_tensor(np.asarray(arrays[name + ".bias"])))
+
+    def grads_as_minigen(self):
+        """The gradients in minigen's layout (the stored rows of each kernel)."""
+        out = {}
+        for name, conv in self.convs_by_minigen_name().items():
+            kh = conv.weight.shape[2] // 2 + 1
+            out[name + ".weight"] = conv.weight.grad[:, :, :kh].numpy()
+            out[name + ".bias"] = conv.bias.grad.numpy()
+        return out
+
 
 class _RowLSTMLayer(nn.Module):
     def __init__(self, c, hid, k):

@@ -69,6 +69,8 @@ def test_every_model_runs_on_256_images(bench, name, tmp_path):
         assert math.isfinite(t["nll"]) and 0 < t["se"] < t["nll"], (side, t)
         assert t["bpd"] == pytest.approx(t["nll"] / (784 * LOG2))
         assert r["peak_rss_mb"] > 0 and r["params_count"] > 0
+        if bench.MODELS[name]["train"] is not None:  # one epoch of batches
+            assert r["steps"] == -(-out["n_train"] // bench.MODELS[name]["train"]["batch_size"])
         if bench.MODELS[name]["kind"] == "binary":
             # near a fair coin per pixel (784 log 2 = 543.4 nats) or better, a few steps in
             assert 100 < t["nll"] < 784, (side, t)
