@@ -64,13 +64,15 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--betas", type=int, default=2000)
+    ap.add_argument("--only", help="run the jobs whose name contains this string")
     args = ap.parse_args(argv)
 
-    rbm, how = _rbm()
+    ais_name = "AIS, 200 chains, 784x500 RBM"
+    rbm, how = (None, "not run") if args.only and args.only not in ais_name else _rbm()
     X = load_dataset("digits", "train")
     made, made50 = MADE(verbose=False), MADE(max_epochs=50, verbose=False)
     jobs = {  # name: (job, ceiling on 2 workers)
-        "AIS, 200 chains, 784x500 RBM": (lambda ex: ais_log_partition(
+        ais_name: (lambda ex: ais_log_partition(
             rbm, n_chains=200, n_betas=args.betas, random_state=0, executor=ex,
             block_size=25, verbose=False).log_z, 8 / 4),
         "cross_validate, MADE() defaults, 5 folds, digits": (lambda ex: cross_validate(
@@ -81,6 +83,8 @@ def main(argv=None) -> None:
     client, ex = local_cluster(2)
     try:
         for name, (job, ceiling) in jobs.items():
+            if args.only and args.only not in name:
+                continue
             job(ex)  # warm the workers (imports, Numba caches)
             times = {"serial": [], "2 workers": []}
             results = {}
