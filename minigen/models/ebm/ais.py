@@ -304,8 +304,7 @@ def raise_log_likelihood(rbm, X, *, n_chains_per_point: int = 1, n_betas: int = 
     if base_data is not None:
         base_data = _check_base_data(rbm, base_data, "base_data")
     m = check_positive_int(n_chains_per_point, "n_chains_per_point")
-    seed = seed_from(random_state)
-    block_size = check_positive_int(block_size, "block_size")
+    seed, block_size = seed_from(random_state), check_positive_int(block_size, "block_size")
     betas = beta_schedule(n_betas, schedule)[::-1]
     bA = _base_bias(rbm, base_data) if base_data is not None else rbm.b_.astype(np.float64)
     n, H = v.shape[0], rbm.W_.shape[1]
