@@ -222,8 +222,8 @@ class _RBMBase(IterativeModel):
             vk, ak, phk = self._negative_phase(v0, ph0, rng)
             wph = phk * (1.0 / vk.shape[0])  # a Python scalar keeps float32 float32
             mk = vk.mean(axis=0)
-        # the CD gradient: <dF/dtheta>_chains - <dF/dtheta>_data, one product of the
-        # stacked rows: [v_k; v_0]^T [w_k * ph_k; -ph_0 / B]
+        # the CD gradient of the NLL: <dF/dtheta>_data - <dF/dtheta>_chains (dF/dW = -v ph^T),
+        # one product of the stacked rows: [v_k; v_0]^T [w_k * ph_k; -ph_0 / B]
         gW = xp.concatenate([vk, v0]).T @ xp.concatenate([wph, ph0 * (-1.0 / B)])
         gb = mk - v0.mean(axis=0)
         gc = wph.sum(axis=0) - ph0.mean(axis=0)
