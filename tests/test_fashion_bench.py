@@ -4,7 +4,6 @@ networks, ``--tiny``): both sides train, score, sample and write their JSON and 
 Skipped when the IDX files are absent (Debian's ``dataset-fashion-mnist``; the benchmark
 itself is not run in CI: ``bash bench/fashion_mnist_all.sh`` takes hours)."""
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -33,12 +32,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("fashion_mnist", ROOT / "bench" /
-                                                  "fashion_mnist.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def bench(bench_script):
+    return bench_script("fashion_mnist")
 
 
 QUICK = ["--tiny", "--n-train", "256", "--n-valid", "64", "--n-test", "64", "--epochs", "1",

@@ -5,26 +5,19 @@ same gradients; through ``train`` with the benchmark's settings, the same Adam s
 So a one-seed NLL gap between the two sides in bench/fashion_mnist.py comes from their
 initialisations and batch orders (measured: bench/README.md, "fashion: PixelCNN")."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (12, 10)  # not square: a transposed kernel or image shows
 C, LAYERS, K, K0 = 8, 2, 3, 7
 
 
 @pytest.fixture(scope="module")
-def peers():
-    spec = importlib.util.spec_from_file_location("fashion_peers", ROOT / "bench" /
-                                                  "fashion_peers.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def peers(bench_script):
+    return bench_script("fashion_peers")
 
 
 def _images(n, seed):

@@ -2,7 +2,6 @@
 REINFORCE lowering the oracle NLL of the samples, paired against the same teacher-forced
 model and the same sampling uniforms."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -10,16 +9,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("exposure_bias",
-                                                  ROOT / "bench" / "exposure_bias.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_quick_run_reports_the_table_and_reinforce_moves_toward_the_oracle():
-    bench = _bench()
+def test_quick_run_reports_the_table_and_reinforce_moves_toward_the_oracle(bench_script):
+    bench = bench_script("exposure_bias")
     res = bench.run(seeds=(1,), quick=True)
     names = [r["method"] for r in res["table"]]
     assert names == ["teacher forcing", "scheduled sampling (p_max 0.25)",

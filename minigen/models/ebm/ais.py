@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..._math import logmeanexp_stderr, sigmoid, softplus
+from ..._math import logmeanexp, logmeanexp_stderr, sigmoid, softplus
 from ..._progress import progress
 from ..._validation import check_array, check_choice, check_positive_int, flatten_rows
 from ...backend import get_backend, to_numpy, use_backend
@@ -91,6 +91,20 @@ def _check_base_data(rbm, data, name):
     if bool((X < 0).any()) or bool((X > 1).any()):
         raise ValueError(f"{name} must hold values in [0, 1] (binary data or probabilities)")
     return X
+
+
+def _start_states(rbm, X, name, what):
+    """Chain start states: binary rows of width V (finite), at least one."""
+    v = rbm._check_X(X)
+    if v.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one row ({what}), got 0")
+    return v
+
+
+def _base_log_partition(bA, n_hidden) -> float:
+    r""":math:`\log Z_A = \sum_i \mathrm{softplus}(b_{A,i}) + H \log 2` (the base model's
+    visibles are independent, its hiddens free)."""
+    return float(softplus(bA).sum()) + n_hidden * math.log(2.0)
 
 
 def _base_bias(rbm, data):
@@ -191,8 +205,7 @@ def ais_log_partition(rbm, *, n_chains: int = 200, n_betas: int = 2000,
     block_size = check_positive_int(block_size, "block_size")
     betas = beta_schedule(n_betas, schedule)
     bA = _base_bias(rbm, data) if data is not None else rbm.b_.astype(np.float64)
-    H = rbm.W_.shape[1]
-    log_za = float(softplus(bA).sum()) + H * math.log(2.0)
+    log_za = _base_log_partition(bA, rbm.W_.shape[1])
     lw = _anneal(rbm, betas, bA, seed, n_chains, None, executor, block_size, verbose, "AIS")
     lme, se = logmeanexp_stderr(lw)
     return AISResult(float(log_za + lme), se, lw, log_za)
@@ -214,17 +227,14 @@ def reverse_ais_log_partition(rbm, data, *, n_betas: int = 2000, schedule: str =
     ``executor`` / ``block_size`` as in :func:`ais_log_partition` (bit-identical results).
     """
     _check_rbm(rbm)
-    v = rbm._check_X(data)  # chain start states: binary, width V, finite
-    if v.shape[0] == 0:
-        raise ValueError("data must have at least one row (one chain per row), got 0")
+    v = _start_states(rbm, data, "data", "one chain per row")
     if base_data is not None:
         base_data = _check_base_data(rbm, base_data, "base_data")
     seed = seed_from(random_state)
     block_size = check_positive_int(block_size, "block_size")
     betas = beta_schedule(n_betas, schedule)[::-1]
     bA = _base_bias(rbm, base_data if base_data is not None else v)
-    H = rbm.W_.shape[1]
-    log_za = float(softplus(bA).sum()) + H * math.log(2.0)
+    log_za = _base_log_partition(bA, rbm.W_.shape[1])
     # = log p_A*/p_B* ratios, mean -> Z_A/Z_B
     lw = _anneal(rbm, betas, bA, seed, v.shape[0], v, executor, block_size, verbose,
                  "reverse AIS")
@@ -298,17 +308,15 @@ def raise_log_likelihood(rbm, X, *, n_chains_per_point: int = 1, n_betas: int = 
         points drawn at random, the choice of points.
     """
     _check_rbm(rbm)
-    v = rbm._check_X(X)  # chain start states: binary, width V, finite
-    if v.shape[0] == 0:
-        raise ValueError("X must have at least one row (one test point per row), got 0")
+    v = _start_states(rbm, X, "X", "one test point per row")
     if base_data is not None:
         base_data = _check_base_data(rbm, base_data, "base_data")
     m = check_positive_int(n_chains_per_point, "n_chains_per_point")
     seed, block_size = seed_from(random_state), check_positive_int(block_size, "block_size")
     betas = beta_schedule(n_betas, schedule)[::-1]
     bA = _base_bias(rbm, base_data) if base_data is not None else rbm.b_.astype(np.float64)
-    n, H = v.shape[0], rbm.W_.shape[1]
-    log_za = float(softplus(bA).sum()) + H * math.log(2.0)
+    n = v.shape[0]
+    log_za = _base_log_partition(bA, rbm.W_.shape[1])
     starts = get_backend().xp.repeat(v, m, axis=0)  # chain i*m + r starts at row i
     lw = _anneal(rbm, betas, bA, seed, n * m, starts, executor, block_size, verbose,
                  "RAISE").reshape(n, m)
@@ -320,9 +328,7 @@ def raise_log_likelihood(rbm, X, *, n_chains_per_point: int = 1, n_betas: int = 
     #   + sum_{k=1}^{K-1} [log p*_{b_k}(x_k) - log p*_{b_k}(x_{k-1})]
     #   = lw + log p*_{b_K}(v) - log Z_A = lw - F(v) - log Z_A  (p*_1 = e^{-F}).
     neg_f = to_numpy(-rbm.free_energy(v)).astype(np.float64)
-    top = lw.max(axis=1)
-    lme = top + np.log(np.exp(lw - top[:, None]).mean(axis=1))  # log mean_r w_r, per point
-    ll = neg_f - log_za + lme
+    ll = neg_f - log_za + logmeanexp(lw, axis=1)  # log mean_r w_r, per point
     se = float(ll.std(ddof=1) / math.sqrt(n)) if n > 1 else math.inf
     return RAISEResult(float(ll.mean()), se, ll, lw, log_za)
 
