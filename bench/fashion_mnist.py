@@ -385,15 +385,19 @@ def score_rbm(rbm, Xtr, Xte, args):
 
     t0 = time.perf_counter()
     b = ais_log_likelihood_bounds(rbm, Xte, n_chains=args.ais_chains, n_betas=args.ais_betas,
-                                  data=Xtr, random_state=args.seed, verbose=False)
+                                  schedule=args.ais_schedule, data=Xtr,
+                                  random_state=args.seed, verbose=False)
     nf = to_numpy(rbm.free_energy(Xte))  # per image: NLL = F(v) + log Z
     out = {"test": _summary(nf + b["log_z_forward"]),
            "ais": {k: float(v) for k, v in b.items()}, "ais_s": time.perf_counter() - t0,
-           "ais_chains": args.ais_chains, "ais_betas": args.ais_betas}
+           "ais_chains": args.ais_chains, "ais_betas": args.ais_betas,
+           "ais_schedule": args.ais_schedule}
     # RAISE NLL (a stochastic upper bound on the annealing model's NLL) on the first
-    # n_points test images, its s.e. over them, and forward AIS's NLL on the same images
+    # n_points test images, its s.e. over them, and forward AIS's NLL on the same images;
+    # gap = RAISE NLL - forward NLL paired per image: a sandwich needs it >= 0
     out["test_raise"] = {"nll": -b["lower"], "se": b["lower_stderr"],
-                         "n_points": int(b["n_points"]), "nll_forward": -b["upper_subset"]}
+                         "n_points": int(b["n_points"]), "nll_forward": -b["upper_subset"],
+                         "gap": b["gap"], "gap_se": b["gap_stderr"]}
     return out
 
 
@@ -824,6 +828,9 @@ def parse_args(argv=None):
                     help="images for the recomputing-sampler comparison (0: skip it)")
     ap.add_argument("--ais-chains", type=int, default=100)
     ap.add_argument("--ais-betas", type=int, default=10000)
+    ap.add_argument("--ais-schedule", default="piecewise",
+                    choices=("piecewise", "linear", "geometric"),
+                    help="AIS / RAISE temperatures (minigen.models.ebm.ais.beta_schedule)")
     ap.add_argument("--rbm-gibbs-steps", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1,

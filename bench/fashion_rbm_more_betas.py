@@ -2,7 +2,8 @@
 scored by forward AIS and RAISE with more temperatures; blocks of chains run on 2
 processes (bit-identical to the serial run).
 
-Run: ``python bench/fashion_rbm_more_betas.py BETAS``. Prints one JSON line: the forward
+Run: ``python bench/fashion_rbm_more_betas.py BETAS [SCHEDULE]`` (SCHEDULE: piecewise,
+the default, linear or geometric; see ``beta_schedule``). Prints one JSON line: the forward
 NLL on all test images and on the first 100, RAISE on those 100, and their paired gap
 (RAISE NLL - forward NLL, per image, averaged: a sandwich needs it >= 0; negative means
 the two estimates cross).
@@ -23,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def main(betas: int) -> dict:
+def main(betas: int, schedule: str = "geometric") -> dict:
     from minigen.datasets import load_dataset
     from minigen.models import BernoulliRBM
     from minigen.models.ebm.ais import ais_log_partition, raise_log_likelihood
@@ -35,14 +36,16 @@ def main(betas: int) -> dict:
                      learning_rate=0.05, batch_size=100, max_epochs=10, optimizer="sgd",
                      momentum=0.0, verbose=False).fit(Xtr)
     nf = -m.free_energy(Xte[:100]).astype(np.float64)
-    out = {"betas": betas}
+    out = {"betas": betas, "schedule": schedule}
     with ProcessPoolExecutor(2) as ex:
         t = time.perf_counter()
         fwd = ais_log_partition(m, n_chains=100, n_betas=betas, data=Xtr, random_state=0,
+                                schedule=schedule,
                                 verbose=False, executor=ex)
         out["fwd_s"] = time.perf_counter() - t
         t = time.perf_counter()
         r = raise_log_likelihood(m, Xte[:100], n_betas=betas, base_data=Xtr, random_state=0,
+                                 schedule=schedule,
                                  verbose=False, executor=ex)
         out["raise_s"] = time.perf_counter() - t
     gap = (nf - fwd.log_z) - r.log_likelihoods  # forward log-lik - RAISE log-lik, per image
@@ -55,4 +58,4 @@ def main(betas: int) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(int(sys.argv[1]))))
+    print(json.dumps(main(int(sys.argv[1]), *sys.argv[2:3])))

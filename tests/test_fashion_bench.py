@@ -91,6 +91,8 @@ def test_every_model_runs_on_256_images(bench, name, tmp_path):
             assert math.isfinite(ais["log_z_forward"]) and math.isfinite(low["nll"])
             assert low["n_points"] == 8 and low["se"] > 0 and math.isfinite(low["nll_forward"])
             assert r["ais_betas"] == 40 and r["ais_chains"] == 8
+            assert r["ais_schedule"] == "piecewise" and low["gap_se"] > 0
+            assert low["gap"] == pytest.approx(low["nll"] - low["nll_forward"])
     table = bench.table(tmp_path)
     assert f"| {name} |" in table
 
