@@ -147,6 +147,34 @@ class _BinaryImageModel(nn.Module):
         lg = self.logits(x)
         return F.binary_cross_entropy_with_logits(lg, x, reduction="none").flatten(1).sum(1)
 
+    def params_by_minigen_name(self):
+        """``{minigen array name: parameter}`` for arrays stored the same way (no crop)."""
+        return {}
+
+    @torch.no_grad()
+    def load_minigen(self, arrays):
+        """Take minigen's ``trainable_arrays()``: its masked kernels store only the rows
+        up to the centre (``k // 2 + 1``; the rows below are masked whole), which fill
+        the top of this twin's ``k x k`` kernels; the rows below stay 0 (masked here)."""
+        for name, conv in self.convs_by_minigen_name().items():
+            w = torch.as_tensor(np.asarray(arrays[name + ".weight"]))
+            conv.weight.zero_()
+            conv.weight[:, :, :w.shape[2]] = w
+            conv.bias.copy_(torch.as_tensor(np.asarray(arrays[name + ".bias"])))
+        for name, p in self.params_by_minigen_name().items():
+            p.copy_(torch.as_tensor(np.asarray(arrays[name])))
+
+    def grads_as_minigen(self):
+        """The gradients in minigen's layout (the stored rows of each kernel)."""
+        out = {}
+        for name, conv in self.convs_by_minigen_name().items():
+            kh = conv.weight.shape[2] // 2 + 1
+            out[name + ".weight"] = conv.weight.grad[:, :, :kh].numpy()
+            out[name + ".bias"] = conv.bias.grad.numpy()
+        for name, p in self.params_by_minigen_name().items():
+            out[name] = p.grad.numpy()
+        return out
+
 
 class PixelCNN(_BinaryImageModel):
     """Mask-A ``k0 x k0`` conv, residual blocks ``h + 1x1(ReLU(kxk_B(ReLU(h))))``, head."""
@@ -171,26 +199,6 @@ class PixelCNN(_BinaryImageModel):
         for i, (conv, mix) in enumerate(zip(self.convs, self.mix, strict=True)):
             out[f"convs.{i}"], out[f"mix.{i}"] = conv, mix
         out["head.fc1"], out["head.fc2"] = self.head.fc1, self.head.fc2
-        return out
-
-    @torch.no_grad()
-    def load_minigen(self, arrays):
-        """Take minigen's ``PixelCNN.trainable_arrays()``: its kernels store only the rows
-        up to the centre (``k // 2 + 1``; the rows below are masked whole), which fill
-        the top of this twin's ``k x k`` kernels; the rows below stay 0 (masked here)."""
-        for name, conv in self.convs_by_minigen_name().items():
-            w = torch.as_tensor(np.asarray(arrays[name + ".weight"]))
-            conv.weight.zero_()
-            conv.weight[:, :, :w.shape[2]] = w
-            conv.bias.copy_(torch.as_tensor(np.asarray(arrays[name + ".bias"])))
-
-    def grads_as_minigen(self):
-        """The gradients in minigen's layout (the stored rows of each kernel)."""
-        out = {}
-        for name, conv in self.convs_by_minigen_name().items():
-            kh = conv.weight.shape[2] // 2 + 1
-            out[name + ".weight"] = conv.weight.grad[:, :, :kh].numpy()
-            out[name + ".bias"] = conv.bias.grad.numpy()
         return out
 
 
@@ -235,6 +243,16 @@ class RowLSTM(_BinaryImageModel):
         for layer in self.layers:
             h = layer(h)
         return self.head(h)
+
+    def convs_by_minigen_name(self):
+        out = {"inp": self.inp}
+        for i, layer in enumerate(self.layers):
+            out[f"layers.{i}.is_conv"], out[f"layers.{i}.out"] = layer.is_conv, layer.out
+        out["head.fc1"], out["head.fc2"] = self.head.fc1, self.head.fc2
+        return out
+
+    def params_by_minigen_name(self):
+        return {f"layers.{i}.ss": layer.ss.weight for i, layer in enumerate(self.layers)}
 
 
 class _Block(nn.Module):

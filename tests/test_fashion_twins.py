@@ -122,3 +122,29 @@ def test_train_takes_the_same_adam_steps_as_the_twin(peers):
         mine = np.asarray(m.trainable_arrays()[name + ".weight"])
         moved = np.linalg.norm(w - seen["init"][name + ".weight"])
         assert np.linalg.norm(mine - w) < 1e-3 * moved, name
+
+
+def test_row_lstm_same_parameters_same_nll_and_gradients(peers):
+    """minigen's Row LSTM (one fused op for the recurrence) against the torch twin's
+    per-row loop, from the same parameters: NLL per image and every gradient."""
+    from minigen.models import RowLSTM
+
+    torch.set_num_threads(1)
+    m = RowLSTM(n_channels=C, hidden_size=5, n_layers=LAYERS, kernel_size=K,
+                first_kernel_size=K0, n_categories=2)
+    m.build_parameters(SHAPE, np.random.default_rng(12))
+    m.fitted_ = True
+    arrays = {k: np.array(v) for k, v in m.trainable_arrays().items()}
+    net = peers.RowLSTM(SHAPE, C, 5, LAYERS, K, K0)
+    net.load_minigen(arrays)
+    X = _images(24, 6)
+    nll = net.nll(_tensor(X))
+    np.testing.assert_allclose(-m.score_samples(X), nll.detach().numpy(), rtol=2e-6)
+    loss, grads = m.loss_and_grads(X, None)
+    nll.mean().backward()
+    assert loss == pytest.approx(float(nll.mean().detach()), rel=2e-6)
+    theirs = net.grads_as_minigen()
+    assert set(theirs) == set(grads)
+    for k, g in grads.items():
+        np.testing.assert_allclose(np.asarray(g), theirs[k], rtol=2e-4,
+                                   atol=2e-5 * np.abs(theirs[k]).max(), err_msg=k)

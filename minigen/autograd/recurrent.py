@@ -26,7 +26,8 @@ from ..backend import get_backend, xp_of
 from .custom import custom_op
 from .tensor import Tensor
 
-__all__ = ["lstm", "lstm_cell", "lstm_forward", "lstm_backward"]
+__all__ = ["lstm", "lstm_cell", "lstm_forward", "lstm_backward", "gate_forward_step",
+           "gate_backward_step"]
 
 
 def _numba_kernels(xp):
@@ -116,24 +117,34 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b=None):
 
 
 def _forward_loop(xp, gates, xh, h_last, cs, tcs, whh_t, hid, d):
-    h2, h3 = 2 * hid, 3 * hid
     t_len = gates.shape[0]
     rec = xp.empty(gates.shape[1:], dtype=gates.dtype)
     tmp = xp.empty(cs.shape[1:], dtype=gates.dtype)
     for t in range(t_len):
-        z = gates[t]
         xp.matmul(xh[t, :, d:], whh_t, out=rec)
-        z += rec
-        xp.tanh(z, out=z)
-        s = z[:, :h3]  # tanh(z/2) -> sigmoid(z)
-        s *= 0.5
-        s += 0.5
-        c = cs[t + 1]
-        xp.multiply(z[:, hid:h2], cs[t], out=c)
-        xp.multiply(z[:, :hid], z[:, h3:], out=tmp)
-        c += tmp
-        xp.tanh(c, out=tcs[t])
-        xp.multiply(z[:, h2:h3], tcs[t], out=xh[t + 1, :, d:] if t + 1 < t_len else h_last)
+        gates[t] += rec
+        gate_forward_step(xp, gates[t], cs[t], cs[t + 1], tcs[t],
+                          xh[t + 1, :, d:] if t + 1 < t_len else h_last, tmp)
+
+
+def gate_forward_step(xp, z, c_prev, c, tc, h, tmp):
+    """One LSTM step's elementwise part, in place on preallocated arrays (last axis: gates).
+
+    ``z (..., 4H)``: pre-activations in the order ``i, f, o, g`` with the three sigmoid
+    blocks already halved; becomes the activations. Writes ``c = f c_prev + i g``,
+    ``tc = tanh(c)`` and ``h = o tc``; ``tmp`` is scratch of ``c``'s shape.
+    """
+    hid = z.shape[-1] // 4
+    h2, h3 = 2 * hid, 3 * hid
+    xp.tanh(z, out=z)
+    s = z[..., :h3]  # tanh(z/2) -> sigmoid(z)
+    s *= 0.5
+    s += 0.5
+    xp.multiply(z[..., hid:h2], c_prev, out=c)
+    xp.multiply(z[..., :hid], z[..., h3:], out=tmp)
+    c += tmp
+    xp.tanh(c, out=tc)
+    xp.multiply(z[..., h2:h3], tc, out=h)
 
 
 def lstm_backward(g_out, g_hT, g_cT, w_ih, w_hh, cache, has_bias=True, need_x=True):
@@ -159,40 +170,49 @@ def lstm_backward(g_out, g_hT, g_cT, w_ih, w_hh, cache, has_bias=True, need_x=Tr
 
 
 def _backward_loop(xp, kern, gates, tcs, cs, dh, dc, g_seq, gz, w_hh):
-    hid = tcs.shape[2]
-    h2, h3 = 2 * hid, 3 * hid
     tmp = xp.empty_like(dh)
-    tmp3 = xp.empty((dh.shape[0], h3), dtype=dh.dtype)
+    tmp3 = xp.empty((dh.shape[0], 3 * tcs.shape[2]), dtype=dh.dtype)
     for t in range(gates.shape[0] - 1, -1, -1):
-        if kern is not None:
-            kern.lstm_step_backward(gates[t], tcs[t], cs[t], dh, g_seq[t], dc, gz[t])
-            xp.matmul(gz[t], w_hh, out=dh)
-            continue
-        dh += g_seq[t]
-        z = gates[t]  # activations, rows i, f, o, g
-        f, o, g = z[:, hid:h2], z[:, h2:h3], z[:, h3:]
-        tc = tcs[t]
-        dz = gz[t]
-        # dc += dh * o * (1 - tanh(c)^2)
-        xp.multiply(tc, tc, out=tmp)
-        xp.subtract(1, tmp, out=tmp)
-        tmp *= o
-        tmp *= dh
-        dc += tmp
-        # dg = dc * i * (1 - g^2)
-        xp.multiply(g, g, out=dz[:, h3:])
-        xp.subtract(1, dz[:, h3:], out=dz[:, h3:])
-        dz[:, h3:] *= z[:, :hid]
-        dz[:, h3:] *= dc
-        # (di, df, do) = (dc * g, dc * c_prev, dh * tanh(c)) * s (1 - s) for s = (i, f, o)
-        xp.multiply(dc, g, out=dz[:, :hid])
-        xp.multiply(dc, cs[t], out=dz[:, hid:h2])
-        xp.multiply(dh, tc, out=dz[:, h2:h3])
-        dz[:, :h3] *= z[:, :h3]
-        xp.subtract(1, z[:, :h3], out=tmp3)
-        dz[:, :h3] *= tmp3
-        dc *= f
-        xp.matmul(dz, w_hh, out=dh)
+        gate_backward_step(xp, kern, gates[t], tcs[t], cs[t], dh, g_seq[t], dc, gz[t],
+                           tmp, tmp3)
+        xp.matmul(gz[t], w_hh, out=dh)
+
+
+def gate_backward_step(xp, kern, z, tc, c_prev, dh, g, dc, dz, tmp, tmp3):
+    """Backward of :func:`gate_forward_step` for 2-D ``(rows, 4H)`` activations ``z``.
+
+    ``dh`` (the state's gradient from the next step) gets the output gradient ``g`` added;
+    ``dc`` enters as the next step's cell gradient and leaves as ``c_prev``'s; ``dz``
+    receives the gradient of the (unhalved) pre-activations. ``kern``: the fused Numba
+    kernel, or None for NumPy; ``tmp``/``tmp3`` are scratch of shapes ``(rows, H)`` and
+    ``(rows, 3H)``.
+    """
+    if kern is not None:
+        kern.lstm_step_backward(z, tc, c_prev, dh, g, dc, dz)
+        return
+    hid = tc.shape[-1]
+    h2, h3 = 2 * hid, 3 * hid
+    dh += g
+    f, o, gg = z[:, hid:h2], z[:, h2:h3], z[:, h3:]
+    # dc += dh * o * (1 - tanh(c)^2)
+    xp.multiply(tc, tc, out=tmp)
+    xp.subtract(1, tmp, out=tmp)
+    tmp *= o
+    tmp *= dh
+    dc += tmp
+    # dg = dc * i * (1 - g^2)
+    xp.multiply(gg, gg, out=dz[:, h3:])
+    xp.subtract(1, dz[:, h3:], out=dz[:, h3:])
+    dz[:, h3:] *= z[:, :hid]
+    dz[:, h3:] *= dc
+    # (di, df, do) = (dc * g, dc * c_prev, dh * tanh(c)) * s (1 - s) for s = (i, f, o)
+    xp.multiply(dc, gg, out=dz[:, :hid])
+    xp.multiply(dc, c_prev, out=dz[:, hid:h2])
+    xp.multiply(dh, tc, out=dz[:, h2:h3])
+    dz[:, :h3] *= z[:, :h3]
+    xp.subtract(1, z[:, :h3], out=tmp3)
+    dz[:, :h3] *= tmp3
+    dc *= f
 
 
 @custom_op

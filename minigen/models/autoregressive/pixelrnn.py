@@ -51,6 +51,7 @@ import numpy as np
 from ..._validation import check_positive_int
 from ...autograd import F, Tensor, nn, no_grad
 from ...autograd.conv import conv1d, conv2d_forward
+from ...autograd.row_lstm import row_lstm
 from ...backend import get_backend, to_numpy
 from ...base import register_model
 from ...params import Param, positive_int
@@ -82,10 +83,18 @@ class _RowLSTMLayer(nn.Module):
         self.out = CausalConv(hid, c, 0, 0, 0, None, 1, dtype, rng)
 
     def forward(self, feat):
+        # one fused op for the whole recurrence (row r: gates = is_conv + 1 x 3 conv of
+        # h_{r-1}); the per-row graph it replaces is _RowLSTMLayer.forward_unfused
+        hs = row_lstm(self.is_conv(feat), self.ss)  # (n, hid, H, W)
+        self.steps = feat.shape[2]
+        return feat + self.out(hs)
+
+    def forward_unfused(self, feat):
+        """The same recurrence as separate autograd ops per row (the reference the fused
+        op is tested against)."""
         g_is = F.transpose(self.is_conv(feat), (0, 2, 3, 1))  # (n, H, W, 4h)
         h = c = None
         rows = []
-        self.steps = 0
         for r in range(feat.shape[2]):
             z = g_is[:, r]
             if h is not None:  # 1 x 3 state-to-state conv of the previous row
@@ -93,7 +102,6 @@ class _RowLSTMLayer(nn.Module):
             hr, c = _lstm_update(z, c, self.hid)
             h = F.transpose(hr, (0, 2, 1))  # (n, h, W)
             rows.append(h)
-            self.steps += 1
         return feat + self.out(F.stack(rows, axis=2))
 
 
