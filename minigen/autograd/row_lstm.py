@@ -54,9 +54,10 @@ def _windows(xp, h, out):
     out[:, :-1, 2 * hid:] = h[:, 1:]
 
 
-def row_lstm_forward(g_is, w_ss):
+def row_lstm_forward(g_is, w_ss, keep=True):
     """Plain arrays: ``g_is (N, 4H, rows, W)``, ``w_ss (4H, H, 3)`` -> ``hs (N, H, rows, W)``
-    and the cache for :func:`row_lstm_backward`."""
+    and the cache for :func:`row_lstm_backward` (``None`` with ``keep=False``: then only
+    one row of gates, windows and cells is held at a time, for scoring large batches)."""
     _check(g_is, w_ss)
     xp = xp_of(g_is, w_ss)
     n, h4, rows, width = g_is.shape
@@ -66,24 +67,32 @@ def row_lstm_forward(g_is, w_ss):
     w2 = xp.ascontiguousarray(w_ss.transpose(2, 1, 0).reshape(3 * hid, h4))
     w2_half = w2.copy()
     w2_half[:, :3 * hid] *= 0.5  # sigmoid(z) = (1 + tanh(z / 2)) / 2
-    # a copy (ascontiguousarray may return g_is itself when its transpose is contiguous,
-    # and the halving below would then write into the caller's array)
-    gates = g_is.transpose(2, 0, 3, 1).copy()  # (rows, N, W, 4H)
-    gates[..., :3 * hid] *= 0.5
-    wins = xp.empty((max(rows - 1, 0), n, width, 3 * hid), dtype=dt)
-    cs = xp.zeros((rows + 1, n, width, hid), dtype=dt)
-    tcs = xp.empty((rows, n, width, hid), dtype=dt)
+    held = rows if keep else 1
+    if keep:  # a copy: the halving below must not write into the caller's g_is
+        gates = g_is.transpose(2, 0, 3, 1).copy()  # (rows, N, W, 4H)
+        gates[..., :3 * hid] *= 0.5
+    else:
+        gates = xp.empty((1, n, width, h4), dtype=dt)
+    wins = xp.empty((max(held - 1, 1), n, width, 3 * hid), dtype=dt)
+    cs = xp.zeros((held + 1, n, width, hid), dtype=dt)
+    tcs = xp.empty((held, n, width, hid), dtype=dt)
     hs = xp.empty((rows, n, width, hid), dtype=dt)
     rec = xp.empty((n * width, h4), dtype=dt)
     tmp = xp.empty((n, width, hid), dtype=dt)
     for r in range(rows):
+        k = r if keep else 0
+        if not keep:
+            gates[0] = g_is[:, :, r].transpose(0, 2, 1)
+            gates[0, ..., :3 * hid] *= 0.5
         if r > 0:
-            _windows(xp, hs[r - 1], wins[r - 1])
-            xp.matmul(wins[r - 1].reshape(n * width, 3 * hid), w2_half, out=rec)
-            gates[r] += rec.reshape(n, width, h4)
-        gate_forward_step(xp, gates[r], cs[r], cs[r + 1], tcs[r], hs[r], tmp)
+            win = wins[r - 1 if keep else 0]
+            _windows(xp, hs[r - 1], win)
+            xp.matmul(win.reshape(n * width, 3 * hid), w2_half, out=rec)
+            gates[k] += rec.reshape(n, width, h4)
+        c_prev, c = (cs[r], cs[r + 1]) if keep else (cs[r % 2], cs[(r + 1) % 2])
+        gate_forward_step(xp, gates[k], c_prev, c, tcs[k], hs[r], tmp)
     out = xp.ascontiguousarray(hs.transpose(1, 3, 0, 2))
-    return out, (gates, cs, tcs, wins, w2)
+    return out, ((gates, cs, tcs, wins[:rows - 1], w2) if keep else None)
 
 
 def row_lstm_backward(g_out, cache, need_g_is=True):
@@ -123,10 +132,13 @@ def row_lstm_backward(g_out, cache, need_g_is=True):
 
 
 @custom_op
-def _row_lstm_op(g_is, w_ss, *, need_g_is=True):
-    out, cache = row_lstm_forward(g_is, w_ss)
+def _row_lstm_op(g_is, w_ss, *, need_g_is=True, keep=True):
+    out, cache = row_lstm_forward(g_is, w_ss, keep)
 
     def backward(g_out):
+        if cache is None:
+            raise RuntimeError("row_lstm: this call kept no cache (no input needed a "
+                               "gradient when it ran), so it cannot be differentiated")
         return row_lstm_backward(g_out, cache, need_g_is)
 
     return out, backward
@@ -146,7 +158,9 @@ def row_lstm(g_is, w_ss):
     -------
     Tensor, shape (N, H, rows, W): the hidden states of every row.
     """
-    from .tensor import Tensor
+    from .tensor import Tensor, is_grad_enabled
 
     need = isinstance(g_is, Tensor) and g_is.requires_grad
-    return _row_lstm_op(g_is, w_ss, need_g_is=need)
+    # without a backward to come (no_grad, e.g. scoring), hold one row at a time
+    keep = is_grad_enabled() and (need or (isinstance(w_ss, Tensor) and w_ss.requires_grad))
+    return _row_lstm_op(g_is, w_ss, need_g_is=need, keep=keep)

@@ -51,7 +51,7 @@ def test_row_lstm_is_the_per_row_graph(backend):
         outs.append(y.data)
         grads.append([t.grad] + [p.grad.copy() for p in layer.parameters()])
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12, atol=1e-12)
-    for a, b in zip(*grads):
+    for a, b in zip(*grads, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
@@ -62,3 +62,34 @@ def test_row_lstm_bad_shapes():
         row_lstm(np.zeros((2, 8, 3, 3)), np.zeros((8, 2, 2)))
     with pytest.raises(ValueError, match="gate channels"):
         row_lstm(np.zeros((2, 12, 3, 3)), np.zeros((8, 2, 3)))
+
+
+def test_row_lstm_without_grad_holds_one_row_and_gives_the_same_states(backend):
+    """Scoring (no_grad) takes the one-row path: the same hidden states bit for bit, and
+    its peak memory stays near the output's size instead of ~6x it."""
+    import tracemalloc
+
+    from minigen.autograd import no_grad
+    from minigen.autograd.row_lstm import row_lstm_forward
+
+    rng = np.random.default_rng(3)
+    g_is = rng.standard_normal((8, 4 * 6, 12, 10)).astype(np.float32)
+    w_ss = rng.standard_normal((4 * 6, 6, 3)).astype(np.float32)
+    peaks = []
+    for keep in (True, False):
+        tracemalloc.start()
+        out, cache = row_lstm_forward(g_is, w_ss, keep)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert (cache is None) == (not keep)
+        if keep:
+            full = out
+    np.testing.assert_array_equal(out, full)
+    assert peaks[1] < 0.4 * peaks[0], peaks
+    tracemalloc.start()
+    with no_grad():  # the public op picks the one-row path by itself
+        y = row_lstm(Tensor(g_is, requires_grad=True), Tensor(w_ss, requires_grad=True))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_array_equal(y.data, full)
+    assert peak < 0.4 * peaks[0], (peak, peaks)
