@@ -273,7 +273,7 @@ def test_fused_numba_path_matches_numpy_path(name, kw, dtype):
     with use_backend("numba"):
         a = make_optimizer(name, pa, lr=0.01, **kw)
         b = make_optimizer(name, pb, lr=0.01, **kw)
-        a.fused = True
+        a.fused, b.fused = True, False
         for g in grads_seq:
             a.step(g)
             b.step(g)
@@ -284,6 +284,21 @@ def test_fused_numba_path_matches_numpy_path(name, kw, dtype):
     sa, sb = a.state_dict(), b.state_dict()
     for k in sa:
         np.testing.assert_allclose(sa[k], sb[k], rtol=tol, atol=tol)
+
+
+def test_fused_is_automatic_on_the_numba_backend():
+    """fused=None (the default): the one-pass kernels exactly when the numba backend is on
+    and every parameter is C-contiguous NumPy; otherwise the ufuncs, silently."""
+    pytest.importorskip("numba")
+    assert Adam({"x": np.zeros(3)}).fused is None
+    for backend, params, want in (("numba", {"x": np.zeros((4, 4))}, True),
+                                  ("numpy", {"x": np.zeros((4, 4))}, False),
+                                  ("numba", {"x": np.zeros((4, 4))[:, ::2]}, False)):
+        opt = Adam(params)
+        with use_backend(backend):
+            opt.step({"x": np.ones(params["x"].shape)})
+            assert (opt._numba_kernels() is not None) == want, backend
+        assert np.allclose(params["x"], -1e-3)  # one Adam step of lr: -lr * sign(g)
 
 
 def test_fused_needs_numpy_contiguous():
