@@ -1,6 +1,6 @@
 """Optimizer step alone: Adam on the MLP 784-1024-1024-784 parameter set (2.4 M float32),
-minigen (in-place NumPy ufuncs with one scratch buffer per parameter, the default; and the
-opt-in fused one-pass Numba update, ``opt.fused = True``) vs torch.optim.Adam (foreach and
+minigen (in-place NumPy ufuncs with one scratch buffer per parameter, the NumPy backend; and the
+fused one-pass Numba update, the default on the numba backend) vs torch.optim.Adam (foreach and
 single-tensor, CPU, same thread count).
 
 Run: ``python -m pytest bench/bench_optim.py --benchmark-enable -q``

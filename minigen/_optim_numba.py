@@ -5,8 +5,9 @@ One pass over memory per parameter instead of a dozen NumPy ufunc passes, in the
 parameters' dtype (scalars are cast to it); results agree with the NumPy path to
 float rounding. ``error_model="numpy"`` is what makes it fast: with Numba's default
 ("python") every ``/`` carries a zero-division check, which keeps the loop from
-vectorizing; Adam on 10.3 M float32 took 36.9 ms that way, 7.8 ms with the numpy error
-model, against 36.2 ms for the NumPy ufuncs (2026-12-08, one thread; bench/README.md).
+vectorizing; Adam on 10.3 M float32 took 39.9 ms that way, 6.0 ms with the numpy error
+model, against 31.2 ms for the NumPy ufuncs (``python bench/adam_step.py``, 2026-12-08,
+one thread; bench/README.md).
 The divisor here is never 0 (``eps > 0``, ``k > 0``). Serial, not ``prange``: launches
 stalled for whole scheduler time slices when the machine was busy. Imported lazily:
 importing :mod:`minigen.optim` never imports Numba.

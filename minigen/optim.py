@@ -20,7 +20,8 @@ Adam/AdamW and momentum SGD have a fused one-pass Numba update
 (:mod:`minigen._optim_numba`), used by default when the active backend is ``numba`` and
 the parameters are C-contiguous NumPy arrays (``opt.fused = None``, "auto"; ``True``
 insists and raises if it cannot, ``False`` keeps the NumPy ufuncs). Adam on 10.3 M
-float32 parameters: 7.8 ms fused against 36.2 ms for the ufunc passes (bench/README.md).
+float32 parameters: 6.0 ms fused against 31.2 ms for the ufunc passes
+(``python bench/adam_step.py``, bench/README.md).
 
 References: Kingma & Ba, "Adam: A Method for Stochastic Optimization", 2015;
 Loshchilov & Hutter, "Decoupled Weight Decay Regularization", 2019.
