@@ -28,6 +28,7 @@ from __future__ import annotations
 from ..backend import xp_of
 from .custom import custom_op
 from .recurrent import _numba_kernels, gate_backward_step, gate_forward_step
+from .tensor import Tensor, is_grad_enabled
 
 __all__ = ["row_lstm"]
 
@@ -158,8 +159,6 @@ def row_lstm(g_is, w_ss):
     -------
     Tensor, shape (N, H, rows, W): the hidden states of every row.
     """
-    from .tensor import Tensor, is_grad_enabled
-
     need = isinstance(g_is, Tensor) and g_is.requires_grad
     # without a backward to come (no_grad, e.g. scoring), hold one row at a time
     keep = is_grad_enabled() and (need or (isinstance(w_ss, Tensor) and w_ss.requires_grad))

@@ -295,6 +295,8 @@ def test_raise_bad_input_is_a_clear_error(tiny_rbm):
         ais_log_likelihood_bounds(r, S[:2], n_chains=2, n_betas=10, n_points=0)
     with pytest.raises(ValueError, match="n_points must be <= the 2 rows of X, got 3"):
         ais_log_likelihood_bounds(r, S[:2], n_chains=2, n_betas=10, n_points=3)
+    with pytest.raises(ValueError, match="schedule"):
+        ais_log_likelihood_bounds(r, S[:2], n_chains=2, n_betas=10, schedule="cosine")
 
 
 @pytest.fixture(scope="module")

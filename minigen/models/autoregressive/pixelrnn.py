@@ -50,7 +50,7 @@ import numpy as np
 
 from ..._validation import check_positive_int
 from ...autograd import F, Tensor, nn, no_grad
-from ...autograd.conv import conv1d, conv2d_forward
+from ...autograd.conv import conv2d_forward
 from ...autograd.row_lstm import row_lstm
 from ...backend import get_backend, to_numpy
 from ...base import register_model
@@ -84,25 +84,10 @@ class _RowLSTMLayer(nn.Module):
 
     def forward(self, feat):
         # one fused op for the whole recurrence (row r: gates = is_conv + 1 x 3 conv of
-        # h_{r-1}); the per-row graph it replaces is _RowLSTMLayer.forward_unfused
+        # h_{r-1}); tests/autograd/test_row_lstm.py keeps the per-row graph it replaces
         hs = row_lstm(self.is_conv(feat), self.ss)  # (n, hid, H, W)
         self.steps = feat.shape[2]
         return feat + self.out(hs)
-
-    def forward_unfused(self, feat):
-        """The same recurrence as separate autograd ops per row (the reference the fused
-        op is tested against)."""
-        g_is = F.transpose(self.is_conv(feat), (0, 2, 3, 1))  # (n, H, W, 4h)
-        h = c = None
-        rows = []
-        for r in range(feat.shape[2]):
-            z = g_is[:, r]
-            if h is not None:  # 1 x 3 state-to-state conv of the previous row
-                z = z + F.transpose(conv1d(h, self.ss, None, padding=1), (0, 2, 1))
-            hr, c = _lstm_update(z, c, self.hid)
-            h = F.transpose(hr, (0, 2, 1))  # (n, h, W)
-            rows.append(h)
-        return feat + self.out(F.stack(rows, axis=2))
 
 
 def _skew(x):

@@ -94,8 +94,7 @@ def _piecewise_schedule(n_betas: int) -> np.ndarray:
     steps = n_betas - 1
     n1 = max(1, round(steps * 500 / 14500))
     n2 = max(1, round(steps * 4000 / 14500))
-    n3 = max(1, steps - n1 - n2)
-    n1 = steps - n2 - n3
+    n3 = steps - n1 - n2  # >= 1 for every steps >= 3
     return np.concatenate([np.linspace(0.0, 0.5, n1 + 1)[:-1], np.linspace(0.5, 0.9, n2 + 1)[:-1],
                            np.linspace(0.9, 1.0, n3 + 1)])
 
